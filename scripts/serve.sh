@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Serves the already-built Worker under `wrangler dev` (local D1, KV and Durable Objects).
+#   PORT       port on 127.0.0.1 (default 8787)
+#   STATE_DIR  where local D1/KV/DO state lives (default .wrangler/state)
+#   VARS_FILE  secrets file (default .dev.vars, created by scripts/dev-vars.sh)
+# Provider/LiveKit/limit variables set in the environment override the vars file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-8787}"
+STATE_DIR="${STATE_DIR:-.wrangler/state}"
+VARS_FILE="${VARS_FILE:-.dev.vars}"
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+export WRANGLER_LOG_PATH="${WRANGLER_LOG_PATH:-$STATE_DIR/logs}"
+
+[ -f build/index.js ] || { echo "no build: run scripts/build.sh first" >&2; exit 1; }
+[ -f "$VARS_FILE" ] || bash scripts/dev-vars.sh "$VARS_FILE"
+mkdir -p "$STATE_DIR"
+
+# One env file for wrangler: the secrets, then overrides from this environment (later lines win).
+runtime_env="$STATE_DIR/runtime.env"
+( umask 077
+  cat "$VARS_FILE"
+  for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
+      GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
+      PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
+      LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
+      HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS; do
+    if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+  done ) > "$runtime_env"
+
+npx --no-install wrangler d1 migrations apply DB --local --persist-to "$STATE_DIR" >/dev/null
+CHATGATE_PREBUILT=1 exec npx --no-install wrangler dev --ip 127.0.0.1 --port "$PORT" \
+  --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, idempotently, from the package
+# registries only (see ../shared/PLATFORM.md): nothing here downloads from anywhere else.
+#   scripts/setup.sh          build tools (wasm target, npm packages, worker-build, wasm-bindgen)
+#   scripts/setup.sh --test   also what the test suite needs (Chromium, Python clients)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for comp in clippy rustfmt; do
+  rustup component list --installed | grep -q "^$comp" || rustup component add "$comp"
+done
+
+# npm: wrangler (pinned 4.86.0, the last that runs on Node 20), esbuild, the web client's libraries.
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.setup-lock; then
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.setup-lock
+fi
+
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ "$("$cargo_bin/worker-build" --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  log "installing worker-build $WORKER_BUILD_VERSION (first time only, several minutes)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+
+# The wasm-bindgen CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ "$("$cargo_bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+  log "installing wasm-bindgen-cli $bindgen_version (first time only, several minutes)"
+  # --locked pins a webpki-roots release that crates.io has since yanked; fall back to a fresh resolve.
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked \
+    || cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian's chromium for the browser tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    log "creating the Python test environment"
+    python3 -m venv .venv
+  fi
+  if ! .venv/bin/python -c 'import openai, livekit.api' 2>/dev/null; then
+    log "installing the Python clients used by the tests"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  fi
+fi
+log "ok"

@@ -1,0 +1,136 @@
+//! The request pipeline: request id, routing, authentication, the handler, error mapping,
+//! common headers, and one structured log line per request.
+
+use worker::{Env, Headers, Request, Response};
+
+use crate::auth::guard;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::Ctx;
+use crate::routes::{self, Handler, Match};
+use crate::util::{new_id, now_ms};
+
+pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
+    let started = now_ms();
+    let request_id = new_id("req");
+    let method = req.method().to_string();
+    let path = req.path();
+
+    if !routes::is_api_path(&path) {
+        let resp = serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e));
+        return finish(resp, &request_id, false, &env);
+    }
+
+    let (route_name, result) = match routes::find(&method, &path) {
+        Match::NotFound => ("-", Err(ApiError::NotFound)),
+        Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
+        Match::Found(route, params) => (route.pattern, dispatch(route, params, req, &env, &request_id, started).await),
+    };
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if let Some(context) = e.log_context() {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"request_id": request_id, "error": e.code(), "context": context})
+                );
+            }
+            problem(&e)
+        }
+    };
+    let status = resp.status_code();
+    worker::console_log!(
+        "{}",
+        serde_json::json!({
+            "request_id": request_id,
+            "method": method,
+            "route": route_name,
+            "status": status,
+            "duration_ms": now_ms() - started,
+        })
+    );
+    finish(resp, &request_id, true, &env)
+}
+
+async fn dispatch(
+    route: &'static routes::Route,
+    params: Vec<String>,
+    req: Request,
+    env: &Env,
+    request_id: &str,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let cfg = Config::get(env)?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let ip = header("cf-connecting-ip").unwrap_or_else(|| "unknown".into());
+    let user_agent = header("user-agent").unwrap_or_default();
+    let ctx = Ctx {
+        req,
+        env: env.clone(),
+        cfg,
+        request_id: request_id.to_string(),
+        params,
+        ip,
+        user_agent,
+        now,
+    };
+    match &route.handler {
+        Handler::Public(f) => f(ctx).await,
+        Handler::Authed(access, f) => {
+            let who = guard::authenticate(&ctx, *access).await?;
+            f(ctx, who).await
+        }
+    }
+}
+
+/// Turns an error into its problem+json response (with `allow` / `retry-after` when due).
+pub fn problem(e: &ApiError) -> Response {
+    let body = e.problem_json().to_string();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/problem+json");
+    if let Some(secs) = e.retry_after() {
+        let _ = headers.set("retry-after", &secs.to_string());
+    }
+    if let ApiError::MethodNotAllowed(allow) = e {
+        let _ = headers.set("allow", allow);
+    }
+    Response::builder().with_status(e.status()).with_headers(headers).fixed(body.into_bytes())
+}
+
+/// Copies the response with the headers every response carries. (Responses from fetch and
+/// from Durable Objects have immutable headers, so they are rebuilt rather than edited.)
+fn finish(resp: Response, request_id: &str, api: bool, env: &Env) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in resp.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    headers.set("x-request-id", request_id)?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("referrer-policy", "no-referrer")?;
+    if api {
+        if !headers.has("cache-control")? {
+            headers.set("cache-control", "no-store")?;
+        }
+    } else {
+        let frame_ancestors = Config::get(env).map(|c| c.frame_ancestors.clone()).unwrap_or_else(|_| "'self'".into());
+        headers.set(
+            "content-security-policy",
+            &format!(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+                 form-action 'self'; frame-ancestors {frame_ancestors}"
+            ),
+        )?;
+        headers.set("permissions-policy", "camera=(), microphone=(), geolocation=()")?;
+        headers.set("cross-origin-opener-policy", "same-origin")?;
+    }
+    let status = resp.status_code();
+    let (_, body) = resp.into_parts();
+    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
+}
+
+/// The web client: static assets, with the single-page app's index for unknown pages.
+async fn serve_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let assets = env.assets("ASSETS").map_err(|e| ApiError::internal(format!("assets binding: {e}")))?;
+    Ok(assets.fetch_request(req).await?)
+}

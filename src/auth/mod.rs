@@ -1,0 +1,6 @@
+//! Credentials: access tokens, password hashes, refresh-token delivery, and the request guard.
+
+pub mod cookie;
+pub mod guard;
+pub mod password;
+pub mod tokens;

@@ -1,0 +1,163 @@
+//! The service's configuration, read once per isolate from vars and secrets.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::Env;
+
+use crate::error::ApiError;
+use crate::providers::ProviderKind;
+
+pub struct Config {
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Provider-key encryption keys by version; the first one encrypts.
+    pub encryption_keys: Vec<(u32, [u8; 32])>,
+    pub openai_base_url: String,
+    pub anthropic_base_url: String,
+    pub gemini_base_url: String,
+    pub openai_api_key: Option<String>,
+    pub anthropic_api_key: Option<String>,
+    pub gemini_api_key: Option<String>,
+    pub livekit: Option<LiveKit>,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+    pub login_failure_window_secs: u32,
+    pub registrations_per_address_per_hour: u32,
+    pub api_key_rpm: u32,
+    pub history_char_budget: usize,
+    pub demo_token_delay_ms: u32,
+    pub frame_ancestors: String,
+}
+
+pub struct LiveKit {
+    pub url: String,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+fn string(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string()).filter(|s| !s.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
+    string(env, name).and_then(|s| s.trim().parse().ok()).unwrap_or(default)
+}
+
+/// Parses `ENCRYPTION_KEYS`: comma-separated `version:base64(32 bytes)`.
+pub fn parse_encryption_keys(s: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
+    let mut keys = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (version, b64) = part
+            .split_once(':')
+            .ok_or("each entry must be version:base64key")?;
+        let version: u32 = version.trim().parse().map_err(|_| "the version must be a number")?;
+        let bytes = crate::crypto::b64_decode(b64).ok_or("the key must be base64")?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| "the key must be 32 bytes")?;
+        if keys.iter().any(|(v, _)| *v == version) {
+            return Err(format!("version {version} appears twice"));
+        }
+        keys.push((version, key));
+    }
+    if keys.is_empty() {
+        return Err("no key".into());
+    }
+    Ok(keys)
+}
+
+impl Config {
+    /// The configuration of this isolate, read on first use.
+    pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
+        if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
+            return Ok(c);
+        }
+        let config = Rc::new(Self::from_env(env)?);
+        CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+        Ok(config)
+    }
+
+    fn from_env(env: &Env) -> Result<Config, ApiError> {
+        let jwt_secret = string(env, "JWT_SECRET")
+            .ok_or_else(|| ApiError::Unavailable("JWT_SECRET is not configured".into()))?;
+        if jwt_secret.len() < 32 {
+            return Err(ApiError::Unavailable("JWT_SECRET must be at least 32 characters".into()));
+        }
+        let encryption_keys = string(env, "ENCRYPTION_KEYS")
+            .ok_or_else(|| ApiError::Unavailable("ENCRYPTION_KEYS is not configured".into()))
+            .and_then(|s| {
+                parse_encryption_keys(&s)
+                    .map_err(|e| ApiError::Unavailable(format!("ENCRYPTION_KEYS is invalid: {e}")))
+            })?;
+        let livekit = match (
+            string(env, "LIVEKIT_URL"),
+            string(env, "LIVEKIT_API_KEY"),
+            string(env, "LIVEKIT_API_SECRET"),
+        ) {
+            (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKit { url, api_key, api_secret }),
+            _ => None,
+        };
+        Ok(Config {
+            jwt_secret: jwt_secret.into_bytes(),
+            jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
+            jwt_audience: string(env, "JWT_AUDIENCE").unwrap_or_else(|| "chatgate-api".into()),
+            encryption_keys,
+            openai_base_url: string(env, "OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            anthropic_base_url: string(env, "ANTHROPIC_BASE_URL")
+                .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            gemini_base_url: string(env, "GEMINI_BASE_URL")
+                .unwrap_or_else(|| "https://generativelanguage.googleapis.com".into()),
+            openai_api_key: string(env, "OPENAI_API_KEY"),
+            anthropic_api_key: string(env, "ANTHROPIC_API_KEY"),
+            gemini_api_key: string(env, "GEMINI_API_KEY"),
+            livekit,
+            login_failures_per_account: number(env, "LOGIN_FAILURES_PER_ACCOUNT", 10),
+            login_failures_per_address: number(env, "LOGIN_FAILURES_PER_ADDRESS", 100),
+            login_failure_window_secs: number(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900),
+            registrations_per_address_per_hour: number(env, "REGISTRATIONS_PER_ADDRESS_PER_HOUR", 50),
+            api_key_rpm: number(env, "API_KEY_RATE_LIMIT_RPM", 600),
+            history_char_budget: number(env, "HISTORY_CHAR_BUDGET", 48_000),
+            demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),
+            frame_ancestors: string(env, "FRAME_ANCESTORS").unwrap_or_else(|| "'self'".into()),
+        })
+    }
+
+    pub fn base_url(&self, provider: ProviderKind) -> &str {
+        match provider {
+            ProviderKind::OpenAi => &self.openai_base_url,
+            ProviderKind::Anthropic => &self.anthropic_base_url,
+            ProviderKind::Gemini => &self.gemini_base_url,
+            ProviderKind::Demo => "",
+        }
+    }
+
+    /// The service's own key for a provider, the last resort after user and org keys.
+    pub fn service_key(&self, provider: ProviderKind) -> Option<&str> {
+        match provider {
+            ProviderKind::OpenAi => self.openai_api_key.as_deref(),
+            ProviderKind::Anthropic => self.anthropic_api_key.as_deref(),
+            ProviderKind::Gemini => self.gemini_api_key.as_deref(),
+            ProviderKind::Demo => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_keys_parse_with_versions() {
+        let k = crate::crypto::b64(&[1u8; 32]);
+        let keys = parse_encryption_keys(&format!("2:{k}, 1:{k}")).unwrap();
+        assert_eq!(keys.iter().map(|(v, _)| *v).collect::<Vec<_>>(), vec![2, 1]);
+        assert!(parse_encryption_keys("1:short").is_err());
+        assert!(parse_encryption_keys(&format!("1:{k},1:{k}")).is_err());
+        assert!(parse_encryption_keys("").is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! The Worker's side of the conversation Durable Objects.
+
+use worker::{Env, Method, Request, RequestInit, Response, Stub};
+
+use super::protocol::SendCommand;
+use crate::error::{ApiError, ApiResult};
+use crate::http::Ctx;
+use crate::store;
+
+fn stub(env: &Env, conversation_id: &str) -> ApiResult<Stub> {
+    let ns = env.durable_object("CONVERSATIONS").map_err(|e| ApiError::internal(format!("DO binding: {e}")))?;
+    Ok(ns.id_from_name(conversation_id)?.get_stub()?)
+}
+
+async fn call(env: &Env, conversation_id: &str, method: Method, path: &str, body: Option<String>) -> ApiResult<Response> {
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    let req = Request::new_with_init(&format!("https://conversation{path}"), &init)?;
+    Ok(stub(env, conversation_id)?.fetch_with_request(req).await?)
+}
+
+pub async fn send(ctx: &Ctx, cmd: &SendCommand) -> ApiResult<Response> {
+    call(&ctx.env, &cmd.conversation_id, Method::Post, "/send", Some(serde_json::to_string(cmd)?)).await
+}
+
+pub async fn messages(ctx: &Ctx, conversation_id: &str, limit: usize, cursor: Option<&str>) -> ApiResult<Response> {
+    let mut path = format!("/messages?limit={limit}");
+    if let Some(c) = cursor {
+        path.push_str("&cursor=");
+        path.push_str(&encode_query(c));
+    }
+    call(&ctx.env, conversation_id, Method::Get, &path, None).await
+}
+
+pub async fn stream(ctx: &Ctx, conversation_id: &str, message_id: &str, after: Option<&str>) -> ApiResult<Response> {
+    let mut path = format!("/stream?message_id={}", encode_query(message_id));
+    if let Some(a) = after {
+        path.push_str("&after=");
+        path.push_str(&encode_query(a));
+    }
+    call(&ctx.env, conversation_id, Method::Get, &path, None).await
+}
+
+pub async fn abort(ctx: &Ctx, conversation_id: &str) -> ApiResult<()> {
+    call(&ctx.env, conversation_id, Method::Post, "/abort", None).await?;
+    Ok(())
+}
+
+/// Deletes a conversation's messages (its Durable Object storage).
+pub async fn wipe(env: &Env, conversation_id: &str) -> ApiResult<()> {
+    let resp = call(env, conversation_id, Method::Delete, "/", None).await?;
+    if resp.status_code() != 204 {
+        return Err(ApiError::internal(format!("wiping {conversation_id} answered {}", resp.status_code())));
+    }
+    Ok(())
+}
+
+/// Wipes every conversation that goes with the user (before their rows are deleted, so a
+/// failure leaves the account intact and the deletion can be retried).
+pub async fn delete_all_of_user(ctx: &Ctx, user_id: &str) -> ApiResult<()> {
+    let db = ctx.db()?;
+    let orgs = store::users::sole_owned_orgs(&db, user_id).await?;
+    let ids = store::conversations::ids_deleted_with_user(&db, user_id, &orgs).await?;
+    wipe_many(&ctx.env, &ids).await
+}
+
+/// Wipes conversations a few at a time (a Worker has a bounded number of open connections).
+pub async fn wipe_many(env: &Env, ids: &[String]) -> ApiResult<()> {
+    for batch in ids.chunks(5) {
+        let results = futures::future::join_all(batch.iter().map(|id| wipe(env, id))).await;
+        results.into_iter().collect::<ApiResult<Vec<()>>>()?;
+    }
+    Ok(())
+}
+
+fn encode_query(s: &str) -> String {
+    worker::Url::parse_with_params("https://x/", [("v", s)])
+        .ok()
+        .and_then(|u| u.query().map(|q| q.trim_start_matches("v=").to_string()))
+        .unwrap_or_default()
+}

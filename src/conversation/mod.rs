@@ -1,0 +1,161 @@
+//! One Durable Object per conversation owns its message log (SQLite storage): ordered
+//! sequence numbers, one reply at a time, the reply persisted as it streams and relayed to
+//! every reader, whether or not the client that asked for it is still connected.
+
+pub mod client;
+pub mod protocol;
+mod reply;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
+use crate::providers::Usage;
+use crate::util::rfc3339;
+use protocol::*;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS messages (
+    seq               INTEGER PRIMARY KEY,
+    id                TEXT NOT NULL UNIQUE,
+    role              TEXT NOT NULL,
+    content           TEXT NOT NULL,
+    model             TEXT,
+    status            TEXT NOT NULL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    finish_reason     TEXT,
+    error_code        TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+)";
+
+#[durable_object]
+pub struct Conversation {
+    shared: Rc<Shared>,
+}
+
+/// State shared between request handlers and the task that pumps a reply.
+pub struct Shared {
+    pub state: State,
+    pub env: Env,
+    pub sql: SqlStorage,
+    pub live: RefCell<Option<reply::Live>>,
+}
+
+impl DurableObject for Conversation {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        let _ = sql.exec(SCHEMA, None);
+        // A new instance has no reply in flight: one still marked streaming was cut off
+        // by an eviction or a crash. Keep its text, mark it failed.
+        let _ = sql.exec(
+            "UPDATE messages SET status = 'failed', error_code = 'interrupted' WHERE status = 'streaming'",
+            None,
+        );
+        Conversation { shared: Rc::new(Shared { state, env, sql, live: RefCell::new(None) }) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let path = req.path();
+        let method = req.method().to_string();
+        let result = match (method.as_str(), path.as_str()) {
+            ("POST", "/send") => match req.bytes().await {
+                Ok(body) => match parse_json::<SendCommand>(&body) {
+                    Ok(cmd) => reply::start(self.shared.clone(), cmd).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(ApiError::internal(e)),
+            },
+            ("GET", "/messages") => self.page(&req),
+            ("GET", "/stream") => reply::resume(&self.shared, &req),
+            ("POST", "/abort") => {
+                reply::abort(&self.shared);
+                Ok(Response::builder().with_status(204).empty())
+            }
+            ("DELETE", "/") => self.wipe().await,
+            _ => Err(ApiError::NotFound),
+        };
+        Ok(result.unwrap_or_else(|e| crate::app::problem(&e)))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MessageRow {
+    pub seq: i64,
+    pub id: String,
+    pub role: String,
+    pub content: String,
+    pub model: Option<String>,
+    pub status: String,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub created_at: i64,
+}
+
+impl MessageRow {
+    pub fn view(&self) -> MessageView {
+        let usage = match (self.prompt_tokens, self.completion_tokens) {
+            (Some(p), Some(c)) => Some(Usage { prompt_tokens: p.max(0) as u64, completion_tokens: c.max(0) as u64 }),
+            _ => None,
+        };
+        MessageView {
+            id: self.id.clone(),
+            seq: self.seq,
+            role: self.role.clone(),
+            content: self.content.clone(),
+            model: self.model.clone(),
+            status: self.status.clone(),
+            usage,
+            created_at: rfc3339(self.created_at),
+        }
+    }
+}
+
+pub const MESSAGE_COLUMNS: &str =
+    "seq, id, role, content, model, status, prompt_tokens, completion_tokens, created_at";
+
+impl Conversation {
+    /// History, newest first by `seq`.
+    fn page(&self, req: &Request) -> ApiResult<Response> {
+        let url = req.url()?;
+        let mut limit = 20i64;
+        let mut before = i64::MAX / 2;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "limit" => limit = v.parse().map_err(|_| ApiError::validation("limit is not a number"))?,
+                "cursor" => before = decode_cursor(&v)?.0,
+                _ => {}
+            }
+        }
+        let rows: Vec<MessageRow> = self
+            .shared
+            .sql
+            .exec(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?"),
+                vec![SqlStorageValue::from(before), SqlStorageValue::from(limit + 1)],
+            )?
+            .to_array()?;
+        let more = rows.len() as i64 > limit;
+        let mut items: Vec<MessageView> = rows.iter().take(limit as usize).map(MessageRow::view).collect();
+        // The reply in flight: its freshest text is in memory, not yet flushed.
+        if let Some(live) = self.shared.live.borrow().as_ref() {
+            if let Some(m) = items.iter_mut().find(|m| m.id == live.message_id) {
+                m.content = live.content.clone();
+            }
+        }
+        let next_cursor = if more { items.last().map(|m| encode_cursor(m.seq, &m.id)) } else { None };
+        json_response(200, &Page { items, next_cursor })
+    }
+
+    /// Deletes every message: stops a reply in flight first.
+    async fn wipe(&self) -> ApiResult<Response> {
+        reply::abort(&self.shared);
+        self.shared.live.borrow_mut().take();
+        self.shared.state.storage().delete_all().await?;
+        Ok(Response::builder().with_status(204).empty())
+    }
+}

@@ -1,0 +1,468 @@
+//! One reply: started by a send, pumped from the provider into SQLite and out to every
+//! subscribed reader, resumable from any event id, abortable.
+//!
+//! Event ids: `message.created` is 0; a `delta` carries the byte length of the reply text
+//! once it is applied; the final event (`message.completed` or `error`) is that length + 1.
+//! So `Last-Event-ID: n` means "I have the first n bytes", and a resumed reader is sent
+//! exactly the rest.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+use serde_json::json;
+use worker::{AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, Response, SqlStorageValue};
+
+use super::protocol::*;
+use super::{MessageRow, Shared, MESSAGE_COLUMNS, SCHEMA};
+use crate::domain::ModelId;
+use crate::error::{ApiError, ApiResult};
+use crate::providers::sse::{encode_event, SseDecoder};
+use crate::providers::{self, ChatMessage, ChatRequest, Chunk, ProviderKind, Role, StreamMapper, UpstreamError, Usage};
+use crate::util::{new_id, now_ms};
+
+/// How often the text of a streaming reply is written to SQLite.
+const FLUSH_INTERVAL_MS: i64 = 100;
+
+/// The reply in flight.
+pub struct Live {
+    pub message_id: String,
+    pub seq: i64,
+    pub content: String,
+    subscribers: Vec<mpsc::UnboundedSender<String>>,
+    abort: Option<AbortController>,
+    aborted: bool,
+    last_flush: i64,
+}
+
+fn sse_response(rx: mpsc::UnboundedReceiver<String>) -> ApiResult<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "text/event-stream; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-accel-buffering", "no")?;
+    Ok(Response::from_stream(rx.map(Ok::<String, worker::Error>))?.with_headers(headers))
+}
+
+fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
+    encode_event(Some(&id.to_string()), Some(event), &data.to_string())
+}
+
+fn sql_exec(shared: &Shared, query: &str, args: Vec<SqlStorageValue>) -> ApiResult<()> {
+    shared.sql.exec(query, args).map(|_| ()).map_err(|e| ApiError::internal(format!("DO SQL: {e}")))
+}
+
+fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
+    let rows: Vec<MessageRow> = shared
+        .sql
+        .exec(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"), vec![id.into()])?
+        .to_array()?;
+    Ok(rows.into_iter().next())
+}
+
+/// The history sent upstream: newest messages first until the character budget is spent
+/// (oldest dropped first), always including the new user message, in chronological order.
+fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        role: String,
+        content: String,
+    }
+    let rows: Vec<Row> = shared
+        .sql
+        .exec(
+            "SELECT role, content FROM messages
+             WHERE (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'aborted') AND content != ''))
+             ORDER BY seq DESC LIMIT 1000",
+            None,
+        )?
+        .to_array()?;
+    let mut used = 0usize;
+    let mut picked = Vec::new();
+    for (i, r) in rows.into_iter().enumerate() {
+        used += r.content.chars().count();
+        if i > 0 && used > budget {
+            break;
+        }
+        let role = if r.role == "assistant" { Role::Assistant } else { Role::User };
+        picked.push(ChatMessage { role, content: r.content });
+    }
+    picked.reverse();
+    // Providers want the conversation to open with the user.
+    while picked.first().is_some_and(|m| m.role == Role::Assistant) {
+        picked.remove(0);
+    }
+    Ok(picked)
+}
+
+/// Where the chunks of a reply come from.
+enum Source {
+    Demo { chunks: VecDeque<Chunk>, delay_ms: u32 },
+    Upstream { body: ByteStream, decoder: SseDecoder, mapper: Box<dyn StreamMapper>, queue: VecDeque<Chunk>, ended: bool },
+}
+
+enum Next {
+    Chunk(Chunk),
+    End,
+    Failed(UpstreamError),
+}
+
+impl Source {
+    async fn next(&mut self) -> Next {
+        match self {
+            Source::Demo { chunks, delay_ms } => match chunks.pop_front() {
+                Some(c) => {
+                    if !c.text.is_empty() && *delay_ms > 0 {
+                        Delay::from(Duration::from_millis(*delay_ms as u64)).await;
+                    }
+                    Next::Chunk(c)
+                }
+                None => Next::End,
+            },
+            Source::Upstream { body, decoder, mapper, queue, ended } => loop {
+                if let Some(c) = queue.pop_front() {
+                    return Next::Chunk(c);
+                }
+                if *ended {
+                    return Next::End;
+                }
+                let events = match body.next().await {
+                    Some(Ok(bytes)) => decoder.feed(&bytes),
+                    Some(Err(_)) => return Next::Failed(UpstreamError::new(
+                        providers::UpstreamErrorKind::Server,
+                        0,
+                        "the connection to the provider was lost",
+                    )),
+                    None => {
+                        *ended = true;
+                        decoder.finish()
+                    }
+                };
+                let events = match events {
+                    Ok(ev) => ev,
+                    Err(e) => return Next::Failed(UpstreamError::protocol(format!("unreadable stream: {e}"))),
+                };
+                for ev in &events {
+                    match mapper.on_event(ev) {
+                        Ok(chunks) => queue.extend(chunks.into_iter().filter(|c| !c.is_empty())),
+                        Err(e) => return Next::Failed(e),
+                    }
+                }
+                if *ended && queue.is_empty() {
+                    if let Err(e) = mapper.finish() {
+                        return Next::Failed(e);
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Starts a reply: 409 while another streams. Waits for the provider's first chunk, so a
+/// provider that fails at once is a real HTTP error (and nothing is stored).
+pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> {
+    if shared.live.borrow().is_some() {
+        return Err(ApiError::Conflict("a reply is already streaming in this conversation".into()));
+    }
+    let model = ModelId::parse(&cmd.model).map_err(|e| ApiError::validation(e.to_string()))?;
+    sql_exec(&shared, SCHEMA, vec![])?;
+    let now = now_ms();
+    #[derive(serde::Deserialize)]
+    struct Max {
+        seq: Option<i64>,
+    }
+    let max: Vec<Max> = shared.sql.exec("SELECT MAX(seq) AS seq FROM messages", None)?.to_array()?;
+    let user_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
+    let user_msg = MessageRow {
+        seq: user_seq,
+        id: new_id("msg"),
+        role: "user".into(),
+        content: cmd.content.clone(),
+        model: None,
+        status: COMPLETE.into(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        created_at: now,
+    };
+    let assistant_id = new_id("msg");
+    // Claim the conversation before the first await, so a concurrent send sees it busy.
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let (tx, rx) = mpsc::unbounded();
+    let created = json!({ "user_message": user_msg.view(), "assistant_message_id": assistant_id });
+    let _ = tx.unbounded_send(frame(0, "message.created", &created));
+    *shared.live.borrow_mut() = Some(Live {
+        message_id: assistant_id.clone(),
+        seq: user_seq + 1,
+        content: String::new(),
+        subscribers: vec![tx],
+        abort: Some(controller),
+        aborted: false,
+        last_flush: now,
+    });
+    let inserted = sql_exec(
+        &shared,
+        "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?)",
+        vec![user_seq.into(), user_msg.id.as_str().into(), cmd.content.as_str().into(), now.into(), now.into()],
+    )
+    .and_then(|_| {
+        sql_exec(
+            &shared,
+            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
+            vec![(user_seq + 1).into(), assistant_id.as_str().into(), cmd.model.as_str().into(), now.into(), now.into()],
+        )
+    });
+    if let Err(e) = inserted {
+        shared.live.borrow_mut().take();
+        return Err(e);
+    }
+
+    let request = ChatRequest {
+        model: model.model().to_string(),
+        system: cmd.system.clone(),
+        messages: history(&shared, cmd.history_char_budget)?,
+        max_tokens: cmd.max_tokens,
+        stream: true,
+        ..Default::default()
+    };
+    let prompt_estimate = providers::estimate_tokens(
+        &(request.system.clone().unwrap_or_default()
+            + &request.messages.iter().map(|m| m.content.as_str()).collect::<String>()),
+    );
+    let opened = open_source(&model, &cmd, &request, &signal).await;
+    let source = match opened {
+        Ok(s) => s,
+        Err(e) => {
+            rollback(&shared, &user_msg.id, &assistant_id);
+            return Err(e);
+        }
+    };
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let ctx = PumpContext { cmd, model, assistant_id: assistant_id.clone(), prompt_estimate };
+    shared.state.wait_until(pump(shared.clone(), source, ctx, ready_tx));
+    match ready_rx.await {
+        Ok(Ok(())) => sse_response(rx),
+        Ok(Err(e)) => {
+            rollback(&shared, &user_msg.id, &assistant_id);
+            Err(upstream_api_error(&e))
+        }
+        Err(_) => Err(ApiError::internal("the reply task ended without a word")),
+    }
+}
+
+fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
+    let _ = sql_exec(shared, "DELETE FROM messages WHERE id IN (?, ?)", vec![user_id.into(), assistant_id.into()]);
+    shared.live.borrow_mut().take();
+}
+
+pub fn upstream_api_error(e: &UpstreamError) -> ApiError {
+    ApiError::Upstream { status: e.http_status(), detail: e.message.clone(), retry_after: e.retry_after() }
+}
+
+async fn open_source(model: &ModelId, cmd: &SendCommand, request: &ChatRequest, signal: &worker::AbortSignal) -> ApiResult<Source> {
+    if model.provider() == ProviderKind::Demo {
+        return Ok(Source::Demo { chunks: providers::demo::chunks(request).into(), delay_ms: cmd.demo_token_delay_ms });
+    }
+    let key = cmd.provider_key.as_deref().ok_or(ApiError::NoProviderKey(model.provider().as_str()))?;
+    let spec = providers::build_request(model.provider(), &cmd.base_url, key, request);
+    let headers = Headers::new();
+    for (k, v) in &spec.headers {
+        headers.set(k, v)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(spec.body.into()));
+    let req = Request::new_with_init(&spec.url, &init)?;
+    let mut resp = Fetch::Request(req).send_with_signal(signal).await.map_err(|e| ApiError::Upstream {
+        status: 502,
+        detail: format!("{} could not be reached: {e}", model.provider()),
+        retry_after: None,
+    })?;
+    let status = resp.status_code();
+    if !(200..300).contains(&status) {
+        let retry_after = resp.headers().get("retry-after").ok().flatten();
+        let body = resp.bytes().await.unwrap_or_default();
+        let e = providers::map_error_response(model.provider(), status, retry_after.as_deref(), &body);
+        return Err(upstream_api_error(&e));
+    }
+    Ok(Source::Upstream {
+        body: resp.stream()?,
+        decoder: SseDecoder::new(),
+        mapper: providers::stream_mapper(model.provider()),
+        queue: VecDeque::new(),
+        ended: false,
+    })
+}
+
+struct PumpContext {
+    cmd: SendCommand,
+    model: ModelId,
+    assistant_id: String,
+    prompt_estimate: u64,
+}
+
+/// Sends a frame to every reader still listening; readers that went away are dropped
+/// (the reply goes on without them).
+fn broadcast(shared: &Shared, f: &str) {
+    if let Some(live) = shared.live.borrow_mut().as_mut() {
+        live.subscribers.retain(|s| s.unbounded_send(f.to_string()).is_ok());
+    }
+}
+
+async fn pump(shared: Rc<Shared>, mut source: Source, ctx: PumpContext, ready: oneshot::Sender<Result<(), UpstreamError>>) {
+    let mut ready = Some(ready);
+    let mut usage: Option<Usage> = None;
+    let mut finish_reason: Option<String> = None;
+    let outcome: Result<(), UpstreamError> = loop {
+        if shared.live.borrow().as_ref().is_some_and(|l| l.aborted) {
+            break Ok(());
+        }
+        match source.next().await {
+            Next::Chunk(chunk) => {
+                if let Some(u) = chunk.usage {
+                    usage = Some(u);
+                }
+                if let Some(r) = &chunk.finish_reason {
+                    finish_reason = Some(r.as_str().to_string());
+                }
+                if chunk.text.is_empty() {
+                    continue;
+                }
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
+                let (offset, flush) = {
+                    let mut live = shared.live.borrow_mut();
+                    let Some(live) = live.as_mut() else { return };
+                    live.content.push_str(&chunk.text);
+                    let now = now_ms();
+                    let flush = now - live.last_flush >= FLUSH_INTERVAL_MS;
+                    if flush {
+                        live.last_flush = now;
+                    }
+                    (live.content.len(), flush.then(|| live.content.clone()))
+                };
+                if let Some(text) = flush {
+                    let _ = sql_exec(
+                        &shared,
+                        "UPDATE messages SET content = ?, updated_at = ? WHERE id = ?",
+                        vec![text.into(), now_ms().into(), ctx.assistant_id.as_str().into()],
+                    );
+                }
+                broadcast(&shared, &frame(offset, "delta", &json!({ "text": chunk.text })));
+            }
+            Next::End => break Ok(()),
+            Next::Failed(e) => break Err(e),
+        }
+    };
+    // Failed before the first token: the sender answers with an HTTP error instead.
+    if let Some(r) = ready.take() {
+        if let Err(e) = outcome {
+            let _ = r.send(Err(e));
+            return;
+        }
+        let _ = r.send(Ok(()));
+    }
+    finish(&shared, &ctx, outcome, usage, finish_reason).await;
+}
+
+/// Stores the reply's final state, tells every reader, records usage.
+async fn finish(shared: &Rc<Shared>, ctx: &PumpContext, outcome: Result<(), UpstreamError>, usage: Option<Usage>, finish_reason: Option<String>) {
+    let (content, aborted) = match shared.live.borrow().as_ref() {
+        Some(l) => (l.content.clone(), l.aborted),
+        None => return,
+    };
+    let status = match (&outcome, aborted) {
+        (_, true) => ABORTED,
+        (Ok(()), false) => COMPLETE,
+        (Err(_), false) => FAILED,
+    };
+    // Interrupted replies have no provider usage: count what was sent and received.
+    let usage = usage.unwrap_or(Usage {
+        prompt_tokens: ctx.prompt_estimate,
+        completion_tokens: providers::estimate_tokens(&content),
+    });
+    let now = now_ms();
+    let _ = sql_exec(
+        shared,
+        "UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, finish_reason = ?, error_code = ?, updated_at = ? WHERE id = ?",
+        vec![
+            content.as_str().into(),
+            status.into(),
+            (usage.prompt_tokens as i64).into(),
+            (usage.completion_tokens as i64).into(),
+            finish_reason.map(SqlStorageValue::from).unwrap_or(SqlStorageValue::Null),
+            outcome.as_ref().err().map(|_| SqlStorageValue::from("upstream_error")).unwrap_or(SqlStorageValue::Null),
+            now.into(),
+            ctx.assistant_id.as_str().into(),
+        ],
+    );
+    let end_id = content.len() + 1;
+    let final_frame = match (&outcome, aborted) {
+        (Err(e), false) => frame(end_id, "error", &json!({ "code": "upstream_error", "message": e.message })),
+        _ => {
+            let view = message(shared, &ctx.assistant_id).ok().flatten().map(|m| m.view());
+            frame(end_id, "message.completed", &json!({ "message": view, "usage": usage }))
+        }
+    };
+    broadcast(shared, &final_frame);
+    // Dropping the live reply closes every reader's stream.
+    shared.live.borrow_mut().take();
+    if let Err(e) = crate::store::usage::record_reply(&shared.env, &ctx.cmd, ctx.model.as_str(), &usage, now).await {
+        worker::console_error!("{}", json!({"error": "usage not recorded", "context": e.to_string()}));
+    }
+}
+
+/// Stops the reply in flight (if any); what was generated is kept as `aborted`.
+pub fn abort(shared: &Shared) {
+    if let Some(live) = shared.live.borrow_mut().as_mut() {
+        live.aborted = true;
+        if let Some(c) = live.abort.take() {
+            c.abort();
+        }
+    }
+}
+
+/// Replays a reply after `Last-Event-ID`, then follows it live until it ends.
+pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
+    let url = req.url()?;
+    let mut message_id = String::new();
+    let mut after: Option<String> = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "message_id" => message_id = v.into_owned(),
+            "after" => after = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let row = message(shared, &message_id)?.filter(|m| m.role == "assistant").ok_or(ApiError::NotFound)?;
+    let (tx, rx) = mpsc::unbounded();
+    let mut live_guard = shared.live.borrow_mut();
+    let live = live_guard.as_mut().filter(|l| l.message_id == message_id);
+    let content = live.as_ref().map(|l| l.content.clone()).unwrap_or_else(|| row.content.clone());
+    let after = match after.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(s) => s.parse::<usize>().map_err(|_| ApiError::validation("Last-Event-ID must be an event id of this stream"))?,
+    };
+    if after > content.len() + 1 || (after <= content.len() && !content.is_char_boundary(after)) {
+        return Err(ApiError::validation("Last-Event-ID is not an event id of this reply"));
+    }
+    if after < content.len() {
+        let _ = tx.unbounded_send(frame(content.len(), "delta", &json!({ "text": &content[after..] })));
+    }
+    match live {
+        Some(live) => live.subscribers.push(tx),
+        None if after <= content.len() => {
+            let end = content.len() + 1;
+            let f = if row.status == FAILED {
+                frame(end, "error", &json!({ "code": "upstream_error", "message": "the provider failed before the reply was complete" }))
+            } else {
+                frame(end, "message.completed", &json!({ "message": row.view(), "usage": row.view().usage }))
+            };
+            let _ = tx.unbounded_send(f);
+        }
+        None => {}
+    }
+    drop(live_guard);
+    sse_response(rx)
+}

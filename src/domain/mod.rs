@@ -1,0 +1,12 @@
+//! Validated values: once a request field becomes one of these, it is known to be valid.
+
+pub mod email;
+pub mod model_id;
+pub mod name;
+pub mod password;
+pub mod settings;
+
+pub use email::Email;
+pub use model_id::ModelId;
+pub use name::DisplayName;
+pub use password::Password;

@@ -1,0 +1,113 @@
+//! An organization's settings, validated as a whole.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ModelId;
+
+pub const MAX_CUSTOM_INSTRUCTIONS_CHARS: usize = 8_000;
+pub const MAX_ENABLED_MODELS: usize = 100;
+/// Feature flags an org may set; anything else is refused.
+pub const KNOWN_FEATURES: &[&str] = &["embed", "webhooks", "livekit", "byok"];
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettings {
+    /// `provider/model` names; empty means every configured model.
+    #[serde(default)]
+    pub enabled_models: Vec<String>,
+    #[serde(default)]
+    pub monthly_token_limit: Option<i64>,
+    #[serde(default)]
+    pub custom_instructions: String,
+    #[serde(default)]
+    pub features: serde_json::Map<String, serde_json::Value>,
+    /// Requests per minute per API key; `None` means the service default.
+    #[serde(default)]
+    pub rate_limit_rpm: Option<i64>,
+}
+
+impl OrgSettings {
+    /// Checks every field; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.enabled_models.len() > MAX_ENABLED_MODELS {
+            return Err(format!("enabled_models has more than {MAX_ENABLED_MODELS} entries"));
+        }
+        for m in &self.enabled_models {
+            ModelId::parse(m).map_err(|e| format!("enabled_models: `{}`: {e}", m.chars().take(64).collect::<String>()))?;
+        }
+        if let Some(limit) = self.monthly_token_limit {
+            if limit <= 0 || limit > 1_000_000_000_000 {
+                return Err("monthly_token_limit must be a positive integer (up to 10^12) or null".into());
+            }
+        }
+        if self.custom_instructions.chars().count() > MAX_CUSTOM_INSTRUCTIONS_CHARS {
+            return Err(format!("custom_instructions is longer than {MAX_CUSTOM_INSTRUCTIONS_CHARS} characters"));
+        }
+        for (name, value) in &self.features {
+            if !KNOWN_FEATURES.contains(&name.as_str()) {
+                return Err(format!("features: unknown flag `{}` (known: {})", name.chars().take(64).collect::<String>(), KNOWN_FEATURES.join(", ")));
+            }
+            if !value.is_boolean() {
+                return Err(format!("features.{name} must be true or false"));
+            }
+        }
+        if let Some(rpm) = self.rate_limit_rpm {
+            if !(1..=100_000).contains(&rpm) {
+                return Err("rate_limit_rpm must be from 1 to 100000, or null".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the org lets its members use `model`.
+    pub fn allows(&self, model: &ModelId) -> bool {
+        self.enabled_models.is_empty() || self.enabled_models.iter().any(|m| m == model.as_str())
+    }
+
+    /// Reads stored settings; anything unreadable falls back to the defaults.
+    pub fn from_stored(json: &str) -> OrgSettings {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<OrgSettings, String> {
+        let s: OrgSettings = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        s.validate().map(|_| s)
+    }
+
+    #[test]
+    fn valid_settings_pass() {
+        let s = parse(serde_json::json!({
+            "enabled_models": ["openai/gpt-4o-mini", "demo/echo"],
+            "monthly_token_limit": 100000,
+            "custom_instructions": "Be brief.",
+            "features": {"embed": true},
+            "rate_limit_rpm": 60
+        }))
+        .unwrap();
+        assert!(s.allows(&ModelId::parse("demo/echo").unwrap()));
+        assert!(!s.allows(&ModelId::parse("anthropic/claude-sonnet-4-5").unwrap()));
+        assert!(OrgSettings::default().allows(&ModelId::parse("gemini/x").unwrap()));
+    }
+
+    #[test]
+    fn each_invalid_field_is_refused() {
+        for (case, v) in [
+            ("unknown provider", serde_json::json!({"enabled_models": ["acme/x"]})),
+            ("no provider", serde_json::json!({"enabled_models": ["gpt-4o"]})),
+            ("zero limit", serde_json::json!({"monthly_token_limit": 0})),
+            ("negative limit", serde_json::json!({"monthly_token_limit": -5})),
+            ("long instructions", serde_json::json!({"custom_instructions": "x".repeat(8001)})),
+            ("unknown feature", serde_json::json!({"features": {"teleport": true}})),
+            ("non-boolean feature", serde_json::json!({"features": {"embed": "yes"}})),
+            ("zero rpm", serde_json::json!({"rate_limit_rpm": 0})),
+            ("unknown field", serde_json::json!({"colour": "blue"})),
+        ] {
+            assert!(parse(v).is_err(), "{case} should be refused");
+        }
+    }
+}

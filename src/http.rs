@@ -1,0 +1,217 @@
+//! The request context handed to every handler, and the helpers for bodies and responses.
+
+use std::rc::Rc;
+
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{D1Database, Env, Headers, KvStore, Request, Response};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+
+/// Body limits: 1 MiB by default, 16 KiB on the auth routes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+pub const AUTH_BODY_LIMIT: usize = 16 * 1024;
+
+pub struct Ctx {
+    pub req: Request,
+    pub env: Env,
+    pub cfg: Rc<Config>,
+    pub request_id: String,
+    /// Path parameters, in the order of the route's pattern.
+    pub params: Vec<String>,
+    /// The client address: `CF-Connecting-IP` only (never `X-Forwarded-For`).
+    pub ip: String,
+    pub user_agent: String,
+    pub now: i64,
+}
+
+impl Ctx {
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    pub fn db(&self) -> ApiResult<D1Database> {
+        self.env.d1("DB").map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
+    }
+
+    pub fn kv(&self) -> ApiResult<KvStore> {
+        self.env.kv("KV").map_err(|e| ApiError::internal(format!("KV binding: {e}")))
+    }
+
+    /// The query string's pairs.
+    pub fn query(&self) -> Vec<(String, String)> {
+        self.req
+            .url()
+            .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.header("cookie")?;
+        header.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    }
+
+    /// The raw body, refused with 413 as soon as it passes `limit` bytes.
+    pub async fn body_bytes(&mut self, limit: usize) -> ApiResult<Vec<u8>> {
+        if let Some(len) = self.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+            if len > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+        }
+        let Ok(mut stream) = self.req.stream() else {
+            return Ok(Vec::new()); // no body at all
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::validation(format!("could not read the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// A JSON body: 415 unless the content type is JSON, 413 over `limit`, 400 when malformed
+    /// or when it has fields the route does not know.
+    pub async fn json<T: DeserializeOwned>(&mut self, limit: usize) -> ApiResult<T> {
+        match self.json_opt(limit).await? {
+            Some(v) => Ok(v),
+            None => Err(ApiError::validation("a JSON body is required")),
+        }
+    }
+
+    /// Like `json`, but a request with no body at all is `None` (for optional bodies).
+    pub async fn json_opt<T: DeserializeOwned>(&mut self, limit: usize) -> ApiResult<Option<T>> {
+        let content_type = self.header("content-type");
+        let body = self.body_bytes(limit).await?;
+        if body.is_empty() && content_type.is_none() {
+            return Ok(None);
+        }
+        if !content_type.as_deref().is_some_and(is_json_content_type) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&body).map(Some)
+    }
+}
+
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses a JSON body, telling malformed JSON apart from JSON of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Validation(strip_position(&e.to_string())),
+        _ => ApiError::MalformedJson(strip_position(&e.to_string())),
+    })
+}
+
+/// serde_json appends " at line 1 column 20"; the client needs the message, not our parser's state.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+pub fn json_response<T: Serialize>(status: u16, value: &T) -> ApiResult<Response> {
+    let body = serde_json::to_vec(value)?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    Ok(Response::builder().with_status(status).with_headers(headers).fixed(body))
+}
+
+pub fn ok<T: Serialize>(value: &T) -> ApiResult<Response> {
+    json_response(200, value)
+}
+
+pub fn created<T: Serialize>(value: &T) -> ApiResult<Response> {
+    json_response(201, value)
+}
+
+pub fn no_content() -> ApiResult<Response> {
+    Ok(Response::builder().with_status(204).empty())
+}
+
+/// `?limit=` for list endpoints: default 20, 1 to 100.
+pub fn page_limit(ctx: &Ctx) -> ApiResult<usize> {
+    match ctx.query_param("limit") {
+        None => Ok(20),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(ApiError::validation("limit must be an integer from 1 to 100")),
+        },
+    }
+}
+
+/// A list page as every list endpoint returns it.
+#[derive(Serialize)]
+pub struct Page<T: Serialize> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Opaque cursors: base64url of "<number>|<id>", the sort key of the last item returned.
+pub fn encode_cursor(key: i64, id: &str) -> String {
+    crate::crypto::b64url(format!("{key}|{id}").as_bytes())
+}
+
+pub fn decode_cursor(s: &str) -> ApiResult<(i64, String)> {
+    let bad = || ApiError::validation("cursor is not valid");
+    let raw = crate::crypto::b64url_decode(s).ok_or_else(bad)?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (key, id) = text.split_once('|').ok_or_else(bad)?;
+    Ok((key.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+    }
+
+    #[test]
+    fn malformed_and_misshapen_json_are_told_apart() {
+        assert!(matches!(parse_json::<Body>(b"{\"name\":"), Err(ApiError::MalformedJson(_))));
+        match parse_json::<Body>(br#"{"name":"a","admin":true}"#) {
+            Err(ApiError::Validation(m)) => assert!(m.contains("unknown field `admin`"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json; charset=utf-8"));
+        assert!(is_json_content_type("application/problem+json"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(1234, "cnv_x");
+        assert_eq!(decode_cursor(&c).unwrap(), (1234, "cnv_x".to_string()));
+        assert!(decode_cursor("%%%").is_err());
+        assert!(decode_cursor(&crate::crypto::b64url(b"nope")).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! chatgate: an edge-native authentication and AI-chat gateway on Cloudflare Workers.
+
+use worker::{event, Context, Env, Request, Response};
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod conversation;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openai_compat;
+pub mod openapi;
+pub mod pricing;
+pub mod providers;
+pub mod routes;
+pub mod store;
+pub mod util;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    app::handle(req, env).await
+}

@@ -1,0 +1,262 @@
+//! Registration, login, refresh-token rotation and logout.
+
+use serde::{Deserialize, Serialize};
+use worker::Response;
+
+use crate::auth::cookie::{clear_refresh_cookie, is_foreign_origin, set_refresh_cookie, REFRESH_COOKIE};
+use crate::auth::guard::{self, Principal};
+use crate::auth::password;
+use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{DisplayName, Email, Password};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json_response, no_content, Ctx, AUTH_BODY_LIMIT};
+use crate::store::{self, sessions, throttle, users};
+use crate::util::new_id;
+
+/// Where the refresh token goes: an HttpOnly cookie (default) or the JSON body.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    #[default]
+    Cookie,
+    Body,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    name: String,
+    #[serde(default)]
+    refresh_token_in: Delivery,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    refresh_token_in: Delivery,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+    refresh_token_in: Option<Delivery>,
+}
+
+/// A freshly issued pair of tokens.
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+    /// Seconds until the session's absolute end (the cookie's max-age).
+    pub session_ttl_secs: i64,
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a users::UserView>,
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// The response that hands a client its tokens, with the refresh token where it asked.
+pub fn token_response(
+    status: u16,
+    user: Option<&users::UserView>,
+    issued: &Issued,
+    delivery: Delivery,
+) -> ApiResult<Response> {
+    let body = TokenBody {
+        user,
+        access_token: &issued.access_token,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        refresh_token: (delivery == Delivery::Body).then_some(issued.refresh_token.as_str()),
+    };
+    let mut resp = json_response(status, &body)?;
+    if delivery == Delivery::Cookie {
+        resp.headers_mut().append("set-cookie", &set_refresh_cookie(&issued.refresh_token, issued.session_ttl_secs))?;
+    }
+    Ok(resp)
+}
+
+/// Creates a session for `user_id` (with `extra` statements in the same transaction).
+pub async fn start_session(
+    ctx: &Ctx,
+    user_id: &str,
+    mut extra: Vec<worker::D1PreparedStatement>,
+) -> ApiResult<Issued> {
+    let db = ctx.db()?;
+    let session_id = new_id("ses");
+    let refresh_token = random_token().map_err(ApiError::internal)?;
+    let refresh_hash = sha256_hex(refresh_token.as_bytes());
+    let new = sessions::NewSession {
+        id: &session_id,
+        user_id,
+        user_agent: &ctx.user_agent,
+        ip: &ctx.ip,
+        now: ctx.now,
+    };
+    extra.extend(sessions::create(&db, &new, &refresh_hash)?);
+    store::batch(&db, extra).await.map_err(|e| {
+        if store::is_unique_violation(&e) {
+            ApiError::Conflict("an account with this email already exists".into())
+        } else {
+            e
+        }
+    })?;
+    let ttl = sessions::ABSOLUTE_LIFETIME_MS / 1000;
+    sessions::remember_refresh(&ctx.kv()?, &refresh_hash, &session_id, ttl as u64).await;
+    let access_token = guard::token_keys(ctx)
+        .issue(user_id, &session_id, ctx.now as u64 / 1000)
+        .map_err(ApiError::internal)?;
+    Ok(Issued { access_token, refresh_token, session_id, session_ttl_secs: ttl })
+}
+
+pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: RegisterBody = ctx.json(AUTH_BODY_LIMIT).await?;
+    let email = Email::parse(&body.email).map_err(ApiError::Validation)?;
+    let name = DisplayName::parse(&body.name, "name").map_err(ApiError::Validation)?;
+    let password = Password::parse(body.password).map_err(ApiError::Validation)?;
+    let db = ctx.db()?;
+    let cfg = ctx.cfg.clone();
+    let ip_key = format!("register:ip:{}", ctx.ip);
+    throttle::check(&db, &ip_key, cfg.registrations_per_address_per_hour, 3600, ctx.now).await?;
+    throttle::hit(&db, &ip_key, 3600, ctx.now).await?;
+    if users::find_by_email(&db, email.as_str()).await?.is_some() {
+        return Err(ApiError::Conflict("an account with this email already exists".into()));
+    }
+    let user = users::UserRow {
+        id: new_id("usr"),
+        email: email.as_str().to_string(),
+        name: name.as_str().to_string(),
+        password_hash: password::hash(password.expose()).map_err(ApiError::internal)?,
+        created_at: ctx.now,
+    };
+    let mut statements = vec![users::insert(&db, &user)?];
+    statements.extend(store::orgs::create(&db, &new_id("org"), &format!("{}'s workspace", user.name), true, &user.id, ctx.now)?);
+    let issued = start_session(&ctx, &user.id, statements).await?;
+    token_response(201, Some(&user.view()), &issued, body.refresh_token_in)
+}
+
+pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
+    let body: LoginBody = ctx.json(AUTH_BODY_LIMIT).await?;
+    let email = Email::parse(&body.email).map_err(|_| ApiError::InvalidCredentials)?;
+    let db = ctx.db()?;
+    let cfg = ctx.cfg.clone();
+    let window = cfg.login_failure_window_secs;
+    let account_key = format!("login:acct:{}", sha256_hex(email.as_str().as_bytes()));
+    let address_key = format!("login:ip:{}", ctx.ip);
+    throttle::check(&db, &account_key, cfg.login_failures_per_account, window, ctx.now).await?;
+    throttle::check(&db, &address_key, cfg.login_failures_per_address, window, ctx.now).await?;
+
+    let user = users::find_by_email(&db, email.as_str()).await?;
+    // An unknown email costs one argon2 verification too, so timing does not tell.
+    let stored = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(password::DUMMY_HASH);
+    let too_long = body.password.chars().count() > crate::domain::password::MAX_CHARS;
+    let verified = !too_long && password::verify(&body.password, stored);
+    let Some(user) = user.filter(|_| verified) else {
+        throttle::hit(&db, &account_key, window, ctx.now).await?;
+        throttle::hit(&db, &address_key, window, ctx.now).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    throttle::reset(&db, &account_key).await?;
+
+    let mut extra = Vec::new();
+    if password::needs_rehash(&user.password_hash) {
+        let rehashed = password::hash(&body.password).map_err(ApiError::internal)?;
+        extra.push(users::set_password_hash(&db, &user.id, &rehashed, ctx.now)?);
+    }
+    let issued = start_session(&ctx, &user.id, extra).await?;
+    token_response(200, Some(&user.view()), &issued, body.refresh_token_in)
+}
+
+/// The refresh token of a request: from the body, else from the cookie (origin-checked).
+/// Returns the token and whether it came in the body.
+async fn presented_refresh_token(ctx: &mut Ctx) -> ApiResult<(Option<String>, RefreshBody)> {
+    let body: RefreshBody = ctx.json_opt(AUTH_BODY_LIMIT).await?.unwrap_or_default();
+    if let Some(t) = body.refresh_token.clone() {
+        return Ok((Some(t), body));
+    }
+    let Some(cookie) = ctx.cookie(REFRESH_COOKIE).filter(|c| !c.is_empty()) else {
+        return Ok((None, body));
+    };
+    let url = ctx.req.url()?;
+    if is_foreign_origin(ctx.header("origin").as_deref(), &url) {
+        return Err(ApiError::Forbidden("cross-origin requests cannot use the refresh cookie"));
+    }
+    Ok((Some(cookie), body))
+}
+
+pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
+    let (token, body) = presented_refresh_token(&mut ctx).await?;
+    let token = token.ok_or(ApiError::Unauthorized("a refresh token is required"))?;
+    // A token that came in the body goes back in the body unless the client says otherwise.
+    let delivery = body.refresh_token_in.unwrap_or(if body.refresh_token.is_some() {
+        Delivery::Body
+    } else {
+        Delivery::Cookie
+    });
+    let db = ctx.db()?;
+    let old_hash = sha256_hex(token.as_bytes());
+    let new_token = random_token().map_err(ApiError::internal)?;
+    let new_hash = sha256_hex(new_token.as_bytes());
+    match sessions::rotate(&db, &old_hash, &new_hash, ctx.now).await? {
+        sessions::Rotation::Rotated { session_id, user_id, expires_at } => {
+            let kv = ctx.kv()?;
+            let ttl = ((expires_at - ctx.now) / 1000).max(1);
+            sessions::forget_refresh(&kv, &old_hash).await;
+            sessions::remember_refresh(&kv, &new_hash, &session_id, ttl as u64).await;
+            let access_token = guard::token_keys(&ctx)
+                .issue(&user_id, &session_id, ctx.now as u64 / 1000)
+                .map_err(ApiError::internal)?;
+            let issued = Issued { access_token, refresh_token: new_token, session_id, session_ttl_secs: ttl };
+            token_response(200, None, &issued, delivery)
+        }
+        sessions::Rotation::Reused { .. } => {
+            Err(ApiError::Unauthorized("this refresh token was already used; the session has been revoked"))
+        }
+        sessions::Rotation::Invalid => Err(ApiError::Unauthorized("the refresh token is not valid")),
+    }
+}
+
+/// Revokes the current session: the one of the bearer access token, else of the refresh token.
+pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
+    let db = ctx.db()?;
+    if guard::bearer(&ctx).is_some() {
+        let who = guard::authenticate(&ctx, crate::routes::Access::User).await?;
+        if let Some(sid) = &who.session_id {
+            sessions::revoke(&db, sid, &who.user_id, ctx.now).await?;
+        }
+    } else {
+        let (token, _) = presented_refresh_token(&mut ctx).await?;
+        let token = token.ok_or(ApiError::Unauthorized("no session to log out of"))?;
+        let hash = sha256_hex(token.as_bytes());
+        let (session_id, user_id) = sessions::session_of_refresh(&db, &ctx.kv()?, &hash)
+            .await?
+            .ok_or(ApiError::Unauthorized("the refresh token is not valid"))?;
+        sessions::revoke(&db, &session_id, &user_id, ctx.now).await?;
+        sessions::forget_refresh(&ctx.kv()?, &hash).await;
+    }
+    let mut resp = no_content()?;
+    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    Ok(resp)
+}
+
+pub async fn logout_all(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let db = ctx.db()?;
+    store::batch(&db, vec![sessions::revoke_all(&db, &who.user_id, None, ctx.now)?]).await?;
+    let mut resp = no_content()?;
+    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    Ok(resp)
+}

@@ -1,0 +1,220 @@
+//! Conversations and streaming chat. The index lives in D1; the messages and the reply in
+//! flight live in the conversation's Durable Object.
+
+use serde::Deserialize;
+use worker::Response;
+
+use crate::auth::guard::Principal;
+use crate::conversation::client;
+use crate::conversation::protocol::SendCommand;
+use crate::domain::ModelId;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT};
+use crate::providers::ProviderKind;
+use crate::store::{conversations, orgs, provider_keys};
+use crate::util::new_id;
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
+pub const MAX_MESSAGE_CHARS: usize = 100_000;
+
+fn title(raw: &str) -> ApiResult<String> {
+    let t = raw.trim();
+    if t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!("title must be at most {MAX_TITLE_CHARS} printable characters")));
+    }
+    Ok(if t.is_empty() { "New conversation".into() } else { t.to_string() })
+}
+
+fn system_prompt(raw: &str) -> ApiResult<String> {
+    if raw.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
+        return Err(ApiError::validation(format!("system_prompt is longer than {MAX_SYSTEM_PROMPT_CHARS} characters")));
+    }
+    Ok(raw.to_string())
+}
+
+/// A model the org allows.
+async fn allowed_model(ctx: &Ctx, org_id: &str, raw: &str) -> ApiResult<ModelId> {
+    let model = ModelId::parse(raw).map_err(|e| ApiError::validation(format!("model: {e}")))?;
+    let settings = orgs::settings(&ctx.db()?, org_id).await?;
+    if !settings.allows(&model) {
+        return Err(ApiError::validation(format!("model {model} is not enabled in this organization")));
+    }
+    Ok(model)
+}
+
+/// The org a request acts in: the one named (if the caller belongs to it), else the
+/// caller's personal org; an API key is bound to its own org.
+async fn acting_org(ctx: &Ctx, who: &Principal, named: Option<&str>) -> ApiResult<String> {
+    let db = ctx.db()?;
+    if let Some(key) = &who.api_key {
+        if named.is_some_and(|n| n != key.org_id) {
+            return Err(ApiError::NotFound);
+        }
+        return Ok(key.org_id.clone());
+    }
+    match named {
+        Some(org) => Ok(orgs::membership(&db, org, &who.user_id).await?.org_id),
+        None => orgs::personal_org(&db, &who.user_id).await?.ok_or(ApiError::NotFound),
+    }
+}
+
+/// The caller's conversation (an API key sees only those of its org).
+async fn owned(ctx: &Ctx, who: &Principal) -> ApiResult<conversations::ConversationRow> {
+    let conv = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
+    if who.api_key.as_ref().is_some_and(|k| k.org_id != conv.org_id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(conv)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateConversation {
+    org_id: Option<String>,
+    title: Option<String>,
+    model: Option<String>,
+    system_prompt: Option<String>,
+}
+
+pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: CreateConversation = ctx.json_opt(BODY_LIMIT).await?.unwrap_or(CreateConversation {
+        org_id: None,
+        title: None,
+        model: None,
+        system_prompt: None,
+    });
+    let org_id = acting_org(&ctx, &who, body.org_id.as_deref()).await?;
+    let model = allowed_model(&ctx, &org_id, body.model.as_deref().unwrap_or(crate::domain::model_id::DEMO_ECHO)).await?;
+    let row = conversations::ConversationRow {
+        id: new_id("cnv"),
+        user_id: who.user_id.clone(),
+        org_id,
+        title: title(body.title.as_deref().unwrap_or(""))?,
+        model: model.as_str().to_string(),
+        system_prompt: system_prompt(body.system_prompt.as_deref().unwrap_or(""))?,
+        created_at: ctx.now,
+        last_activity: ctx.now,
+    };
+    conversations::insert(&ctx.db()?, &row).await?;
+    created(&row.view())
+}
+
+pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let limit = page_limit(&ctx)?;
+    let after = ctx.query_param("cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let org = match (&who.api_key, ctx.query_param("org_id")) {
+        (Some(k), named) => Some(acting_org(&ctx, &who, named.as_deref().or(Some(&k.org_id))).await?),
+        (None, named) => named,
+    };
+    let rows = conversations::list(&ctx.db()?, &who.user_id, org.as_deref(), after, limit + 1).await?;
+    let next_cursor = (rows.len() > limit).then(|| rows.get(limit - 1).map(|r| encode_cursor(r.last_activity, &r.id))).flatten();
+    let items = rows.iter().take(limit).map(|r| r.view()).collect();
+    ok(&Page { items, next_cursor })
+}
+
+pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    ok(&owned(&ctx, &who).await?.view())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateConversation {
+    title: Option<String>,
+    model: Option<String>,
+    system_prompt: Option<String>,
+}
+
+pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: UpdateConversation = ctx.json(BODY_LIMIT).await?;
+    let mut conv = owned(&ctx, &who).await?;
+    if let Some(t) = body.title {
+        conv.title = title(&t)?;
+    }
+    if let Some(m) = body.model {
+        conv.model = allowed_model(&ctx, &conv.org_id, &m).await?.as_str().to_string();
+    }
+    if let Some(p) = body.system_prompt {
+        conv.system_prompt = system_prompt(&p)?;
+    }
+    conversations::update(&ctx.db()?, &conv).await?;
+    ok(&conv.view())
+}
+
+pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let conv = owned(&ctx, &who).await?;
+    client::wipe(&ctx.env, &conv.id).await?;
+    conversations::delete(&ctx.db()?, &conv.id).await?;
+    no_content()
+}
+
+pub async fn messages(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let conv = owned(&ctx, &who).await?;
+    let limit = page_limit(&ctx)?;
+    let cursor = ctx.query_param("cursor");
+    if let Some(c) = &cursor {
+        decode_cursor(c)?;
+    }
+    client::messages(&ctx, &conv.id, limit, cursor.as_deref()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendMessage {
+    content: String,
+    model: Option<String>,
+    max_tokens: Option<u32>,
+}
+
+pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: SendMessage = ctx.json(BODY_LIMIT).await?;
+    if body.content.trim().is_empty() {
+        return Err(ApiError::validation("content is required"));
+    }
+    if body.content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::validation(format!("content is longer than {MAX_MESSAGE_CHARS} characters")));
+    }
+    if body.max_tokens.is_some_and(|m| m == 0 || m > 200_000) {
+        return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
+    }
+    let conv = owned(&ctx, &who).await?;
+    let model = allowed_model(&ctx, &conv.org_id, body.model.as_deref().unwrap_or(&conv.model)).await?;
+    let db = ctx.db()?;
+    let settings = orgs::settings(&db, &conv.org_id).await?;
+    let provider = model.provider();
+    let provider_key = match provider {
+        ProviderKind::Demo => None,
+        p => Some(provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, p, ctx.now).await?),
+    };
+    let system: Vec<&str> = [settings.custom_instructions.as_str(), conv.system_prompt.as_str()]
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    let cmd = SendCommand {
+        conversation_id: conv.id.clone(),
+        user_id: who.user_id.clone(),
+        org_id: conv.org_id.clone(),
+        content: body.content,
+        model: model.as_str().to_string(),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        provider_key,
+        base_url: ctx.cfg.base_url(provider).to_string(),
+        history_char_budget: ctx.cfg.history_char_budget,
+        demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
+        max_tokens: body.max_tokens,
+    };
+    conversations::touch(&db, &conv.id, ctx.now).await?;
+    client::send(&ctx, &cmd).await
+}
+
+pub async fn stream(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let conv = owned(&ctx, &who).await?;
+    let after = ctx.header("last-event-id");
+    client::stream(&ctx, &conv.id, ctx.param(1), after.as_deref()).await
+}
+
+pub async fn abort(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let conv = owned(&ctx, &who).await?;
+    client::abort(&ctx, &conv.id).await?;
+    no_content()
+}

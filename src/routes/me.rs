@@ -1,0 +1,116 @@
+//! The signed-in user: profile, password, sessions, account deletion.
+
+use serde::{Deserialize, Serialize};
+use worker::Response;
+
+use crate::auth::cookie::clear_refresh_cookie;
+use crate::auth::guard::Principal;
+use crate::auth::password;
+use crate::crypto::sha256_hex;
+use crate::domain::{DisplayName, Password};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{no_content, ok, Ctx, Page, AUTH_BODY_LIMIT};
+use crate::store::{self, orgs, sessions, throttle, users};
+
+#[derive(Serialize)]
+struct Me {
+    #[serde(flatten)]
+    user: users::UserView,
+    orgs: Vec<orgs::UserOrg>,
+}
+
+async fn me_view(ctx: &Ctx, user_id: &str) -> ApiResult<Me> {
+    let db = ctx.db()?;
+    let user = users::find(&db, user_id).await?.ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    Ok(Me { user: user.view(), orgs: orgs::of_user(&db, user_id).await? })
+}
+
+pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    ok(&me_view(&ctx, &who.user_id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateMe {
+    name: String,
+}
+
+pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: UpdateMe = ctx.json(AUTH_BODY_LIMIT).await?;
+    let name = DisplayName::parse(&body.name, "name").map_err(ApiError::Validation)?;
+    users::set_name(&ctx.db()?, &who.user_id, name.as_str(), ctx.now).await?;
+    ok(&me_view(&ctx, &who.user_id).await?)
+}
+
+/// Checks the user's current password, counting failures against the account like logins.
+async fn confirm_password(ctx: &Ctx, user: &users::UserRow, given: &str) -> ApiResult<()> {
+    let db = ctx.db()?;
+    let cfg = &ctx.cfg;
+    let key = format!("login:acct:{}", sha256_hex(user.email.as_bytes()));
+    throttle::check(&db, &key, cfg.login_failures_per_account, cfg.login_failure_window_secs, ctx.now).await?;
+    let too_long = given.chars().count() > crate::domain::password::MAX_CHARS;
+    if too_long || !password::verify(given, &user.password_hash) {
+        throttle::hit(&db, &key, cfg.login_failure_window_secs, ctx.now).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the password; every other session ends.
+pub async fn change_password(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: ChangePassword = ctx.json(AUTH_BODY_LIMIT).await?;
+    let db = ctx.db()?;
+    let user = users::find(&db, &who.user_id).await?.ok_or(ApiError::NotFound)?;
+    confirm_password(&ctx, &user, &body.current_password).await?;
+    let new_password = Password::parse(body.new_password).map_err(ApiError::Validation)?;
+    let hash = password::hash(new_password.expose()).map_err(ApiError::internal)?;
+    store::batch(
+        &db,
+        vec![
+            users::set_password_hash(&db, &user.id, &hash, ctx.now)?,
+            sessions::revoke_all(&db, &user.id, who.session_id.as_deref(), ctx.now)?,
+        ],
+    )
+    .await?;
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteMe {
+    password: String,
+}
+
+/// Deletes the account and everything it owns.
+pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: DeleteMe = ctx.json(AUTH_BODY_LIMIT).await?;
+    let db = ctx.db()?;
+    let user = users::find(&db, &who.user_id).await?.ok_or(ApiError::NotFound)?;
+    confirm_password(&ctx, &user, &body.password).await?;
+    crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
+    users::delete_everything(&db, &user.id).await?;
+    let mut resp = no_content()?;
+    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    Ok(resp)
+}
+
+pub async fn list_sessions(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let rows = sessions::list_live(&ctx.db()?, &who.user_id, ctx.now).await?;
+    let items = rows.iter().map(|r| r.view(who.session_id.as_deref())).collect();
+    ok(&Page { items, next_cursor: None })
+}
+
+pub async fn revoke_session(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let revoked = sessions::revoke(&ctx.db()?, ctx.param(0), &who.user_id, ctx.now).await?;
+    if !revoked {
+        return Err(ApiError::NotFound);
+    }
+    no_content()
+}

@@ -1,0 +1,178 @@
+//! The route table: every path the API serves, who may call it, and its handler.
+//! A route is public only by being declared `Public` here; everything else needs a principal.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use worker::Response;
+
+use crate::auth::guard::Principal;
+use crate::error::ApiResult;
+use crate::http::Ctx;
+
+pub mod auth;
+pub mod conversations;
+pub mod me;
+pub mod service;
+
+pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
+
+/// Which credentials a route accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// An access token (a person's session).
+    User,
+    /// An access token or an issued API key.
+    UserOrKey,
+}
+
+pub enum Handler {
+    Public(fn(Ctx) -> BoxFut),
+    Authed(Access, fn(Ctx, Principal) -> BoxFut),
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub handler: Handler,
+}
+
+macro_rules! public {
+    ($method:literal, $pattern:literal, $f:path) => {
+        Route { method: $method, pattern: $pattern, handler: Handler::Public(|c| Box::pin($f(c))) }
+    };
+}
+macro_rules! user {
+    ($method:literal, $pattern:literal, $f:path) => {
+        Route {
+            method: $method,
+            pattern: $pattern,
+            handler: Handler::Authed(Access::User, |c, p| Box::pin($f(c, p))),
+        }
+    };
+}
+macro_rules! user_or_key {
+    ($method:literal, $pattern:literal, $f:path) => {
+        Route {
+            method: $method,
+            pattern: $pattern,
+            handler: Handler::Authed(Access::UserOrKey, |c, p| Box::pin($f(c, p))),
+        }
+    };
+}
+
+pub static ROUTES: &[Route] = &[
+    public!("GET", "/health", service::health),
+    public!("GET", "/api", service::info),
+    public!("GET", "/openapi.json", service::openapi),
+    // Accounts and sessions
+    public!("POST", "/api/auth/register", auth::register),
+    public!("POST", "/api/auth/login", auth::login),
+    public!("POST", "/api/auth/refresh", auth::refresh),
+    public!("POST", "/api/auth/logout", auth::logout),
+    user!("POST", "/api/auth/logout-all", auth::logout_all),
+    user!("GET", "/api/me", me::get),
+    user!("PATCH", "/api/me", me::update),
+    user!("DELETE", "/api/me", me::delete),
+    user!("POST", "/api/me/password", me::change_password),
+    user!("GET", "/api/sessions", me::list_sessions),
+    user!("DELETE", "/api/sessions/{id}", me::revoke_session),
+    // Conversations and chat
+    user_or_key!("POST", "/api/conversations", conversations::create),
+    user_or_key!("GET", "/api/conversations", conversations::list),
+    user_or_key!("GET", "/api/conversations/{id}", conversations::get),
+    user_or_key!("PATCH", "/api/conversations/{id}", conversations::update),
+    user_or_key!("DELETE", "/api/conversations/{id}", conversations::delete),
+    user_or_key!("GET", "/api/conversations/{id}/messages", conversations::messages),
+    user_or_key!("POST", "/api/conversations/{id}/messages", conversations::send),
+    user_or_key!("GET", "/api/conversations/{id}/messages/{message_id}/stream", conversations::stream),
+    user_or_key!("POST", "/api/conversations/{id}/abort", conversations::abort),
+];
+
+pub enum Match<'r> {
+    Found(&'r Route, Vec<String>),
+    /// The path exists with other methods (for the `allow` header).
+    WrongMethod(String),
+    NotFound,
+}
+
+/// Whether `path` fits `pattern`, returning the `{param}` segments.
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(h)) if w.starts_with('{') && w.ends_with('}') => {
+                if h.is_empty() {
+                    return None;
+                }
+                params.push(h.to_string());
+            }
+            (Some(w), Some(h)) if w == h => {}
+            _ => return None,
+        }
+    }
+}
+
+pub fn find(method: &str, path: &str) -> Match<'static> {
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_pattern(route.pattern, path) {
+            if route.method == method {
+                return Match::Found(route, params);
+            }
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method);
+            }
+        }
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        Match::WrongMethod(allowed.join(", "))
+    }
+}
+
+/// Whether a path belongs to the API (everything else is the web client's static assets).
+pub fn is_api_path(path: &str) -> bool {
+    path == "/health"
+        || path == "/openapi.json"
+        || path == "/api"
+        || path.starts_with("/api/")
+        || path == "/v1"
+        || path.starts_with("/v1/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_their_patterns_with_params() {
+        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/ses_1"), Some(vec!["ses_1".into()]));
+        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/"), None);
+        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/a/b"), None);
+        assert_eq!(match_pattern("/api/me", "/api/me"), Some(vec![]));
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_told_apart_from_an_unknown_path() {
+        assert!(matches!(find("GET", "/health"), Match::Found(..)));
+        match find("PUT", "/api/me") {
+            Match::WrongMethod(allow) => assert!(allow.contains("GET") && allow.contains("PATCH")),
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(find("GET", "/api/nothing-here"), Match::NotFound));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(!(a.method == b.method && a.pattern == b.pattern), "{} {}", a.method, a.pattern);
+            }
+        }
+    }
+}

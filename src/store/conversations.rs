@@ -1,0 +1,138 @@
+//! The conversations index (owner, org, title, model, prompt, activity). Messages live in
+//! the conversation's Durable Object; a conversation is only ever found through its owner.
+
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+use super::{all, first, n, run, s};
+use crate::error::{ApiError, ApiResult};
+use crate::util::rfc3339;
+
+#[derive(Deserialize, Clone)]
+pub struct ConversationRow {
+    pub id: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub title: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub created_at: i64,
+    pub last_activity: i64,
+}
+
+#[derive(Serialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub org_id: String,
+    pub title: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub created_at: String,
+    pub last_activity_at: String,
+}
+
+impl ConversationRow {
+    pub fn view(&self) -> ConversationView {
+        ConversationView {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            title: self.title.clone(),
+            model: self.model.clone(),
+            system_prompt: self.system_prompt.clone(),
+            created_at: rfc3339(self.created_at),
+            last_activity_at: rfc3339(self.last_activity),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, org_id, title, model, system_prompt, created_at, last_activity";
+
+pub async fn insert(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
+    run(
+        db,
+        "INSERT INTO conversations (id, user_id, org_id, title, model, system_prompt, created_at, last_activity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        &[s(&c.id), s(&c.user_id), s(&c.org_id), s(&c.title), s(&c.model), s(&c.system_prompt), n(c.created_at)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The caller's conversation, or 404 (another user's looks exactly like a missing one).
+/// The owner must also still belong to the conversation's org.
+pub async fn get_owned(db: &D1Database, id: &str, user_id: &str) -> ApiResult<ConversationRow> {
+    let row: Option<ConversationRow> = first(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE id = ?1 AND user_id = ?2
+             AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)"
+        ),
+        &[s(id), s(user_id)],
+    )
+    .await?;
+    row.ok_or(ApiError::NotFound)
+}
+
+/// A page of the user's conversations, newest activity first; `org_id` narrows it.
+pub async fn list(
+    db: &D1Database,
+    user_id: &str,
+    org_id: Option<&str>,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> ApiResult<Vec<ConversationRow>> {
+    let (cursor_at, cursor_id) = after.unwrap_or((i64::MAX / 2, String::new()));
+    all(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM conversations
+             WHERE user_id = ?1 AND (?2 IS NULL OR org_id = ?2)
+               AND (last_activity < ?3 OR (last_activity = ?3 AND (?4 = '' OR id < ?4)))
+             ORDER BY last_activity DESC, id DESC LIMIT ?5"
+        ),
+        &[s(user_id), super::opt_s(org_id), n(cursor_at), s(&cursor_id), n(limit as i64)],
+    )
+    .await
+}
+
+pub async fn update(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
+    run(
+        db,
+        "UPDATE conversations SET title = ?2, model = ?3, system_prompt = ?4 WHERE id = ?1",
+        &[s(&c.id), s(&c.title), s(&c.model), s(&c.system_prompt)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
+    run(db, "UPDATE conversations SET last_activity = ?2 WHERE id = ?1 AND last_activity < ?2", &[s(id), n(now)]).await?;
+    Ok(())
+}
+
+pub async fn delete(db: &D1Database, id: &str) -> ApiResult<()> {
+    run(db, "DELETE FROM conversations WHERE id = ?1", &[s(id)]).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+/// Conversations that go when the user goes: their own, and every conversation in the
+/// organizations they alone own (which are deleted with them).
+pub async fn ids_deleted_with_user(db: &D1Database, user_id: &str, sole_owned_orgs: &[String]) -> ApiResult<Vec<String>> {
+    let mut ids: Vec<String> =
+        all::<Id>(db, "SELECT id FROM conversations WHERE user_id = ?1", &[s(user_id)]).await?.into_iter().map(|r| r.id).collect();
+    for org in sole_owned_orgs {
+        ids.extend(ids_in_org(db, org).await?);
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+pub async fn ids_in_org(db: &D1Database, org_id: &str) -> ApiResult<Vec<String>> {
+    Ok(all::<Id>(db, "SELECT id FROM conversations WHERE org_id = ?1", &[s(org_id)]).await?.into_iter().map(|r| r.id).collect())
+}

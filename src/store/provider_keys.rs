@@ -1,0 +1,193 @@
+//! Bring-your-own provider keys, sealed with AES-256-GCM under a versioned master key.
+//! The owner and provider are the associated data: a ciphertext copied to another row
+//! does not open.
+
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+use super::{all, first, n, run, s};
+use crate::config::Config;
+use crate::crypto::{b64, b64_decode, open, seal};
+use crate::error::{ApiError, ApiResult};
+use crate::providers::ProviderKind;
+use crate::util::rfc3339;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner<'a> {
+    User(&'a str),
+    Org(&'a str),
+}
+
+impl Owner<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Owner::User(_) => "user",
+            Owner::Org(_) => "org",
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Owner::User(id) | Owner::Org(id) => id,
+        }
+    }
+}
+
+/// The associated data binding a sealed key to its row.
+fn aad(owner: Owner, provider: ProviderKind) -> String {
+    format!("chatgate/provider-key/v1|{}|{}|{}", owner.kind(), owner.id(), provider.as_str())
+}
+
+/// `sk-…abcd`: the first three characters and the last four, never more.
+pub fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let head: String = chars.iter().take(3.min(chars.len().saturating_sub(4))).collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+pub async fn put(db: &D1Database, cfg: &Config, owner: Owner<'_>, provider: ProviderKind, key: &str, now: i64) -> ApiResult<()> {
+    let (version, master) = cfg.encryption_keys.first().ok_or_else(|| ApiError::internal("no encryption key"))?;
+    let sealed = seal(master, key.as_bytes(), aad(owner, provider).as_bytes()).map_err(ApiError::internal)?;
+    run(
+        db,
+        "INSERT INTO provider_keys (owner_kind, owner_id, provider, key_version, sealed, hint, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(owner_kind, owner_id, provider) DO UPDATE SET
+           key_version = excluded.key_version, sealed = excluded.sealed, hint = excluded.hint,
+           updated_at = excluded.updated_at",
+        &[s(owner.kind()), s(owner.id()), s(provider.as_str()), n(*version as i64), s(&b64(&sealed)), s(&mask(key)), n(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &D1Database, owner: Owner<'_>, provider: ProviderKind) -> ApiResult<bool> {
+    let changed = run(
+        db,
+        "DELETE FROM provider_keys WHERE owner_kind = ?1 AND owner_id = ?2 AND provider = ?3",
+        &[s(owner.kind()), s(owner.id()), s(provider.as_str())],
+    )
+    .await?;
+    Ok(changed > 0)
+}
+
+#[derive(Deserialize)]
+struct SealedRow {
+    key_version: i64,
+    sealed: String,
+}
+
+/// Opens the key of one owner, re-sealing it under the current master key when it was
+/// sealed under an older one (so rotation completes as keys are used).
+pub async fn get(db: &D1Database, cfg: &Config, owner: Owner<'_>, provider: ProviderKind, now: i64) -> ApiResult<Option<String>> {
+    let row: Option<SealedRow> = first(
+        db,
+        "SELECT key_version, sealed FROM provider_keys WHERE owner_kind = ?1 AND owner_id = ?2 AND provider = ?3",
+        &[s(owner.kind()), s(owner.id()), s(provider.as_str())],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let master = cfg
+        .encryption_keys
+        .iter()
+        .find(|(v, _)| *v as i64 == row.key_version)
+        .map(|(_, k)| k)
+        .ok_or_else(|| ApiError::internal(format!("provider key sealed with unknown key version {}", row.key_version)))?;
+    let sealed = b64_decode(&row.sealed).ok_or_else(|| ApiError::internal("provider key is not base64"))?;
+    let plain = open(master, &sealed, aad(owner, provider).as_bytes())
+        .ok_or_else(|| ApiError::internal("provider key does not open under its owner"))?;
+    let key = String::from_utf8(plain).map_err(|_| ApiError::internal("provider key is not UTF-8"))?;
+    if cfg.encryption_keys.first().is_some_and(|(v, _)| *v as i64 != row.key_version) {
+        put(db, cfg, owner, provider, &key, now).await?;
+    }
+    Ok(Some(key))
+}
+
+/// The key a request for `provider` uses: the user's, else the org's, else the service's.
+pub async fn resolve(
+    db: &D1Database,
+    cfg: &Config,
+    user_id: &str,
+    org_id: &str,
+    provider: ProviderKind,
+    now: i64,
+) -> ApiResult<String> {
+    if let Some(k) = get(db, cfg, Owner::User(user_id), provider, now).await? {
+        return Ok(k);
+    }
+    if let Some(k) = get(db, cfg, Owner::Org(org_id), provider, now).await? {
+        return Ok(k);
+    }
+    cfg.service_key(provider).map(str::to_string).ok_or(ApiError::NoProviderKey(provider.as_str()))
+}
+
+#[derive(Deserialize)]
+struct ListRow {
+    owner_kind: String,
+    owner_id: String,
+    provider: String,
+    hint: String,
+    updated_at: i64,
+}
+
+#[derive(Serialize)]
+pub struct ProviderKeyView {
+    pub provider: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    pub masked: String,
+    pub updated_at: String,
+}
+
+/// The user's own keys and those of the orgs they belong to, masked.
+pub async fn list_visible(db: &D1Database, user_id: &str) -> ApiResult<Vec<ProviderKeyView>> {
+    let rows: Vec<ListRow> = all(
+        db,
+        "SELECT owner_kind, owner_id, provider, hint, updated_at FROM provider_keys
+         WHERE (owner_kind = 'user' AND owner_id = ?1)
+            OR (owner_kind = 'org' AND owner_id IN (SELECT org_id FROM memberships WHERE user_id = ?1))
+         ORDER BY owner_kind DESC, provider, owner_id",
+        &[s(user_id)],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ProviderKeyView {
+            provider: r.provider,
+            org_id: (r.owner_kind == "org").then(|| r.owner_id.clone()),
+            scope: r.owner_kind,
+            masked: r.hint,
+            updated_at: rfc3339(r.updated_at),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_only_a_prefix_and_the_last_four() {
+        assert_eq!(mask("sk-proj-abcdefghijklmnop1234"), "sk-…1234");
+        assert_eq!(mask("AIzaSyABCDEFG9876"), "AIz…9876");
+        assert_eq!(mask("abcd"), "…abcd");
+        assert_eq!(mask("ab"), "…ab");
+    }
+
+    #[test]
+    fn a_key_sealed_for_one_owner_does_not_open_for_another() {
+        let master = [9u8; 32];
+        let a = aad(Owner::User("usr_a"), ProviderKind::OpenAi);
+        let sealed = seal(&master, b"sk-secret", a.as_bytes()).unwrap();
+        assert_eq!(open(&master, &sealed, a.as_bytes()).unwrap(), b"sk-secret");
+        for other in [
+            aad(Owner::User("usr_b"), ProviderKind::OpenAi),
+            aad(Owner::Org("usr_a"), ProviderKind::OpenAi),
+            aad(Owner::User("usr_a"), ProviderKind::Anthropic),
+        ] {
+            assert!(open(&master, &sealed, other.as_bytes()).is_none(), "{other}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Sessions and their refresh tokens. D1 is the authority; KV maps a refresh token's hash
+//! to its session for quick lookups (eventually consistent, so never the deciding store).
+
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement, KvStore};
+
+use super::{all, batch, changes, first, n, run, s, stmt};
+use crate::error::ApiResult;
+use crate::util::rfc3339;
+
+pub const ABSOLUTE_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
+pub const IDLE_TIMEOUT_MS: i64 = 7 * 24 * 3600 * 1000;
+/// `last_used_at` is written at most this often by ordinary requests.
+const TOUCH_INTERVAL_MS: i64 = 60 * 1000;
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+    pub now: i64,
+}
+
+/// The statements that create a session with its first refresh token.
+pub fn create(db: &D1Database, sess: &NewSession, refresh_hash: &str) -> ApiResult<Vec<D1PreparedStatement>> {
+    let ua: String = sess.user_agent.chars().take(256).collect();
+    Ok(vec![
+        stmt(
+            db,
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+            &[s(sess.id), s(sess.user_id), n(sess.now), n(sess.now + ABSOLUTE_LIFETIME_MS), s(&ua), s(sess.ip)],
+        )?,
+        stmt(
+            db,
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
+            &[s(refresh_hash), s(sess.id), n(sess.now)],
+        )?,
+    ])
+}
+
+pub async fn remember_refresh(kv: &KvStore, refresh_hash: &str, session_id: &str, ttl_secs: u64) {
+    // A cache only: a failed write just means the next lookup goes to D1.
+    if let Ok(put) = kv.put(&format!("rt:{refresh_hash}"), session_id) {
+        let _ = put.expiration_ttl(ttl_secs.max(60)).execute().await;
+    }
+}
+
+pub async fn forget_refresh(kv: &KvStore, refresh_hash: &str) {
+    let _ = kv.delete(&format!("rt:{refresh_hash}")).await;
+}
+
+#[derive(Deserialize)]
+struct LiveRow {
+    last_used_at: i64,
+}
+
+/// Whether the session is live for this user; refreshes `last_used_at` now and then.
+pub async fn touch_if_live(db: &D1Database, session_id: &str, user_id: &str, now: i64) -> ApiResult<bool> {
+    let row: Option<LiveRow> = first(
+        db,
+        "SELECT last_used_at FROM sessions
+         WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3 AND last_used_at > ?4",
+        &[s(session_id), s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    if now - row.last_used_at > TOUCH_INTERVAL_MS {
+        run(db, "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1", &[s(session_id), n(now)]).await?;
+    }
+    Ok(true)
+}
+
+pub enum Rotation {
+    Rotated { session_id: String, user_id: String, expires_at: i64 },
+    /// The token was already rotated: its whole session has now been revoked.
+    Reused { user_id: String, session_id: String },
+    /// Unknown token, or its session is over.
+    Invalid,
+}
+
+#[derive(Deserialize)]
+struct RotatedRow {
+    session_id: String,
+    user_id: String,
+    expires_at: i64,
+}
+
+#[derive(Deserialize)]
+struct TokenRow {
+    session_id: String,
+    user_id: String,
+    used_at: Option<i64>,
+}
+
+/// Exchanges a refresh token for a new one, in one transaction: exactly one of several
+/// concurrent presentations wins; a presentation of an already-rotated token revokes the
+/// session (the token family) and everything issued for it.
+pub async fn rotate(db: &D1Database, old_hash: &str, new_hash: &str, now: i64) -> ApiResult<Rotation> {
+    let results = batch(
+        db,
+        vec![
+            stmt(
+                db,
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at)
+                 SELECT ?2, r.session_id, ?3 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+                 WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
+                   AND s.expires_at > ?3 AND s.last_used_at > ?4",
+                &[s(old_hash), s(new_hash), n(now), n(now - IDLE_TIMEOUT_MS)],
+            )?,
+            stmt(
+                db,
+                "UPDATE refresh_tokens SET used_at = ?3
+                 WHERE token_hash = ?1 AND used_at IS NULL
+                   AND EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ?2)",
+                &[s(old_hash), s(new_hash), n(now)],
+            )?,
+            stmt(
+                db,
+                "UPDATE sessions SET last_used_at = ?2
+                 WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)",
+                &[s(new_hash), n(now)],
+            )?,
+        ],
+    )
+    .await?;
+    if results.first().map(changes) == Some(1) {
+        let row: Option<RotatedRow> = first(
+            db,
+            "SELECT s.id AS session_id, s.user_id, s.expires_at FROM sessions s
+             JOIN refresh_tokens r ON r.session_id = s.id WHERE r.token_hash = ?1",
+            &[s(new_hash)],
+        )
+        .await?;
+        return Ok(match row {
+            Some(r) => Rotation::Rotated { session_id: r.session_id, user_id: r.user_id, expires_at: r.expires_at },
+            None => Rotation::Invalid,
+        });
+    }
+    let token: Option<TokenRow> = first(
+        db,
+        "SELECT r.session_id, s.user_id, r.used_at FROM refresh_tokens r
+         JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
+        &[s(old_hash)],
+    )
+    .await?;
+    match token {
+        Some(t) if t.used_at.is_some() => {
+            revoke(db, &t.session_id, &t.user_id, now).await?;
+            Ok(Rotation::Reused { user_id: t.user_id, session_id: t.session_id })
+        }
+        _ => Ok(Rotation::Invalid),
+    }
+}
+
+/// The live session an unused refresh token belongs to. KV answers which session it is
+/// without a scan; D1 confirms that the token is unused and the session live.
+pub async fn session_of_refresh(
+    db: &D1Database,
+    kv: &KvStore,
+    refresh_hash: &str,
+) -> ApiResult<Option<(String, String)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        session_id: String,
+        user_id: String,
+    }
+    let cached = kv.get(&format!("rt:{refresh_hash}")).text().await.ok().flatten();
+    let row: Option<Row> = first(
+        db,
+        "SELECT r.session_id, s.user_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+         WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
+           AND (?2 IS NULL OR r.session_id = ?2)",
+        &[s(refresh_hash), super::opt_s(cached.as_deref())],
+    )
+    .await?;
+    Ok(row.map(|r| (r.session_id, r.user_id)))
+}
+
+/// Revokes one session of a user; false when there was no such live session.
+pub async fn revoke(db: &D1Database, session_id: &str, user_id: &str, now: i64) -> ApiResult<bool> {
+    let changed = run(
+        db,
+        "UPDATE sessions SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        &[s(session_id), s(user_id), n(now)],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+/// Revokes every session of a user, except `keep` when given.
+pub fn revoke_all(db: &D1Database, user_id: &str, keep: Option<&str>, now: i64) -> ApiResult<D1PreparedStatement> {
+    stmt(
+        db,
+        "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2",
+        &[s(user_id), super::opt_s(keep), n(now)],
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub current: bool,
+}
+
+/// The user's live sessions, most recently used first.
+pub async fn list_live(db: &D1Database, user_id: &str, now: i64) -> ApiResult<Vec<SessionRow>> {
+    all(
+        db,
+        "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions
+         WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND last_used_at > ?3
+         ORDER BY last_used_at DESC, id DESC LIMIT 200",
+        &[s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
+    )
+    .await
+}
+
+impl SessionRow {
+    pub fn view(&self, current: Option<&str>) -> SessionView {
+        SessionView {
+            id: self.id.clone(),
+            created_at: rfc3339(self.created_at),
+            last_used_at: rfc3339(self.last_used_at),
+            user_agent: self.user_agent.clone(),
+            ip: self.ip.clone(),
+            current: current == Some(self.id.as_str()),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Users.
+
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use super::{all, first, n, run, s, stmt};
+use crate::error::ApiResult;
+use crate::util::rfc3339;
+
+#[derive(Deserialize, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// A user as the API shows it.
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl UserRow {
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            created_at: rfc3339(self.created_at),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, email, name, password_hash, created_at";
+
+pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
+    first(db, &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), &[s(id)]).await
+}
+
+pub async fn find_by_email(db: &D1Database, email: &str) -> ApiResult<Option<UserRow>> {
+    first(db, &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"), &[s(email)]).await
+}
+
+pub fn insert(db: &D1Database, u: &UserRow) -> ApiResult<D1PreparedStatement> {
+    stmt(
+        db,
+        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        &[s(&u.id), s(&u.email), s(&u.name), s(&u.password_hash), n(u.created_at)],
+    )
+}
+
+pub async fn set_name(db: &D1Database, id: &str, name: &str, now: i64) -> ApiResult<()> {
+    run(db, "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1", &[s(id), s(name), n(now)]).await?;
+    Ok(())
+}
+
+pub fn set_password_hash(db: &D1Database, id: &str, hash: &str, now: i64) -> ApiResult<D1PreparedStatement> {
+    stmt(
+        db,
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        &[s(id), s(hash), n(now)],
+    )
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+/// Everything the user owns, deleted in one transaction: organizations where they are the
+/// only owner (with all their contents), their own rows (sessions, keys, memberships,
+/// conversations by cascade), their provider keys; usage they caused in other
+/// organizations stays for billing but no longer points at them.
+pub async fn delete_everything(db: &D1Database, user_id: &str) -> ApiResult<()> {
+    let sole_owned = sole_owned_orgs(db, user_id).await?;
+    let mut statements = Vec::new();
+    for org in &sole_owned {
+        statements.push(stmt(
+            db,
+            "DELETE FROM provider_keys WHERE owner_kind = 'org' AND owner_id = ?1",
+            &[s(org)],
+        )?);
+        statements.push(stmt(db, "DELETE FROM orgs WHERE id = ?1", &[s(org)])?);
+    }
+    statements.push(stmt(
+        db,
+        "DELETE FROM provider_keys WHERE owner_kind = 'user' AND owner_id = ?1",
+        &[s(user_id)],
+    )?);
+    statements.push(stmt(db, "UPDATE usage_events SET user_id = NULL WHERE user_id = ?1", &[s(user_id)])?);
+    statements.push(stmt(db, "DELETE FROM users WHERE id = ?1", &[s(user_id)])?);
+    super::batch(db, statements).await?;
+    Ok(())
+}
+
+/// Organizations in which the user is the one and only owner.
+pub async fn sole_owned_orgs(db: &D1Database, user_id: &str) -> ApiResult<Vec<String>> {
+    let rows: Vec<Id> = all(
+        db,
+        "SELECT m.org_id AS id FROM memberships m
+         WHERE m.user_id = ?1 AND m.role = 'owner'
+           AND (SELECT COUNT(*) FROM memberships o WHERE o.org_id = m.org_id AND o.role = 'owner') = 1",
+        &[s(user_id)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

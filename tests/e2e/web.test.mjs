@@ -1,0 +1,373 @@
+// End-to-end tests of the web client in a real browser. See harness.mjs for
+// how to run them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, PASSWORD } from './harness.mjs';
+
+let env;
+let user; // the account signed up in the first test
+let main; // {context, page, problems} of that account's browser
+
+before(async () => {
+  env = await start();
+});
+
+after(async () => {
+  if (main) await main.context.close().catch(() => {});
+  if (env) await env.stop();
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const lastAssistant = (page) => page.locator('.msg-assistant').last();
+const assistantText = (page) => lastAssistant(page).locator('.msg-body').innerText().catch(() => '');
+
+function assertClean(problems, where) {
+  assert.deepEqual(problems.csp, [], `CSP violations on ${where}`);
+  assert.deepEqual(problems.errors, [], `page errors on ${where}`);
+  assert.deepEqual(problems.dialogs, [], `dialogs fired on ${where}`);
+}
+
+/** Sends a message and samples the streaming reply's text until it completes. */
+async function sendAndWatch(page, text, { until = 'complete', timeout = 60_000 } = {}) {
+  const before = await page.locator('.msg-assistant').count();
+  await page.locator('#composer-input').fill(text);
+  await page.locator('#composer-input').press('Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('.msg-assistant').length > n, before, { timeout });
+  const samples = [];
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const s = await page.evaluate(() => {
+      const els = document.querySelectorAll('.msg-assistant');
+      const el = els[els.length - 1];
+      return { len: el.querySelector('.msg-body').innerText.length, streaming: el.classList.contains('is-streaming') };
+    });
+    samples.push(s.len);
+    if (until === 'complete' && !s.streaming && s.len > 0) break;
+    if (typeof until === 'number' && s.len >= until) break;
+    await sleep(25);
+  }
+  return samples;
+}
+
+test('sign up: errors for a weak password and a taken email, then success', async () => {
+  main = await newPage(env);
+  const { page } = main;
+  await page.goto('/login');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot(page, 'login');
+
+  // Weak password: refused before any request.
+  await page.goto('/signup');
+  await page.getByLabel('Name').fill('Ada Lovelace');
+  await page.getByLabel('Email').fill(uniqueEmail('weak'));
+  await page.getByLabel('Password', { exact: true }).fill('short');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText('Use at least 8 characters.').waitFor();
+  // A common password: refused by the server, its detail shown.
+  await page.getByLabel('Password', { exact: true }).fill('password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.locator('.field-error:visible, .alert-error:visible').first().waitFor();
+  await shot(page, 'signup-error');
+  assert.equal(new URL(page.url()).pathname, '/signup');
+
+  user = await signUpUI(page);
+  assert.equal(new URL(page.url()).pathname, '/chat');
+  await page.locator('#topbar').getByText('Ada Lovelace').waitFor();
+
+  // Taken email, in another browser.
+  const other = await newPage(env);
+  await other.page.goto('/signup');
+  await other.page.getByLabel('Name').fill('Someone');
+  await other.page.getByLabel('Email').fill(user.email);
+  await other.page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await other.page.getByRole('button', { name: 'Create account' }).click();
+  await other.page.getByText('already exists').waitFor();
+  // Wrong password on sign in.
+  await other.page.goto('/login');
+  await other.page.getByLabel('Email').fill(user.email);
+  await other.page.getByLabel('Password', { exact: true }).fill('not the password at all');
+  await other.page.getByRole('button', { name: 'Sign in' }).click();
+  await other.page.locator('.alert-error').waitFor();
+  assertClean(other.problems, 'signup/login errors');
+  await other.context.close();
+  assertClean(main.problems, 'signup');
+});
+
+test('chat with demo/echo: the reply arrives in pieces, then history survives a reload', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await page.locator('#model-select').selectOption('demo/echo');
+  await shot(page, 'chat-empty');
+  const message = 'Hello from the end-to-end test. This reply should arrive in several pieces, one after another, like a real model.';
+  const samples = await sendAndWatch(page, message);
+  const distinct = [...new Set(samples.filter((n) => n > 0))];
+  assert.ok(distinct.length >= 3, `the reply text should grow in steps, saw lengths ${JSON.stringify(distinct)}`);
+  for (let i = 1; i < distinct.length; i++) assert.ok(distinct[i] > distinct[i - 1], 'the text only grows');
+  const reply = await assistantText(page);
+  assert.ok(reply.includes('arrive in several pieces'), `echo reply: ${reply}`);
+  const url = page.url();
+  assert.match(new URL(url).pathname, /^\/chat\/.+/);
+  // The new conversation is in the list.
+  await page.locator('.conv-link[aria-current="page"]').waitFor();
+  await shot(page, 'chat');
+
+  await page.reload();
+  await page.locator('.msg-user').first().waitFor();
+  assert.equal(await page.locator('.msg-user').count(), 1);
+  assert.equal(await page.locator('.msg-assistant').count(), 1);
+  assert.ok((await page.locator('.msg-user .msg-body').innerText()).includes('Hello from the end-to-end test'));
+  assert.ok((await assistantText(page)).includes('arrive in several pieces'));
+  assert.equal(page.url(), url);
+  assertClean(main.problems, 'chat');
+});
+
+test('stop a reply: it ends early, marked stopped, and stays so after a reload', async () => {
+  const { page } = main;
+  const words = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+  await sendAndWatch(page, words, { until: 40 });
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await lastAssistant(page).getByText('Stopped').waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: 'Send' }).waitFor();
+  const a = (await assistantText(page)).length;
+  await sleep(600);
+  const b = (await assistantText(page)).length;
+  assert.equal(a, b, 'no more text after stopping');
+  assert.ok(b < words.length, 'the reply was cut short');
+  await page.reload();
+  await lastAssistant(page).waitFor();
+  await lastAssistant(page).getByText('Stopped').waitFor();
+  assertClean(main.problems, 'stop');
+});
+
+test('a reply still streaming after a reload is resumed', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  const words = Array.from({ length: 120 }, (_, i) => `item${i}`).join(' ');
+  await sendAndWatch(page, words, { until: 60 });
+  await page.reload();
+  // It resumes and runs to the end, with the whole text exactly once.
+  await lastAssistant(page).waitFor();
+  await page.waitForFunction(() => {
+    const els = document.querySelectorAll('.msg-assistant');
+    const el = els[els.length - 1];
+    return el && !el.classList.contains('is-streaming') && el.querySelector('.msg-body').innerText.includes('item119');
+  }, null, { timeout: 60_000 });
+  const text = await assistantText(page);
+  assert.equal((text.match(/item0\b/g) || []).length, 1, 'no duplicated text after resuming');
+  assert.ok(text.includes('item119'));
+  assertClean(main.problems, 'resume');
+});
+
+test('model output with HTML and javascript: links renders inert', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await page.evaluate(() => { window.__xss = 0; });
+  const payload = 'Inert check <img src=x onerror="window.__xss=1;alert(1)"> and [click me](javascript:alert(1)) and <a href="javascript:alert(2)">raw</a> <svg onload=alert(3)></svg> ![pic](data:image/svg+xml;base64,PHN2Zy8+) [ok](https://example.com/)';
+  await sendAndWatch(page, payload);
+  const found = await page.evaluate(() => ({
+    onerror: document.querySelectorAll('[onerror]').length,
+    onload: document.querySelectorAll('[onload]').length,
+    jsLinks: [...document.querySelectorAll('a[href]')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href'))).length,
+    dataUrls: [...document.querySelectorAll('.md [href], .md [src]')].filter((e) => /^\s*data:/i.test(e.getAttribute('href') || e.getAttribute('src'))).length,
+    styles: document.querySelectorAll('.md [style]').length,
+    xss: window.__xss,
+    ok: [...document.querySelectorAll('.md a[href="https://example.com/"]')].map((a) => `${a.target}|${a.rel}`),
+  }));
+  await sleep(300);
+  assert.equal(found.onerror, 0, 'no element keeps an onerror attribute');
+  assert.equal(found.onload, 0);
+  assert.equal(found.jsLinks, 0, 'no javascript: links');
+  assert.equal(found.dataUrls, 0, 'no data: URLs in model output');
+  assert.equal(found.styles, 0);
+  assert.equal(found.xss, 0, 'no script ran');
+  assert.deepEqual(found.ok.slice(-1), ['_blank|noopener noreferrer nofollow']);
+  assert.deepEqual(main.problems.dialogs, [], 'no dialog fired');
+  await shot(page, 'chat-inert');
+  assertClean(main.problems, 'xss');
+});
+
+test('conversations: rename and delete', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await sendAndWatch(page, 'A conversation to rename and delete.');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Rename conversation' });
+  await dlg.getByLabel('Title').fill('Renamed by e2e');
+  await dlg.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: 'Renamed by e2e' }).waitFor();
+  await page.locator('.conv-link', { hasText: 'Renamed by e2e' }).waitFor();
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL('**/chat');
+  await page.locator('.conv-link', { hasText: 'Renamed by e2e' }).waitFor({ state: 'detached' });
+  assertClean(main.problems, 'rename/delete');
+});
+
+test('API key: created, shown once, then only its prefix', async () => {
+  const { page } = main;
+  const keyName = `e2e key ${Date.now().toString(36)}`;
+  await page.goto('/settings/api-keys');
+  await page.getByLabel('Name').fill(keyName);
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const keyEl = page.locator('#new-key-value');
+  await keyEl.waitFor();
+  const key = (await keyEl.innerText()).trim();
+  assert.match(key, /^cg_[A-Za-z0-9]{32,}/);
+  await page.getByRole('button', { name: 'Copy key' }).waitFor();
+  await page.getByRole('cell', { name: keyName, exact: true }).waitFor();
+  await shot(page, 'settings-api-keys');
+  // The key works against the API.
+  const me = await apiCall(env, 'GET', '/v1/models', { token: key });
+  assert.equal(me.status, 200, 'the new key authenticates');
+  await page.reload();
+  await page.getByRole('cell', { name: keyName, exact: true }).waitFor();
+  const html = await page.content();
+  assert.ok(!html.includes(key), 'the secret is never shown again');
+  assertClean(main.problems, 'api keys');
+});
+
+test('sessions: another session is revoked from the UI', async () => {
+  const { page } = main;
+  const login = await apiCall(env, 'POST', '/api/auth/login', {
+    body: { email: user.email, password: user.password, refresh_token_in: 'body' },
+    headers: { 'user-agent': 'e2e-second-device/1.0' },
+  });
+  assert.equal(login.status, 200, JSON.stringify(login.json));
+  const second = login.json.access_token;
+  assert.equal((await apiCall(env, 'GET', '/api/me', { token: second })).status, 200);
+
+  await page.goto('/settings/security');
+  const revoke = page.getByRole('button', { name: /^Revoke session/ });
+  await revoke.first().waitFor();
+  const rowsBefore = await page.locator('.table tbody tr').count();
+  assert.ok(rowsBefore >= 2, 'the second session is listed');
+  await page.getByText('This device').waitFor();
+  await shot(page, 'settings-sessions');
+  await revoke.first().click();
+  await page.waitForFunction((n) => document.querySelectorAll('.table tbody tr').length === n - 1, rowsBefore);
+  const after = await apiCall(env, 'GET', '/api/me', { token: second });
+  assert.equal(after.status, 401, 'the revoked session no longer works');
+  const refreshed = await apiCall(env, 'POST', '/api/auth/refresh', { body: { refresh_token: login.json.refresh_token, refresh_token_in: 'body' } });
+  assert.equal(refreshed.status, 401, 'nor does its refresh token');
+  // This session still works.
+  await page.goto('/settings/profile');
+  await page.getByLabel('Name').waitFor();
+  assertClean(main.problems, 'sessions');
+});
+
+test('the conversation list loads more as it scrolls', async () => {
+  const { page } = main;
+  const login = await apiCall(env, 'POST', '/api/auth/login', {
+    body: { email: user.email, password: user.password, refresh_token_in: 'body' },
+  });
+  assert.equal(login.status, 200);
+  const token = login.json.access_token;
+  for (let i = 0; i < 26; i++) {
+    const r = await apiCall(env, 'POST', '/api/conversations', { token, body: { title: `Scroll test ${String(i).padStart(2, '0')}`, model: 'demo/echo' } });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  await apiCall(env, 'POST', '/api/auth/logout', { token });
+  await page.goto('/chat');
+  await page.locator('.conv-link', { hasText: 'Scroll test 25' }).waitFor();
+  const first = await page.locator('.conv-link').count();
+  assert.ok(first <= 24, `one page at first (${first})`);
+  await page.locator('.conv-link').last().scrollIntoViewIfNeeded();
+  await page.locator('.conv-link', { hasText: 'Scroll test 00' }).waitFor();
+  assert.ok(await page.locator('.conv-link').count() >= 26);
+  assertClean(main.problems, 'infinite scroll');
+});
+
+test('settings and organization pages render (screenshots)', async () => {
+  const { page } = main;
+  await page.goto('/settings/profile');
+  await page.getByLabel('Name').waitFor();
+  await shot(page, 'settings-profile');
+  await page.goto('/settings/provider-keys');
+  await page.getByRole('heading', { name: 'Saved provider keys' }).waitFor();
+  await page.locator('.card .empty, .card .table').nth(0).waitFor();
+  await shot(page, 'settings-provider-keys');
+
+  await page.goto('/orgs');
+  const orgLink = page.locator('.org-link').first();
+  await orgLink.waitFor();
+  await shot(page, 'orgs');
+  await orgLink.click();
+  await page.getByRole('heading', { name: 'Members' }).waitFor();
+  await page.locator('.table').waitFor();
+  await shot(page, 'org-members');
+
+  await page.getByRole('link', { name: 'Invitations' }).click();
+  await page.getByLabel('Email').fill(uniqueEmail('invitee'));
+  await page.getByRole('button', { name: 'Create invitation' }).click();
+  const link = page.locator('#invite-link');
+  await link.waitFor();
+  assert.match(await link.innerText(), /\/invite\?token=/);
+  await shot(page, 'org-invitations');
+
+  await page.getByRole('link', { name: 'Settings' }).last().click();
+  await page.getByLabel('Monthly token limit').waitFor();
+  await shot(page, 'org-settings');
+
+  await page.getByRole('link', { name: 'Usage' }).click();
+  await page.locator('.stats .stat').first().waitFor({ timeout: 15_000 });
+  await page.locator('.chart .uplot, .alert-error, .empty').first().waitFor({ timeout: 15_000 });
+  await shot(page, 'org-usage');
+  assertClean(main.problems, 'org pages');
+});
+
+test('phone-sized screen and dark mode', async () => {
+  const phone = await newPage(env, { viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
+  await signUpUI(phone.page, { name: 'Grace Hopper' });
+  await sendAndWatch(phone.page, 'Hello from a **phone**.\n\n- one\n- two\n\n`code`');
+  await shot(phone.page, 'phone-chat-dark');
+  await phone.page.getByRole('button', { name: 'Conversations' }).click();
+  await phone.page.locator('.sidebar-open').waitFor();
+  await sleep(400); // the slide-in transition
+  await shot(phone.page, 'phone-sidebar-dark');
+  await phone.page.keyboard.press('Escape');
+  await phone.page.goto('/settings/security');
+  await phone.page.locator('.table').first().waitFor();
+  await shot(phone.page, 'phone-settings-dark');
+  assertClean(phone.problems, 'phone');
+  await phone.context.close();
+});
+
+test('tabs share one session: a new tab borrows the token, reloading tabs refresh once', async () => {
+  const { page, context } = main;
+  await page.goto('/chat');
+  await page.locator('#composer-input').waitFor();
+  const refreshes = [];
+  const onResponse = (r) => {
+    if (r.url().endsWith('/api/auth/refresh')) refreshes.push(r.status());
+  };
+  context.on('response', onResponse);
+  const page2 = await context.newPage();
+  await page2.goto('/chat');
+  await page2.locator('#composer-input').waitFor();
+  assert.deepEqual(refreshes, [], 'the second tab got its token from the first, without a refresh');
+
+  // Both tabs start at once: the refresh runs under a Web Lock, so the
+  // rotating refresh token is presented once, never twice.
+  await Promise.all([page.reload(), page2.reload()]);
+  await Promise.all([page.locator('#composer-input').waitFor(), page2.locator('#composer-input').waitFor()]);
+  assert.deepEqual(refreshes, [200], 'exactly one refresh for two tabs');
+  // The session is intact (a reused refresh token would have revoked it).
+  await page2.close();
+  await page.reload();
+  await page.locator('#composer-input').waitFor();
+  assert.deepEqual(refreshes, [200, 200]);
+  context.off('response', onResponse);
+  assertClean(main.problems, 'tabs');
+});
+
+test('sign out ends the session', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.goto('/settings/profile');
+  await page.waitForURL(/\/login/);
+  assertClean(main.problems, 'sign out');
+});

@@ -1,0 +1,154 @@
+// Sign in, sign up, and accepting an invitation.
+import { h, replace } from '../dom.js';
+import { api, fmtWait } from '../api.js';
+import { auth } from '../auth.js';
+import { navigate } from '../router.js';
+import { state, loadMe } from '../state.js';
+import { field, passwordField, alertBox, busy } from '../ui.js';
+
+function authShell(title, subtitle, ...body) {
+  return h('div', { class: 'auth' },
+    h('div', { class: 'auth-card' },
+      h('div', { class: 'auth-brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), h('span', null, 'chatgate')),
+      h('h1', { tabindex: '-1', class: 'auth-title' }, title),
+      subtitle ? h('p', { class: 'muted auth-sub' }, subtitle) : null,
+      ...body));
+}
+
+function nextParam(query) {
+  const next = query.get('next');
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : null;
+}
+
+function withNext(path, next) {
+  return next ? `${path}?next=${encodeURIComponent(next)}` : path;
+}
+
+function throttledMessage(e) {
+  const wait = e.retryAfter ? ` Try again in ${fmtWait(e.retryAfter)}.` : ' Please wait a little and try again.';
+  return /\d/.test(e.detail || '') ? e.detail : `${(e.detail || 'Too many attempts.').replace(/\.?$/, '.')}${wait}`;
+}
+
+export function loginPage({ main, query }) {
+  document.title = 'Sign in · chatgate';
+  const next = nextParam(query);
+  const alert = alertBox();
+  const email = field({ label: 'Email', type: 'email', name: 'email', required: true, autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none' });
+  const password = passwordField({ label: 'Password', name: 'password', required: true, autocomplete: 'current-password' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Sign in');
+  const form = h('form', { class: 'form', novalidate: true }, alert.el, email.wrap, password.wrap, submit);
+  if (query.get('reason') === 'expired') alert.show('Your session has ended. Please sign in again.', 'info');
+  if (query.get('reason') === 'deleted') alert.show('Your account was deleted.', 'info');
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    email.setError(null);
+    password.setError(null);
+    if (!email.input.value.trim()) { email.setError('Enter your email address.'); email.input.focus(); return; }
+    if (!password.input.value) { password.setError('Enter your password.'); password.input.focus(); return; }
+    await busy(submit, async () => {
+      submit.textContent = 'Signing in…';
+      try {
+        const body = await api.post('/api/auth/login', { email: email.input.value.trim(), password: password.input.value }, { auth: false });
+        auth.accept(body);
+      } catch (err) {
+        if (err.status === 429) alert.show(throttledMessage(err));
+        else if (err.code === 'invalid_credentials' || err.status === 401) alert.show(err.detail || 'That email and password do not match.');
+        else alert.show(err);
+        const a = alert.el;
+        a.setAttribute('tabindex', '-1');
+        a.focus();
+      }
+    });
+  });
+
+  replace(main, authShell('Sign in', 'Welcome back.', form,
+    h('p', { class: 'auth-alt' }, 'New here? ', h('a', { href: withNext('/signup', next) }, 'Create an account'))));
+  email.input.focus();
+}
+
+export function signupPage({ main, query }) {
+  document.title = 'Create account · chatgate';
+  const next = nextParam(query);
+  const alert = alertBox();
+  const name = field({ label: 'Name', name: 'name', required: true, autocomplete: 'name', maxlength: 100 });
+  const email = field({ label: 'Email', type: 'email', name: 'email', required: true, autocomplete: 'email', spellcheck: 'false', autocapitalize: 'none' });
+  const password = passwordField({
+    label: 'Password', name: 'password', required: true, autocomplete: 'new-password', minlength: 8, maxlength: 256,
+    hint: 'At least 8 characters. Common passwords are refused.',
+  });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Create account');
+  const form = h('form', { class: 'form', novalidate: true }, alert.el, name.wrap, email.wrap, password.wrap, submit);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    [name, email, password].forEach((f) => f.setError(null));
+    alert.clear();
+    const pw = password.input.value;
+    let bad = null;
+    if (!name.input.value.trim()) { name.setError('Enter your name.'); bad = bad || name; }
+    if (!/^[^\s@]+@[^\s@]+$/.test(email.input.value.trim())) { email.setError('Enter a valid email address.'); bad = bad || email; }
+    if (pw.length < 8) { password.setError('Use at least 8 characters.'); bad = bad || password; }
+    else if (pw.length > 256) { password.setError('Use at most 256 characters.'); bad = bad || password; }
+    if (bad) { bad.input.focus(); return; }
+    await busy(submit, async () => {
+      submit.textContent = 'Creating account…';
+      try {
+        const body = await api.post('/api/auth/register', {
+          email: email.input.value.trim(), password: pw, name: name.input.value.trim(),
+        }, { auth: false });
+        auth.accept(body);
+      } catch (err) {
+        if (err.status === 409 || err.code === 'conflict') {
+          email.setError(null);
+          alert.showNode(h('span', null, 'An account with this email already exists. ',
+            h('a', { href: withNext('/login', next) }, 'Sign in instead'), '.'));
+          email.input.setAttribute('aria-invalid', 'true');
+          email.input.focus();
+        } else if (err.status === 429) {
+          alert.show(throttledMessage(err));
+        } else if (err.status === 400 && /password/i.test(`${err.detail} ${err.code}`)) {
+          password.setError(err.detail);
+          password.input.focus();
+        } else {
+          alert.show(err);
+        }
+      }
+    });
+  });
+
+  replace(main, authShell('Create your account', 'Start chatting in a minute. A personal organization is created for you.', form,
+    h('p', { class: 'auth-alt' }, 'Already have an account? ', h('a', { href: withNext('/login', next) }, 'Sign in'))));
+  name.input.focus();
+}
+
+export async function invitePage({ main, query, signal }) {
+  document.title = 'Invitation · chatgate';
+  const token = query.get('token') || '';
+  const here = `/invite?token=${encodeURIComponent(token)}`;
+  if (!token) {
+    replace(main, authShell('Invitation', null, h('p', { class: 'alert alert-error', role: 'alert' }, 'This invitation link is incomplete: it has no token. Ask for a new link.')));
+    return;
+  }
+  if (!auth.signedIn) {
+    replace(main, authShell('You have been invited', 'Sign in or create an account with the invited email address to join the organization.',
+      h('div', { class: 'stack' },
+        h('a', { class: 'btn btn-primary btn-block', href: withNext('/login', here) }, 'Sign in to accept'),
+        h('a', { class: 'btn btn-block', href: withNext('/signup', here) }, 'Create an account'))));
+    return;
+  }
+  const alert = alertBox();
+  const accept = h('button', { type: 'button', class: 'btn btn-primary btn-block' }, 'Accept invitation');
+  const decline = h('a', { class: 'btn btn-block', href: '/chat' }, 'Not now');
+  accept.addEventListener('click', () => busy(accept, async () => {
+    accept.textContent = 'Joining…';
+    const res = await api.post('/api/invitations/accept', { token }, { signal });
+    await loadMe();
+    const orgId = (res && (res.org_id || (res.org && res.org.id) || res.id)) || null;
+    const known = orgId && state.me.orgs.some((o) => o.id === orgId);
+    navigate(known ? `/orgs/${encodeURIComponent(orgId)}` : '/orgs', { replace: true });
+  }, alert));
+  replace(main, authShell('Join the organization', `You are signed in as ${state.me ? state.me.email : 'you'}. The invitation must be for this email address.`,
+    alert.el, h('div', { class: 'stack' }, accept, decline)));
+  accept.focus();
+}

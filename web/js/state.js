@@ -1,0 +1,61 @@
+// Small shared state: the signed-in user (GET /api/me) and the chosen org.
+import { api } from './api.js';
+
+export const state = {
+  me: null,
+  models: new Map(), // org id -> Promise<string[]>
+};
+
+export async function loadMe() {
+  state.me = await api.get('/api/me');
+  return state.me;
+}
+
+export function orgs() {
+  return (state.me && state.me.orgs) || [];
+}
+
+export function currentOrgId() {
+  const list = orgs();
+  const saved = localStorage.getItem('chatgate.org');
+  if (saved && list.some((o) => o.id === saved)) return saved;
+  return list.length ? list[0].id : null;
+}
+
+export function setCurrentOrg(id) {
+  localStorage.setItem('chatgate.org', id);
+}
+
+export function orgById(id) {
+  return orgs().find((o) => o.id === id) || null;
+}
+
+export function isAdmin(role) {
+  return role === 'owner' || role === 'admin';
+}
+
+/**
+ * The org's enabled models, from GET /v1/models with the access token.
+ * `demo/echo` always works, so it is always offered.
+ */
+export function modelsFor(orgId) {
+  const key = orgId || '';
+  if (!state.models.has(key)) {
+    const p = api.get('/v1/models', { headers: orgId ? { 'openai-organization': orgId } : {} })
+      .then((res) => {
+        const ids = ((res && res.data) || []).map((m) => m.id).filter((x) => typeof x === 'string');
+        if (!ids.includes('demo/echo')) ids.push('demo/echo');
+        return ids;
+      })
+      .catch((e) => {
+        state.models.delete(key);
+        throw e;
+      });
+    state.models.set(key, p);
+  }
+  return state.models.get(key);
+}
+
+export function forgetModels() {
+  state.models.clear();
+}
