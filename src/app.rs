@@ -24,7 +24,10 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
     let (route_name, result) = match routes::find(&method, &path) {
         Match::NotFound => ("-", Err(ApiError::NotFound)),
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
-        Match::Found(route, params) => (route.pattern, dispatch(route, params, req, &env, &request_id, started).await),
+        Match::Found(route, params) => (
+            route.pattern,
+            dispatch(route, params, req, &env, &request_id, started).await,
+        ),
     };
     let resp = match result {
         Ok(resp) => resp,
@@ -94,7 +97,10 @@ pub fn problem(e: &ApiError) -> Response {
     if let ApiError::MethodNotAllowed(allow) = e {
         let _ = headers.set("allow", allow);
     }
-    Response::builder().with_status(e.status()).with_headers(headers).fixed(body.into_bytes())
+    Response::builder()
+        .with_status(e.status())
+        .with_headers(headers)
+        .fixed(body.into_bytes())
 }
 
 /// Copies the response with the headers every response carries. (Responses from fetch and
@@ -112,7 +118,9 @@ fn finish(resp: Response, request_id: &str, api: bool, env: &Env) -> worker::Res
             headers.set("cache-control", "no-store")?;
         }
     } else {
-        let frame_ancestors = Config::get(env).map(|c| c.frame_ancestors.clone()).unwrap_or_else(|_| "'self'".into());
+        let frame_ancestors = Config::get(env)
+            .map(|c| c.frame_ancestors.clone())
+            .unwrap_or_else(|_| "'self'".into());
         headers.set(
             "content-security-policy",
             &format!(
@@ -121,16 +129,24 @@ fn finish(resp: Response, request_id: &str, api: bool, env: &Env) -> worker::Res
                  form-action 'self'; frame-ancestors {frame_ancestors}"
             ),
         )?;
-        headers.set("permissions-policy", "camera=(), microphone=(), geolocation=()")?;
+        headers.set(
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        )?;
         headers.set("cross-origin-opener-policy", "same-origin")?;
     }
     let status = resp.status_code();
     let (_, body) = resp.into_parts();
-    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body))
 }
 
 /// The web client: static assets, with the single-page app's index for unknown pages.
 async fn serve_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let assets = env.assets("ASSETS").map_err(|e| ApiError::internal(format!("assets binding: {e}")))?;
+    let assets = env
+        .assets("ASSETS")
+        .map_err(|e| ApiError::internal(format!("assets binding: {e}")))?;
     Ok(assets.fetch_request(req).await?)
 }

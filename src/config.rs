@@ -42,11 +42,16 @@ thread_local! {
 }
 
 fn string(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string()).filter(|s| !s.trim().is_empty())
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|s| !s.trim().is_empty())
 }
 
 fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
-    string(env, name).and_then(|s| s.trim().parse().ok()).unwrap_or(default)
+    string(env, name)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 /// Parses `ENCRYPTION_KEYS`: comma-separated `version:base64(32 bytes)`.
@@ -56,7 +61,10 @@ pub fn parse_encryption_keys(s: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
         let (version, b64) = part
             .split_once(':')
             .ok_or("each entry must be version:base64key")?;
-        let version: u32 = version.trim().parse().map_err(|_| "the version must be a number")?;
+        let version: u32 = version
+            .trim()
+            .parse()
+            .map_err(|_| "the version must be a number")?;
         let bytes = crate::crypto::b64_decode(b64).ok_or("the key must be base64")?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| "the key must be 32 bytes")?;
         if keys.iter().any(|(v, _)| *v == version) {
@@ -85,7 +93,9 @@ impl Config {
         let jwt_secret = string(env, "JWT_SECRET")
             .ok_or_else(|| ApiError::Unavailable("JWT_SECRET is not configured".into()))?;
         if jwt_secret.len() < 32 {
-            return Err(ApiError::Unavailable("JWT_SECRET must be at least 32 characters".into()));
+            return Err(ApiError::Unavailable(
+                "JWT_SECRET must be at least 32 characters".into(),
+            ));
         }
         let encryption_keys = string(env, "ENCRYPTION_KEYS")
             .ok_or_else(|| ApiError::Unavailable("ENCRYPTION_KEYS is not configured".into()))
@@ -98,7 +108,11 @@ impl Config {
             string(env, "LIVEKIT_API_KEY"),
             string(env, "LIVEKIT_API_SECRET"),
         ) {
-            (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKit { url, api_key, api_secret }),
+            (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKit {
+                url,
+                api_key,
+                api_secret,
+            }),
             _ => None,
         };
         Ok(Config {
@@ -119,7 +133,11 @@ impl Config {
             login_failures_per_account: number(env, "LOGIN_FAILURES_PER_ACCOUNT", 10),
             login_failures_per_address: number(env, "LOGIN_FAILURES_PER_ADDRESS", 100),
             login_failure_window_secs: number(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900),
-            registrations_per_address_per_hour: number(env, "REGISTRATIONS_PER_ADDRESS_PER_HOUR", 50),
+            registrations_per_address_per_hour: number(
+                env,
+                "REGISTRATIONS_PER_ADDRESS_PER_HOUR",
+                50,
+            ),
             api_key_rpm: number(env, "API_KEY_RATE_LIMIT_RPM", 600),
             history_char_budget: number(env, "HISTORY_CHAR_BUDGET", 48_000),
             demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),

@@ -73,7 +73,13 @@ pub fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, Str
     let nonce_bytes = random_bytes(12)?;
     let nonce = Nonce::from_slice(&nonce_bytes);
     let ct = cipher
-        .encrypt(nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| "encryption failed".to_string())?;
     let mut out = nonce_bytes;
     out.extend_from_slice(&ct);
@@ -87,7 +93,9 @@ pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
     }
     let cipher = Aes256Gcm::new_from_slice(key).ok()?;
     let (nonce, ct) = sealed.split_at(12);
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).ok()
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .ok()
 }
 
 #[cfg(test)]
@@ -98,7 +106,10 @@ mod tests {
     fn sealed_data_opens_only_with_the_same_owner() {
         let key = [7u8; 32];
         let sealed = seal(&key, b"sk-secret", b"user:usr_1:openai").unwrap();
-        assert_eq!(open(&key, &sealed, b"user:usr_1:openai").unwrap(), b"sk-secret");
+        assert_eq!(
+            open(&key, &sealed, b"user:usr_1:openai").unwrap(),
+            b"sk-secret"
+        );
         assert!(open(&key, &sealed, b"user:usr_2:openai").is_none());
         assert!(open(&[8u8; 32], &sealed, b"user:usr_1:openai").is_none());
         let again = seal(&key, b"sk-secret", b"user:usr_1:openai").unwrap();

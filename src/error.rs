@@ -35,7 +35,11 @@ pub enum ApiError {
     /// 400: no provider key is configured for the model's provider.
     NoProviderKey(&'static str),
     /// The upstream provider refused or failed; status is what we answer.
-    Upstream { status: u16, detail: String, retry_after: Option<u64> },
+    Upstream {
+        status: u16,
+        detail: String,
+        retry_after: Option<u64>,
+    },
     /// 503: a dependency (D1, KV, a feature's configuration) is not available.
     Unavailable(String),
     /// 500: a real server fault; the context is logged, never shown.
@@ -55,8 +59,12 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedJson(_) | ApiError::NoProviderKey(_) => 400,
-            ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => 401,
+            ApiError::Validation(_) | ApiError::MalformedJson(_) | ApiError::NoProviderKey(_) => {
+                400
+            }
+            ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
+                401
+            }
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
@@ -208,7 +216,11 @@ mod tests {
 
     #[test]
     fn every_problem_has_the_five_fields() {
-        for e in [ApiError::NotFound, ApiError::RateLimited(3), ApiError::UnsupportedMediaType] {
+        for e in [
+            ApiError::NotFound,
+            ApiError::RateLimited(3),
+            ApiError::UnsupportedMediaType,
+        ] {
             let p = e.problem_json();
             for field in ["type", "title", "status", "detail", "code"] {
                 assert!(p.get(field).is_some(), "{field} missing in {p}");

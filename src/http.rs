@@ -37,23 +37,34 @@ impl Ctx {
     }
 
     pub fn db(&self) -> ApiResult<D1Database> {
-        self.env.d1("DB").map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
+        self.env
+            .d1("DB")
+            .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
     }
 
     pub fn kv(&self) -> ApiResult<KvStore> {
-        self.env.kv("KV").map_err(|e| ApiError::internal(format!("KV binding: {e}")))
+        self.env
+            .kv("KV")
+            .map_err(|e| ApiError::internal(format!("KV binding: {e}")))
     }
 
     /// The query string's pairs.
     pub fn query(&self) -> Vec<(String, String)> {
         self.req
             .url()
-            .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+            .map(|u| {
+                u.query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -66,7 +77,10 @@ impl Ctx {
 
     /// The raw body, refused with 413 as soon as it passes `limit` bytes.
     pub async fn body_bytes(&mut self, limit: usize) -> ApiResult<Vec<u8>> {
-        if let Some(len) = self.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        if let Some(len) = self
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+        {
             if len > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
@@ -76,7 +90,8 @@ impl Ctx {
         };
         let mut body = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::validation(format!("could not read the body: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::validation(format!("could not read the body: {e}")))?;
             if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
@@ -109,8 +124,14 @@ impl Ctx {
 }
 
 pub fn is_json_content_type(value: &str) -> bool {
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses a JSON body, telling malformed JSON apart from JSON of the wrong shape.
@@ -133,7 +154,10 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> ApiResult<Response
     let body = serde_json::to_vec(value)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json; charset=utf-8")?;
-    Ok(Response::builder().with_status(status).with_headers(headers).fixed(body))
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
 }
 
 pub fn ok<T: Serialize>(value: &T) -> ApiResult<Response> {
@@ -154,7 +178,9 @@ pub fn page_limit(ctx: &Ctx) -> ApiResult<usize> {
         None => Ok(20),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=100).contains(&n) => Ok(n),
-            _ => Err(ApiError::validation("limit must be an integer from 1 to 100")),
+            _ => Err(ApiError::validation(
+                "limit must be an integer from 1 to 100",
+            )),
         },
     }
 }
@@ -192,7 +218,10 @@ mod tests {
 
     #[test]
     fn malformed_and_misshapen_json_are_told_apart() {
-        assert!(matches!(parse_json::<Body>(b"{\"name\":"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse_json::<Body>(b"{\"name\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
         match parse_json::<Body>(br#"{"name":"a","admin":true}"#) {
             Err(ApiError::Validation(m)) => assert!(m.contains("unknown field `admin`"), "{m}"),
             other => panic!("{other:?}"),

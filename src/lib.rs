@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod providers;
 pub mod routes;
 pub mod store;
+pub mod upstream;
 pub mod util;
 
 #[event(fetch)]

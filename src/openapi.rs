@@ -23,10 +23,22 @@ mod tests {
         let d = doc();
         let paths = d["paths"].as_object().unwrap();
         for r in ROUTES {
-            let op = &paths.get(r.pattern).unwrap_or_else(|| panic!("{} is not documented", r.pattern))
+            let op = &paths
+                .get(r.pattern)
+                .unwrap_or_else(|| panic!("{} is not documented", r.pattern))
                 [r.method.to_ascii_lowercase()];
-            assert!(op.is_object(), "{} {} is not documented", r.method, r.pattern);
-            assert!(op["responses"].is_object(), "{} {} lists no responses", r.method, r.pattern);
+            assert!(
+                op.is_object(),
+                "{} {} is not documented",
+                r.method,
+                r.pattern
+            );
+            assert!(
+                op["responses"].is_object(),
+                "{} {} lists no responses",
+                r.method,
+                r.pattern
+            );
         }
         for (path, item) in paths {
             for method in item.as_object().unwrap().keys() {
@@ -34,7 +46,9 @@ mod tests {
                     continue;
                 }
                 assert!(
-                    ROUTES.iter().any(|r| r.pattern == path && r.method.eq_ignore_ascii_case(method)),
+                    ROUTES
+                        .iter()
+                        .any(|r| r.pattern == path && r.method.eq_ignore_ascii_case(method)),
                     "{method} {path} is documented but not routed"
                 );
             }

@@ -30,7 +30,8 @@ fn rates(model: &str) -> Option<(u64, u64)> {
     PRICES
         .iter()
         .filter(|(name, _, _)| {
-            model == *name || (model.starts_with(name) && model.as_bytes().get(name.len()) == Some(&b'-'))
+            model == *name
+                || (model.starts_with(name) && model.as_bytes().get(name.len()) == Some(&b'-'))
         })
         .max_by_key(|(name, _, _)| name.len())
         .map(|(_, i, o)| (*i, *o))
@@ -38,8 +39,11 @@ fn rates(model: &str) -> Option<(u64, u64)> {
 
 /// The cost of a reply in micro-dollars (rounded up, so usage is never free by rounding).
 pub fn cost_micros(model: &str, usage: &Usage) -> u64 {
-    let Some((input, output)) = rates(model) else { return 0 };
-    let total = usage.prompt_tokens as u128 * input as u128 + usage.completion_tokens as u128 * output as u128;
+    let Some((input, output)) = rates(model) else {
+        return 0;
+    };
+    let total = usage.prompt_tokens as u128 * input as u128
+        + usage.completion_tokens as u128 * output as u128;
     total.div_ceil(1_000_000) as u64
 }
 
@@ -48,20 +52,38 @@ mod tests {
     use super::*;
 
     fn usage(p: u64, c: u64) -> Usage {
-        Usage { prompt_tokens: p, completion_tokens: c }
+        Usage {
+            prompt_tokens: p,
+            completion_tokens: c,
+        }
     }
 
     #[test]
     fn known_models_are_priced_by_their_longest_entry() {
-        assert_eq!(cost_micros("openai/gpt-4o-mini", &usage(1_000_000, 0)), 150_000);
-        assert_eq!(cost_micros("openai/gpt-4o", &usage(1_000_000, 1_000_000)), 12_500_000);
-        assert_eq!(cost_micros("openai/gpt-4o-2024-08-06", &usage(1_000_000, 0)), 2_500_000);
-        assert_eq!(cost_micros("anthropic/claude-sonnet-4-5-20250929", &usage(0, 1_000_000)), 15_000_000);
+        assert_eq!(
+            cost_micros("openai/gpt-4o-mini", &usage(1_000_000, 0)),
+            150_000
+        );
+        assert_eq!(
+            cost_micros("openai/gpt-4o", &usage(1_000_000, 1_000_000)),
+            12_500_000
+        );
+        assert_eq!(
+            cost_micros("openai/gpt-4o-2024-08-06", &usage(1_000_000, 0)),
+            2_500_000
+        );
+        assert_eq!(
+            cost_micros("anthropic/claude-sonnet-4-5-20250929", &usage(0, 1_000_000)),
+            15_000_000
+        );
     }
 
     #[test]
     fn unknown_models_cost_nothing_and_small_usage_rounds_up() {
-        assert_eq!(cost_micros("openai/some-future-model", &usage(1000, 1000)), 0);
+        assert_eq!(
+            cost_micros("openai/some-future-model", &usage(1000, 1000)),
+            0
+        );
         assert_eq!(cost_micros("openai/gpt-4o-mini", &usage(1, 0)), 1);
         assert_eq!(cost_micros("openai/gpt-4omni", &usage(1_000_000, 0)), 0);
     }

@@ -29,7 +29,9 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Parses an RFC 3339 timestamp (any offset) into epoch milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Parses `YYYY-MM-DD` or an RFC 3339 timestamp into epoch milliseconds.
@@ -82,7 +84,9 @@ pub fn is_id(prefix: &str, s: &str) -> bool {
     s.len() == prefix.len() + 27
         && s.starts_with(prefix)
         && s.as_bytes().get(prefix.len()) == Some(&b'_')
-        && s[prefix.len() + 1..].bytes().all(|b| CROCKFORD.contains(&b))
+        && s[prefix.len() + 1..]
+            .bytes()
+            .all(|b| CROCKFORD.contains(&b))
 }
 
 #[cfg(test)]

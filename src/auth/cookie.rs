@@ -29,7 +29,13 @@ mod tests {
     #[test]
     fn the_cookie_has_its_flags() {
         let c = set_refresh_cookie("abc", 60);
-        for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth", "Max-Age=60"] {
+        for flag in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/api/auth",
+            "Max-Age=60",
+        ] {
             assert!(c.contains(flag), "{flag} missing: {c}");
         }
     }

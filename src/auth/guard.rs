@@ -25,27 +25,95 @@ pub fn bearer(ctx: &Ctx) -> Option<String> {
 }
 
 pub fn token_keys(ctx: &Ctx) -> TokenKeys {
-    TokenKeys::new(&ctx.cfg.jwt_secret, &ctx.cfg.jwt_issuer, &ctx.cfg.jwt_audience)
+    TokenKeys::new(
+        &ctx.cfg.jwt_secret,
+        &ctx.cfg.jwt_issuer,
+        &ctx.cfg.jwt_audience,
+    )
 }
 
 pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
     let token = bearer(ctx).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
     if token.starts_with(crate::store::keys::KEY_PREFIX) {
         if access != Access::UserOrKey {
-            return Err(ApiError::Unauthorized("API keys cannot be used on this route"));
+            return Err(ApiError::Unauthorized(
+                "API keys cannot be used on this route",
+            ));
         }
         let db = ctx.db()?;
         let key = store::keys::authenticate(&db, &token, ctx.now).await?;
-        return Ok(Principal { user_id: key.user_id.clone(), session_id: None, api_key: Some(key) });
+        if let Some(scope) = required_scope(&ctx.req.path()) {
+            if !key.has_scope(scope) {
+                return Err(ApiError::Forbidden(missing_scope_detail(scope)));
+            }
+        }
+        return Ok(Principal {
+            user_id: key.user_id.clone(),
+            session_id: None,
+            api_key: Some(key),
+        });
     }
-    let claims = token_keys(ctx).verify(&token, ctx.now as u64 / 1000).map_err(|e| match e {
-        TokenError::Expired => ApiError::TokenExpired,
-        TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
-    })?;
+    let claims = token_keys(ctx)
+        .verify(&token, ctx.now as u64 / 1000)
+        .map_err(|e| match e {
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
+        })?;
     // Revocation takes effect at once: the session must still be live in D1.
     let db = ctx.db()?;
     if !store::sessions::touch_if_live(&db, &claims.session_id, &claims.user_id, ctx.now).await? {
         return Err(ApiError::Unauthorized("the session has ended"));
     }
-    Ok(Principal { user_id: claims.user_id, session_id: Some(claims.session_id), api_key: None })
+    Ok(Principal {
+        user_id: claims.user_id,
+        session_id: Some(claims.session_id),
+        api_key: None,
+    })
+}
+
+/// The scope an API key needs for a path: `conversations` for `/api/conversations…`, `chat`
+/// for the OpenAI-compatible `/v1…`. Other routes that accept keys need no scope.
+pub fn required_scope(path: &str) -> Option<&'static str> {
+    let under = |root: &str| {
+        path == root
+            || path
+                .strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if under("/api/conversations") {
+        Some("conversations")
+    } else if under("/v1") {
+        Some("chat")
+    } else {
+        None
+    }
+}
+
+fn missing_scope_detail(scope: &str) -> &'static str {
+    match scope {
+        "conversations" => "this API key lacks the `conversations` scope",
+        "chat" => "this API key lacks the `chat` scope",
+        _ => "this API key lacks the scope this route needs",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_route_needs_its_scope() {
+        for (path, want) in [
+            ("/api/conversations", Some("conversations")),
+            ("/api/conversations/cnv_1/messages", Some("conversations")),
+            ("/api/conversationsx", None),
+            ("/v1/chat/completions", Some("chat")),
+            ("/v1/models", Some("chat")),
+            ("/v1", Some("chat")),
+            ("/v10/models", None),
+            ("/api/me", None),
+        ] {
+            assert_eq!(required_scope(path), want, "{path}");
+        }
+    }
 }

@@ -28,14 +28,22 @@ pub fn hash(password: &str) -> Result<String, String> {
 
 /// Checks a password against a stored PHC string (with the parameters stored in it).
 pub fn verify(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Whether a stored hash was made with weaker or other parameters than the current ones.
 pub fn needs_rehash(phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return true };
-    let Ok(params) = Params::try_from(&parsed) else { return true };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
     parsed.algorithm.as_str() != "argon2id"
         || params.m_cost() != M_COST_KIB
         || params.t_cost() != T_COST
@@ -57,7 +65,11 @@ mod tests {
 
     #[test]
     fn weaker_hashes_are_marked_for_rehash() {
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(4096, 1, 1, None).unwrap());
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 1, 1, None).unwrap(),
+        );
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
         let h = weak.hash_password(b"pw", &salt).unwrap().to_string();
         assert!(verify("pw", &h));

@@ -33,14 +33,21 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
-        TokenKeys { key: HS256Key::from_bytes(secret), issuer: issuer.into(), audience: audience.into() }
+        TokenKeys {
+            key: HS256Key::from_bytes(secret),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
     }
 
     /// Signs an access token issued at `now_secs` (the platform clock, passed in so that
     /// signing does not depend on which clock jwt-simple would pick in wasm).
     pub fn issue(&self, user_id: &str, session_id: &str, now_secs: u64) -> Result<String, String> {
         let mut claims = Claims::with_custom_claims(
-            AccessClaims { sid: session_id.into(), typ: ACCESS_TOKEN_TYPE.into() },
+            AccessClaims {
+                sid: session_id.into(),
+                typ: ACCESS_TOKEN_TYPE.into(),
+            },
             Duration::from_secs(ACCESS_TOKEN_TTL_SECS),
         )
         .with_issuer(&self.issuer)
@@ -50,7 +57,9 @@ impl TokenKeys {
         claims.issued_at = Some(now);
         claims.invalid_before = Some(now);
         claims.expires_at = Some(now + Duration::from_secs(ACCESS_TOKEN_TTL_SECS));
-        self.key.authenticate(claims).map_err(|e| format!("signing failed: {e}"))
+        self.key
+            .authenticate(claims)
+            .map_err(|e| format!("signing failed: {e}"))
     }
 
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<AccessToken, TokenError> {
@@ -62,18 +71,25 @@ impl TokenKeys {
             max_token_length: Some(4096),
             ..Default::default()
         };
-        let claims = self.key.verify_token::<AccessClaims>(token, Some(options)).map_err(|e| {
-            match e.downcast_ref::<JWTError>() {
+        let claims = self
+            .key
+            .verify_token::<AccessClaims>(token, Some(options))
+            .map_err(|e| match e.downcast_ref::<JWTError>() {
                 Some(JWTError::TokenHasExpired) => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })?;
+            })?;
         // Every claim we rely on must be there: a token without them is not ours.
-        if claims.custom.typ != ACCESS_TOKEN_TYPE || claims.expires_at.is_none() || claims.issued_at.is_none() {
+        if claims.custom.typ != ACCESS_TOKEN_TYPE
+            || claims.expires_at.is_none()
+            || claims.issued_at.is_none()
+        {
             return Err(TokenError::Invalid);
         }
         let user_id = claims.subject.ok_or(TokenError::Invalid)?;
-        Ok(AccessToken { user_id, session_id: claims.custom.sid })
+        Ok(AccessToken {
+            user_id,
+            session_id: claims.custom.sid,
+        })
     }
 }
 
@@ -85,20 +101,30 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", "chatgate", "chatgate-api")
+        TokenKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "chatgate",
+            "chatgate-api",
+        )
     }
 
     #[test]
     fn a_fresh_token_verifies_with_its_claims() {
         let t = keys().issue("usr_1", "ses_1", NOW).unwrap();
         let v = keys().verify(&t, NOW + 60).unwrap();
-        assert_eq!((v.user_id.as_str(), v.session_id.as_str()), ("usr_1", "ses_1"));
+        assert_eq!(
+            (v.user_id.as_str(), v.session_id.as_str()),
+            ("usr_1", "ses_1")
+        );
     }
 
     #[test]
     fn an_expired_token_is_reported_as_expired() {
         let t = keys().issue("usr_1", "ses_1", NOW).unwrap();
-        assert_eq!(keys().verify(&t, NOW + ACCESS_TOKEN_TTL_SECS + 1).err(), Some(TokenError::Expired));
+        assert_eq!(
+            keys().verify(&t, NOW + ACCESS_TOKEN_TTL_SECS + 1).err(),
+            Some(TokenError::Expired)
+        );
     }
 
     #[test]
@@ -108,7 +134,11 @@ mod tests {
         assert_eq!(other_aud.verify(&t, NOW).err(), Some(TokenError::Invalid));
         let other_iss = TokenKeys::new(b"0123456789abcdef0123456789abcdef", "evil", "chatgate-api");
         assert_eq!(other_iss.verify(&t, NOW).err(), Some(TokenError::Invalid));
-        let other_key = TokenKeys::new(b"another key, 32 bytes long......", "chatgate", "chatgate-api");
+        let other_key = TokenKeys::new(
+            b"another key, 32 bytes long......",
+            "chatgate",
+            "chatgate-api",
+        );
         assert_eq!(other_key.verify(&t, NOW).err(), Some(TokenError::Invalid));
     }
 
@@ -118,8 +148,15 @@ mod tests {
         let parts: Vec<&str> = t.split('.').collect();
         for alg in ["none", "None", "NONE", "nOnE"] {
             let header = b64url(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
-            for forged in [format!("{header}.{}.", parts[1]), format!("{header}.{}.{}", parts[1], parts[2])] {
-                assert_eq!(keys().verify(&forged, NOW).err(), Some(TokenError::Invalid), "{alg}");
+            for forged in [
+                format!("{header}.{}.", parts[1]),
+                format!("{header}.{}.{}", parts[1], parts[2]),
+            ] {
+                assert_eq!(
+                    keys().verify(&forged, NOW).err(),
+                    Some(TokenError::Invalid),
+                    "{alg}"
+                );
             }
         }
         let payload = String::from_utf8(crate::crypto::b64url_decode(parts[1]).unwrap()).unwrap();
@@ -132,7 +169,10 @@ mod tests {
     fn a_token_without_our_type_claim_is_invalid() {
         let key = HS256Key::from_bytes(b"0123456789abcdef0123456789abcdef");
         let claims = Claims::with_custom_claims(
-            AccessClaims { sid: "ses_1".into(), typ: "refresh".into() },
+            AccessClaims {
+                sid: "ses_1".into(),
+                typ: "refresh".into(),
+            },
             Duration::from_secs(60),
         )
         .with_issuer("chatgate")

@@ -8,11 +8,19 @@ use crate::http::Ctx;
 use crate::store;
 
 fn stub(env: &Env, conversation_id: &str) -> ApiResult<Stub> {
-    let ns = env.durable_object("CONVERSATIONS").map_err(|e| ApiError::internal(format!("DO binding: {e}")))?;
+    let ns = env
+        .durable_object("CONVERSATIONS")
+        .map_err(|e| ApiError::internal(format!("DO binding: {e}")))?;
     Ok(ns.id_from_name(conversation_id)?.get_stub()?)
 }
 
-async fn call(env: &Env, conversation_id: &str, method: Method, path: &str, body: Option<String>) -> ApiResult<Response> {
+async fn call(
+    env: &Env,
+    conversation_id: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> ApiResult<Response> {
     let mut init = RequestInit::new();
     init.with_method(method);
     if let Some(b) = body {
@@ -23,10 +31,22 @@ async fn call(env: &Env, conversation_id: &str, method: Method, path: &str, body
 }
 
 pub async fn send(ctx: &Ctx, cmd: &SendCommand) -> ApiResult<Response> {
-    call(&ctx.env, &cmd.conversation_id, Method::Post, "/send", Some(serde_json::to_string(cmd)?)).await
+    call(
+        &ctx.env,
+        &cmd.conversation_id,
+        Method::Post,
+        "/send",
+        Some(serde_json::to_string(cmd)?),
+    )
+    .await
 }
 
-pub async fn messages(ctx: &Ctx, conversation_id: &str, limit: usize, cursor: Option<&str>) -> ApiResult<Response> {
+pub async fn messages(
+    ctx: &Ctx,
+    conversation_id: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> ApiResult<Response> {
     let mut path = format!("/messages?limit={limit}");
     if let Some(c) = cursor {
         path.push_str("&cursor=");
@@ -35,7 +55,12 @@ pub async fn messages(ctx: &Ctx, conversation_id: &str, limit: usize, cursor: Op
     call(&ctx.env, conversation_id, Method::Get, &path, None).await
 }
 
-pub async fn stream(ctx: &Ctx, conversation_id: &str, message_id: &str, after: Option<&str>) -> ApiResult<Response> {
+pub async fn stream(
+    ctx: &Ctx,
+    conversation_id: &str,
+    message_id: &str,
+    after: Option<&str>,
+) -> ApiResult<Response> {
     let mut path = format!("/stream?message_id={}", encode_query(message_id));
     if let Some(a) = after {
         path.push_str("&after=");
@@ -53,7 +78,10 @@ pub async fn abort(ctx: &Ctx, conversation_id: &str) -> ApiResult<()> {
 pub async fn wipe(env: &Env, conversation_id: &str) -> ApiResult<()> {
     let resp = call(env, conversation_id, Method::Delete, "/", None).await?;
     if resp.status_code() != 204 {
-        return Err(ApiError::internal(format!("wiping {conversation_id} answered {}", resp.status_code())));
+        return Err(ApiError::internal(format!(
+            "wiping {conversation_id} answered {}",
+            resp.status_code()
+        )));
     }
     Ok(())
 }

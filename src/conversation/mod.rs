@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
@@ -56,7 +58,14 @@ impl DurableObject for Conversation {
             "UPDATE messages SET status = 'failed', error_code = 'interrupted' WHERE status = 'streaming'",
             None,
         );
-        Conversation { shared: Rc::new(Shared { state, env, sql, live: RefCell::new(None) }) }
+        Conversation {
+            shared: Rc::new(Shared {
+                state,
+                env,
+                sql,
+                live: RefCell::new(None),
+            }),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -99,7 +108,10 @@ pub struct MessageRow {
 impl MessageRow {
     pub fn view(&self) -> MessageView {
         let usage = match (self.prompt_tokens, self.completion_tokens) {
-            (Some(p), Some(c)) => Some(Usage { prompt_tokens: p.max(0) as u64, completion_tokens: c.max(0) as u64 }),
+            (Some(p), Some(c)) => Some(Usage {
+                prompt_tokens: p.max(0) as u64,
+                completion_tokens: c.max(0) as u64,
+            }),
             _ => None,
         };
         MessageView {
@@ -126,7 +138,11 @@ impl Conversation {
         let mut before = i64::MAX / 2;
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
-                "limit" => limit = v.parse().map_err(|_| ApiError::validation("limit is not a number"))?,
+                "limit" => {
+                    limit = v
+                        .parse()
+                        .map_err(|_| ApiError::validation("limit is not a number"))?
+                }
                 "cursor" => before = decode_cursor(&v)?.0,
                 _ => {}
             }
@@ -140,14 +156,22 @@ impl Conversation {
             )?
             .to_array()?;
         let more = rows.len() as i64 > limit;
-        let mut items: Vec<MessageView> = rows.iter().take(limit as usize).map(MessageRow::view).collect();
+        let mut items: Vec<MessageView> = rows
+            .iter()
+            .take(limit as usize)
+            .map(MessageRow::view)
+            .collect();
         // The reply in flight: its freshest text is in memory, not yet flushed.
         if let Some(live) = self.shared.live.borrow().as_ref() {
             if let Some(m) = items.iter_mut().find(|m| m.id == live.message_id) {
                 m.content = live.content.clone();
             }
         }
-        let next_cursor = if more { items.last().map(|m| encode_cursor(m.seq, &m.id)) } else { None };
+        let next_cursor = if more {
+            items.last().map(|m| encode_cursor(m.seq, &m.id))
+        } else {
+            None
+        };
         json_response(200, &Page { items, next_cursor })
     }
 

@@ -13,14 +13,17 @@ use std::time::Duration;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use serde_json::json;
-use worker::{AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, Response, SqlStorageValue};
+use worker::{AbortController, Delay, Headers, Request, Response, SqlStorageValue};
 
 use super::protocol::*;
 use super::{MessageRow, Shared, MESSAGE_COLUMNS, SCHEMA};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
-use crate::providers::sse::{encode_event, SseDecoder};
-use crate::providers::{self, ChatMessage, ChatRequest, Chunk, ProviderKind, Role, StreamMapper, UpstreamError, Usage};
+use crate::providers::sse::encode_event;
+use crate::providers::{
+    self, ChatMessage, ChatRequest, Chunk, ProviderKind, Role, UpstreamError, Usage,
+};
+use crate::upstream::{self, ChunkStream};
 use crate::util::{new_id, now_ms};
 
 /// How often the text of a streaming reply is written to SQLite.
@@ -50,13 +53,20 @@ fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
 }
 
 fn sql_exec(shared: &Shared, query: &str, args: Vec<SqlStorageValue>) -> ApiResult<()> {
-    shared.sql.exec(query, args).map(|_| ()).map_err(|e| ApiError::internal(format!("DO SQL: {e}")))
+    shared
+        .sql
+        .exec(query, args)
+        .map(|_| ())
+        .map_err(|e| ApiError::internal(format!("DO SQL: {e}")))
 }
 
 fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
     let rows: Vec<MessageRow> = shared
         .sql
-        .exec(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"), vec![id.into()])?
+        .exec(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"),
+            vec![id.into()],
+        )?
         .to_array()?;
     Ok(rows.into_iter().next())
 }
@@ -85,8 +95,15 @@ fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
         if i > 0 && used > budget {
             break;
         }
-        let role = if r.role == "assistant" { Role::Assistant } else { Role::User };
-        picked.push(ChatMessage { role, content: r.content });
+        let role = if r.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        };
+        picked.push(ChatMessage {
+            role,
+            content: r.content,
+        });
     }
     picked.reverse();
     // Providers want the conversation to open with the user.
@@ -98,63 +115,24 @@ fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
 
 /// Where the chunks of a reply come from.
 enum Source {
-    Demo { chunks: VecDeque<Chunk>, delay_ms: u32 },
-    Upstream { body: ByteStream, decoder: SseDecoder, mapper: Box<dyn StreamMapper>, queue: VecDeque<Chunk>, ended: bool },
-}
-
-enum Next {
-    Chunk(Chunk),
-    End,
-    Failed(UpstreamError),
+    Demo {
+        chunks: VecDeque<Chunk>,
+        delay_ms: u32,
+    },
+    Upstream(ChunkStream),
 }
 
 impl Source {
-    async fn next(&mut self) -> Next {
+    async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
         match self {
-            Source::Demo { chunks, delay_ms } => match chunks.pop_front() {
-                Some(c) => {
-                    if !c.text.is_empty() && *delay_ms > 0 {
-                        Delay::from(Duration::from_millis(*delay_ms as u64)).await;
-                    }
-                    Next::Chunk(c)
+            Source::Demo { chunks, delay_ms } => {
+                let next = chunks.pop_front();
+                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
+                    Delay::from(Duration::from_millis(*delay_ms as u64)).await;
                 }
-                None => Next::End,
-            },
-            Source::Upstream { body, decoder, mapper, queue, ended } => loop {
-                if let Some(c) = queue.pop_front() {
-                    return Next::Chunk(c);
-                }
-                if *ended {
-                    return Next::End;
-                }
-                let events = match body.next().await {
-                    Some(Ok(bytes)) => decoder.feed(&bytes),
-                    Some(Err(_)) => return Next::Failed(UpstreamError::new(
-                        providers::UpstreamErrorKind::Server,
-                        0,
-                        "the connection to the provider was lost",
-                    )),
-                    None => {
-                        *ended = true;
-                        decoder.finish()
-                    }
-                };
-                let events = match events {
-                    Ok(ev) => ev,
-                    Err(e) => return Next::Failed(UpstreamError::protocol(format!("unreadable stream: {e}"))),
-                };
-                for ev in &events {
-                    match mapper.on_event(ev) {
-                        Ok(chunks) => queue.extend(chunks.into_iter().filter(|c| !c.is_empty())),
-                        Err(e) => return Next::Failed(e),
-                    }
-                }
-                if *ended && queue.is_empty() {
-                    if let Err(e) = mapper.finish() {
-                        return Next::Failed(e);
-                    }
-                }
-            },
+                Ok(next)
+            }
+            Source::Upstream(stream) => stream.next().await,
         }
     }
 }
@@ -163,7 +141,9 @@ impl Source {
 /// provider that fails at once is a real HTTP error (and nothing is stored).
 pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> {
     if shared.live.borrow().is_some() {
-        return Err(ApiError::Conflict("a reply is already streaming in this conversation".into()));
+        return Err(ApiError::Conflict(
+            "a reply is already streaming in this conversation".into(),
+        ));
     }
     let model = ModelId::parse(&cmd.model).map_err(|e| ApiError::validation(e.to_string()))?;
     sql_exec(&shared, SCHEMA, vec![])?;
@@ -172,7 +152,10 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
     struct Max {
         seq: Option<i64>,
     }
-    let max: Vec<Max> = shared.sql.exec("SELECT MAX(seq) AS seq FROM messages", None)?.to_array()?;
+    let max: Vec<Max> = shared
+        .sql
+        .exec("SELECT MAX(seq) AS seq FROM messages", None)?
+        .to_array()?;
     let user_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
     let user_msg = MessageRow {
         seq: user_seq,
@@ -228,7 +211,11 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
     };
     let prompt_estimate = providers::estimate_tokens(
         &(request.system.clone().unwrap_or_default()
-            + &request.messages.iter().map(|m| m.content.as_str()).collect::<String>()),
+            + &request
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<String>()),
     );
     let opened = open_source(&model, &cmd, &request, &signal).await;
     let source = match opened {
@@ -239,59 +226,57 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         }
     };
     let (ready_tx, ready_rx) = oneshot::channel();
-    let ctx = PumpContext { cmd, model, assistant_id: assistant_id.clone(), prompt_estimate };
-    shared.state.wait_until(pump(shared.clone(), source, ctx, ready_tx));
+    let ctx = PumpContext {
+        cmd,
+        model,
+        assistant_id: assistant_id.clone(),
+        prompt_estimate,
+    };
+    shared
+        .state
+        .wait_until(pump(shared.clone(), source, ctx, ready_tx));
     match ready_rx.await {
         Ok(Ok(())) => sse_response(rx),
         Ok(Err(e)) => {
             rollback(&shared, &user_msg.id, &assistant_id);
-            Err(upstream_api_error(&e))
+            Err(upstream::api_error(&e))
         }
         Err(_) => Err(ApiError::internal("the reply task ended without a word")),
     }
 }
 
 fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
-    let _ = sql_exec(shared, "DELETE FROM messages WHERE id IN (?, ?)", vec![user_id.into(), assistant_id.into()]);
+    let _ = sql_exec(
+        shared,
+        "DELETE FROM messages WHERE id IN (?, ?)",
+        vec![user_id.into(), assistant_id.into()],
+    );
     shared.live.borrow_mut().take();
 }
 
-pub fn upstream_api_error(e: &UpstreamError) -> ApiError {
-    ApiError::Upstream { status: e.http_status(), detail: e.message.clone(), retry_after: e.retry_after() }
-}
-
-async fn open_source(model: &ModelId, cmd: &SendCommand, request: &ChatRequest, signal: &worker::AbortSignal) -> ApiResult<Source> {
+async fn open_source(
+    model: &ModelId,
+    cmd: &SendCommand,
+    request: &ChatRequest,
+    signal: &worker::AbortSignal,
+) -> ApiResult<Source> {
     if model.provider() == ProviderKind::Demo {
-        return Ok(Source::Demo { chunks: providers::demo::chunks(request).into(), delay_ms: cmd.demo_token_delay_ms });
+        return Ok(Source::Demo {
+            chunks: providers::demo::chunks(request).into(),
+            delay_ms: cmd.demo_token_delay_ms,
+        });
     }
-    let key = cmd.provider_key.as_deref().ok_or(ApiError::NoProviderKey(model.provider().as_str()))?;
-    let spec = providers::build_request(model.provider(), &cmd.base_url, key, request);
-    let headers = Headers::new();
-    for (k, v) in &spec.headers {
-        headers.set(k, v)?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(spec.body.into()));
-    let req = Request::new_with_init(&spec.url, &init)?;
-    let mut resp = Fetch::Request(req).send_with_signal(signal).await.map_err(|e| ApiError::Upstream {
-        status: 502,
-        detail: format!("{} could not be reached: {e}", model.provider()),
-        retry_after: None,
-    })?;
-    let status = resp.status_code();
-    if !(200..300).contains(&status) {
-        let retry_after = resp.headers().get("retry-after").ok().flatten();
-        let body = resp.bytes().await.unwrap_or_default();
-        let e = providers::map_error_response(model.provider(), status, retry_after.as_deref(), &body);
-        return Err(upstream_api_error(&e));
-    }
-    Ok(Source::Upstream {
-        body: resp.stream()?,
-        decoder: SseDecoder::new(),
-        mapper: providers::stream_mapper(model.provider()),
-        queue: VecDeque::new(),
-        ended: false,
-    })
+    let key = cmd
+        .provider_key
+        .as_deref()
+        .ok_or(ApiError::NoProviderKey(model.provider().as_str()))?;
+    let mut resp = upstream::send(model.provider(), &cmd.base_url, key, request, Some(signal))
+        .await
+        .map_err(|e| upstream::api_error(&e))?;
+    Ok(Source::Upstream(ChunkStream::new(
+        model.provider(),
+        &mut resp,
+    )?))
 }
 
 struct PumpContext {
@@ -305,11 +290,17 @@ struct PumpContext {
 /// (the reply goes on without them).
 fn broadcast(shared: &Shared, f: &str) {
     if let Some(live) = shared.live.borrow_mut().as_mut() {
-        live.subscribers.retain(|s| s.unbounded_send(f.to_string()).is_ok());
+        live.subscribers
+            .retain(|s| s.unbounded_send(f.to_string()).is_ok());
     }
 }
 
-async fn pump(shared: Rc<Shared>, mut source: Source, ctx: PumpContext, ready: oneshot::Sender<Result<(), UpstreamError>>) {
+async fn pump(
+    shared: Rc<Shared>,
+    mut source: Source,
+    ctx: PumpContext,
+    ready: oneshot::Sender<Result<(), UpstreamError>>,
+) {
     let mut ready = Some(ready);
     let mut usage: Option<Usage> = None;
     let mut finish_reason: Option<String> = None;
@@ -318,7 +309,7 @@ async fn pump(shared: Rc<Shared>, mut source: Source, ctx: PumpContext, ready: o
             break Ok(());
         }
         match source.next().await {
-            Next::Chunk(chunk) => {
+            Ok(Some(chunk)) => {
                 if let Some(u) = chunk.usage {
                     usage = Some(u);
                 }
@@ -346,13 +337,20 @@ async fn pump(shared: Rc<Shared>, mut source: Source, ctx: PumpContext, ready: o
                     let _ = sql_exec(
                         &shared,
                         "UPDATE messages SET content = ?, updated_at = ? WHERE id = ?",
-                        vec![text.into(), now_ms().into(), ctx.assistant_id.as_str().into()],
+                        vec![
+                            text.into(),
+                            now_ms().into(),
+                            ctx.assistant_id.as_str().into(),
+                        ],
                     );
                 }
-                broadcast(&shared, &frame(offset, "delta", &json!({ "text": chunk.text })));
+                broadcast(
+                    &shared,
+                    &frame(offset, "delta", &json!({ "text": chunk.text })),
+                );
             }
-            Next::End => break Ok(()),
-            Next::Failed(e) => break Err(e),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
         }
     };
     // Failed before the first token: the sender answers with an HTTP error instead.
@@ -367,7 +365,13 @@ async fn pump(shared: Rc<Shared>, mut source: Source, ctx: PumpContext, ready: o
 }
 
 /// Stores the reply's final state, tells every reader, records usage.
-async fn finish(shared: &Rc<Shared>, ctx: &PumpContext, outcome: Result<(), UpstreamError>, usage: Option<Usage>, finish_reason: Option<String>) {
+async fn finish(
+    shared: &Rc<Shared>,
+    ctx: &PumpContext,
+    outcome: Result<(), UpstreamError>,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+) {
     let (content, aborted) = match shared.live.borrow().as_ref() {
         Some(l) => (l.content.clone(), l.aborted),
         None => return,
@@ -399,17 +403,34 @@ async fn finish(shared: &Rc<Shared>, ctx: &PumpContext, outcome: Result<(), Upst
     );
     let end_id = content.len() + 1;
     let final_frame = match (&outcome, aborted) {
-        (Err(e), false) => frame(end_id, "error", &json!({ "code": "upstream_error", "message": e.message })),
+        (Err(e), false) => frame(
+            end_id,
+            "error",
+            &json!({ "code": "upstream_error", "message": e.message }),
+        ),
         _ => {
-            let view = message(shared, &ctx.assistant_id).ok().flatten().map(|m| m.view());
-            frame(end_id, "message.completed", &json!({ "message": view, "usage": usage }))
+            let view = message(shared, &ctx.assistant_id)
+                .ok()
+                .flatten()
+                .map(|m| m.view());
+            frame(
+                end_id,
+                "message.completed",
+                &json!({ "message": view, "usage": usage }),
+            )
         }
     };
     broadcast(shared, &final_frame);
     // Dropping the live reply closes every reader's stream.
     shared.live.borrow_mut().take();
-    if let Err(e) = crate::store::usage::record_reply(&shared.env, &ctx.cmd, ctx.model.as_str(), &usage, now).await {
-        worker::console_error!("{}", json!({"error": "usage not recorded", "context": e.to_string()}));
+    if let Err(e) =
+        crate::store::usage::record_reply(&shared.env, &ctx.cmd, ctx.model.as_str(), &usage, now)
+            .await
+    {
+        worker::console_error!(
+            "{}",
+            json!({"error": "usage not recorded", "context": e.to_string()})
+        );
     }
 }
 
@@ -435,29 +456,50 @@ pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
             _ => {}
         }
     }
-    let row = message(shared, &message_id)?.filter(|m| m.role == "assistant").ok_or(ApiError::NotFound)?;
+    let row = message(shared, &message_id)?
+        .filter(|m| m.role == "assistant")
+        .ok_or(ApiError::NotFound)?;
     let (tx, rx) = mpsc::unbounded();
     let mut live_guard = shared.live.borrow_mut();
     let live = live_guard.as_mut().filter(|l| l.message_id == message_id);
-    let content = live.as_ref().map(|l| l.content.clone()).unwrap_or_else(|| row.content.clone());
+    let content = live
+        .as_ref()
+        .map(|l| l.content.clone())
+        .unwrap_or_else(|| row.content.clone());
     let after = match after.as_deref().map(str::trim) {
         None | Some("") => 0,
-        Some(s) => s.parse::<usize>().map_err(|_| ApiError::validation("Last-Event-ID must be an event id of this stream"))?,
+        Some(s) => s.parse::<usize>().map_err(|_| {
+            ApiError::validation("Last-Event-ID must be an event id of this stream")
+        })?,
     };
     if after > content.len() + 1 || (after <= content.len() && !content.is_char_boundary(after)) {
-        return Err(ApiError::validation("Last-Event-ID is not an event id of this reply"));
+        return Err(ApiError::validation(
+            "Last-Event-ID is not an event id of this reply",
+        ));
     }
     if after < content.len() {
-        let _ = tx.unbounded_send(frame(content.len(), "delta", &json!({ "text": &content[after..] })));
+        let _ = tx.unbounded_send(frame(
+            content.len(),
+            "delta",
+            &json!({ "text": &content[after..] }),
+        ));
     }
     match live {
         Some(live) => live.subscribers.push(tx),
         None if after <= content.len() => {
             let end = content.len() + 1;
             let f = if row.status == FAILED {
-                frame(end, "error", &json!({ "code": "upstream_error", "message": "the provider failed before the reply was complete" }))
+                frame(
+                    end,
+                    "error",
+                    &json!({ "code": "upstream_error", "message": "the provider failed before the reply was complete" }),
+                )
             } else {
-                frame(end, "message.completed", &json!({ "message": row.view(), "usage": row.view().usage }))
+                frame(
+                    end,
+                    "message.completed",
+                    &json!({ "message": row.view(), "usage": row.view().usage }),
+                )
             };
             let _ = tx.unbounded_send(f);
         }

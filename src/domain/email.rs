@@ -20,7 +20,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let valid_domain = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -53,7 +55,10 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
@@ -68,7 +73,10 @@ mod tests {
             ("leading hyphen", "ada@-example.com"),
             ("angle brackets", "<ada>@example.com"),
         ] {
-            assert!(Email::parse(raw).is_err(), "{case}: {raw:?} should be refused");
+            assert!(
+                Email::parse(raw).is_err(),
+                "{case}: {raw:?} should be refused"
+            );
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
     }

@@ -52,16 +52,25 @@ mod tests {
 
     #[test]
     fn the_list_has_ten_thousand_entries() {
-        assert_eq!(COMMON.lines().filter(|l| !l.starts_with('#')).count(), 10_000);
+        assert_eq!(
+            COMMON.lines().filter(|l| !l.starts_with('#')).count(),
+            10_000
+        );
     }
 
     #[test]
     fn length_is_counted_in_characters_not_bytes() {
         assert!(Password::parse("short".into()).is_err());
-        assert!(Password::parse("ééééééé".into()).is_err(), "7 characters, 14 bytes");
+        assert!(
+            Password::parse("ééééééé".into()).is_err(),
+            "7 characters, 14 bytes"
+        );
         assert!(Password::parse("ééééééééx".into()).is_ok());
         assert!(Password::parse("x".repeat(257)).is_err());
-        assert!(Password::parse("🙂".repeat(256)).is_ok(), "256 characters of 4 bytes");
+        assert!(
+            Password::parse("🙂".repeat(256)).is_ok(),
+            "256 characters of 4 bytes"
+        );
     }
 
     #[test]

@@ -30,22 +30,37 @@ impl OrgSettings {
     /// Checks every field; the error names the first one that is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.enabled_models.len() > MAX_ENABLED_MODELS {
-            return Err(format!("enabled_models has more than {MAX_ENABLED_MODELS} entries"));
+            return Err(format!(
+                "enabled_models has more than {MAX_ENABLED_MODELS} entries"
+            ));
         }
         for m in &self.enabled_models {
-            ModelId::parse(m).map_err(|e| format!("enabled_models: `{}`: {e}", m.chars().take(64).collect::<String>()))?;
+            ModelId::parse(m).map_err(|e| {
+                format!(
+                    "enabled_models: `{}`: {e}",
+                    m.chars().take(64).collect::<String>()
+                )
+            })?;
         }
         if let Some(limit) = self.monthly_token_limit {
             if limit <= 0 || limit > 1_000_000_000_000 {
-                return Err("monthly_token_limit must be a positive integer (up to 10^12) or null".into());
+                return Err(
+                    "monthly_token_limit must be a positive integer (up to 10^12) or null".into(),
+                );
             }
         }
         if self.custom_instructions.chars().count() > MAX_CUSTOM_INSTRUCTIONS_CHARS {
-            return Err(format!("custom_instructions is longer than {MAX_CUSTOM_INSTRUCTIONS_CHARS} characters"));
+            return Err(format!(
+                "custom_instructions is longer than {MAX_CUSTOM_INSTRUCTIONS_CHARS} characters"
+            ));
         }
         for (name, value) in &self.features {
             if !KNOWN_FEATURES.contains(&name.as_str()) {
-                return Err(format!("features: unknown flag `{}` (known: {})", name.chars().take(64).collect::<String>(), KNOWN_FEATURES.join(", ")));
+                return Err(format!(
+                    "features: unknown flag `{}` (known: {})",
+                    name.chars().take(64).collect::<String>(),
+                    KNOWN_FEATURES.join(", ")
+                ));
             }
             if !value.is_boolean() {
                 return Err(format!("features.{name} must be true or false"));
@@ -97,13 +112,31 @@ mod tests {
     #[test]
     fn each_invalid_field_is_refused() {
         for (case, v) in [
-            ("unknown provider", serde_json::json!({"enabled_models": ["acme/x"]})),
-            ("no provider", serde_json::json!({"enabled_models": ["gpt-4o"]})),
+            (
+                "unknown provider",
+                serde_json::json!({"enabled_models": ["acme/x"]}),
+            ),
+            (
+                "no provider",
+                serde_json::json!({"enabled_models": ["gpt-4o"]}),
+            ),
             ("zero limit", serde_json::json!({"monthly_token_limit": 0})),
-            ("negative limit", serde_json::json!({"monthly_token_limit": -5})),
-            ("long instructions", serde_json::json!({"custom_instructions": "x".repeat(8001)})),
-            ("unknown feature", serde_json::json!({"features": {"teleport": true}})),
-            ("non-boolean feature", serde_json::json!({"features": {"embed": "yes"}})),
+            (
+                "negative limit",
+                serde_json::json!({"monthly_token_limit": -5}),
+            ),
+            (
+                "long instructions",
+                serde_json::json!({"custom_instructions": "x".repeat(8001)}),
+            ),
+            (
+                "unknown feature",
+                serde_json::json!({"features": {"teleport": true}}),
+            ),
+            (
+                "non-boolean feature",
+                serde_json::json!({"features": {"embed": "yes"}}),
+            ),
             ("zero rpm", serde_json::json!({"rate_limit_rpm": 0})),
             ("unknown field", serde_json::json!({"colour": "blue"})),
         ] {

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use worker::Response;
 
-use crate::auth::cookie::{clear_refresh_cookie, is_foreign_origin, set_refresh_cookie, REFRESH_COOKIE};
+use crate::auth::cookie::{
+    clear_refresh_cookie, is_foreign_origin, set_refresh_cookie, REFRESH_COOKIE,
+};
 use crate::auth::guard::{self, Principal};
 use crate::auth::password;
 use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
@@ -85,7 +87,10 @@ pub fn token_response(
     };
     let mut resp = json_response(status, &body)?;
     if delivery == Delivery::Cookie {
-        resp.headers_mut().append("set-cookie", &set_refresh_cookie(&issued.refresh_token, issued.session_ttl_secs))?;
+        resp.headers_mut().append(
+            "set-cookie",
+            &set_refresh_cookie(&issued.refresh_token, issued.session_ttl_secs),
+        )?;
     }
     Ok(resp)
 }
@@ -120,7 +125,12 @@ pub async fn start_session(
     let access_token = guard::token_keys(ctx)
         .issue(user_id, &session_id, ctx.now as u64 / 1000)
         .map_err(ApiError::internal)?;
-    Ok(Issued { access_token, refresh_token, session_id, session_ttl_secs: ttl })
+    Ok(Issued {
+        access_token,
+        refresh_token,
+        session_id,
+        session_ttl_secs: ttl,
+    })
 }
 
 pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
@@ -131,10 +141,19 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
     let cfg = ctx.cfg.clone();
     let ip_key = format!("register:ip:{}", ctx.ip);
-    throttle::check(&db, &ip_key, cfg.registrations_per_address_per_hour, 3600, ctx.now).await?;
+    throttle::check(
+        &db,
+        &ip_key,
+        cfg.registrations_per_address_per_hour,
+        3600,
+        ctx.now,
+    )
+    .await?;
     throttle::hit(&db, &ip_key, 3600, ctx.now).await?;
     if users::find_by_email(&db, email.as_str()).await?.is_some() {
-        return Err(ApiError::Conflict("an account with this email already exists".into()));
+        return Err(ApiError::Conflict(
+            "an account with this email already exists".into(),
+        ));
     }
     let user = users::UserRow {
         id: new_id("usr"),
@@ -144,7 +163,14 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         created_at: ctx.now,
     };
     let mut statements = vec![users::insert(&db, &user)?];
-    statements.extend(store::orgs::create(&db, &new_id("org"), &format!("{}'s workspace", user.name), true, &user.id, ctx.now)?);
+    statements.extend(store::orgs::create(
+        &db,
+        &new_id("org"),
+        &format!("{}'s workspace", user.name),
+        true,
+        &user.id,
+        ctx.now,
+    )?);
     let issued = start_session(&ctx, &user.id, statements).await?;
     token_response(201, Some(&user.view()), &issued, body.refresh_token_in)
 }
@@ -157,12 +183,29 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     let window = cfg.login_failure_window_secs;
     let account_key = format!("login:acct:{}", sha256_hex(email.as_str().as_bytes()));
     let address_key = format!("login:ip:{}", ctx.ip);
-    throttle::check(&db, &account_key, cfg.login_failures_per_account, window, ctx.now).await?;
-    throttle::check(&db, &address_key, cfg.login_failures_per_address, window, ctx.now).await?;
+    throttle::check(
+        &db,
+        &account_key,
+        cfg.login_failures_per_account,
+        window,
+        ctx.now,
+    )
+    .await?;
+    throttle::check(
+        &db,
+        &address_key,
+        cfg.login_failures_per_address,
+        window,
+        ctx.now,
+    )
+    .await?;
 
     let user = users::find_by_email(&db, email.as_str()).await?;
     // An unknown email costs one argon2 verification too, so timing does not tell.
-    let stored = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(password::DUMMY_HASH);
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.as_str())
+        .unwrap_or(password::DUMMY_HASH);
     let too_long = body.password.chars().count() > crate::domain::password::MAX_CHARS;
     let verified = !too_long && password::verify(&body.password, stored);
     let Some(user) = user.filter(|_| verified) else {
@@ -193,7 +236,9 @@ async fn presented_refresh_token(ctx: &mut Ctx) -> ApiResult<(Option<String>, Re
     };
     let url = ctx.req.url()?;
     if is_foreign_origin(ctx.header("origin").as_deref(), &url) {
-        return Err(ApiError::Forbidden("cross-origin requests cannot use the refresh cookie"));
+        return Err(ApiError::Forbidden(
+            "cross-origin requests cannot use the refresh cookie",
+        ));
     }
     Ok((Some(cookie), body))
 }
@@ -202,17 +247,23 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
     let (token, body) = presented_refresh_token(&mut ctx).await?;
     let token = token.ok_or(ApiError::Unauthorized("a refresh token is required"))?;
     // A token that came in the body goes back in the body unless the client says otherwise.
-    let delivery = body.refresh_token_in.unwrap_or(if body.refresh_token.is_some() {
-        Delivery::Body
-    } else {
-        Delivery::Cookie
-    });
+    let delivery = body
+        .refresh_token_in
+        .unwrap_or(if body.refresh_token.is_some() {
+            Delivery::Body
+        } else {
+            Delivery::Cookie
+        });
     let db = ctx.db()?;
     let old_hash = sha256_hex(token.as_bytes());
     let new_token = random_token().map_err(ApiError::internal)?;
     let new_hash = sha256_hex(new_token.as_bytes());
     match sessions::rotate(&db, &old_hash, &new_hash, ctx.now).await? {
-        sessions::Rotation::Rotated { session_id, user_id, expires_at } => {
+        sessions::Rotation::Rotated {
+            session_id,
+            user_id,
+            expires_at,
+        } => {
             let kv = ctx.kv()?;
             let ttl = ((expires_at - ctx.now) / 1000).max(1);
             sessions::forget_refresh(&kv, &old_hash).await;
@@ -220,13 +271,20 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
             let access_token = guard::token_keys(&ctx)
                 .issue(&user_id, &session_id, ctx.now as u64 / 1000)
                 .map_err(ApiError::internal)?;
-            let issued = Issued { access_token, refresh_token: new_token, session_id, session_ttl_secs: ttl };
+            let issued = Issued {
+                access_token,
+                refresh_token: new_token,
+                session_id,
+                session_ttl_secs: ttl,
+            };
             token_response(200, None, &issued, delivery)
         }
-        sessions::Rotation::Reused { .. } => {
-            Err(ApiError::Unauthorized("this refresh token was already used; the session has been revoked"))
+        sessions::Rotation::Reused { .. } => Err(ApiError::Unauthorized(
+            "this refresh token was already used; the session has been revoked",
+        )),
+        sessions::Rotation::Invalid => {
+            Err(ApiError::Unauthorized("the refresh token is not valid"))
         }
-        sessions::Rotation::Invalid => Err(ApiError::Unauthorized("the refresh token is not valid")),
     }
 }
 
@@ -249,14 +307,20 @@ pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
         sessions::forget_refresh(&ctx.kv()?, &hash).await;
     }
     let mut resp = no_content()?;
-    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    resp.headers_mut()
+        .append("set-cookie", &clear_refresh_cookie())?;
     Ok(resp)
 }
 
 pub async fn logout_all(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let db = ctx.db()?;
-    store::batch(&db, vec![sessions::revoke_all(&db, &who.user_id, None, ctx.now)?]).await?;
+    store::batch(
+        &db,
+        vec![sessions::revoke_all(&db, &who.user_id, None, ctx.now)?],
+    )
+    .await?;
     let mut resp = no_content()?;
-    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    resp.headers_mut()
+        .append("set-cookie", &clear_refresh_cookie())?;
     Ok(resp)
 }

@@ -9,7 +9,9 @@ use crate::conversation::client;
 use crate::conversation::protocol::SendCommand;
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT};
+use crate::http::{
+    created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
+};
 use crate::providers::ProviderKind;
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
@@ -21,14 +23,22 @@ pub const MAX_MESSAGE_CHARS: usize = 100_000;
 fn title(raw: &str) -> ApiResult<String> {
     let t = raw.trim();
     if t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!("title must be at most {MAX_TITLE_CHARS} printable characters")));
+        return Err(ApiError::validation(format!(
+            "title must be at most {MAX_TITLE_CHARS} printable characters"
+        )));
     }
-    Ok(if t.is_empty() { "New conversation".into() } else { t.to_string() })
+    Ok(if t.is_empty() {
+        "New conversation".into()
+    } else {
+        t.to_string()
+    })
 }
 
 fn system_prompt(raw: &str) -> ApiResult<String> {
     if raw.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
-        return Err(ApiError::validation(format!("system_prompt is longer than {MAX_SYSTEM_PROMPT_CHARS} characters")));
+        return Err(ApiError::validation(format!(
+            "system_prompt is longer than {MAX_SYSTEM_PROMPT_CHARS} characters"
+        )));
     }
     Ok(raw.to_string())
 }
@@ -38,7 +48,9 @@ async fn allowed_model(ctx: &Ctx, org_id: &str, raw: &str) -> ApiResult<ModelId>
     let model = ModelId::parse(raw).map_err(|e| ApiError::validation(format!("model: {e}")))?;
     let settings = orgs::settings(&ctx.db()?, org_id).await?;
     if !settings.allows(&model) {
-        return Err(ApiError::validation(format!("model {model} is not enabled in this organization")));
+        return Err(ApiError::validation(format!(
+            "model {model} is not enabled in this organization"
+        )));
     }
     Ok(model)
 }
@@ -55,14 +67,20 @@ async fn acting_org(ctx: &Ctx, who: &Principal, named: Option<&str>) -> ApiResul
     }
     match named {
         Some(org) => Ok(orgs::membership(&db, org, &who.user_id).await?.org_id),
-        None => orgs::personal_org(&db, &who.user_id).await?.ok_or(ApiError::NotFound),
+        None => orgs::personal_org(&db, &who.user_id)
+            .await?
+            .ok_or(ApiError::NotFound),
     }
 }
 
 /// The caller's conversation (an API key sees only those of its org).
 async fn owned(ctx: &Ctx, who: &Principal) -> ApiResult<conversations::ConversationRow> {
     let conv = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
-    if who.api_key.as_ref().is_some_and(|k| k.org_id != conv.org_id) {
+    if who
+        .api_key
+        .as_ref()
+        .is_some_and(|k| k.org_id != conv.org_id)
+    {
         return Err(ApiError::NotFound);
     }
     Ok(conv)
@@ -78,14 +96,24 @@ struct CreateConversation {
 }
 
 pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let body: CreateConversation = ctx.json_opt(BODY_LIMIT).await?.unwrap_or(CreateConversation {
-        org_id: None,
-        title: None,
-        model: None,
-        system_prompt: None,
-    });
+    let body: CreateConversation = ctx
+        .json_opt(BODY_LIMIT)
+        .await?
+        .unwrap_or(CreateConversation {
+            org_id: None,
+            title: None,
+            model: None,
+            system_prompt: None,
+        });
     let org_id = acting_org(&ctx, &who, body.org_id.as_deref()).await?;
-    let model = allowed_model(&ctx, &org_id, body.model.as_deref().unwrap_or(crate::domain::model_id::DEMO_ECHO)).await?;
+    let model = allowed_model(
+        &ctx,
+        &org_id,
+        body.model
+            .as_deref()
+            .unwrap_or(crate::domain::model_id::DEMO_ECHO),
+    )
+    .await?;
     let row = conversations::ConversationRow {
         id: new_id("cnv"),
         user_id: who.user_id.clone(),
@@ -102,13 +130,24 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 
 pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let limit = page_limit(&ctx)?;
-    let after = ctx.query_param("cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let after = ctx
+        .query_param("cursor")
+        .map(|c| decode_cursor(&c))
+        .transpose()?;
     let org = match (&who.api_key, ctx.query_param("org_id")) {
-        (Some(k), named) => Some(acting_org(&ctx, &who, named.as_deref().or(Some(&k.org_id))).await?),
+        (Some(k), named) => {
+            Some(acting_org(&ctx, &who, named.as_deref().or(Some(&k.org_id))).await?)
+        }
         (None, named) => named,
     };
-    let rows = conversations::list(&ctx.db()?, &who.user_id, org.as_deref(), after, limit + 1).await?;
-    let next_cursor = (rows.len() > limit).then(|| rows.get(limit - 1).map(|r| encode_cursor(r.last_activity, &r.id))).flatten();
+    let rows =
+        conversations::list(&ctx.db()?, &who.user_id, org.as_deref(), after, limit + 1).await?;
+    let next_cursor = (rows.len() > limit)
+        .then(|| {
+            rows.get(limit - 1)
+                .map(|r| encode_cursor(r.last_activity, &r.id))
+        })
+        .flatten();
     let items = rows.iter().take(limit).map(|r| r.view()).collect();
     ok(&Page { items, next_cursor })
 }
@@ -132,7 +171,10 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         conv.title = title(&t)?;
     }
     if let Some(m) = body.model {
-        conv.model = allowed_model(&ctx, &conv.org_id, &m).await?.as_str().to_string();
+        conv.model = allowed_model(&ctx, &conv.org_id, &m)
+            .await?
+            .as_str()
+            .to_string();
     }
     if let Some(p) = body.system_prompt {
         conv.system_prompt = system_prompt(&p)?;
@@ -172,24 +214,36 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         return Err(ApiError::validation("content is required"));
     }
     if body.content.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::validation(format!("content is longer than {MAX_MESSAGE_CHARS} characters")));
+        return Err(ApiError::validation(format!(
+            "content is longer than {MAX_MESSAGE_CHARS} characters"
+        )));
     }
     if body.max_tokens.is_some_and(|m| m == 0 || m > 200_000) {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
     let conv = owned(&ctx, &who).await?;
-    let model = allowed_model(&ctx, &conv.org_id, body.model.as_deref().unwrap_or(&conv.model)).await?;
+    let model = allowed_model(
+        &ctx,
+        &conv.org_id,
+        body.model.as_deref().unwrap_or(&conv.model),
+    )
+    .await?;
     let db = ctx.db()?;
     let settings = orgs::settings(&db, &conv.org_id).await?;
     let provider = model.provider();
     let provider_key = match provider {
         ProviderKind::Demo => None,
-        p => Some(provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, p, ctx.now).await?),
+        p => Some(
+            provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, p, ctx.now).await?,
+        ),
     };
-    let system: Vec<&str> = [settings.custom_instructions.as_str(), conv.system_prompt.as_str()]
-        .into_iter()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
+    let system: Vec<&str> = [
+        settings.custom_instructions.as_str(),
+        conv.system_prompt.as_str(),
+    ]
+    .into_iter()
+    .filter(|s| !s.trim().is_empty())
+    .collect();
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         user_id: who.user_id.clone(),

@@ -21,8 +21,13 @@ struct Me {
 
 async fn me_view(ctx: &Ctx, user_id: &str) -> ApiResult<Me> {
     let db = ctx.db()?;
-    let user = users::find(&db, user_id).await?.ok_or(ApiError::Unauthorized("the account no longer exists"))?;
-    Ok(Me { user: user.view(), orgs: orgs::of_user(&db, user_id).await? })
+    let user = users::find(&db, user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    Ok(Me {
+        user: user.view(),
+        orgs: orgs::of_user(&db, user_id).await?,
+    })
 }
 
 pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
@@ -47,7 +52,14 @@ async fn confirm_password(ctx: &Ctx, user: &users::UserRow, given: &str) -> ApiR
     let db = ctx.db()?;
     let cfg = &ctx.cfg;
     let key = format!("login:acct:{}", sha256_hex(user.email.as_bytes()));
-    throttle::check(&db, &key, cfg.login_failures_per_account, cfg.login_failure_window_secs, ctx.now).await?;
+    throttle::check(
+        &db,
+        &key,
+        cfg.login_failures_per_account,
+        cfg.login_failure_window_secs,
+        ctx.now,
+    )
+    .await?;
     let too_long = given.chars().count() > crate::domain::password::MAX_CHARS;
     if too_long || !password::verify(given, &user.password_hash) {
         throttle::hit(&db, &key, cfg.login_failure_window_secs, ctx.now).await?;
@@ -67,7 +79,9 @@ struct ChangePassword {
 pub async fn change_password(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: ChangePassword = ctx.json(AUTH_BODY_LIMIT).await?;
     let db = ctx.db()?;
-    let user = users::find(&db, &who.user_id).await?.ok_or(ApiError::NotFound)?;
+    let user = users::find(&db, &who.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     confirm_password(&ctx, &user, &body.current_password).await?;
     let new_password = Password::parse(body.new_password).map_err(ApiError::Validation)?;
     let hash = password::hash(new_password.expose()).map_err(ApiError::internal)?;
@@ -92,19 +106,28 @@ struct DeleteMe {
 pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: DeleteMe = ctx.json(AUTH_BODY_LIMIT).await?;
     let db = ctx.db()?;
-    let user = users::find(&db, &who.user_id).await?.ok_or(ApiError::NotFound)?;
+    let user = users::find(&db, &who.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     confirm_password(&ctx, &user, &body.password).await?;
     crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
     users::delete_everything(&db, &user.id).await?;
     let mut resp = no_content()?;
-    resp.headers_mut().append("set-cookie", &clear_refresh_cookie())?;
+    resp.headers_mut()
+        .append("set-cookie", &clear_refresh_cookie())?;
     Ok(resp)
 }
 
 pub async fn list_sessions(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let rows = sessions::list_live(&ctx.db()?, &who.user_id, ctx.now).await?;
-    let items = rows.iter().map(|r| r.view(who.session_id.as_deref())).collect();
-    ok(&Page { items, next_cursor: None })
+    let items = rows
+        .iter()
+        .map(|r| r.view(who.session_id.as_deref()))
+        .collect();
+    ok(&Page {
+        items,
+        next_cursor: None,
+    })
 }
 
 pub async fn revoke_session(ctx: Ctx, who: Principal) -> ApiResult<Response> {

@@ -12,7 +12,10 @@ use crate::http::Ctx;
 
 pub mod auth;
 pub mod conversations;
+pub mod keys;
 pub mod me;
+pub mod orgs;
+pub mod provider_keys;
 pub mod service;
 
 pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
@@ -39,7 +42,11 @@ pub struct Route {
 
 macro_rules! public {
     ($method:literal, $pattern:literal, $f:path) => {
-        Route { method: $method, pattern: $pattern, handler: Handler::Public(|c| Box::pin($f(c))) }
+        Route {
+            method: $method,
+            pattern: $pattern,
+            handler: Handler::Public(|c| Box::pin($f(c))),
+        }
     };
 }
 macro_rules! user {
@@ -83,10 +90,63 @@ pub static ROUTES: &[Route] = &[
     user_or_key!("GET", "/api/conversations/{id}", conversations::get),
     user_or_key!("PATCH", "/api/conversations/{id}", conversations::update),
     user_or_key!("DELETE", "/api/conversations/{id}", conversations::delete),
-    user_or_key!("GET", "/api/conversations/{id}/messages", conversations::messages),
-    user_or_key!("POST", "/api/conversations/{id}/messages", conversations::send),
-    user_or_key!("GET", "/api/conversations/{id}/messages/{message_id}/stream", conversations::stream),
-    user_or_key!("POST", "/api/conversations/{id}/abort", conversations::abort),
+    user_or_key!(
+        "GET",
+        "/api/conversations/{id}/messages",
+        conversations::messages
+    ),
+    user_or_key!(
+        "POST",
+        "/api/conversations/{id}/messages",
+        conversations::send
+    ),
+    user_or_key!(
+        "GET",
+        "/api/conversations/{id}/messages/{message_id}/stream",
+        conversations::stream
+    ),
+    user_or_key!(
+        "POST",
+        "/api/conversations/{id}/abort",
+        conversations::abort
+    ),
+    // Organizations
+    user!("POST", "/api/orgs", orgs::create),
+    user!("GET", "/api/orgs", orgs::list),
+    user!("GET", "/api/orgs/{org}", orgs::get),
+    user!("PATCH", "/api/orgs/{org}", orgs::update),
+    user!("DELETE", "/api/orgs/{org}", orgs::delete),
+    user!("GET", "/api/orgs/{org}/members", orgs::members),
+    user!(
+        "PATCH",
+        "/api/orgs/{org}/members/{user}",
+        orgs::set_member_role
+    ),
+    user!(
+        "DELETE",
+        "/api/orgs/{org}/members/{user}",
+        orgs::remove_member
+    ),
+    user!("POST", "/api/orgs/{org}/invitations", orgs::invite),
+    user!("GET", "/api/orgs/{org}/invitations", orgs::list_invitations),
+    user!(
+        "DELETE",
+        "/api/orgs/{org}/invitations/{id}",
+        orgs::revoke_invitation
+    ),
+    user!("POST", "/api/invitations/accept", orgs::accept_invitation),
+    // Keys
+    user!("POST", "/api/keys", keys::create),
+    user!("GET", "/api/keys", keys::list),
+    user!("DELETE", "/api/keys/{id}", keys::delete),
+    user!("GET", "/api/orgs/{org}/keys", keys::list_org),
+    user!("PUT", "/api/provider-keys/{provider}", provider_keys::put),
+    user!("GET", "/api/provider-keys", provider_keys::list),
+    user!(
+        "DELETE",
+        "/api/provider-keys/{provider}",
+        provider_keys::delete
+    ),
 ];
 
 pub enum Match<'r> {
@@ -151,9 +211,15 @@ mod tests {
 
     #[test]
     fn paths_match_their_patterns_with_params() {
-        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/ses_1"), Some(vec!["ses_1".into()]));
+        assert_eq!(
+            match_pattern("/api/sessions/{id}", "/api/sessions/ses_1"),
+            Some(vec!["ses_1".into()])
+        );
         assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/"), None);
-        assert_eq!(match_pattern("/api/sessions/{id}", "/api/sessions/a/b"), None);
+        assert_eq!(
+            match_pattern("/api/sessions/{id}", "/api/sessions/a/b"),
+            None
+        );
         assert_eq!(match_pattern("/api/me", "/api/me"), Some(vec![]));
     }
 
@@ -171,7 +237,12 @@ mod tests {
     fn every_route_is_unique() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(!(a.method == b.method && a.pattern == b.pattern), "{} {}", a.method, a.pattern);
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{} {}",
+                    a.method,
+                    a.pattern
+                );
             }
         }
     }

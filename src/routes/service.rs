@@ -9,7 +9,11 @@ use crate::http::{json_response, ok, Ctx};
 /// Really queries D1 and KV; 503 names the failing check.
 pub async fn health(ctx: Ctx) -> ApiResult<Response> {
     let d1 = match ctx.db() {
-        Ok(db) => db.prepare("SELECT 1 AS one").first::<serde_json::Value>(None).await.is_ok(),
+        Ok(db) => db
+            .prepare("SELECT 1 AS one")
+            .first::<serde_json::Value>(None)
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     let kv = match ctx.kv() {
@@ -21,11 +25,17 @@ pub async fn health(ctx: Ctx) -> ApiResult<Response> {
     if d1 && kv {
         return ok(&json!({ "status": "ok", "checks": checks }));
     }
-    let failing: Vec<&str> = [("d1", d1), ("kv", kv)].iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
-    let mut problem = ApiError::Unavailable(format!("failing: {}", failing.join(", "))).problem_json();
+    let failing: Vec<&str> = [("d1", d1), ("kv", kv)]
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
+    let mut problem =
+        ApiError::Unavailable(format!("failing: {}", failing.join(", "))).problem_json();
     problem["checks"] = checks;
     let mut resp = json_response(503, &problem)?;
-    resp.headers_mut().set("content-type", "application/problem+json")?;
+    resp.headers_mut()
+        .set("content-type", "application/problem+json")?;
     Ok(resp)
 }
 
@@ -38,8 +48,12 @@ pub async fn info(_ctx: Ctx) -> ApiResult<Response> {
 }
 
 pub async fn openapi(_ctx: Ctx) -> ApiResult<Response> {
-    let mut resp = Response::builder().with_status(200).fixed(crate::openapi::DOCUMENT.as_bytes().to_vec());
-    resp.headers_mut().set("content-type", "application/json; charset=utf-8")?;
-    resp.headers_mut().set("cache-control", "public, max-age=300")?;
+    let mut resp = Response::builder()
+        .with_status(200)
+        .fixed(crate::openapi::DOCUMENT.as_bytes().to_vec());
+    resp.headers_mut()
+        .set("content-type", "application/json; charset=utf-8")?;
+    resp.headers_mut()
+        .set("cache-control", "public, max-age=300")?;
     Ok(resp)
 }

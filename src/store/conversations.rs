@@ -90,7 +90,13 @@ pub async fn list(
                AND (last_activity < ?3 OR (last_activity = ?3 AND (?4 = '' OR id < ?4)))
              ORDER BY last_activity DESC, id DESC LIMIT ?5"
         ),
-        &[s(user_id), super::opt_s(org_id), n(cursor_at), s(&cursor_id), n(limit as i64)],
+        &[
+            s(user_id),
+            super::opt_s(org_id),
+            n(cursor_at),
+            s(&cursor_id),
+            n(limit as i64),
+        ],
     )
     .await
 }
@@ -106,7 +112,12 @@ pub async fn update(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
 }
 
 pub async fn touch(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
-    run(db, "UPDATE conversations SET last_activity = ?2 WHERE id = ?1 AND last_activity < ?2", &[s(id), n(now)]).await?;
+    run(
+        db,
+        "UPDATE conversations SET last_activity = ?2 WHERE id = ?1 AND last_activity < ?2",
+        &[s(id), n(now)],
+    )
+    .await?;
     Ok(())
 }
 
@@ -122,9 +133,20 @@ struct Id {
 
 /// Conversations that go when the user goes: their own, and every conversation in the
 /// organizations they alone own (which are deleted with them).
-pub async fn ids_deleted_with_user(db: &D1Database, user_id: &str, sole_owned_orgs: &[String]) -> ApiResult<Vec<String>> {
-    let mut ids: Vec<String> =
-        all::<Id>(db, "SELECT id FROM conversations WHERE user_id = ?1", &[s(user_id)]).await?.into_iter().map(|r| r.id).collect();
+pub async fn ids_deleted_with_user(
+    db: &D1Database,
+    user_id: &str,
+    sole_owned_orgs: &[String],
+) -> ApiResult<Vec<String>> {
+    let mut ids: Vec<String> = all::<Id>(
+        db,
+        "SELECT id FROM conversations WHERE user_id = ?1",
+        &[s(user_id)],
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
     for org in sole_owned_orgs {
         ids.extend(ids_in_org(db, org).await?);
     }
@@ -134,5 +156,13 @@ pub async fn ids_deleted_with_user(db: &D1Database, user_id: &str, sole_owned_or
 }
 
 pub async fn ids_in_org(db: &D1Database, org_id: &str) -> ApiResult<Vec<String>> {
-    Ok(all::<Id>(db, "SELECT id FROM conversations WHERE org_id = ?1", &[s(org_id)]).await?.into_iter().map(|r| r.id).collect())
+    Ok(all::<Id>(
+        db,
+        "SELECT id FROM conversations WHERE org_id = ?1",
+        &[s(org_id)],
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
 }

@@ -1,12 +1,14 @@
 //! Issued API keys: `cg_` + 40 random base62 characters + a 6-character base62 CRC-32 of
 //! them, so a mistyped or forged key is refused before any lookup. Stored as SHA-256 only.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{first, n, run, s};
+use super::orgs::OrgScope;
+use super::{all, first, n, run, s};
 use crate::crypto::{random_bytes, sha256_hex};
 use crate::error::{ApiError, ApiResult};
+use crate::util::rfc3339;
 
 pub const KEY_PREFIX: &str = "cg_";
 const BODY_LEN: usize = 40;
@@ -20,7 +22,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -53,7 +59,9 @@ pub fn generate() -> Result<String, String> {
 
 /// Whether a string is a well-formed key with a correct checksum.
 pub fn is_well_formed(key: &str) -> bool {
-    let Some(rest) = key.strip_prefix(KEY_PREFIX) else { return false };
+    let Some(rest) = key.strip_prefix(KEY_PREFIX) else {
+        return false;
+    };
     if rest.len() != BODY_LEN + CHECKSUM_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
@@ -103,10 +111,196 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
         return Err(ApiError::Unauthorized("the API key has expired"));
     }
     if row.last_used_at.is_none_or(|t| now - t > 10_000) {
-        run(db, "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", &[s(&row.id), n(now)]).await?;
+        run(
+            db,
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+            &[s(&row.id), n(now)],
+        )
+        .await?;
     }
     let scopes = serde_json::from_str(&row.scopes).unwrap_or_default();
-    Ok(KeyAuth { key_id: row.id, org_id: row.org_id, user_id: row.user_id, scopes })
+    Ok(KeyAuth {
+        key_id: row.id,
+        org_id: row.org_id,
+        user_id: row.user_id,
+        scopes,
+    })
+}
+
+/// What a key may be used for: `chat` (the OpenAI-compatible `/v1` API) and
+/// `conversations` (the `/api/conversations` routes).
+pub const SCOPES: &[&str] = &["chat", "conversations"];
+pub const DEFAULT_SCOPE: &str = "chat";
+
+impl KeyAuth {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The requested scopes, checked and de-duplicated, in the order of `SCOPES`; `["chat"]`
+/// when none are named.
+pub fn parse_scopes(requested: Option<&[String]>) -> Result<Vec<String>, String> {
+    let Some(requested) = requested else {
+        return Ok(vec![DEFAULT_SCOPE.to_string()]);
+    };
+    if requested.is_empty() {
+        return Err(format!(
+            "scopes must name at least one of: {}",
+            SCOPES.join(", ")
+        ));
+    }
+    if let Some(bad) = requested.iter().find(|r| !SCOPES.contains(&r.as_str())) {
+        let shown: String = bad.chars().take(32).collect();
+        return Err(format!(
+            "unknown scope `{shown}` (known: {})",
+            SCOPES.join(", ")
+        ));
+    }
+    Ok(SCOPES
+        .iter()
+        .filter(|s| requested.iter().any(|r| r == *s))
+        .map(|s| s.to_string())
+        .collect())
+}
+
+/// A key about to be stored: only its hash and display prefix are kept.
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub key: &'a str,
+    pub scopes: &'a [String],
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// The first characters of a key, kept to tell keys apart (`cg_AbCdEfGh`).
+pub fn display_prefix(key: &str) -> String {
+    key.chars().take(DISPLAY_PREFIX_LEN).collect()
+}
+
+/// Stores a key for the scope's user in the scope's org (the scope proves membership).
+pub async fn insert(db: &D1Database, scope: &OrgScope, k: &NewKey<'_>) -> ApiResult<()> {
+    run(
+        db,
+        "INSERT INTO api_keys (id, org_id, user_id, name, prefix, key_hash, scopes, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &[
+            s(k.id),
+            s(&scope.org_id),
+            s(&scope.user_id),
+            s(k.name),
+            s(&display_prefix(k.key)),
+            s(&hash(k.key)),
+            s(&serde_json::to_string(k.scopes)?),
+            n(k.created_at),
+            super::opt_n(k.expires_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A key as stored, without its hash.
+#[derive(Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A key as listed: never the key itself nor its hash.
+#[derive(Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub org_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl KeyRow {
+    /// `with_owner` adds `user_id` (for the org-wide listing).
+    pub fn view(&self, with_owner: bool) -> KeyView {
+        KeyView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            org_id: self.org_id.clone(),
+            user_id: with_owner.then(|| self.user_id.clone()),
+            created_at: rfc3339(self.created_at),
+            expires_at: self.expires_at.map(rfc3339),
+            last_used_at: self.last_used_at.map(rfc3339),
+            scopes: serde_json::from_str(&self.scopes).unwrap_or_default(),
+        }
+    }
+}
+
+const LIST_COLUMNS: &str =
+    "id, org_id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at";
+
+/// A page of the user's own keys, oldest first.
+pub async fn of_user(
+    db: &D1Database,
+    user_id: &str,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> ApiResult<Vec<KeyRow>> {
+    let (at, id) = after.unwrap_or((-1, String::new()));
+    all(
+        db,
+        &format!(
+            "SELECT {LIST_COLUMNS} FROM api_keys WHERE user_id = ?1
+               AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+             ORDER BY created_at, id LIMIT ?4"
+        ),
+        &[s(user_id), n(at), s(&id), n(limit as i64)],
+    )
+    .await
+}
+
+/// A page of every key in the scope's org, oldest first.
+pub async fn in_org(
+    db: &D1Database,
+    scope: &OrgScope,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> ApiResult<Vec<KeyRow>> {
+    let (at, id) = after.unwrap_or((-1, String::new()));
+    all(
+        db,
+        &format!(
+            "SELECT {LIST_COLUMNS} FROM api_keys WHERE org_id = ?1
+               AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+             ORDER BY created_at, id LIMIT ?4"
+        ),
+        &[s(&scope.org_id), n(at), s(&id), n(limit as i64)],
+    )
+    .await
+}
+
+/// Deletes a key the user may delete: their own, or any key of an org where they are an
+/// admin or owner (their role read in the same statement). `false` when there is none.
+pub async fn delete(db: &D1Database, key_id: &str, user_id: &str) -> ApiResult<bool> {
+    let changed = run(
+        db,
+        "DELETE FROM api_keys WHERE id = ?1 AND (user_id = ?2 OR org_id IN
+           (SELECT org_id FROM memberships WHERE user_id = ?2 AND role IN ('admin', 'owner')))",
+        &[s(key_id), s(user_id)],
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
 #[cfg(test)]
@@ -137,5 +331,35 @@ mod tests {
     #[test]
     fn crc32_matches_the_standard() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn scopes_default_to_chat_and_refuse_unknown_names() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse_scopes(None).unwrap(), v(&["chat"]));
+        assert_eq!(
+            parse_scopes(Some(&v(&["conversations"]))).unwrap(),
+            v(&["conversations"])
+        );
+        assert_eq!(
+            parse_scopes(Some(&v(&["conversations", "chat", "chat"]))).unwrap(),
+            v(&["chat", "conversations"])
+        );
+        for (case, bad) in [
+            ("empty", v(&[])),
+            ("unknown", v(&["admin"])),
+            ("case", v(&["Chat"])),
+            ("mixed", v(&["chat", "*"])),
+        ] {
+            assert!(parse_scopes(Some(&bad)).is_err(), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_display_prefix_is_short_of_the_secret() {
+        let k = generate().unwrap();
+        let p = display_prefix(&k);
+        assert_eq!(p.len(), DISPLAY_PREFIX_LEN);
+        assert!(k.starts_with(&p) && p.starts_with("cg_"));
     }
 }

@@ -7,9 +7,10 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 use crate::error::{ApiError, ApiResult};
 
 pub mod conversations;
+pub mod invitations;
 pub mod keys;
-pub mod provider_keys;
 pub mod orgs;
+pub mod provider_keys;
 pub mod sessions;
 pub mod throttle;
 pub mod usage;
@@ -42,31 +43,56 @@ pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<D1Prepare
     db.prepare(sql).bind(args).map_err(|e| context(sql, e))
 }
 
-pub async fn all<T: DeserializeOwned>(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<Vec<T>> {
-    let result = stmt(db, sql, args)?.all().await.map_err(|e| context(sql, e))?;
+pub async fn all<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> ApiResult<Vec<T>> {
+    let result = stmt(db, sql, args)?
+        .all()
+        .await
+        .map_err(|e| context(sql, e))?;
     if let Some(err) = result.error() {
         return Err(context(sql, err));
     }
     result.results::<T>().map_err(|e| context(sql, e))
 }
 
-pub async fn first<T: DeserializeOwned>(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<Option<T>> {
-    stmt(db, sql, args)?.first::<T>(None).await.map_err(|e| context(sql, e))
+pub async fn first<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> ApiResult<Option<T>> {
+    stmt(db, sql, args)?
+        .first::<T>(None)
+        .await
+        .map_err(|e| context(sql, e))
 }
 
 /// Runs a statement and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<usize> {
-    let result = stmt(db, sql, args)?.run().await.map_err(|e| context(sql, e))?;
+    let result = stmt(db, sql, args)?
+        .run()
+        .await
+        .map_err(|e| context(sql, e))?;
     Ok(changes(&result))
 }
 
 /// Runs statements in one transaction: all or none.
-pub async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> ApiResult<Vec<D1Result>> {
+pub async fn batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> ApiResult<Vec<D1Result>> {
     db.batch(statements).await.map_err(|e| context("batch", e))
 }
 
 pub fn changes(result: &D1Result) -> usize {
-    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
 }
 
 /// Whether a D1 error is a UNIQUE constraint violation (a conflict, not a fault).

@@ -35,20 +35,39 @@ impl Owner<'_> {
 
 /// The associated data binding a sealed key to its row.
 fn aad(owner: Owner, provider: ProviderKind) -> String {
-    format!("chatgate/provider-key/v1|{}|{}|{}", owner.kind(), owner.id(), provider.as_str())
+    format!(
+        "chatgate/provider-key/v1|{}|{}|{}",
+        owner.kind(),
+        owner.id(),
+        provider.as_str()
+    )
 }
 
 /// `sk-…abcd`: the first three characters and the last four, never more.
 pub fn mask(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    let head: String = chars.iter().take(3.min(chars.len().saturating_sub(4))).collect();
+    let head: String = chars
+        .iter()
+        .take(3.min(chars.len().saturating_sub(4)))
+        .collect();
     let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
     format!("{head}…{tail}")
 }
 
-pub async fn put(db: &D1Database, cfg: &Config, owner: Owner<'_>, provider: ProviderKind, key: &str, now: i64) -> ApiResult<()> {
-    let (version, master) = cfg.encryption_keys.first().ok_or_else(|| ApiError::internal("no encryption key"))?;
-    let sealed = seal(master, key.as_bytes(), aad(owner, provider).as_bytes()).map_err(ApiError::internal)?;
+pub async fn put(
+    db: &D1Database,
+    cfg: &Config,
+    owner: Owner<'_>,
+    provider: ProviderKind,
+    key: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let (version, master) = cfg
+        .encryption_keys
+        .first()
+        .ok_or_else(|| ApiError::internal("no encryption key"))?;
+    let sealed = seal(master, key.as_bytes(), aad(owner, provider).as_bytes())
+        .map_err(ApiError::internal)?;
     run(
         db,
         "INSERT INTO provider_keys (owner_kind, owner_id, provider, key_version, sealed, hint, updated_at)
@@ -80,7 +99,13 @@ struct SealedRow {
 
 /// Opens the key of one owner, re-sealing it under the current master key when it was
 /// sealed under an older one (so rotation completes as keys are used).
-pub async fn get(db: &D1Database, cfg: &Config, owner: Owner<'_>, provider: ProviderKind, now: i64) -> ApiResult<Option<String>> {
+pub async fn get(
+    db: &D1Database,
+    cfg: &Config,
+    owner: Owner<'_>,
+    provider: ProviderKind,
+    now: i64,
+) -> ApiResult<Option<String>> {
     let row: Option<SealedRow> = first(
         db,
         "SELECT key_version, sealed FROM provider_keys WHERE owner_kind = ?1 AND owner_id = ?2 AND provider = ?3",
@@ -93,12 +118,23 @@ pub async fn get(db: &D1Database, cfg: &Config, owner: Owner<'_>, provider: Prov
         .iter()
         .find(|(v, _)| *v as i64 == row.key_version)
         .map(|(_, k)| k)
-        .ok_or_else(|| ApiError::internal(format!("provider key sealed with unknown key version {}", row.key_version)))?;
-    let sealed = b64_decode(&row.sealed).ok_or_else(|| ApiError::internal("provider key is not base64"))?;
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "provider key sealed with unknown key version {}",
+                row.key_version
+            ))
+        })?;
+    let sealed =
+        b64_decode(&row.sealed).ok_or_else(|| ApiError::internal("provider key is not base64"))?;
     let plain = open(master, &sealed, aad(owner, provider).as_bytes())
         .ok_or_else(|| ApiError::internal("provider key does not open under its owner"))?;
-    let key = String::from_utf8(plain).map_err(|_| ApiError::internal("provider key is not UTF-8"))?;
-    if cfg.encryption_keys.first().is_some_and(|(v, _)| *v as i64 != row.key_version) {
+    let key =
+        String::from_utf8(plain).map_err(|_| ApiError::internal("provider key is not UTF-8"))?;
+    if cfg
+        .encryption_keys
+        .first()
+        .is_some_and(|(v, _)| *v as i64 != row.key_version)
+    {
         put(db, cfg, owner, provider, &key, now).await?;
     }
     Ok(Some(key))
@@ -119,7 +155,9 @@ pub async fn resolve(
     if let Some(k) = get(db, cfg, Owner::Org(org_id), provider, now).await? {
         return Ok(k);
     }
-    cfg.service_key(provider).map(str::to_string).ok_or(ApiError::NoProviderKey(provider.as_str()))
+    cfg.service_key(provider)
+        .map(str::to_string)
+        .ok_or(ApiError::NoProviderKey(provider.as_str()))
 }
 
 #[derive(Deserialize)]
@@ -187,7 +225,10 @@ mod tests {
             aad(Owner::Org("usr_a"), ProviderKind::OpenAi),
             aad(Owner::User("usr_a"), ProviderKind::Anthropic),
         ] {
-            assert!(open(&master, &sealed, other.as_bytes()).is_none(), "{other}");
+            assert!(
+                open(&master, &sealed, other.as_bytes()).is_none(),
+                "{other}"
+            );
         }
     }
 }

@@ -22,7 +22,11 @@ pub struct NewSession<'a> {
 }
 
 /// The statements that create a session with its first refresh token.
-pub fn create(db: &D1Database, sess: &NewSession, refresh_hash: &str) -> ApiResult<Vec<D1PreparedStatement>> {
+pub fn create(
+    db: &D1Database,
+    sess: &NewSession,
+    refresh_hash: &str,
+) -> ApiResult<Vec<D1PreparedStatement>> {
     let ua: String = sess.user_agent.chars().take(256).collect();
     Ok(vec![
         stmt(
@@ -56,7 +60,12 @@ struct LiveRow {
 }
 
 /// Whether the session is live for this user; refreshes `last_used_at` now and then.
-pub async fn touch_if_live(db: &D1Database, session_id: &str, user_id: &str, now: i64) -> ApiResult<bool> {
+pub async fn touch_if_live(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<bool> {
     let row: Option<LiveRow> = first(
         db,
         "SELECT last_used_at FROM sessions
@@ -66,13 +75,22 @@ pub async fn touch_if_live(db: &D1Database, session_id: &str, user_id: &str, now
     .await?;
     let Some(row) = row else { return Ok(false) };
     if now - row.last_used_at > TOUCH_INTERVAL_MS {
-        run(db, "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1", &[s(session_id), n(now)]).await?;
+        run(
+            db,
+            "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
+            &[s(session_id), n(now)],
+        )
+        .await?;
     }
     Ok(true)
 }
 
 pub enum Rotation {
-    Rotated { session_id: String, user_id: String, expires_at: i64 },
+    Rotated {
+        session_id: String,
+        user_id: String,
+        expires_at: i64,
+    },
     /// The token was already rotated: its whole session has now been revoked.
     Reused { user_id: String, session_id: String },
     /// Unknown token, or its session is over.
@@ -96,7 +114,12 @@ struct TokenRow {
 /// Exchanges a refresh token for a new one, in one transaction: exactly one of several
 /// concurrent presentations wins; a presentation of an already-rotated token revokes the
 /// session (the token family) and everything issued for it.
-pub async fn rotate(db: &D1Database, old_hash: &str, new_hash: &str, now: i64) -> ApiResult<Rotation> {
+pub async fn rotate(
+    db: &D1Database,
+    old_hash: &str,
+    new_hash: &str,
+    now: i64,
+) -> ApiResult<Rotation> {
     let results = batch(
         db,
         vec![
@@ -133,7 +156,11 @@ pub async fn rotate(db: &D1Database, old_hash: &str, new_hash: &str, now: i64) -
         )
         .await?;
         return Ok(match row {
-            Some(r) => Rotation::Rotated { session_id: r.session_id, user_id: r.user_id, expires_at: r.expires_at },
+            Some(r) => Rotation::Rotated {
+                session_id: r.session_id,
+                user_id: r.user_id,
+                expires_at: r.expires_at,
+            },
             None => Rotation::Invalid,
         });
     }
@@ -147,7 +174,10 @@ pub async fn rotate(db: &D1Database, old_hash: &str, new_hash: &str, now: i64) -
     match token {
         Some(t) if t.used_at.is_some() => {
             revoke(db, &t.session_id, &t.user_id, now).await?;
-            Ok(Rotation::Reused { user_id: t.user_id, session_id: t.session_id })
+            Ok(Rotation::Reused {
+                user_id: t.user_id,
+                session_id: t.session_id,
+            })
         }
         _ => Ok(Rotation::Invalid),
     }
@@ -165,7 +195,12 @@ pub async fn session_of_refresh(
         session_id: String,
         user_id: String,
     }
-    let cached = kv.get(&format!("rt:{refresh_hash}")).text().await.ok().flatten();
+    let cached = kv
+        .get(&format!("rt:{refresh_hash}"))
+        .text()
+        .await
+        .ok()
+        .flatten();
     let row: Option<Row> = first(
         db,
         "SELECT r.session_id, s.user_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
@@ -189,7 +224,12 @@ pub async fn revoke(db: &D1Database, session_id: &str, user_id: &str, now: i64) 
 }
 
 /// Revokes every session of a user, except `keep` when given.
-pub fn revoke_all(db: &D1Database, user_id: &str, keep: Option<&str>, now: i64) -> ApiResult<D1PreparedStatement> {
+pub fn revoke_all(
+    db: &D1Database,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+) -> ApiResult<D1PreparedStatement> {
     stmt(
         db,
         "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2",

@@ -13,13 +13,25 @@ struct Window {
 }
 
 /// 429 with the seconds left in the window when `key` has reached `limit`.
-pub async fn check(db: &D1Database, key: &str, limit: u32, window_secs: u32, now: i64) -> ApiResult<()> {
-    let w: Option<Window> =
-        first(db, "SELECT count, window_start FROM throttle WHERE key = ?1", &[s(key)]).await?;
+pub async fn check(
+    db: &D1Database,
+    key: &str,
+    limit: u32,
+    window_secs: u32,
+    now: i64,
+) -> ApiResult<()> {
+    let w: Option<Window> = first(
+        db,
+        "SELECT count, window_start FROM throttle WHERE key = ?1",
+        &[s(key)],
+    )
+    .await?;
     if let Some(w) = w {
         let window_end = w.window_start + window_secs as i64 * 1000;
         if window_end > now && w.count >= limit as i64 {
-            return Err(ApiError::RateLimited(((window_end - now) / 1000).max(1) as u64));
+            return Err(ApiError::RateLimited(
+                ((window_end - now) / 1000).max(1) as u64
+            ));
         }
     }
     Ok(())

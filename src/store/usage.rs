@@ -42,11 +42,26 @@ pub async fn record(db: &D1Database, r: &UsageRecord<'_>) -> ApiResult<()> {
 }
 
 /// Called by a conversation's Durable Object when a reply ends (complete, failed or aborted).
-pub async fn record_reply(env: &Env, cmd: &SendCommand, model: &str, usage: &Usage, now: i64) -> ApiResult<()> {
-    let db = env.d1("DB").map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
+pub async fn record_reply(
+    env: &Env,
+    cmd: &SendCommand,
+    model: &str,
+    usage: &Usage,
+    now: i64,
+) -> ApiResult<()> {
+    let db = env
+        .d1("DB")
+        .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
     record(
         &db,
-        &UsageRecord { org_id: &cmd.org_id, user_id: &cmd.user_id, api_key_id: None, model, usage: *usage, now },
+        &UsageRecord {
+            org_id: &cmd.org_id,
+            user_id: &cmd.user_id,
+            api_key_id: None,
+            model,
+            usage: *usage,
+            now,
+        },
     )
     .await?;
     super::conversations::touch(&db, &cmd.conversation_id, now).await
@@ -88,7 +103,13 @@ pub struct UsageRow {
 }
 
 /// Usage of an org between two instants (`from` inclusive, `to` exclusive).
-pub async fn aggregate(db: &D1Database, org_id: &str, from: i64, to: i64, group: GroupBy) -> ApiResult<Vec<UsageRow>> {
+pub async fn aggregate(
+    db: &D1Database,
+    org_id: &str,
+    from: i64,
+    to: i64,
+    group: GroupBy,
+) -> ApiResult<Vec<UsageRow>> {
     let col = group.column();
     all(
         db,

@@ -39,11 +39,21 @@ impl UserRow {
 const COLUMNS: &str = "id, email, name, password_hash, created_at";
 
 pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
-    first(db, &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), &[s(id)]).await
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+        &[s(id)],
+    )
+    .await
 }
 
 pub async fn find_by_email(db: &D1Database, email: &str) -> ApiResult<Option<UserRow>> {
-    first(db, &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"), &[s(email)]).await
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+        &[s(email)],
+    )
+    .await
 }
 
 pub fn insert(db: &D1Database, u: &UserRow) -> ApiResult<D1PreparedStatement> {
@@ -55,11 +65,21 @@ pub fn insert(db: &D1Database, u: &UserRow) -> ApiResult<D1PreparedStatement> {
 }
 
 pub async fn set_name(db: &D1Database, id: &str, name: &str, now: i64) -> ApiResult<()> {
-    run(db, "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1", &[s(id), s(name), n(now)]).await?;
+    run(
+        db,
+        "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1",
+        &[s(id), s(name), n(now)],
+    )
+    .await?;
     Ok(())
 }
 
-pub fn set_password_hash(db: &D1Database, id: &str, hash: &str, now: i64) -> ApiResult<D1PreparedStatement> {
+pub fn set_password_hash(
+    db: &D1Database,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> ApiResult<D1PreparedStatement> {
     stmt(
         db,
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
@@ -92,7 +112,11 @@ pub async fn delete_everything(db: &D1Database, user_id: &str) -> ApiResult<()> 
         "DELETE FROM provider_keys WHERE owner_kind = 'user' AND owner_id = ?1",
         &[s(user_id)],
     )?);
-    statements.push(stmt(db, "UPDATE usage_events SET user_id = NULL WHERE user_id = ?1", &[s(user_id)])?);
+    statements.push(stmt(
+        db,
+        "UPDATE usage_events SET user_id = NULL WHERE user_id = ?1",
+        &[s(user_id)],
+    )?);
     statements.push(stmt(db, "DELETE FROM users WHERE id = ?1", &[s(user_id)])?);
     super::batch(db, statements).await?;
     Ok(())

@@ -124,8 +124,9 @@ async function killGroup(child) {
  * A fresh browser context + page that records CSP violations, page errors
  * and dialogs (which must never fire).
  */
-export async function newPage(env, { viewport = { width: 1280, height: 820 }, colorScheme = 'light' } = {}) {
-  const context = await env.browser.newContext({ baseURL: env.base, viewport, colorScheme });
+export async function newPage(env, { viewport = { width: 1280, height: 820 }, colorScheme = 'light', bypassCSP = false } = {}) {
+  const context = await env.browser.newContext({ baseURL: env.base, viewport, colorScheme, bypassCSP });
+  context.setDefaultTimeout(20_000);
   const page = await context.newPage();
   const problems = { csp: [], errors: [], dialogs: [] };
   await context.addInitScript(() => {
@@ -181,4 +182,18 @@ export async function apiCall(env, method, p, { body, token, headers = {} } = {}
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { json = text; }
   return { status: res.status, json, headers: res.headers };
+}
+
+/**
+ * Runs axe-core (WCAG 2.1 A/AA rules) on the page and returns the violations
+ * as short strings. The page's context must have bypassCSP (axe is injected).
+ */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: path.join(ROOT, 'node_modules/axe-core/axe.min.js') });
+  const res = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  return res;
 }

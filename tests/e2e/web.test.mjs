@@ -2,11 +2,12 @@
 // how to run them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, PASSWORD } from './harness.mjs';
+import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, axeViolations, PASSWORD } from './harness.mjs';
 
 let env;
 let user; // the account signed up in the first test
 let main; // {context, page, problems} of that account's browser
+let invite = null; // {link, email, org} made on the organization pages
 
 before(async () => {
   env = await start();
@@ -297,11 +298,13 @@ test('settings and organization pages render (screenshots)', async () => {
   await shot(page, 'org-members');
 
   await page.getByRole('link', { name: 'Invitations' }).click();
-  await page.getByLabel('Email').fill(uniqueEmail('invitee'));
+  const inviteeEmail = uniqueEmail('invitee');
+  await page.getByLabel('Email').fill(inviteeEmail);
   await page.getByRole('button', { name: 'Create invitation' }).click();
   const link = page.locator('#invite-link');
   await link.waitFor();
   assert.match(await link.innerText(), /\/invite\?token=/);
+  invite = { link: await link.innerText(), email: inviteeEmail, org: await page.locator('h1').innerText() };
   await shot(page, 'org-invitations');
 
   await page.getByRole('link', { name: 'Settings' }).last().click();
@@ -313,6 +316,25 @@ test('settings and organization pages render (screenshots)', async () => {
   await page.locator('.chart .uplot, .alert-error, .empty').first().waitFor({ timeout: 15_000 });
   await shot(page, 'org-usage');
   assertClean(main.problems, 'org pages');
+});
+
+test('an invitation link is accepted by a new account', async () => {
+  assert.ok(invite, 'made by the previous test');
+  const guest = await newPage(env);
+  const { page } = guest;
+  await page.goto(new URL(invite.link).pathname + new URL(invite.link).search);
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  await page.getByLabel('Name').fill('Invited Person');
+  await page.getByLabel('Email').fill(invite.email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(/\/invite\?token=/);
+  await shot(page, 'invite-accept');
+  await page.getByRole('button', { name: 'Accept invitation' }).click();
+  await page.waitForURL(/\/orgs/);
+  await page.getByRole('heading', { name: invite.org }).or(page.getByRole('link', { name: new RegExp(invite.org) })).first().waitFor();
+  assertClean(guest.problems, 'invitation');
+  await guest.context.close();
 });
 
 test('phone-sized screen and dark mode', async () => {
@@ -330,6 +352,69 @@ test('phone-sized screen and dark mode', async () => {
   await shot(phone.page, 'phone-settings-dark');
   assertClean(phone.problems, 'phone');
   await phone.context.close();
+});
+
+for (const colorScheme of ['light', 'dark']) {
+  test(`accessibility (axe, WCAG 2.1 AA) in ${colorScheme} mode`, async () => {
+    // axe is injected as a script, so this context bypasses the CSP.
+    const a = await newPage(env, { colorScheme, bypassCSP: true });
+    const { page } = a;
+    const found = {};
+    const check = async (name) => {
+      const v = await axeViolations(page);
+      if (v.length) found[name] = v;
+    };
+    await page.goto('/login');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await check('login');
+    await page.goto('/signup');
+    await page.getByRole('button', { name: 'Create account' }).click(); // shows the field errors
+    await page.locator('.field-error:visible').first().waitFor();
+    await check('signup-errors');
+    await signUpUI(page, { name: `A11y ${colorScheme}` });
+    await check('chat-empty');
+    await sendAndWatch(page, 'Accessibility **check** with a [link](https://example.com/) and `code`.');
+    await check('chat');
+    await page.goto('/settings/security');
+    await page.locator('.table').first().waitFor();
+    await check('settings-security');
+    await page.goto('/settings/api-keys');
+    await page.getByRole('heading', { name: 'Your API keys' }).waitFor();
+    await page.locator('.card .empty, .card .table, .card .alert').last().waitFor();
+    await check('settings-api-keys');
+    await page.goto('/orgs');
+    await page.locator('.org-link, .empty, .alert').first().waitFor();
+    await check('orgs');
+    await page.locator('.org-link').first().click();
+    await page.locator('.table').first().waitFor();
+    await check('org-members');
+    await page.getByRole('link', { name: 'Settings' }).last().click();
+    await page.getByLabel('Monthly token limit').waitFor();
+    await check('org-settings');
+    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.locator('.stats .stat, .alert-error').first().waitFor();
+    await check('org-usage');
+    assert.deepEqual(found, {}, 'axe violations');
+    await a.context.close();
+  });
+}
+
+test('password change: a wrong current password is an error, not a sign-out', async () => {
+  const { page } = main;
+  await page.goto('/settings/security');
+  await page.getByLabel('Current password', { exact: true }).fill('definitely not it');
+  await page.getByLabel('New password', { exact: true }).fill('a brand new passphrase 7');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('That is not your current password.').waitFor();
+  assert.equal(new URL(page.url()).pathname, '/settings/security');
+  await page.getByLabel('Current password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed.').waitFor();
+  user.password = 'a brand new passphrase 7';
+  const login = await apiCall(env, 'POST', '/api/auth/login', { body: { email: user.email, password: user.password, refresh_token_in: 'body' } });
+  assert.equal(login.status, 200, 'the new password works');
+  await apiCall(env, 'POST', '/api/auth/logout', { token: login.json.access_token });
+  assertClean(main.problems, 'password');
 });
 
 test('tabs share one session: a new tab borrows the token, reloading tabs refresh once', async () => {

@@ -98,12 +98,23 @@ export async function request(method, path, opts = {}) {
     }
   };
 
-  let tok = useAuth ? await auth.getToken() : null;
+  const tok = useAuth ? await auth.getToken() : null;
   let res = await send(tok);
   if (res.status === 401 && useAuth && tok) {
-    tok = await auth.recover(tok);
-    if (tok) res = await send(tok);
-    if (!tok || res.status === 401) {
+    const err = await errorFromResponse(res);
+    // A wrong password (e.g. when changing it) is not a dead session.
+    if (err.code === 'invalid_credentials') throw err;
+    let fresh;
+    try {
+      fresh = await auth.refresh(tok);
+    } catch {
+      throw new ApiError({ status: 0, code: 'network', detail: 'Could not renew your session. Check your connection and try again.' });
+    }
+    if (!fresh) throw new ApiError({ status: 401, code: 'unauthorized', detail: 'Your session has ended. Please sign in again.' });
+    res = await send(fresh);
+    if (res.status === 401) {
+      const again = await errorFromResponse(res);
+      if (again.code === 'invalid_credentials') throw again;
       auth.expire();
       throw new ApiError({ status: 401, code: 'unauthorized', detail: 'Your session has ended. Please sign in again.' });
     }

@@ -180,13 +180,12 @@ export const auth = {
     return token;
   },
 
-  /** After a 401: refresh once (unless another tab already did). */
-  async recover(failedToken) {
-    try {
-      return await refresh(failedToken);
-    } catch {
-      return null;
-    }
+  /**
+   * After a 401: refresh once (unless another tab already did). Resolves to
+   * the new token, or null when the session is over; rejects on network errors.
+   */
+  refresh(failedToken) {
+    return refresh(failedToken);
   },
 
   /** Adopt the tokens returned by login/register. */

@@ -13,7 +13,8 @@ export function announce(msg) {
 export function toast(msg, kind = 'info') {
   const box = document.getElementById('toasts');
   if (!box) return;
-  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, msg);
+  // The container is a polite live region; errors interrupt.
+  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : null }, msg);
   box.append(t);
   setTimeout(() => { t.classList.add('toast-out'); }, 3500);
   setTimeout(() => t.remove(), 4000);

@@ -179,7 +179,7 @@ export function chatPage({ main, params }) {
     textarea,
     h('div', { class: 'composer-bar' },
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
-      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line'),
+      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · Esc stops a reply'),
       h('div', { class: 'composer-buttons' }, stopBtn, sendBtn)));
 
   const chatMain = h('section', { class: 'chat-main', 'aria-labelledby': 'chat-title' }, head, scroller, composer);
@@ -209,6 +209,11 @@ export function chatPage({ main, params }) {
   }
   textarea.addEventListener('input', autosize);
   textarea.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && active) {
+      e.preventDefault();
+      stop();
+      return;
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       composer.requestSubmit();
@@ -528,7 +533,11 @@ export function chatPage({ main, params }) {
       msgs.delete(userView.id);
       if (!msgs.size) emptyState.hidden = false;
       if (!textarea.value) { textarea.value = text; autosize(); }
-      composerAlert.show(e.status === 409 ? (e.detail || 'A reply is still being written in this conversation. Wait for it or stop it.') : e);
+      if (e.code === 'no_provider_key') {
+        composerAlert.showNode(h('span', null, e.detail, ' ', h('a', { href: '/settings/provider-keys' }, 'Add a provider key'), ' or pick demo/echo.'));
+      } else {
+        composerAlert.show(e.status === 409 ? (e.detail || 'A reply is still being written in this conversation. Wait for it or stop it.') : e);
+      }
       return 'error';
     });
     const outcome = await act.done;
@@ -664,7 +673,9 @@ export function chatPage({ main, params }) {
       showConvHeader();
       for (const it of convItems.values()) markCurrent(it);
       if (!convItems.has(c.id)) upsertConv(c);
-      const items = itemsOf(res).slice().sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+      // Newest first from the server; shown oldest first.
+      const raw = itemsOf(res);
+      const items = raw.every((m) => typeof m.seq === 'number') ? raw.slice().sort((a, b) => a.seq - b.seq) : raw.slice().reverse();
       for (const m of items) addMessage(m);
       if (!items.length) emptyState.hidden = false;
       olderCursor = res.next_cursor || null;

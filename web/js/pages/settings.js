@@ -95,7 +95,7 @@ function security(root, signal) {
         await api.post('/api/me/password', { current_password: current.input.value, new_password: next.input.value });
       } catch (err) {
         if (err.status === 400 && /password/i.test(err.detail)) { next.setError(err.detail); next.input.focus(); return; }
-        if (err.status === 401 || err.code === 'invalid_credentials') { current.setError(err.detail || 'The current password is wrong.'); current.input.focus(); return; }
+        if (err.code === 'invalid_credentials') { current.setError('That is not your current password.'); current.input.focus(); return; }
         throw err;
       }
       form.reset();
@@ -340,7 +340,7 @@ function account(root) {
       try {
         await api.del('/api/me', { body: { password: password.input.value } });
       } catch (err) {
-        if (err.status === 401 || err.code === 'invalid_credentials') { password.setError(err.detail || 'Wrong password.'); password.input.focus(); return; }
+        if (err.code === 'invalid_credentials') { password.setError('That is not your password.'); password.input.focus(); return; }
         throw err;
       }
       await auth.logout();

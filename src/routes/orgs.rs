@@ -1,0 +1,310 @@
+//! Organizations, their members and invitations. Every org route starts from the caller's
+//! membership (`orgs::membership`): outsiders get 404, members without the role get 403.
+
+use serde::{Deserialize, Serialize};
+use worker::Response;
+
+use crate::auth::guard::Principal;
+use crate::conversation::client;
+use crate::domain::settings::OrgSettings;
+use crate::domain::{DisplayName, Email};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{
+    created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
+};
+use crate::store::orgs::{self, OrgScope, Role};
+use crate::store::{self, conversations, invitations, users};
+use crate::util::new_id;
+
+/// `?cursor=` of a list endpoint, decoded.
+pub(crate) fn cursor(ctx: &Ctx) -> ApiResult<Option<(i64, String)>> {
+    ctx.query_param("cursor")
+        .map(|c| decode_cursor(&c))
+        .transpose()
+}
+
+/// A page from rows fetched with `limit + 1`: the extra row only says there is more.
+pub(crate) fn page<R, V: Serialize>(
+    rows: Vec<R>,
+    limit: usize,
+    sort_key: impl Fn(&R) -> (i64, &str),
+    view: impl Fn(&R) -> V,
+) -> Page<V> {
+    let next_cursor = if rows.len() > limit {
+        rows.get(limit.saturating_sub(1)).map(|r| {
+            let (key, id) = sort_key(r);
+            encode_cursor(key, id)
+        })
+    } else {
+        None
+    };
+    Page {
+        items: rows.iter().take(limit).map(view).collect(),
+        next_cursor,
+    }
+}
+
+/// The caller's membership of the org named by the first path parameter.
+pub(crate) async fn scope(ctx: &Ctx, who: &Principal) -> ApiResult<OrgScope> {
+    orgs::membership(&ctx.db()?, ctx.param(0), &who.user_id).await
+}
+
+fn role(raw: &str) -> ApiResult<Role> {
+    Role::parse(raw).ok_or_else(|| ApiError::validation("role must be owner, admin or member"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    name: String,
+}
+
+pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: CreateOrg = ctx.json(BODY_LIMIT).await?;
+    let name = DisplayName::parse(&body.name, "name").map_err(ApiError::Validation)?;
+    let db = ctx.db()?;
+    let id = new_id("org");
+    store::batch(
+        &db,
+        orgs::create(&db, &id, name.as_str(), false, &who.user_id, ctx.now)?,
+    )
+    .await?;
+    let scope = orgs::membership(&db, &id, &who.user_id).await?;
+    created(&orgs::get(&db, &scope).await?.view(scope.role))
+}
+
+#[derive(Serialize)]
+struct MyOrg {
+    id: String,
+    name: String,
+    role: String,
+}
+
+pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let limit = page_limit(&ctx)?;
+    let rows = orgs::page_of_user(&ctx.db()?, &who.user_id, cursor(&ctx)?, limit + 1).await?;
+    ok(&page(
+        rows,
+        limit,
+        |r| (r.joined_at, &r.id),
+        |r| MyOrg {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            role: r.role.clone(),
+        },
+    ))
+}
+
+pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    ok(&orgs::get(&ctx.db()?, &scope).await?.view(scope.role))
+}
+
+/// `settings`, when present, replaces the org's settings as a whole (omitted fields take
+/// their defaults), so what is stored is always one validated object.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateOrg {
+    name: Option<String>,
+    settings: Option<OrgSettings>,
+}
+
+pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: UpdateOrg = ctx.json(BODY_LIMIT).await?;
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Admin)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| DisplayName::parse(n, "name"))
+        .transpose()
+        .map_err(ApiError::Validation)?;
+    if let Some(settings) = &body.settings {
+        settings
+            .validate()
+            .map_err(|e| ApiError::validation(format!("settings: {e}")))?;
+    }
+    let db = ctx.db()?;
+    orgs::update(
+        &db,
+        &scope,
+        name.as_ref().map(DisplayName::as_str),
+        body.settings.as_ref(),
+    )
+    .await?;
+    ok(&orgs::get(&db, &scope).await?.view(scope.role))
+}
+
+/// Deletes the org with everything in it. A personal org goes only with its account.
+pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Owner)?;
+    let db = ctx.db()?;
+    if orgs::get(&db, &scope).await?.is_personal() {
+        return Err(ApiError::Conflict(
+            "a personal organization is deleted only with its account (DELETE /api/me)".into(),
+        ));
+    }
+    // Messages first: if wiping fails, the rows stay and the deletion can be retried.
+    let ids = conversations::ids_in_org(&db, &scope.org_id).await?;
+    client::wipe_many(&ctx.env, &ids).await?;
+    orgs::delete(&db, &scope).await?;
+    no_content()
+}
+
+pub async fn members(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    let limit = page_limit(&ctx)?;
+    let rows = orgs::members(&ctx.db()?, &scope, cursor(&ctx)?, limit + 1).await?;
+    ok(&page(
+        rows,
+        limit,
+        |r| (r.joined_at, &r.user_id),
+        orgs::MemberRow::view,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRole {
+    role: String,
+}
+
+pub async fn set_member_role(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: SetRole = ctx.json(BODY_LIMIT).await?;
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Admin)?;
+    let new = role(&body.role)?;
+    let db = ctx.db()?;
+    let target = ctx.param(1);
+    let current = orgs::member_role(&db, &scope, target).await?;
+    scope.may_set_role(current, new)?;
+    orgs::set_role(&db, &scope, target, new).await?;
+    ok(&orgs::member(&db, &scope, target).await?.view())
+}
+
+pub async fn remove_member(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    let db = ctx.db()?;
+    let target = ctx.param(1);
+    let current = orgs::member_role(&db, &scope, target).await?;
+    scope.may_remove(target, current)?;
+    orgs::remove_member(&db, &scope, target).await?;
+    no_content()
+}
+
+// ---------------------------------------------------------------------------------------
+// Invitations
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    email: String,
+    /// `member` when omitted.
+    role: Option<String>,
+}
+
+pub async fn invite(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: Invite = ctx.json(BODY_LIMIT).await?;
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Admin)?;
+    let email = Email::parse(&body.email).map_err(ApiError::Validation)?;
+    let role = role(body.role.as_deref().unwrap_or("member"))?;
+    scope.may_invite(role)?;
+    let db = ctx.db()?;
+    if let Some(user) = users::find_by_email(&db, email.as_str()).await? {
+        if orgs::is_member(&db, &scope, &user.id).await? {
+            return Err(ApiError::Conflict(format!(
+                "{email} is already a member of this organization"
+            )));
+        }
+    }
+    created(&invitations::create(&db, &scope, &email, role, ctx.now).await?)
+}
+
+pub async fn list_invitations(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Admin)?;
+    let limit = page_limit(&ctx)?;
+    let rows = invitations::pending(&ctx.db()?, &scope, ctx.now, cursor(&ctx)?, limit + 1).await?;
+    ok(&page(
+        rows,
+        limit,
+        |r| (r.created_at, &r.id),
+        invitations::InvitationRow::view,
+    ))
+}
+
+pub async fn revoke_invitation(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let scope = scope(&ctx, &who).await?;
+    scope.require(Role::Admin)?;
+    if !invitations::revoke(&ctx.db()?, &scope, ctx.param(1), ctx.now).await? {
+        return Err(ApiError::NotFound);
+    }
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Accept {
+    token: String,
+}
+
+#[derive(Serialize)]
+struct Joined {
+    org: MyOrg,
+}
+
+/// Joins the org of an invitation made out to the caller's email. Every token that is not
+/// a usable invitation for this caller is the same 404, so a stranger holding someone
+/// else's token learns nothing from it.
+pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: Accept = ctx.json(BODY_LIMIT).await?;
+    let db = ctx.db()?;
+    let user = users::find(&db, &who.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    let inv = invitations::find_by_token(&db, body.token.trim())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !inv.is_for(&user.email) {
+        return Err(ApiError::NotFound);
+    }
+    if orgs::membership(&db, &inv.org_id, &user.id).await.is_ok() {
+        return Err(ApiError::Conflict(
+            "you are already a member of this organization".into(),
+        ));
+    }
+    if !inv.is_usable(ctx.now) {
+        return Err(ApiError::NotFound);
+    }
+    invitations::accept(&db, &inv, &user.id, &user.email, ctx.now).await?;
+    let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
+    let org = orgs::get(&db, &scope).await?;
+    ok(&Joined {
+        org: MyOrg {
+            id: org.id,
+            name: org.name,
+            role: scope.role.as_str().to_string(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_says_whether_there_is_more() {
+        let rows: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("id{i}"))).collect();
+        let full = page(rows.clone(), 2, |r| (r.0, &r.1), |r| r.1.clone());
+        assert_eq!(full.items, vec!["id1", "id2"]);
+        assert_eq!(
+            decode_cursor(full.next_cursor.as_deref().unwrap()).unwrap(),
+            (2, "id2".to_string())
+        );
+        let last = page(rows, 3, |r| (r.0, &r.1), |r| r.1.clone());
+        assert_eq!(last.items.len(), 3);
+        assert!(last.next_cursor.is_none());
+    }
+}

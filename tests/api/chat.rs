@@ -1,0 +1,602 @@
+//! Conversations and streaming chat, across every provider, through the mock upstream.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, mock, spawn_app, SseReader, TestApp, User, SERVICE_KEYS};
+
+/// The upstream header that carries the key, and its expected value.
+type KeyHeader = Option<(&'static str, String)>;
+
+/// (model, how the key goes upstream, the reply expected for "hello there").
+fn providers() -> Vec<(&'static str, KeyHeader, &'static str)> {
+    vec![
+        ("demo/echo", None, "You said: hello there"),
+        (
+            "openai/mock-a",
+            Some(("authorization", format!("Bearer {}", SERVICE_KEYS[0]))),
+            "Echo: hello there ",
+        ),
+        (
+            "anthropic/mock-b",
+            Some(("x-api-key", SERVICE_KEYS[1].to_string())),
+            "Echo: hello there ",
+        ),
+        (
+            "gemini/mock-c",
+            Some(("x-goog-api-key", SERVICE_KEYS[2].to_string())),
+            "Echo: hello there ",
+        ),
+    ]
+}
+
+async fn messages(app: &TestApp, user: &User, conv: &str, query: &str) -> Value {
+    let resp = app
+        .get(
+            &format!("/api/conversations/{conv}/messages{query}"),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_reply_streams_and_is_stored_for_every_provider() {
+    let app = spawn_app().await;
+    let user = app.register("providers").await;
+    for (model, key_header, expected) in providers() {
+        let conv = app.conversation(&user, model).await;
+        let sse = app
+            .chat(&user.token, &conv, &json!({"content": "hello there"}))
+            .await;
+        assert_eq!(sse.status, 200, "{model}: {:?}", sse.events);
+        let names: Vec<&str> = sse.events.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(names.first(), Some(&"message.created"), "{model}");
+        assert_eq!(
+            names.last(),
+            Some(&"message.completed"),
+            "{model}: {names:?}"
+        );
+        assert!(
+            names.iter().filter(|n| **n == "delta").count() >= 2,
+            "{model}: the reply arrives in pieces"
+        );
+        assert!(
+            sse.text().starts_with(expected),
+            "{model}: {:?}",
+            sse.text()
+        );
+        // Event ids are the byte offsets of the text: strictly increasing.
+        let ids: Vec<usize> = sse.events.iter().map(|e| e.0.parse().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{model}: ids {ids:?}");
+        let done = &sse.last().2;
+        assert_eq!(done["message"]["status"], "complete");
+        assert_eq!(done["message"]["content"], sse.text());
+        assert!(
+            done["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+            "{model}: {done}"
+        );
+        assert!(
+            done["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+            "{model}: {done}"
+        );
+
+        let page = messages(&app, &user, &conv, "").await;
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2, "{model}");
+        assert_eq!(items[0]["role"], "assistant");
+        assert_eq!(items[0]["content"], sse.text());
+        assert_eq!(items[0]["model"], model);
+        assert_eq!(items[1]["role"], "user");
+        assert_eq!(items[1]["content"], "hello there");
+        for field in [
+            "id",
+            "seq",
+            "role",
+            "content",
+            "model",
+            "status",
+            "usage",
+            "created_at",
+        ] {
+            assert!(items[0].get(field).is_some(), "{field}");
+        }
+
+        if let Some((header, value)) = key_header {
+            let model_part = model.split('/').nth(1).unwrap();
+            let sent = mock()
+                .requests()
+                .into_iter()
+                .rev()
+                .find(|r| r.path.contains(model_part) || r.body["model"] == model_part)
+                .unwrap_or_else(|| panic!("{model}: nothing reached the mock"));
+            assert_eq!(
+                sent.header(header),
+                Some(value.as_str()),
+                "{model}: the key goes upstream"
+            );
+            assert!(sent.body.to_string().contains("hello there"), "{model}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_and_the_system_prompt_go_upstream_and_page_back_newest_first() {
+    let app = spawn_app().await;
+    let user = app.register("history").await;
+    let conv = app.conversation(&user, "openai/count").await;
+    for (i, expected) in [(1, "1 messages"), (2, "3 messages"), (3, "5 messages")] {
+        let sse = app
+            .chat(
+                &user.token,
+                &conv,
+                &json!({"content": format!("message number {i}")}),
+            )
+            .await;
+        assert_eq!(sse.text().trim(), expected, "round {i}");
+    }
+    // Paging: newest first by seq, with a cursor.
+    let first = messages(&app, &user, &conv, "?limit=4").await;
+    let seqs: Vec<i64> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![6, 5, 4, 3]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = messages(&app, &user, &conv, &format!("?limit=4&cursor={cursor}")).await;
+    let seqs: Vec<i64> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 1]);
+    assert!(second["next_cursor"].is_null());
+
+    // The system prompt (with the org's custom instructions before it) is sent upstream.
+    let resp = app
+        .post(
+            "/api/conversations",
+            Some(&user.token),
+            &json!({"model": "anthropic/echo-system", "system_prompt": "Answer like a pirate."}),
+        )
+        .await;
+    let conv: Value = resp.json().await.unwrap();
+    let sse = app
+        .chat(
+            &user.token,
+            conv["id"].as_str().unwrap(),
+            &json!({"content": "hi"}),
+        )
+        .await;
+    assert_eq!(sse.text(), "Answer like a pirate.");
+}
+
+#[tokio::test]
+async fn conversations_list_newest_activity_first_and_can_be_renamed_and_deleted() {
+    let app = spawn_app().await;
+    let user = app.register("convs").await;
+    let a = app.conversation(&user, "demo/echo").await;
+    let b = app.conversation(&user, "demo/echo").await;
+    let c = app.conversation(&user, "demo/echo").await;
+    app.chat(&user.token, &a, &json!({"content": "bump a"}))
+        .await;
+    let page: Value = app
+        .get("/api/conversations?limit=2", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.as_str(), c.as_str()]);
+    let next: Value = app
+        .get(
+            &format!(
+                "/api/conversations?limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            Some(&user.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = next["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![b.as_str()]);
+
+    let resp = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/conversations/{b}"),
+            Some(&user.token),
+            &json!({"title": "Renamed", "model": "openai/gpt-4o-mini"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let conv: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (conv["title"].as_str(), conv["model"].as_str()),
+        (Some("Renamed"), Some("openai/gpt-4o-mini"))
+    );
+    let bad = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/conversations/{b}"),
+            Some(&user.token),
+            &json!({"model": "acme/x"}),
+        )
+        .await;
+    assert_problem(bad, 400, "validation_failed").await;
+
+    assert_eq!(
+        app.delete(&format!("/api/conversations/{a}"), Some(&user.token))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/api/conversations/{a}"), Some(&user.token))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/conversations/{a}/messages"),
+            Some(&user.token)
+        )
+        .await
+        .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn another_user_gets_404_on_every_conversation_route() {
+    let app = spawn_app().await;
+    let owner = app.register("owner").await;
+    let other = app.register("other").await;
+    let conv = app.conversation(&owner, "demo/echo").await;
+    let sse = app
+        .chat(&owner.token, &conv, &json!({"content": "private"}))
+        .await;
+    let msg = sse.events[0].2["assistant_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let routes = [
+        (Method::GET, format!("/api/conversations/{conv}"), None),
+        (
+            Method::PATCH,
+            format!("/api/conversations/{conv}"),
+            Some(json!({"title": "mine now"})),
+        ),
+        (Method::DELETE, format!("/api/conversations/{conv}"), None),
+        (
+            Method::GET,
+            format!("/api/conversations/{conv}/messages"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/conversations/{conv}/messages"),
+            Some(json!({"content": "hi"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/conversations/{conv}/messages/{msg}/stream"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/conversations/{conv}/abort"),
+            None,
+        ),
+    ];
+    for (method, path, body) in routes {
+        let mut req = app.request(method.clone(), &path, Some(&other.token));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_problem(resp, 404, "not_found").await;
+    }
+    // Still there for its owner.
+    assert_eq!(
+        messages(&app, &owner, &conv, "").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_reply_is_completed_and_stored_after_the_client_disconnects() {
+    let app = spawn_app().await;
+    let user = app.register("disconnect").await;
+    let conv = app
+        .conversation(&user, "openai/mock-tokens-30-delay-25")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "go"}),
+        )
+        .await;
+    let mut reader = SseReader::new(resp);
+    for _ in 0..4 {
+        reader.next_event().await.unwrap();
+    }
+    drop(reader); // the client goes away mid-reply
+    let expected: String = (0..30).map(|i| format!("tok{i} ")).collect();
+    for _ in 0..80 {
+        let page = messages(&app, &user, &conv, "").await;
+        if page["items"][0]["status"] == "complete" {
+            assert_eq!(page["items"][0]["content"], expected);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the reply never completed after the disconnect");
+}
+
+#[tokio::test]
+async fn resuming_from_last_event_id_gives_exactly_the_rest() {
+    let app = spawn_app().await;
+    let user = app.register("resume").await;
+    let conv = app
+        .conversation(&user, "gemini/mock-tokens-20-delay-40")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "go"}),
+        )
+        .await;
+    let mut reader = SseReader::new(resp);
+    let created = reader.next_event().await.unwrap();
+    let message_id = created.2["assistant_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut seen = String::new();
+    let mut last_id = String::new();
+    for _ in 0..3 {
+        let (id, event, data) = reader.next_event().await.unwrap();
+        assert_eq!(event, "delta");
+        seen.push_str(data["text"].as_str().unwrap());
+        last_id = id;
+    }
+    drop(reader);
+    let resp = app
+        .request(
+            Method::GET,
+            &format!("/api/conversations/{conv}/messages/{message_id}/stream"),
+            Some(&user.token),
+        )
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let rest = SseReader::new(resp).rest().await;
+    let text: String = rest
+        .iter()
+        .filter(|e| e.1 == "delta")
+        .map(|e| e.2["text"].as_str().unwrap().to_string())
+        .collect();
+    let expected: String = (0..20).map(|i| format!("tok{i} ")).collect();
+    assert_eq!(format!("{seen}{text}"), expected);
+    assert_eq!(rest.last().unwrap().1, "message.completed");
+
+    // After the end, a resume from the start replays it all; a bogus id is a 400.
+    let resp = app
+        .get(
+            &format!("/api/conversations/{conv}/messages/{message_id}/stream"),
+            Some(&user.token),
+        )
+        .await;
+    let all = SseReader::new(resp).rest().await;
+    assert_eq!(all[0].2["text"], expected);
+    let bad = app
+        .request(
+            Method::GET,
+            &format!("/api/conversations/{conv}/messages/{message_id}/stream"),
+            Some(&user.token),
+        )
+        .header("last-event-id", "9999999")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad, 400, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn an_upstream_cut_mid_stream_ends_with_an_error_event_and_a_failed_message() {
+    let app = spawn_app().await;
+    let user = app.register("cut").await;
+    let conv = app
+        .conversation(&user, "anthropic/mock-tokens-10-cut-4")
+        .await;
+    let sse = app
+        .chat(&user.token, &conv, &json!({"content": "go"}))
+        .await;
+    assert_eq!(sse.status, 200);
+    assert_eq!(sse.text(), "tok0 tok1 tok2 tok3 ");
+    let (_, event, data) = sse.last();
+    assert_eq!(event, "error");
+    assert_eq!(data["code"], "upstream_error");
+    let page = messages(&app, &user, &conv, "").await;
+    assert_eq!(page["items"][0]["status"], "failed");
+    assert_eq!(page["items"][0]["content"], "tok0 tok1 tok2 tok3 ");
+}
+
+#[tokio::test]
+async fn an_upstream_429_is_a_429_problem_and_stores_nothing() {
+    let app = spawn_app().await;
+    let user = app.register("u429").await;
+    let conv = app.conversation(&user, "openai/status-429").await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "go"}),
+        )
+        .await;
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert_problem(resp, 429, "upstream_error").await;
+    let page = messages(&app, &user, &conv, "").await;
+    assert_eq!(page["items"], json!([]));
+    // And the conversation is free for the next try.
+    let resp = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/conversations/{conv}"),
+            Some(&user.token),
+            &json!({"model": "demo/echo"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        app.chat(&user.token, &conv, &json!({"content": "again"}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_model_the_upstream_does_not_know_is_a_clear_4xx() {
+    let app = spawn_app().await;
+    let user = app.register("u404").await;
+    let conv = app.conversation(&user, "openai/status-404").await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "go"}),
+        )
+        .await;
+    let body = assert_problem(resp, 400, "upstream_error").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("openai"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_send_while_a_reply_streams_is_409() {
+    let app = spawn_app().await;
+    let user = app.register("busy").await;
+    let conv = app
+        .conversation(&user, "openai/mock-tokens-40-delay-25")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "first"}),
+        )
+        .await;
+    let mut reader = SseReader::new(resp);
+    reader.next_event().await.unwrap();
+    let second = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "second"}),
+        )
+        .await;
+    assert_problem(second, 409, "conflict").await;
+    let rest = reader.rest().await;
+    assert_eq!(rest.last().unwrap().1, "message.completed");
+    assert_eq!(
+        app.chat(&user.token, &conv, &json!({"content": "third"}))
+            .await
+            .status,
+        200,
+        "free again afterwards"
+    );
+}
+
+#[tokio::test]
+async fn abort_stops_the_reply_and_keeps_the_partial_text() {
+    let app = spawn_app().await;
+    let user = app.register("abort").await;
+    let conv = app
+        .conversation(&user, "openai/mock-tokens-200-delay-30")
+        .await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "go"}),
+        )
+        .await;
+    let mut reader = SseReader::new(resp);
+    reader.next_event().await.unwrap();
+    reader.next_event().await.unwrap();
+    reader.next_event().await.unwrap();
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/abort"),
+            Some(&user.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let rest = reader.rest().await;
+    let (_, event, data) = rest.last().unwrap();
+    assert_eq!(event, "message.completed");
+    assert_eq!(data["message"]["status"], "aborted");
+    let page = messages(&app, &user, &conv, "").await;
+    let stored = page["items"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(page["items"][0]["status"], "aborted");
+    assert!(stored.starts_with("tok0 tok1 "), "{stored}");
+    assert!(!stored.contains("tok199"), "it stopped early: {stored}");
+}
+
+#[tokio::test]
+async fn an_unknown_provider_and_an_empty_message_are_400() {
+    let app = spawn_app().await;
+    let user = app.register("nokey").await;
+    let resp = app
+        .post(
+            "/api/conversations",
+            Some(&user.token),
+            &json!({"model": "acme/model"}),
+        )
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
+    let conv = app.conversation(&user, "demo/echo").await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "  "}),
+        )
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
+}

@@ -1,0 +1,398 @@
+//! `spawn_app()`: the built Worker under `wrangler dev` with fresh state and the mock upstream,
+//! started once per test run and shared; each test gets its own client address and users.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chatgate_mock::MockServer;
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+pub const JWT_SECRET: &str = "integration-tests-jwt-secret-0123456789abcdef";
+/// The service's own provider keys (OpenAI, Anthropic, Gemini) in the test server.
+pub const SERVICE_KEYS: [&str; 3] = [
+    "sk-service-openai-0123456789abcdef",
+    "sk-ant-service-0123456789abcdef",
+    "AIzaService0123456789abcdefgh",
+];
+pub const ENCRYPTION_KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub struct Server {
+    pub base: String,
+    pub mock: MockServer,
+    pub state_dir: std::path::PathBuf,
+    _child: std::process::Child,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn start_server() -> Server {
+    let root = repo_root();
+    assert!(
+        root.join("build/index.js").exists(),
+        "build the Worker first: bash scripts/build.sh"
+    );
+    // The mock runs on its own thread and runtime, so it outlives any one test's runtime.
+    let mock = std::thread::spawn(|| {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(MockServer::start())
+            .expect("mock upstream")
+    })
+    .join()
+    .unwrap();
+    let port = free_port();
+    let state_dir =
+        std::env::temp_dir().join(format!("chatgate-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let vars = state_dir.join("test.vars");
+    std::fs::write(
+        &vars,
+        format!("JWT_SECRET={JWT_SECRET}\nENCRYPTION_KEYS=1:{ENCRYPTION_KEY_B64}\n"),
+    )
+    .unwrap();
+    let mock_base = mock.base_url();
+    let log = std::fs::File::create(state_dir.join("wrangler.log")).unwrap();
+    // Never waited for: the watchdog ends the server when this process exits.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new("bash")
+        .arg(root.join("tests/support/watchdog.sh"))
+        .arg("bash")
+        .arg(root.join("scripts/serve.sh"))
+        .current_dir(&root)
+        .env("PORT", port.to_string())
+        .env("STATE_DIR", &state_dir)
+        .env("VARS_FILE", &vars)
+        .env("OPENAI_BASE_URL", format!("{mock_base}/v1"))
+        .env("ANTHROPIC_BASE_URL", &mock_base)
+        .env("GEMINI_BASE_URL", &mock_base)
+        .env("DEMO_TOKEN_DELAY_MS", "15")
+        .env("OPENAI_API_KEY", SERVICE_KEYS[0])
+        .env("ANTHROPIC_API_KEY", SERVICE_KEYS[1])
+        .env("GEMINI_API_KEY", SERVICE_KEYS[2])
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start wrangler dev");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    for _ in 0..240 {
+        if client
+            .get(format!("{base}/health"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Server {
+                base,
+                mock,
+                state_dir,
+                _child: child,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "wrangler dev did not become healthy; see {}",
+        state_dir.join("wrangler.log").display()
+    );
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// This test's client address (`CF-Connecting-IP`), so throttles do not cross tests.
+    pub ip: String,
+    pub n: u32,
+}
+
+pub fn server() -> &'static Server {
+    SERVER.get_or_init(start_server)
+}
+
+pub async fn spawn_app() -> TestApp {
+    let base = tokio::task::spawn_blocking(|| server().base.clone())
+        .await
+        .unwrap();
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        ip: format!("10.{}.{}.{}", std::process::id() % 250, n / 250, n % 250),
+        n,
+    }
+}
+
+pub fn mock() -> &'static MockServer {
+    &server().mock
+}
+
+/// A registered user with an access token and a refresh token (delivered in the body).
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+    pub refresh: String,
+    pub personal_org: String,
+}
+
+pub struct Sse {
+    pub status: u16,
+    pub events: Vec<(String, String, Value)>, // (id, event, data)
+}
+
+impl Sse {
+    pub fn text(&self) -> String {
+        self.events
+            .iter()
+            .filter(|e| e.1 == "delta")
+            .map(|e| e.2["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+    pub fn last(&self) -> &(String, String, Value) {
+        self.events.last().expect("at least one event")
+    }
+}
+
+pub fn parse_sse(text: &str) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.into();
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v.into();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(v);
+            }
+        }
+        if !data.is_empty() {
+            out.push((
+                id,
+                event,
+                serde_json::from_str(&data).unwrap_or(Value::String(data)),
+            ));
+        }
+    }
+    out
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut r = self
+            .client
+            .request(method, self.url(path))
+            .header("cf-connecting-ip", &self.ip);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token).send().await.unwrap()
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(Method::POST, path, token, body).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::DELETE, path, token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn unique_email(&self, tag: &str) -> String {
+        format!(
+            "{tag}-{}-{}@example.com",
+            std::process::id(),
+            self.n * 1000 + NEXT.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    pub async fn register(&self, tag: &str) -> User {
+        let email = self.unique_email(tag);
+        let password = format!("pw for {email} is long enough");
+        let resp = self
+            .post(
+                "/api/auth/register",
+                None,
+                &json!({"email": email, "password": password, "name": tag, "refresh_token_in": "body"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "register {email}");
+        let body: Value = resp.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let me: Value = self
+            .get("/api/me", Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        User {
+            id: body["user"]["id"].as_str().unwrap().into(),
+            email,
+            password,
+            refresh: body["refresh_token"].as_str().unwrap().into(),
+            personal_org: me["orgs"][0]["id"].as_str().unwrap().into(),
+            token,
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": password, "refresh_token_in": "body"}),
+        )
+        .await
+    }
+
+    /// A new conversation of `user` with `model`.
+    pub async fn conversation(&self, user: &User, model: &str) -> String {
+        let resp = self
+            .post(
+                "/api/conversations",
+                Some(&user.token),
+                &json!({"model": model}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Sends a message and reads the whole reply stream.
+    pub async fn chat(&self, token: &str, conversation: &str, body: &Value) -> Sse {
+        let resp = self
+            .post(
+                &format!("/api/conversations/{conversation}/messages"),
+                Some(token),
+                body,
+            )
+            .await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        Sse {
+            status,
+            events: if status == 200 {
+                parse_sse(&text)
+            } else {
+                vec![(
+                    String::new(),
+                    "problem".into(),
+                    serde_json::from_str(&text).unwrap_or(Value::Null),
+                )]
+            },
+        }
+    }
+}
+
+/// Asserts a problem+json response with `status` and `code`; returns the body.
+pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status of {}", resp.url());
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content-type {ct}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(body.get(field).is_some(), "{field} missing in {body}");
+    }
+    body
+}
+
+/// Reads an SSE response event by event, as a client that may stop at any point.
+pub struct SseReader {
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl SseReader {
+    pub fn new(resp: Response) -> Self {
+        SseReader {
+            stream: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    pub async fn next_event(&mut self) -> Option<(String, String, Value)> {
+        use futures::StreamExt;
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..i + 2).collect();
+                if let Some(e) = parse_sse(&block).into_iter().next() {
+                    return Some(e);
+                }
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_secs(30), self.stream.next()).await {
+                Ok(Some(Ok(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads to the end; returns every remaining event.
+    pub async fn rest(&mut self) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next_event().await {
+            out.push(e);
+        }
+        out
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the built Worker under `wrangler dev`, a mock upstream, HTTP only.
+//! Run with `make test` (which builds first), or `cargo test --test api` after a build.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code)]
+
+mod accounts;
+mod chat;
+mod helpers;
+mod service;

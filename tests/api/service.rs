@@ -1,0 +1,159 @@
+//! The service's own routes and the conventions every route follows.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn health_queries_d1_and_kv_and_says_ok() {
+    let app = spawn_app().await;
+    let resp = app.get("/health", None).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "ok", "checks": {"d1": "ok", "kv": "ok"}})
+    );
+}
+
+#[tokio::test]
+async fn api_names_the_service_and_its_version() {
+    let app = spawn_app().await;
+    let body: Value = app.get("/api", None).await.json().await.unwrap();
+    assert_eq!(body["name"], "chatgate");
+    assert!(body["version"].is_string());
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_as_openapi_3_1() {
+    let app = spawn_app().await;
+    let resp = app.get("/openapi.json", None).await;
+    assert_eq!(resp.status(), 200);
+    let doc: Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/api/auth/login"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_nosniff() {
+    let app = spawn_app().await;
+    for path in ["/health", "/api/nowhere", "/api/me", "/"] {
+        let resp = app.get(path, None).await;
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert!(
+            id.is_some_and(|i| i.starts_with("req_")),
+            "{path}: x-request-id"
+        );
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_problems_and_wrong_methods_405_with_allow() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/api/does-not-exist", None).await, 404, "not_found").await;
+    assert_problem(app.get("/v1/nothing", None).await, 404, "not_found").await;
+    let resp = app
+        .request(Method::PUT, "/api/auth/login", None)
+        .send()
+        .await
+        .unwrap();
+    let allow = resp.headers()["allow"].to_str().unwrap().to_string();
+    assert_eq!(allow, "POST");
+    assert_problem(resp, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn bad_bodies_get_the_right_4xx_problem() {
+    let app = spawn_app().await;
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "malformed JSON",
+            app.request(Method::POST, "/api/auth/login", None)
+                .header("content-type", "application/json")
+                .body("{\"email\":"),
+            400,
+            "validation_failed",
+        ),
+        (
+            "wrong content type",
+            app.request(Method::POST, "/api/auth/login", None)
+                .header("content-type", "text/plain")
+                .body("hello"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "unknown field",
+            app.request(Method::POST, "/api/auth/login", None)
+                .json(&json!({"email": "a@example.com", "password": "x", "admin": true})),
+            400,
+            "validation_failed",
+        ),
+        (
+            "auth body over 16 KiB",
+            app.request(Method::POST, "/api/auth/register", None).json(
+                &json!({"email": "a@example.com", "password": "x".repeat(17 * 1024), "name": "A"}),
+            ),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "JSON that is not an object",
+            app.request(Method::POST, "/api/auth/login", None)
+                .json(&json!([1, 2, 3])),
+            400,
+            "validation_failed",
+        ),
+    ];
+    for (case, req, status, code) in cases {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{case}");
+        assert_problem(resp, status, code).await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_413_on_ordinary_routes() {
+    let app = spawn_app().await;
+    let user = app.register("big").await;
+    let conv = app.conversation(&user, "demo/echo").await;
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&user.token),
+            &json!({"content": "x".repeat(1024 * 1024 + 1)}),
+        )
+        .await;
+    assert_problem(resp, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn the_web_client_is_served_with_a_strict_content_security_policy() {
+    let app = spawn_app().await;
+    let resp = app.get("/", None).await;
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("chatgate"), "the page names the service");
+}
