@@ -201,10 +201,17 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         return Err(e);
     }
 
+    let messages = match history(&shared, cmd.history_char_budget) {
+        Ok(m) => m,
+        Err(e) => {
+            rollback(&shared, &user_msg.id, &assistant_id);
+            return Err(e);
+        }
+    };
     let request = ChatRequest {
         model: model.model().to_string(),
         system: cmd.system.clone(),
-        messages: history(&shared, cmd.history_char_budget)?,
+        messages,
         max_tokens: cmd.max_tokens,
         stream: true,
         ..Default::default()
