@@ -244,6 +244,146 @@ paths = {
         errors=(404,), params=(CONV,))},
 }
 
+ORG = path_param("org", "organization id")
+ROLE = {"enum": ["owner", "admin", "member"]}
+SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out return to their defaults): "
+                "`enabled_models` (`provider/model` names; empty = every configured model), "
+                "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
+                "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
+                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default).")
+components["schemas"].update({
+    "OrgSettings": obj({
+        "enabled_models": {"type": "array", "items": S},
+        "monthly_token_limit": {"type": ["integer", "null"], "minimum": 1},
+        "custom_instructions": S,
+        "features": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "rate_limit_rpm": {"type": ["integer", "null"], "minimum": 1},
+    }),
+    "Org": obj({"id": ID, "name": S, "settings": ref("OrgSettings"), "role": ROLE}, ["id", "name", "settings", "role"]),
+    "Member": obj({"user_id": ID, "email": S, "name": S, "role": ROLE, "joined_at": TIME},
+                  ["user_id", "email", "name", "role", "joined_at"]),
+    "Invitation": obj({"id": ID, "email": S, "role": ROLE, "invited_by": {"type": ["string", "null"]},
+                       "created_at": TIME, "expires_at": TIME}, ["id", "email", "role", "created_at", "expires_at"]),
+    "ApiKey": obj({"id": ID, "name": S, "prefix": S, "org_id": ID, "user_id": ID, "created_at": TIME,
+                   "expires_at": NULLABLE_TIME, "last_used_at": NULLABLE_TIME,
+                   "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
+                  ["id", "name", "prefix", "org_id", "created_at", "expires_at", "scopes"],
+                  description="Never the key itself. `user_id` appears in the org listing."),
+    "ProviderKey": obj({"provider": {"enum": ["openai", "anthropic", "gemini"]}, "scope": {"enum": ["user", "org"]},
+                        "org_id": ID, "masked": S, "updated_at": TIME}, ["provider", "scope", "masked", "updated_at"]),
+    "UsageRow": obj({"key": S, "requests": INT, "prompt_tokens": INT, "completion_tokens": INT, "cost_micros": INT},
+                    ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros"]),
+})
+
+paths.update({
+    "/api/orgs": {
+        "post": op("Create an organization; the caller is its owner", "orgs", status=201, ok=ref("Org"),
+                   body=obj({"name": S}, ["name"])),
+        "get": op("The caller's organizations with their role", "orgs", ok=page(ref("OrgMembership")),
+                  errors=(400,), params=(LIMIT, CURSOR)),
+    },
+    "/api/orgs/{org}": {
+        "get": op("One organization", "orgs", ok=ref("Org"), errors=(404,), params=(ORG,)),
+        "patch": op("Rename it or change its settings (admin+)", "orgs", ok=ref("Org"), errors=(403, 404),
+                    params=(ORG,), description=SETTINGS_DOC,
+                    body=obj({"name": S, "settings": {"oneOf": [ref("OrgSettings"), {"type": "null"}]}})),
+        "delete": op("Delete it and everything in it (owner)", "orgs", status=204, errors=(403, 404, 409),
+                     params=(ORG,), description="A personal organization goes only with its account (409)."),
+    },
+    "/api/orgs/{org}/members": {"get": op("Members with their roles", "orgs", ok=page(ref("Member")),
+                                          errors=(400, 404), params=(ORG, LIMIT, CURSOR))},
+    "/api/orgs/{org}/members/{user}": {
+        "patch": op("Change a member's role (admin+; owner to grant or remove owner)", "orgs", ok=ref("Member"),
+                    errors=(403, 404, 409), params=(ORG, path_param("user", "user id")),
+                    description="The last owner cannot be demoted (409).", body=obj({"role": ROLE}, ["role"])),
+        "delete": op("Remove a member (admin+, or the member themself)", "orgs", status=204, errors=(403, 404, 409),
+                     params=(ORG, path_param("user", "user id")),
+                     description="The last owner cannot leave (409). The member's API keys in the org are deleted."),
+    },
+    "/api/orgs/{org}/invitations": {
+        "post": op("Invite an email (admin+; only owners invite owners)", "orgs", status=201, errors=(403, 404, 409),
+                   params=(ORG,), ok=obj({"id": ID, "token": S, "expires_at": TIME}, ["id", "token", "expires_at"]),
+                   ok_text="Created; `token` is shown once (7 days, single use, bound to the email)",
+                   body=obj({"email": S, "role": ROLE}, ["email"])),
+        "get": op("Pending invitations (admin+)", "orgs", ok=page(ref("Invitation")), errors=(400, 403, 404),
+                  params=(ORG, LIMIT, CURSOR)),
+    },
+    "/api/orgs/{org}/invitations/{id}": {"delete": op(
+        "Revoke a pending invitation (admin+)", "orgs", status=204, errors=(403, 404),
+        params=(ORG, path_param("id", "invitation id")))},
+    "/api/invitations/accept": {"post": op(
+        "Join the invitation's organization", "orgs", errors=(404, 409),
+        ok=obj({"org": ref("OrgMembership")}, ["org"]),
+        description="The caller's email must be the invited one; an unknown, used, revoked or expired token, or "
+                    "another email, is 404.",
+        body=obj({"token": S}, ["token"]))},
+    "/api/orgs/{org}/keys": {"get": op("Every API key of the organization (admin+)", "keys",
+                                       ok=page(ref("ApiKey")), errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR))},
+    "/api/keys": {
+        "post": op("Issue an API key; the key is shown only in this response", "keys", status=201, errors=(404,),
+                   ok=obj({"id": ID, "name": S, "key": S, "prefix": S, "org_id": ID, "created_at": TIME,
+                           "expires_at": NULLABLE_TIME, "scopes": {"type": "array", "items": S}},
+                          ["id", "name", "key", "prefix", "org_id", "created_at", "expires_at", "scopes"]),
+                   description="Format `cg_` + 40 base62 characters + a 6-character checksum. `scopes`: `chat` "
+                               "(the /v1 API, the default) and `conversations` (/api/conversations). A key acts as "
+                               "its creator in its organization and stops when the creator leaves it.",
+                   body=obj({"name": S, "org_id": S, "expires_at": TIME,
+                             "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
+                            ["name", "org_id"])),
+        "get": op("The caller's API keys (never the secret)", "keys", ok=page(ref("ApiKey")), errors=(400,),
+                  params=(LIMIT, CURSOR)),
+    },
+    "/api/keys/{id}": {"delete": op("Delete an API key; it stops working at once", "keys", status=204, errors=(404,),
+                                    params=(path_param("id", "key id"),),
+                                    description="The caller's own key, or any key of an org where they are admin+.")},
+    "/api/provider-keys": {"get": op("Provider keys the caller can use, masked", "keys", ok=page(ref("ProviderKey")),
+                                     errors=(400,), params=(LIMIT, CURSOR))},
+    "/api/provider-keys/{provider}": {
+        "put": op("Set a bring-your-own provider key (sealed with AES-256-GCM)", "keys", status=204,
+                  errors=(403, 404), params=(path_param("provider", "openai, anthropic or gemini"),),
+                  description="With `org_id` (admin+) the key serves the whole organization. A chat request uses "
+                              "the user's key, then the org's, then the service's.",
+                  body=obj({"api_key": S, "org_id": S}, ["api_key"])),
+        "delete": op("Remove a provider key", "keys", status=204, errors=(400, 403, 404),
+                     params=(path_param("provider", "openai, anthropic or gemini"),
+                             query("org_id", S, "remove the organization's key instead of the caller's"))),
+    },
+    "/api/orgs/{org}/usage": {"get": op(
+        "Usage of the organization (admin+)", "usage", ok=page(ref("UsageRow")), errors=(400, 403, 404),
+        params=(ORG, query("from", S, "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
+                query("to", S, "YYYY-MM-DD or RFC 3339, exclusive (default: now)"),
+                query("group_by", {"enum": ["day", "user", "model"], "default": "day"}, "row key")))},
+})
+
+OPENAI_ERROR = {"description": "OpenAI-shaped error `{\"error\": {\"message\", \"type\", \"code\", \"param\"}}`",
+                "content": {"application/json": {"schema": obj(
+                    {"error": obj({"message": S, "type": S, "code": {"type": ["string", "null"]},
+                                   "param": {"type": ["string", "null"]}}, extra=True)}, ["error"])}}}
+paths.update({
+    "/v1/chat/completions": {"post": {
+        "summary": "OpenAI Chat Completions for any configured model", "tags": ["openai"],
+        "security": [{"apiKey": []}, {"bearer": []}],
+        "description": "OpenAI's request and response shapes, `stream` true or false, `stream_options.include_usage`. "
+                       "Anthropic and Gemini models are translated both ways. With an access token the org is the "
+                       "user's personal org, or the one named by the `OpenAI-Organization` header.",
+        "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
+                        "description": "an organization id of the caller (access tokens only)"}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "`chat.completion`, or with `stream: true` a `text/event-stream` of "
+                                             "`chat.completion.chunk` frames ending in `data: [DONE]`",
+                              "content": {"application/json": {"schema": {"type": "object"}},
+                                          "text/event-stream": {"schema": S}}},
+                      **{str(c): OPENAI_ERROR for c in (400, 401, 403, 404, 413, 415, 429, 502, 503)}},
+    }},
+    "/v1/models": {"get": {
+        "summary": "The models the organization may use", "tags": ["openai"],
+        "security": [{"apiKey": []}, {"bearer": []}],
+        "responses": {"200": json_response(obj({"object": {"const": "list"}, "data": {"type": "array", "items": obj(
+            {"id": S, "object": {"const": "model"}, "owned_by": S}, ["id", "object", "owned_by"])}},
+            ["object", "data"])), "401": OPENAI_ERROR},
+    }},
+})
+
 document = {
     "openapi": "3.1.0",
     "info": {
@@ -255,7 +395,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "conversations"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai"]],
     "paths": paths,
     "components": components,
 }

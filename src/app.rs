@@ -1,7 +1,9 @@
 //! The request pipeline: request id, routing, authentication, the handler, error mapping,
 //! common headers, and one structured log line per request.
 
-use worker::{Env, Headers, Request, Response};
+use std::rc::Rc;
+
+use worker::{Context, Env, Headers, Request, Response};
 
 use crate::auth::guard;
 use crate::config::Config;
@@ -10,7 +12,7 @@ use crate::http::Ctx;
 use crate::routes::{self, Handler, Match};
 use crate::util::{new_id, now_ms};
 
-pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
     let started = now_ms();
     let request_id = new_id("req");
     let method = req.method().to_string();
@@ -26,7 +28,7 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
         Match::Found(route, params) => (
             route.pattern,
-            dispatch(route, params, req, &env, &request_id, started).await,
+            dispatch(route, params, req, &env, wait, &request_id, started).await,
         ),
     };
     let resp = match result {
@@ -38,7 +40,11 @@ pub async fn handle(req: Request, env: Env) -> worker::Result<Response> {
                     serde_json::json!({"request_id": request_id, "error": e.code(), "context": context})
                 );
             }
-            problem(&e)
+            if routes::is_openai_path(&path) {
+                openai_error(&e)
+            } else {
+                problem(&e)
+            }
         }
     };
     let status = resp.status_code();
@@ -60,6 +66,7 @@ async fn dispatch(
     params: Vec<String>,
     req: Request,
     env: &Env,
+    wait: Context,
     request_id: &str,
     now: i64,
 ) -> Result<Response, ApiError> {
@@ -76,11 +83,19 @@ async fn dispatch(
         ip,
         user_agent,
         now,
+        wait: Some(Rc::new(wait)),
     };
     match &route.handler {
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
             let who = guard::authenticate(&ctx, *access).await?;
+            if let Some(key) = &who.api_key {
+                let settings = crate::store::orgs::settings(&ctx.db()?, &key.org_id).await?;
+                let rpm = settings
+                    .rate_limit_rpm
+                    .map_or(ctx.cfg.api_key_rpm, |r| r.clamp(1, u32::MAX as i64) as u32);
+                crate::limits::client::admit_key(&ctx.env, key, rpm).await?;
+            }
             f(ctx, who).await
         }
     }
@@ -91,6 +106,35 @@ pub fn problem(e: &ApiError) -> Response {
     let body = e.problem_json().to_string();
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/problem+json");
+    if let Some(secs) = e.retry_after() {
+        let _ = headers.set("retry-after", &secs.to_string());
+    }
+    if let ApiError::MethodNotAllowed(allow) = e {
+        let _ = headers.set("allow", allow);
+    }
+    Response::builder()
+        .with_status(e.status())
+        .with_headers(headers)
+        .fixed(body.into_bytes())
+}
+
+/// The same error in OpenAI's shape `{"error":{"message","type","param","code"}}`, for the
+/// OpenAI-compatible `/v1` paths, so OpenAI's own clients raise their matching exception.
+pub fn openai_error(e: &ApiError) -> Response {
+    let (kind, code) = match e {
+        ApiError::InvalidCredentials | ApiError::Unauthorized(_) => {
+            ("authentication_error", "invalid_api_key")
+        }
+        ApiError::TokenExpired => ("authentication_error", "token_expired"),
+        ApiError::RateLimited(_) => ("rate_limit_error", "rate_limit_exceeded"),
+        ApiError::BudgetExceeded(_) => ("insufficient_quota", "insufficient_quota"),
+        ApiError::Upstream { status: 429, .. } => ("rate_limit_error", "rate_limit_exceeded"),
+        e if e.status() >= 500 => ("api_error", e.code()),
+        e => ("invalid_request_error", e.code()),
+    };
+    let body = crate::openai_compat::error_body(&e.detail(), kind, Some(code)).to_string();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
     if let Some(secs) = e.retry_after() {
         let _ = headers.set("retry-after", &secs.to_string());
     }

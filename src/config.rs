@@ -21,6 +21,10 @@ pub struct Config {
     pub anthropic_api_key: Option<String>,
     pub gemini_api_key: Option<String>,
     pub livekit: Option<LiveKit>,
+    /// Where `user.registered` / `user.deleted` go, signed, when another system mirrors users.
+    pub provisioning: Option<Provisioning>,
+    /// The first retry delay of a webhook delivery; later ones grow from it.
+    pub webhook_retry_base_ms: u64,
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub login_failure_window_secs: u32,
@@ -35,6 +39,11 @@ pub struct LiveKit {
     pub url: String,
     pub api_key: String,
     pub api_secret: String,
+}
+
+pub struct Provisioning {
+    pub url: String,
+    pub secret: String,
 }
 
 thread_local! {
@@ -115,6 +124,13 @@ impl Config {
             }),
             _ => None,
         };
+        let provisioning = match (
+            string(env, "PROVISIONING_WEBHOOK_URL"),
+            string(env, "PROVISIONING_WEBHOOK_SECRET"),
+        ) {
+            (Some(url), Some(secret)) => Some(Provisioning { url, secret }),
+            _ => None,
+        };
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -130,6 +146,8 @@ impl Config {
             anthropic_api_key: string(env, "ANTHROPIC_API_KEY"),
             gemini_api_key: string(env, "GEMINI_API_KEY"),
             livekit,
+            provisioning,
+            webhook_retry_base_ms: number(env, "WEBHOOK_RETRY_BASE_MS", 10_000u64).max(1),
             login_failures_per_account: number(env, "LOGIN_FAILURES_PER_ACCOUNT", 10),
             login_failures_per_address: number(env, "LOGIN_FAILURES_PER_ADDRESS", 100),
             login_failure_window_secs: number(env, "LOGIN_FAILURE_WINDOW_SECONDS", 900),

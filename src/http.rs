@@ -25,6 +25,9 @@ pub struct Ctx {
     pub ip: String,
     pub user_agent: String,
     pub now: i64,
+    /// The fetch event's context, to keep work going after the response (`wait_until`):
+    /// usage of a reply whose client went away is still recorded.
+    pub wait: Option<Rc<worker::Context>>,
 }
 
 impl Ctx {
@@ -58,6 +61,15 @@ impl Ctx {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Runs `task` to completion even if the client goes away: under the fetch event's
+    /// `wait_until` when there is one, else as a local task.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
+        match &self.wait {
+            Some(w) => w.wait_until(task),
+            None => worker::wasm_bindgen_futures::spawn_local(task),
+        }
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod openai_compat;
 pub mod openapi;
 pub mod pricing;
@@ -18,8 +19,9 @@ pub mod routes;
 pub mod store;
 pub mod upstream;
 pub mod util;
+pub mod webhooks;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    app::handle(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    app::handle(req, env, ctx).await
 }

@@ -25,6 +25,24 @@ const PRICES: &[(&str, u64, u64)] = &[
     ("demo/echo", 0, 0),
 ];
 
+/// What `GET /v1/models` lists for an org that has not chosen its models: `demo/echo`,
+/// and these for each provider with a key available to the caller (theirs, the org's or
+/// the service's). Any other model of a known provider is still accepted and passed through.
+pub const DEFAULT_MODELS: &[&str] = &[
+    "openai/gpt-4o-mini",
+    "openai/gpt-4o",
+    "openai/gpt-4.1-mini",
+    "openai/gpt-4.1",
+    "openai/gpt-5-mini",
+    "openai/gpt-5",
+    "anthropic/claude-haiku-4-5",
+    "anthropic/claude-sonnet-4-5",
+    "anthropic/claude-3-5-haiku-latest",
+    "gemini/gemini-2.5-flash",
+    "gemini/gemini-2.5-pro",
+    "gemini/gemini-2.0-flash",
+];
+
 fn rates(model: &str) -> Option<(u64, u64)> {
     // The longest matching entry wins, so "gpt-4o-mini" is not priced as "gpt-4o".
     PRICES
@@ -76,6 +94,15 @@ mod tests {
             cost_micros("anthropic/claude-sonnet-4-5-20250929", &usage(0, 1_000_000)),
             15_000_000
         );
+    }
+
+    #[test]
+    fn every_default_model_is_a_valid_priced_model() {
+        for m in DEFAULT_MODELS {
+            let id = crate::domain::ModelId::parse(m).unwrap();
+            assert_eq!(id.as_str(), *m);
+            assert!(rates(m).is_some(), "{m} has no price");
+        }
     }
 
     #[test]

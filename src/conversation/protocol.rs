@@ -21,6 +21,9 @@ pub struct SendCommand {
     pub history_char_budget: usize,
     pub demo_token_delay_ms: u32,
     pub max_tokens: Option<u32>,
+    /// The org budget reservation (`limits`) this reply settles when it ends.
+    #[serde(default)]
+    pub reservation_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]

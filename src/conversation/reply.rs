@@ -439,6 +439,14 @@ async fn finish(
             json!({"error": "usage not recorded", "context": e.to_string()})
         );
     }
+    // After the D1 record, so a month seeded from D1 in between never misses this reply.
+    if let Some(id) = &ctx.cmd.reservation_id {
+        let reservation = crate::limits::client::Reservation {
+            org_id: ctx.cmd.org_id.clone(),
+            id: id.clone(),
+        };
+        crate::limits::client::settle(&shared.env, &reservation, usage.total()).await;
+    }
 }
 
 /// Stops the reply in flight (if any); what was generated is kept as `aborted`.

@@ -13,8 +13,11 @@ use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, no_content, Ctx, AUTH_BODY_LIMIT};
+use crate::routes::audit;
+use crate::store::audit::{Action, Entry};
 use crate::store::{self, sessions, throttle, users};
 use crate::util::new_id;
+use crate::webhooks::{self, EventType};
 
 /// Where the refresh token goes: an HttpOnly cookie (default) or the JSON body.
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,6 +175,13 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         ctx.now,
     )?);
     let issued = start_session(&ctx, &user.id, statements).await?;
+    webhooks::provision(
+        &ctx,
+        EventType::UserRegistered,
+        &user.id,
+        serde_json::to_value(user.view())?,
+    )
+    .await;
     token_response(201, Some(&user.view()), &issued, body.refresh_token_in)
 }
 
@@ -208,9 +218,22 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         .unwrap_or(password::DUMMY_HASH);
     let too_long = body.password.chars().count() > crate::domain::password::MAX_CHARS;
     let verified = !too_long && password::verify(&body.password, stored);
+    let attempted = user.as_ref().map(|u| u.id.clone());
     let Some(user) = user.filter(|_| verified) else {
         throttle::hit(&db, &account_key, window, ctx.now).await?;
         throttle::hit(&db, &address_key, window, ctx.now).await?;
+        let reason = if attempted.is_some() {
+            "wrong_password"
+        } else {
+            "unknown_account"
+        };
+        audit::record(
+            &ctx,
+            Entry::new(Action::LoginFailed)
+                .on(&attempted)
+                .details(serde_json::json!({"reason": reason})),
+        )
+        .await;
         return Err(ApiError::InvalidCredentials);
     };
     throttle::reset(&db, &account_key).await?;
@@ -221,6 +244,13 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         extra.push(users::set_password_hash(&db, &user.id, &rehashed, ctx.now)?);
     }
     let issued = start_session(&ctx, &user.id, extra).await?;
+    audit::record(
+        &ctx,
+        Entry::new(Action::LoginSucceeded)
+            .by(&user.id)
+            .details(serde_json::json!({"method": "password", "session_id": issued.session_id})),
+    )
+    .await;
     token_response(200, Some(&user.view()), &issued, body.refresh_token_in)
 }
 
@@ -279,9 +309,21 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
             };
             token_response(200, None, &issued, delivery)
         }
-        sessions::Rotation::Reused { .. } => Err(ApiError::Unauthorized(
-            "this refresh token was already used; the session has been revoked",
-        )),
+        sessions::Rotation::Reused {
+            user_id,
+            session_id,
+        } => {
+            audit::record(
+                &ctx,
+                Entry::new(Action::RefreshReuseDetected)
+                    .on(&user_id)
+                    .details(serde_json::json!({"session_id": session_id})),
+            )
+            .await;
+            Err(ApiError::Unauthorized(
+                "this refresh token was already used; the session has been revoked",
+            ))
+        }
         sessions::Rotation::Invalid => {
             Err(ApiError::Unauthorized("the refresh token is not valid"))
         }
@@ -295,6 +337,13 @@ pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
         let who = guard::authenticate(&ctx, crate::routes::Access::User).await?;
         if let Some(sid) = &who.session_id {
             sessions::revoke(&db, sid, &who.user_id, ctx.now).await?;
+            audit::record(
+                &ctx,
+                Entry::new(Action::SessionRevoked)
+                    .by(&who.user_id)
+                    .details(serde_json::json!({"session_id": sid, "reason": "logout"})),
+            )
+            .await;
         }
     } else {
         let (token, _) = presented_refresh_token(&mut ctx).await?;
@@ -305,6 +354,13 @@ pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
             .ok_or(ApiError::Unauthorized("the refresh token is not valid"))?;
         sessions::revoke(&db, &session_id, &user_id, ctx.now).await?;
         sessions::forget_refresh(&ctx.kv()?, &hash).await;
+        audit::record(
+            &ctx,
+            Entry::new(Action::SessionRevoked)
+                .by(&user_id)
+                .details(serde_json::json!({"session_id": session_id, "reason": "logout"})),
+        )
+        .await;
     }
     let mut resp = no_content()?;
     resp.headers_mut()
@@ -319,6 +375,13 @@ pub async fn logout_all(ctx: Ctx, who: Principal) -> ApiResult<Response> {
         vec![sessions::revoke_all(&db, &who.user_id, None, ctx.now)?],
     )
     .await?;
+    audit::record(
+        &ctx,
+        Entry::new(Action::SessionRevoked)
+            .by(&who.user_id)
+            .details(serde_json::json!({"all": true, "reason": "logout_all"})),
+    )
+    .await;
     let mut resp = no_content()?;
     resp.headers_mut()
         .append("set-cookie", &clear_refresh_cookie())?;

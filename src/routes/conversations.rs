@@ -12,9 +12,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
-use crate::providers::ProviderKind;
+use crate::limits;
+use crate::providers::{self, ProviderKind};
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
+use crate::webhooks::EventType;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
@@ -57,7 +59,11 @@ async fn allowed_model(ctx: &Ctx, org_id: &str, raw: &str) -> ApiResult<ModelId>
 
 /// The org a request acts in: the one named (if the caller belongs to it), else the
 /// caller's personal org; an API key is bound to its own org.
-async fn acting_org(ctx: &Ctx, who: &Principal, named: Option<&str>) -> ApiResult<String> {
+pub(crate) async fn acting_org(
+    ctx: &Ctx,
+    who: &Principal,
+    named: Option<&str>,
+) -> ApiResult<String> {
     let db = ctx.db()?;
     if let Some(key) = &who.api_key {
         if named.is_some_and(|n| n != key.org_id) {
@@ -187,6 +193,8 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let conv = owned(&ctx, &who).await?;
     client::wipe(&ctx.env, &conv.id).await?;
     conversations::delete(&ctx.db()?, &conv.id).await?;
+    let deleted = serde_json::json!({"conversation_id": conv.id, "user_id": who.user_id});
+    crate::webhooks::emit(&ctx, &conv.org_id, EventType::ConversationDeleted, deleted).await;
     no_content()
 }
 
@@ -244,6 +252,20 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .into_iter()
     .filter(|s| !s.trim().is_empty())
     .collect();
+    // The history is only known to the conversation's object: the reservation counts the
+    // new message and the instructions, and settling corrects it to the real usage.
+    let prompt_estimate = providers::estimate_tokens(&body.content)
+        + system
+            .iter()
+            .map(|s| providers::estimate_tokens(s))
+            .sum::<u64>();
+    let reservation = limits::client::reserve(
+        &ctx.env,
+        &conv.org_id,
+        settings.monthly_token_limit,
+        limits::reservation_amount(body.max_tokens, prompt_estimate),
+    )
+    .await?;
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         user_id: who.user_id.clone(),
@@ -256,9 +278,17 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         history_char_budget: ctx.cfg.history_char_budget,
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
+        reservation_id: Some(reservation.id.clone()),
     };
-    conversations::touch(&db, &conv.id, ctx.now).await?;
-    client::send(&ctx, &cmd).await
+    let sent = match conversations::touch(&db, &conv.id, ctx.now).await {
+        Ok(()) => client::send(&ctx, &cmd).await,
+        Err(e) => Err(e),
+    };
+    // Only a started reply (200) settles its reservation; anything else used nothing.
+    if !sent.as_ref().is_ok_and(|r| r.status_code() == 200) {
+        limits::client::settle(&ctx.env, &reservation, 0).await;
+    }
+    sent
 }
 
 pub async fn stream(ctx: Ctx, who: Principal) -> ApiResult<Response> {

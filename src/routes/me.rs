@@ -10,7 +10,10 @@ use crate::crypto::sha256_hex;
 use crate::domain::{DisplayName, Password};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{no_content, ok, Ctx, Page, AUTH_BODY_LIMIT};
+use crate::routes::audit;
+use crate::store::audit::{Action, Entry};
 use crate::store::{self, orgs, sessions, throttle, users};
+use crate::webhooks::{self, EventType};
 
 #[derive(Serialize)]
 struct Me {
@@ -93,6 +96,13 @@ pub async fn change_password(mut ctx: Ctx, who: Principal) -> ApiResult<Response
         ],
     )
     .await?;
+    audit::record(
+        &ctx,
+        Entry::new(Action::PasswordChanged)
+            .by(&user.id)
+            .details(serde_json::json!({"other_sessions_revoked": true})),
+    )
+    .await;
     no_content()
 }
 
@@ -112,6 +122,13 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     confirm_password(&ctx, &user, &body.password).await?;
     crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
     users::delete_everything(&db, &user.id).await?;
+    webhooks::provision(
+        &ctx,
+        EventType::UserDeleted,
+        &user.id,
+        serde_json::json!({"id": user.id, "email": user.email}),
+    )
+    .await;
     let mut resp = no_content()?;
     resp.headers_mut()
         .append("set-cookie", &clear_refresh_cookie())?;
@@ -135,5 +152,12 @@ pub async fn revoke_session(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if !revoked {
         return Err(ApiError::NotFound);
     }
+    audit::record(
+        &ctx,
+        Entry::new(Action::SessionRevoked)
+            .by(&who.user_id)
+            .details(serde_json::json!({"session_id": ctx.param(0), "reason": "revoked"})),
+    )
+    .await;
     no_content()
 }

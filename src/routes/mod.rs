@@ -10,13 +10,18 @@ use crate::auth::guard::Principal;
 use crate::error::ApiResult;
 use crate::http::Ctx;
 
+pub mod audit;
 pub mod auth;
 pub mod conversations;
+pub mod federation;
 pub mod keys;
 pub mod me;
 pub mod orgs;
 pub mod provider_keys;
 pub mod service;
+pub mod usage;
+pub mod v1;
+pub mod webhooks;
 
 pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
 
@@ -135,6 +140,23 @@ pub static ROUTES: &[Route] = &[
         orgs::revoke_invitation
     ),
     user!("POST", "/api/invitations/accept", orgs::accept_invitation),
+    user!("GET", "/api/orgs/{org}/usage", usage::get),
+    // Federation
+    user!("POST", "/api/livekit/token", federation::livekit),
+    user!("POST", "/api/embed/tickets", federation::create_ticket),
+    public!("POST", "/api/embed/exchange", federation::exchange),
+    public!("OPTIONS", "/api/embed/exchange", federation::exchange_preflight),
+    user!("GET", "/api/orgs/{org}/webhooks", webhooks::get),
+    user!("PUT", "/api/orgs/{org}/webhooks", webhooks::put),
+    user!("DELETE", "/api/orgs/{org}/webhooks", webhooks::delete),
+    user!(
+        "GET",
+        "/api/orgs/{org}/webhooks/deliveries",
+        webhooks::deliveries
+    ),
+    // Audit log
+    user!("GET", "/api/me/audit", audit::mine),
+    user!("GET", "/api/orgs/{org}/audit", audit::org),
     // Keys
     user!("POST", "/api/keys", keys::create),
     user!("GET", "/api/keys", keys::list),
@@ -147,6 +169,9 @@ pub static ROUTES: &[Route] = &[
         "/api/provider-keys/{provider}",
         provider_keys::delete
     ),
+    // OpenAI-compatible API
+    user_or_key!("POST", "/v1/chat/completions", v1::chat_completions),
+    user_or_key!("GET", "/v1/models", v1::models),
 ];
 
 pub enum Match<'r> {
@@ -203,6 +228,11 @@ pub fn is_api_path(path: &str) -> bool {
         || path.starts_with("/api/")
         || path == "/v1"
         || path.starts_with("/v1/")
+}
+
+/// Whether a path belongs to the OpenAI-compatible API, whose errors use OpenAI's shape.
+pub fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::error::{ApiError, ApiResult};
 
+pub mod audit;
 pub mod conversations;
+pub mod embed;
 pub mod invitations;
 pub mod keys;
 pub mod orgs;
@@ -15,6 +17,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 /// A text argument.
 pub fn s(v: &str) -> JsValue {

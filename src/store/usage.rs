@@ -67,6 +67,22 @@ pub async fn record_reply(
     super::conversations::touch(&db, &cmd.conversation_id, now).await
 }
 
+/// Tokens an org used from `first_day` (`YYYY-MM-DD`, UTC) on: the seed of its budget.
+pub async fn tokens_since(db: &D1Database, org_id: &str, first_day: &str) -> ApiResult<u64> {
+    #[derive(Deserialize)]
+    struct Total {
+        total: Option<i64>,
+    }
+    let row: Option<Total> = super::first(
+        db,
+        "SELECT SUM(prompt_tokens + completion_tokens) AS total FROM usage_events
+         WHERE org_id = ?1 AND day >= ?2",
+        &[s(org_id), s(first_day)],
+    )
+    .await?;
+    Ok(row.and_then(|r| r.total).unwrap_or(0).max(0) as u64)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
     Day,

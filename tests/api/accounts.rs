@@ -173,7 +173,7 @@ async fn unknown_email_and_wrong_password_take_similar_time() {
     let user = app.register("timing").await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..3 {
+    for i in 0..5 {
         let t = Instant::now();
         app.login(&user.email, &format!("wrong password {i}")).await;
         known.push(t.elapsed());
@@ -184,12 +184,10 @@ async fn unknown_email_and_wrong_password_take_similar_time() {
     }
     known.sort();
     unknown.sort();
-    let (k, u) = (known[1].as_secs_f64(), unknown[1].as_secs_f64());
-    // Both run one argon2id verification: the medians stay within a factor of two.
-    assert!(
-        u > k / 2.0 && u < k * 2.0,
-        "known {k:.3}s vs unknown {u:.3}s"
-    );
+    let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
+    // Both run one argon2id verification (~100+ ms); without the dummy hash an unknown
+    // email would answer in a few ms. A factor of three tolerates a busy machine.
+    assert!(u > k / 3.0 && u < k * 3.0, "known {k:.3}s vs unknown {u:.3}s");
 }
 
 #[tokio::test]

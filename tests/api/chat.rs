@@ -181,9 +181,13 @@ async fn history_and_the_system_prompt_go_upstream_and_page_back_newest_first() 
 async fn conversations_list_newest_activity_first_and_can_be_renamed_and_deleted() {
     let app = spawn_app().await;
     let user = app.register("convs").await;
+    // A few milliseconds apart, so their order does not hang on ids minted in the same one.
     let a = app.conversation(&user, "demo/echo").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let b = app.conversation(&user, "demo/echo").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let c = app.conversation(&user, "demo/echo").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     app.chat(&user.token, &a, &json!({"content": "bump a"}))
         .await;
     let page: Value = app

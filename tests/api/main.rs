@@ -8,4 +8,6 @@
 mod accounts;
 mod chat;
 mod helpers;
+mod keys;
+mod orgs;
 mod service;

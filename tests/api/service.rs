@@ -60,7 +60,11 @@ async fn every_response_carries_a_request_id_and_nosniff() {
 async fn unknown_routes_are_404_problems_and_wrong_methods_405_with_allow() {
     let app = spawn_app().await;
     assert_problem(app.get("/api/does-not-exist", None).await, 404, "not_found").await;
-    assert_problem(app.get("/v1/nothing", None).await, 404, "not_found").await;
+    // Under /v1 errors take OpenAI's shape, so OpenAI clients can read them.
+    let resp = app.get("/v1/nothing", None).await;
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
     let resp = app
         .request(Method::PUT, "/api/auth/login", None)
         .send()

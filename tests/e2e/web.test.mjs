@@ -285,8 +285,16 @@ test('settings and organization pages render (screenshots)', async () => {
   await shot(page, 'settings-profile');
   await page.goto('/settings/provider-keys');
   await page.getByRole('heading', { name: 'Saved provider keys' }).waitFor();
-  await page.locator('.card .empty, .card .table').nth(0).waitFor();
+  await page.getByText('No provider keys.').waitFor();
+  await page.getByLabel('Provider').selectOption('openai');
+  await page.getByLabel('API key', { exact: true }).fill('sk-test-e2e-0000000000wxyz');
+  await page.getByRole('button', { name: 'Save key' }).click();
+  await page.getByRole('cell', { name: /wxyz/ }).waitFor();
+  assert.ok(!(await page.content()).includes('sk-test-e2e-0000000000wxyz'), 'the provider key is shown masked only');
   await shot(page, 'settings-provider-keys');
+  await page.getByRole('button', { name: 'Remove OpenAI key' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText('No provider keys.').waitFor();
 
   await page.goto('/orgs');
   const orgLink = page.locator('.org-link').first();
@@ -306,9 +314,31 @@ test('settings and organization pages render (screenshots)', async () => {
   assert.match(await link.innerText(), /\/invite\?token=/);
   invite = { link: await link.innerText(), email: inviteeEmail, org: await page.locator('h1').innerText() };
   await shot(page, 'org-invitations');
+  // A second invitation, revoked.
+  const revokedEmail = uniqueEmail('revoked');
+  await page.getByLabel('Email').fill(revokedEmail);
+  await page.getByRole('button', { name: 'Create invitation' }).click();
+  await page.getByRole('cell', { name: revokedEmail }).waitFor();
+  await page.getByRole('button', { name: `Revoke invitation for ${revokedEmail}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('cell', { name: revokedEmail }).waitFor({ state: 'detached' });
+  await page.getByRole('cell', { name: inviteeEmail }).waitFor();
 
   await page.getByRole('link', { name: 'Settings' }).last().click();
   await page.getByLabel('Monthly token limit').waitFor();
+  await page.getByLabel('Add a model').fill('demo/echo');
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await page.getByLabel('Add a model').fill('openai/gpt-4o-mini');
+  await page.getByLabel('Add a model').press('Enter');
+  await page.getByLabel('Monthly token limit').fill('2000000');
+  await page.getByLabel('Custom instructions').fill('Answer briefly.');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved').first().waitFor();
+  await page.reload();
+  await page.getByLabel('Monthly token limit').waitFor();
+  assert.equal(await page.getByLabel('Monthly token limit').inputValue(), '2000000');
+  assert.equal(await page.getByLabel('Custom instructions').inputValue(), 'Answer briefly.');
+  assert.deepEqual(await page.locator('.chip > span').allInnerTexts(), ['demo/echo', 'openai/gpt-4o-mini']);
   await shot(page, 'org-settings');
 
   await page.getByRole('link', { name: 'Usage' }).click();

@@ -87,9 +87,27 @@ if (typeof document !== 'undefined') {
   });
 }
 
-async function refreshUnderLock(stale) {
+const STAMP = 'chatgate.refreshed_at'; // when a tab last refreshed (a time, not a token)
+
+function readStamp() {
+  try { return Number(localStorage.getItem(STAMP)) || 0; } catch { return 0; }
+}
+
+function writeStamp() {
+  try { localStorage.setItem(STAMP, String(Date.now())); } catch { /* storage off */ }
+}
+
+const isFresh = (stale) => !!token && token !== stale && expiresAt - Date.now() > FRESH_ENOUGH;
+
+async function refreshUnderLock(stale, requestedAt) {
   // Another tab may have refreshed while we waited for the lock.
-  if (token && token !== stale && expiresAt - Date.now() > FRESH_ENOUGH) return token;
+  if (isFresh(stale)) return token;
+  // Its broadcast can arrive after the lock is ours: if a tab refreshed just
+  // now, ask for the token rather than rotating the refresh token again.
+  if (bc && readStamp() > requestedAt - 2000) {
+    await askOtherTabs(300);
+    if (isFresh(stale)) return token;
+  }
   let res;
   try {
     res = await fetch('/api/auth/refresh', {
@@ -118,6 +136,7 @@ async function refreshUnderLock(stale) {
     throw err;
   }
   const body = await res.json();
+  writeStamp();
   setToken(body.access_token, Date.now() + (Number(body.expires_in) || 900) * 1000);
   return token;
 }
@@ -129,7 +148,8 @@ async function refreshUnderLock(stale) {
  */
 export function refresh(stale) {
   if (!inflight) {
-    const run = () => refreshUnderLock(stale);
+    const requestedAt = Date.now();
+    const run = () => refreshUnderLock(stale, requestedAt);
     const p = typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request
       ? navigator.locks.request(LOCK, run)
       : run();

@@ -35,8 +35,8 @@ export function isAdmin(role) {
 }
 
 /**
- * The org's enabled models, from GET /v1/models with the access token.
- * `demo/echo` always works, so it is always offered.
+ * The org's enabled models, from GET /v1/models with the access token
+ * (`demo/echo`, which needs no provider key, when that list is empty).
  */
 export function modelsFor(orgId) {
   const key = orgId || '';
@@ -44,7 +44,7 @@ export function modelsFor(orgId) {
     const p = api.get('/v1/models', { headers: orgId ? { 'openai-organization': orgId } : {} })
       .then((res) => {
         const ids = ((res && res.data) || []).map((m) => m.id).filter((x) => typeof x === 'string');
-        if (!ids.includes('demo/echo')) ids.push('demo/echo');
+        if (!ids.length) ids.push('demo/echo');
         return ids;
       })
       .catch((e) => {

@@ -244,8 +244,9 @@ export function copyButton(getText, label = 'Copy') {
 }
 
 /** A responsive table: columns [{label, cell: row => node|string, class}]. */
-export function table(columns, rows, { caption, empty = 'Nothing here yet.' } = {}) {
+export function table(cols, rows, { caption, empty = 'Nothing here yet.' } = {}) {
   if (!rows.length) return h('p', { class: 'empty' }, empty);
+  const columns = cols.filter(Boolean);
   return h('div', { class: 'table-wrap' },
     h('table', { class: 'table' },
       caption ? h('caption', { class: 'sr-only' }, caption) : null,

@@ -246,7 +246,8 @@ export function chatPage({ main, params }) {
       ids = ['demo/echo'];
       composerAlert.show(`Could not load the model list (${e.detail}). Only demo/echo is offered.`, 'info');
     }
-    const want = selected || modelSelect.value || localStorage.getItem('chatgate.model') || ids[0];
+    const stored = localStorage.getItem('chatgate.model');
+    const want = selected || (ids.includes(stored) ? stored : null) || (ids.includes('demo/echo') ? 'demo/echo' : ids[0]);
     const all = want && !ids.includes(want) ? [...ids, want] : ids;
     replace(modelSelect, all.map((id) => h('option', { value: id }, id)));
     modelSelect.value = all.includes(want) ? want : all[0];

@@ -268,7 +268,7 @@ function settings(root, { org, reload }) {
         type: 'button', class: 'chip-remove', 'aria-label': `Remove ${m}`,
         onclick: () => { enabled.delete(m); renderModels(); announce(`${m} removed`); addInput.focus(); },
       }, '×'))));
-    if (!enabled.size) modelList.append(h('li', { class: 'muted small' }, 'None: only demo/echo is available.'));
+    if (!enabled.size) modelList.append(h('li', { class: 'muted small' }, 'None listed: members may use every configured model.'));
   }
   const addInput = h('input', { id: 'add-model', class: 'input', list: 'model-suggestions', placeholder: 'provider/model', autocomplete: 'off', spellcheck: 'false' });
   const datalist = h('datalist', { id: 'model-suggestions' }, SUGGESTED_MODELS.map((m) => h('option', { value: m })));
@@ -295,34 +295,43 @@ function settings(root, { org, reload }) {
   renderModels();
 
   const limit = field({
-    label: 'Monthly token limit', type: 'number', min: 0, step: 1, inputmode: 'numeric', optional: true,
+    label: 'Monthly token limit', type: 'number', min: 1, step: 1, inputmode: 'numeric', optional: true,
     value: s.monthly_token_limit == null ? '' : String(s.monthly_token_limit),
     hint: 'Prompt and completion tokens per calendar month for the whole organization. Empty means no limit.',
   });
+  const rpm = field({
+    label: 'API key rate limit', type: 'number', min: 1, max: 100000, step: 1, inputmode: 'numeric', optional: true,
+    value: s.rate_limit_rpm == null ? '' : String(s.rate_limit_rpm),
+    hint: 'Requests per minute for each API key of this organization. Empty means the service default.',
+  });
   const instructions = field({
-    label: 'Custom instructions', type: 'textarea', rows: 5, maxlength: 20000, optional: true,
+    label: 'Custom instructions', type: 'textarea', rows: 5, maxlength: 8000, optional: true,
     value: s.custom_instructions || '', hint: 'Sent to the model with every conversation in this organization.',
   });
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save settings');
   const form = h('form', { class: 'form' }, alert.el, name.wrap,
     h('fieldset', { class: 'fieldset' }, h('legend', null, 'Enabled models'),
-      h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. demo/echo always works.'),
+      h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. An empty list allows every configured model; demo/echo needs no provider key.'),
       modelList,
       h('div', { class: 'input-row' }, h('label', { for: 'add-model', class: 'sr-only' }, 'Add a model'), addInput, addBtn), datalist, addErr),
-    limit.wrap, instructions.wrap, h('div', { class: 'actions' }, save));
+    limit.wrap, rpm.wrap, instructions.wrap, h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     name.setError(null);
     limit.setError(null);
+    rpm.setError(null);
     if (!name.input.value.trim()) { name.setError('Enter a name.'); name.input.focus(); return; }
     const raw = limit.input.value.trim();
-    if (raw && !(/^\d+$/.test(raw))) { limit.setError('Enter a whole number, or leave it empty for no limit.'); limit.input.focus(); return; }
+    if (raw && !(/^[1-9]\d*$/.test(raw))) { limit.setError('Enter a whole number of at least 1, or leave it empty for no limit.'); limit.input.focus(); return; }
+    const rawRpm = rpm.input.value.trim();
+    if (rawRpm && !(/^[1-9]\d*$/.test(rawRpm) && Number(rawRpm) <= 100000)) { rpm.setError('Enter a whole number from 1 to 100000, or leave it empty.'); rpm.input.focus(); return; }
     busy(save, async () => {
       const settingsBody = {
         ...s,
         enabled_models: [...enabled],
         monthly_token_limit: raw ? Number(raw) : null,
+        rate_limit_rpm: rawRpm ? Number(rawRpm) : null,
         custom_instructions: instructions.input.value,
       };
       if (!settingsBody.features) settingsBody.features = {};
@@ -386,9 +395,13 @@ function usage(root, { org, signal }) {
     const by = group.input.value;
     if (from.input.value > to.input.value) { replace(tableBox, h('p', { class: 'alert alert-error', role: 'alert' }, 'The start date is after the end date.')); return; }
     try {
-      const res = await api.get(`/api/orgs/${enc(org.id)}/usage`, {
-        query: { from: `${from.input.value}T00:00:00Z`, to: `${to.input.value}T23:59:59Z`, group_by: by }, signal,
-      });
+      // `from` inclusive, `to` exclusive: through the end of the chosen day.
+      const dayAfter = new Date(Date.parse(`${to.input.value}T00:00:00Z`) + 86400e3).toISOString().slice(0, 10);
+      const [res, people] = await Promise.all([
+        api.get(`/api/orgs/${enc(org.id)}/usage`, { query: { from: from.input.value, to: dayAfter, group_by: by }, signal }),
+        by === 'user' ? listAll(`/api/orgs/${enc(org.id)}/members`, { signal }).catch(() => []) : [],
+      ]);
+      const who = new Map(people.map((m) => [m.user_id, m.name ? `${m.name} (${m.email})` : m.email]));
       let rows = itemsOf(res).map((r) => ({
         key: r.key, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
         completion_tokens: Number(r.completion_tokens) || 0, cost_micros: Number(r.cost_micros) || 0,
@@ -408,7 +421,14 @@ function usage(root, { org, signal }) {
       const keyLabel = { day: 'Day', model: 'Model', user: 'User' }[by];
       const shown = by === 'day' ? rows.slice().reverse() : rows;
       replace(tableBox, table([
-        { label: keyLabel, cell: (r) => (by === 'day' ? h('time', { datetime: r.key }, r.key) : r.key || '—') },
+        {
+          label: keyLabel,
+          cell: (r) => {
+            if (by === 'day') return h('time', { datetime: r.key }, r.key);
+            if (by === 'user') return r.key === 'deleted' ? h('span', { class: 'muted' }, 'Deleted user') : who.get(r.key) || r.key;
+            return r.key || '—';
+          },
+        },
         { label: 'Requests', class: 'num', cell: (r) => fmtNum(r.requests) },
         { label: 'Prompt tokens', class: 'num', cell: (r) => fmtNum(r.prompt_tokens) },
         { label: 'Completion tokens', class: 'num', cell: (r) => fmtNum(r.completion_tokens) },

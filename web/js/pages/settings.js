@@ -10,7 +10,7 @@ import {
 
 const SECTIONS = [
   ['profile', 'Profile'],
-  ['security', 'Password & sessions'],
+  ['security', 'Security'],
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
   ['account', 'Delete account'],
@@ -174,17 +174,25 @@ function apiKeys(root, signal) {
   const orgOptions = orgs().map((o) => [o.id, o.name]);
   const org = field({ label: 'Organization', type: 'select', options: orgOptions, hint: 'The key acts as you inside this organization.' });
   const expires = field({ label: 'Expires', type: 'date', optional: true, min: new Date(Date.now() + 86400e3).toISOString().slice(0, 10) });
+  const scopeChat = h('input', { type: 'checkbox', id: 'scope-chat' });
+  scopeChat.defaultChecked = true; // also what form.reset() returns to
+  const scopeConv = h('input', { type: 'checkbox', id: 'scope-conversations' });
+  const scopes = h('fieldset', { class: 'fieldset scopes' }, h('legend', null, 'Allowed to use'),
+    h('div', { class: 'check' }, scopeChat, h('label', { for: 'scope-chat' }, 'Chat completions (the OpenAI-compatible /v1 API)')),
+    h('div', { class: 'check' }, scopeConv, h('label', { for: 'scope-conversations' }, 'Conversations (/api/conversations)')));
   const create = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create key');
   const reveal = h('div', { class: 'reveal-box', hidden: true, tabindex: '-1' });
-  const form = h('form', { class: 'form form-grid' }, alert.el, name.wrap, org.wrap, expires.wrap, h('div', { class: 'actions' }, create));
+  const form = h('form', { class: 'form form-grid' }, alert.el, name.wrap, org.wrap, expires.wrap, scopes, h('div', { class: 'actions' }, create));
   const listBox = h('div', null, spinner('Loading keys…'));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     name.setError(null);
     if (!name.input.value.trim()) { name.setError('Give the key a name.'); name.input.focus(); return; }
+    const wanted = [scopeChat.checked && 'chat', scopeConv.checked && 'conversations'].filter(Boolean);
+    if (!wanted.length) { alert.show('Choose at least one thing the key may use.'); scopeChat.focus(); return; }
     busy(create, async () => {
-      const body = { name: name.input.value.trim(), org_id: org.input.value };
+      const body = { name: name.input.value.trim(), org_id: org.input.value, scopes: wanted };
       if (expires.input.value) body.expires_at = new Date(`${expires.input.value}T23:59:59Z`).toISOString().replace(/\.\d{3}Z$/, 'Z');
       const key = await api.post('/api/keys', body);
       form.reset();
@@ -212,7 +220,8 @@ function apiKeys(root, signal) {
       replace(listBox, table([
         { label: 'Name', cell: (k) => k.name },
         { label: 'Key', cell: (k) => h('code', null, `${k.prefix || ''}…`) },
-        { label: 'Organization', cell: (k) => orgName(k.org_id) },
+        orgs().length > 1 ? { label: 'Organization', cell: (k) => orgName(k.org_id) } : null,
+        { label: 'Scopes', cell: (k) => (Array.isArray(k.scopes) ? k.scopes.join(', ') : '—') },
         { label: 'Created', cell: (k) => timeEl(k.created_at) },
         { label: 'Last used', cell: (k) => timeEl(k.last_used_at, true) },
         { label: 'Expires', cell: (k) => (k.expires_at ? timeEl(k.expires_at) : 'never') },

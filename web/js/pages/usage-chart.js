@@ -8,8 +8,9 @@ function cssVar(name, fallback) {
 
 export function drawUsageChart(el, rows) {
   const xs = rows.map((r) => Date.parse(`${r.key}T00:00:00Z`) / 1000);
-  const prompt = rows.map((r) => r.prompt_tokens);
-  const completion = rows.map((r) => r.completion_tokens);
+  // Days without use are gaps, not zero-height bars.
+  const prompt = rows.map((r) => r.prompt_tokens || null);
+  const completion = rows.map((r) => r.completion_tokens || null);
   const text = cssVar('--muted', '#666');
   const grid = cssVar('--border', '#ddd');
   const c1 = cssVar('--accent', '#3451c6');
@@ -24,7 +25,7 @@ export function drawUsageChart(el, rows) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] }, y: { range: (u, min, max) => [0, Math.max(10, max * 1.1)] } },
+    scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] }, y: { range: (u, min, max) => [0, Math.max(10, (max || 0) * 1.1)] } },
     axes: [
       { ...axis, values: (u, splits) => splits.map((s) => new Date(s * 1000).toISOString().slice(5, 10)) },
       { ...axis, size: 60, values: (u, splits) => splits.map((s) => (s >= 1e6 ? `${s / 1e6}M` : s >= 1e3 ? `${s / 1e3}k` : String(s))) },

@@ -1,0 +1,94 @@
+//! The Worker's side of the `OrgLimiter` objects: reserve and settle budget, count API-key
+//! requests. Every decision is the org's object's; a limiter that cannot answer refuses
+//! (503) rather than letting spending through unchecked.
+
+use serde::Serialize;
+use worker::{Env, Method, Request, RequestInit, Stub};
+
+use super::{Decision, HitCommand, ReserveCommand, SettleCommand};
+use crate::error::{ApiError, ApiResult};
+use crate::store::keys::KeyAuth;
+
+fn stub(env: &Env, org_id: &str) -> ApiResult<Stub> {
+    let ns = env
+        .durable_object("ORG_LIMITS")
+        .map_err(|e| ApiError::internal(format!("ORG_LIMITS binding: {e}")))?;
+    Ok(ns.id_from_name(org_id)?.get_stub()?)
+}
+
+async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> ApiResult<Decision> {
+    let unavailable = |e: String| ApiError::Unavailable(format!("usage limiter: {e}"));
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    let req = Request::new_with_init(&format!("https://limiter{path}"), &init)?;
+    let mut resp = stub(env, org_id)?
+        .fetch_with_request(req)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if resp.status_code() != 200 {
+        return Err(unavailable(format!("answered {}", resp.status_code())));
+    }
+    resp.json::<Decision>()
+        .await
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+/// A budget reservation held for one reply, to be settled when it ends.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    pub org_id: String,
+    pub id: String,
+}
+
+/// Reserves `amount` tokens of the org's month; 429 `budget_exceeded` (retry after the
+/// month ends) when the budget is spent. Orgs without a limit reserve too, so the month's
+/// total stays exact if a limit is set later.
+pub async fn reserve(
+    env: &Env,
+    org_id: &str,
+    limit: Option<i64>,
+    amount: u64,
+) -> ApiResult<Reservation> {
+    let cmd = ReserveCommand {
+        org_id: org_id.to_string(),
+        limit: limit.map(|l| l.max(0) as u64),
+        amount,
+    };
+    match call(env, org_id, "/reserve", &cmd).await? {
+        Decision::Admitted { id: Some(id) } => Ok(Reservation {
+            org_id: org_id.to_string(),
+            id,
+        }),
+        Decision::Admitted { id: None } => Err(ApiError::internal("reservation without an id")),
+        Decision::Refused { retry_after } => Err(ApiError::BudgetExceeded(retry_after)),
+    }
+}
+
+/// Replaces the reservation by what was used (0 releases it). Failures are logged: the
+/// usage itself is already recorded in D1, and an unsettled reservation expires.
+pub async fn settle(env: &Env, r: &Reservation, used: u64) {
+    let cmd = SettleCommand {
+        id: r.id.clone(),
+        used,
+    };
+    if let Err(e) = call(env, &r.org_id, "/settle", &cmd).await {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"error": "reservation not settled", "reservation": r.id, "context": e.to_string()})
+        );
+    }
+}
+
+/// Counts one request of an API key against its org's `rate_limit_rpm` (or the service
+/// default); 429 `rate_limited` with the seconds until the window has room.
+pub async fn admit_key(env: &Env, key: &KeyAuth, rpm: u32) -> ApiResult<()> {
+    let cmd = HitCommand {
+        key_id: key.key_id.clone(),
+        rpm,
+    };
+    match call(env, &key.org_id, "/hit", &cmd).await? {
+        Decision::Admitted { .. } => Ok(()),
+        Decision::Refused { retry_after } => Err(ApiError::RateLimited(retry_after)),
+    }
+}

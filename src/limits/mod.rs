@@ -1,0 +1,370 @@
+//! Budgets and rate limits, held by one place per organization: the `OrgLimiter` Durable
+//! Object (SQLite storage), reached by the org id. One object serialises every decision
+//! for its org, so concurrent requests cannot both take the last of a budget or a window.
+//!
+//! Budget: a request reserves its worst case (its `max_tokens`, or `DEFAULT_MAX_TOKENS`,
+//! plus the prompt estimate) before any upstream call. It is admitted while the month's
+//! committed tokens (spent + outstanding reservations) are below the org's
+//! `monthly_token_limit`, so concurrent requests overshoot by at most one reservation.
+//! When the reply ends the reservation is settled with what was really used (0 to release
+//! it). The month's spent total lives in the object's SQLite (it survives restarts) and is
+//! seeded from D1's `usage_events` on the month's first reservation.
+//!
+//! Rate limit: a sliding log of admitted requests per API key over the last 60 s; a key is
+//! admitted while fewer than `rpm` of its requests fall in the window.
+
+pub mod client;
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::{json_response, parse_json};
+use crate::providers::DEFAULT_MAX_TOKENS;
+use crate::util::{month_of, new_id, now_ms};
+
+/// A reservation nobody settled (its Worker died) stops counting after this long.
+pub const RESERVATION_TTL_MS: i64 = 60 * 60 * 1000;
+/// The rate-limit window.
+pub const WINDOW_MS: i64 = 60_000;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS months (month TEXT PRIMARY KEY, spent INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, amount INTEGER NOT NULL, created_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS hits (key_id TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS hits_by_key ON hits(key_id, at)",
+    "CREATE INDEX IF NOT EXISTS hits_by_time ON hits(at)",
+];
+
+// ---------------------------------------------------------------------------------------
+// The arithmetic, pure so that it is unit-tested natively.
+
+/// What a request reserves: its output cap (or the default one) plus its prompt estimate.
+pub fn reservation_amount(max_tokens: Option<u32>, prompt_estimate: u64) -> u64 {
+    u64::from(max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)) + prompt_estimate
+}
+
+/// Whether a new reservation is admitted: always without a limit; otherwise while the
+/// committed tokens are below it (so the overshoot is at most the one reservation).
+pub fn budget_admits(limit: Option<u64>, spent: u64, outstanding: u64) -> bool {
+    limit.is_none_or(|limit| spent.saturating_add(outstanding) < limit)
+}
+
+/// Milliseconds of the start of the UTC month after the one containing `now_ms`.
+pub fn next_month_start_ms(now_ms: i64) -> i64 {
+    use chrono::{Datelike, TimeZone, Utc};
+    let Some(now) = Utc.timestamp_millis_opt(now_ms).single() else {
+        return now_ms;
+    };
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .map_or(now_ms, |t| t.timestamp_millis())
+}
+
+/// `retry-after` for an exhausted budget: whole seconds to the next month (UTC), at least 1.
+pub fn seconds_to_next_month(now_ms: i64) -> u64 {
+    ceil_secs(next_month_start_ms(now_ms) - now_ms)
+}
+
+/// The first day (`YYYY-MM-01`) of the month of `now_ms`, for the D1 seed.
+pub fn month_first_day(now_ms: i64) -> String {
+    format!("{}-01", month_of(now_ms))
+}
+
+fn ceil_secs(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000).max(1)
+}
+
+/// The sliding-window decision for one key: `Ok` when admitted, else the seconds until
+/// the oldest request in the window leaves it. `in_window` counts admitted requests with
+/// `at > now - WINDOW_MS`; `oldest` is the earliest of them.
+pub fn window_admits(rpm: u32, in_window: u64, oldest: Option<i64>, now: i64) -> Result<(), u64> {
+    if in_window < u64::from(rpm) {
+        return Ok(());
+    }
+    Err(ceil_secs(
+        oldest.map_or(WINDOW_MS, |at| at + WINDOW_MS - now),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// The Worker ↔ object protocol.
+
+#[derive(Serialize, Deserialize)]
+pub struct ReserveCommand {
+    pub org_id: String,
+    pub limit: Option<u64>,
+    pub amount: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct SettleCommand {
+    pub id: String,
+    /// Tokens really used; 0 releases the reservation.
+    pub used: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct HitCommand {
+    pub key_id: String,
+    pub rpm: u32,
+}
+
+/// The answer to a reserve or a hit.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Decision {
+    Admitted { id: Option<String> },
+    Refused { retry_after: u64 },
+}
+
+// ---------------------------------------------------------------------------------------
+// The object.
+
+#[durable_object]
+pub struct OrgLimiter {
+    env: Env,
+    sql: SqlStorage,
+}
+
+#[derive(Deserialize)]
+struct Spent {
+    spent: i64,
+}
+
+#[derive(Deserialize)]
+struct Total {
+    total: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Window {
+    n: i64,
+    oldest: Option<i64>,
+}
+
+impl DurableObject for OrgLimiter {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        for statement in SCHEMA {
+            let _ = sql.exec(statement, None);
+        }
+        OrgLimiter { env, sql }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let path = req.path();
+        let body = req.bytes().await.unwrap_or_default();
+        let result = match path.as_str() {
+            "/reserve" => match parse_json::<ReserveCommand>(&body) {
+                Ok(cmd) => self.reserve(cmd).await,
+                Err(e) => Err(e),
+            },
+            "/settle" => parse_json::<SettleCommand>(&body).and_then(|cmd| self.settle(cmd)),
+            "/hit" => parse_json::<HitCommand>(&body).and_then(|cmd| self.hit(cmd)),
+            _ => Err(ApiError::NotFound),
+        };
+        Ok(result
+            .and_then(|d| json_response(200, &d))
+            .unwrap_or_else(|e| crate::app::problem(&e)))
+    }
+}
+
+impl OrgLimiter {
+    fn exec(&self, query: &str, args: Vec<worker::SqlStorageValue>) -> ApiResult<()> {
+        self.sql
+            .exec(query, args)
+            .map(|_| ())
+            .map_err(|e| ApiError::internal(format!("limiter SQL: {e}")))
+    }
+
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<worker::SqlStorageValue>,
+    ) -> ApiResult<Vec<T>> {
+        self.sql
+            .exec(query, args)
+            .and_then(|c| c.to_array())
+            .map_err(|e| ApiError::internal(format!("limiter SQL: {e}")))
+    }
+
+    fn spent(&self, month: &str) -> ApiResult<Option<u64>> {
+        let rows: Vec<Spent> = self.rows(
+            "SELECT spent FROM months WHERE month = ?",
+            vec![month.into()],
+        )?;
+        Ok(rows.first().map(|r| r.spent.max(0) as u64))
+    }
+
+    async fn reserve(&self, cmd: ReserveCommand) -> ApiResult<Decision> {
+        let now = now_ms();
+        let month = month_of(now);
+        if self.spent(&month)?.is_none() {
+            // First reservation of the month: start from what D1 already holds. Others may
+            // run while this awaits; the first insert wins and every later step is sync.
+            let db = self
+                .env
+                .d1("DB")
+                .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
+            let seed =
+                crate::store::usage::tokens_since(&db, &cmd.org_id, &month_first_day(now)).await?;
+            self.exec(
+                "INSERT OR IGNORE INTO months (month, spent) VALUES (?, ?)",
+                vec![month.as_str().into(), (seed as i64).into()],
+            )?;
+            self.exec(
+                "DELETE FROM months WHERE month < ?",
+                vec![month.as_str().into()],
+            )?;
+        }
+        // From here to the insert nothing awaits: the check and the reservation are atomic.
+        self.exec(
+            "DELETE FROM reservations WHERE created_at < ?",
+            vec![(now - RESERVATION_TTL_MS).into()],
+        )?;
+        let spent = self.spent(&month)?.unwrap_or(0);
+        let outstanding: Vec<Total> =
+            self.rows("SELECT SUM(amount) AS total FROM reservations", vec![])?;
+        let outstanding = outstanding
+            .first()
+            .and_then(|t| t.total)
+            .unwrap_or(0)
+            .max(0) as u64;
+        if !budget_admits(cmd.limit, spent, outstanding) {
+            return Ok(Decision::Refused {
+                retry_after: seconds_to_next_month(now),
+            });
+        }
+        let id = new_id("rsv");
+        self.exec(
+            "INSERT INTO reservations (id, amount, created_at) VALUES (?, ?, ?)",
+            vec![
+                id.as_str().into(),
+                (cmd.amount.min(i64::MAX as u64 / 2) as i64).into(),
+                now.into(),
+            ],
+        )?;
+        Ok(Decision::Admitted { id: Some(id) })
+    }
+
+    /// Drops the reservation and adds what was used to this month. A month that was not
+    /// seeded yet gets it from D1, where the usage was recorded before this settle.
+    fn settle(&self, cmd: SettleCommand) -> ApiResult<Decision> {
+        self.exec(
+            "DELETE FROM reservations WHERE id = ?",
+            vec![cmd.id.as_str().into()],
+        )?;
+        if cmd.used > 0 {
+            self.exec(
+                "UPDATE months SET spent = spent + ? WHERE month = ?",
+                vec![
+                    (cmd.used.min(i64::MAX as u64 / 2) as i64).into(),
+                    month_of(now_ms()).into(),
+                ],
+            )?;
+        }
+        Ok(Decision::Admitted { id: None })
+    }
+
+    fn hit(&self, cmd: HitCommand) -> ApiResult<Decision> {
+        let now = now_ms();
+        let since = now - WINDOW_MS;
+        self.exec("DELETE FROM hits WHERE at <= ?", vec![since.into()])?;
+        let window: Vec<Window> = self.rows(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM hits WHERE key_id = ? AND at > ?",
+            vec![cmd.key_id.as_str().into(), since.into()],
+        )?;
+        let (n, oldest) = window
+            .first()
+            .map_or((0, None), |w| (w.n.max(0) as u64, w.oldest));
+        if let Err(retry_after) = window_admits(cmd.rpm, n, oldest, now) {
+            return Ok(Decision::Refused { retry_after });
+        }
+        self.exec(
+            "INSERT INTO hits (key_id, at) VALUES (?, ?)",
+            vec![cmd.key_id.as_str().into(), now.into()],
+        )?;
+        Ok(Decision::Admitted { id: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JAN_31_23_59_59: i64 = 1_769_903_999_000; // 2026-01-31T23:59:59Z
+
+    #[test]
+    fn a_reservation_is_the_output_cap_plus_the_prompt() {
+        assert_eq!(reservation_amount(Some(10), 5), 15);
+        assert_eq!(
+            reservation_amount(None, 5),
+            u64::from(DEFAULT_MAX_TOKENS) + 5
+        );
+    }
+
+    #[test]
+    fn the_budget_admits_while_committed_tokens_are_below_the_limit() {
+        for (limit, spent, outstanding, want) in [
+            (None, u64::MAX, u64::MAX, true),
+            (Some(100), 0, 0, true),
+            (Some(100), 60, 39, true),
+            (Some(100), 60, 40, false),
+            (Some(100), 100, 0, false),
+            (Some(100), 150, 0, false),
+            (Some(100), u64::MAX, 1, false),
+        ] {
+            assert_eq!(
+                budget_admits(limit, spent, outstanding),
+                want,
+                "limit {limit:?} spent {spent} outstanding {outstanding}"
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_reservations_overshoot_by_at_most_one() {
+        // Reservations of 15 against 100, all in flight at once, none settled yet.
+        let (limit, amount) = (100u64, 15u64);
+        let mut outstanding = 0;
+        let mut admitted = 0;
+        for _ in 0..24 {
+            if budget_admits(Some(limit), 0, outstanding) {
+                outstanding += amount;
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 7);
+        assert!(outstanding < limit + amount, "{outstanding}");
+    }
+
+    #[test]
+    fn an_exhausted_budget_waits_for_the_next_utc_month() {
+        assert_eq!(seconds_to_next_month(JAN_31_23_59_59), 1);
+        assert_eq!(
+            next_month_start_ms(JAN_31_23_59_59),
+            1_769_904_000_000 // 2026-02-01
+        );
+        let dec_15 = 1_765_800_000_000; // 2025-12-15T12:00:00Z
+        assert_eq!(next_month_start_ms(dec_15), 1_767_225_600_000); // 2026-01-01
+        assert_eq!(seconds_to_next_month(dec_15), 1_425_600);
+        assert_eq!(month_first_day(dec_15), "2025-12-01");
+    }
+
+    #[test]
+    fn the_window_admits_rpm_requests_then_says_when_the_oldest_leaves() {
+        let now = 1_000_000;
+        assert_eq!(window_admits(5, 0, None, now), Ok(()));
+        assert_eq!(window_admits(5, 4, Some(now - 1000), now), Ok(()));
+        assert_eq!(window_admits(5, 5, Some(now - 1000), now), Err(59));
+        assert_eq!(window_admits(5, 5, Some(now - 59_999), now), Err(1));
+        assert_eq!(window_admits(5, 5, Some(now - 30_500), now), Err(30));
+        assert_eq!(window_admits(1, 1, None, now), Err(60));
+    }
+}

@@ -1,0 +1,384 @@
+//! Federation: LiveKit access tokens for the caller, and embed tickets that let another
+//! site open a chatgate session for its signed-in user.
+
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+use worker::Response;
+
+use crate::auth::guard::Principal;
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::DisplayName;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{created, ok, Ctx, AUTH_BODY_LIMIT, BODY_LIMIT};
+use crate::routes::audit;
+use crate::routes::auth::{start_session, token_response, Delivery};
+use crate::store::audit::{Action, Entry};
+use crate::store::{embed, orgs, users};
+use crate::util::rfc3339;
+
+// ---------------------------------------------------------------------------------------
+// LiveKit
+
+/// How long a LiveKit token is valid.
+pub const LIVEKIT_TOKEN_TTL_SECS: u64 = 6 * 3600;
+
+/// A LiveKit room name: 1 to 128 of `A-Z a-z 0-9 _ - . :`.
+fn room_name(raw: &str) -> ApiResult<&str> {
+    let ok = (1..=128).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ApiError::validation(
+            "room must be 1 to 128 characters of letters, digits, `_`, `-`, `.` and `:`",
+        ))
+    }
+}
+
+/// LiveKit's claims beyond the registered ones (its grant names are camelCase).
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct LiveKitClaims {
+    name: String,
+    video: VideoGrant,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct VideoGrant {
+    room_join: bool,
+    room: String,
+    can_publish: bool,
+    can_subscribe: bool,
+    can_publish_data: bool,
+}
+
+/// A LiveKit access token: HS256 with the API secret, `iss` the API key, `sub` the
+/// participant identity, a room-join grant for one room, valid from `now_secs` for 6 h.
+fn livekit_token(
+    api_key: &str,
+    api_secret: &str,
+    identity: &str,
+    name: &str,
+    room: &str,
+    now_secs: u64,
+) -> Result<String, String> {
+    let grant = LiveKitClaims {
+        name: name.into(),
+        video: VideoGrant {
+            room_join: true,
+            room: room.into(),
+            can_publish: true,
+            can_subscribe: true,
+            can_publish_data: true,
+        },
+    };
+    let mut claims = Claims::with_custom_claims(grant, Duration::from_secs(LIVEKIT_TOKEN_TTL_SECS))
+        .with_issuer(api_key)
+        .with_subject(identity)
+        .with_jwt_id(random_token()?);
+    // The platform clock, not whichever clock jwt-simple would find in wasm.
+    let now = Duration::from_secs(now_secs);
+    claims.issued_at = Some(now);
+    claims.invalid_before = Some(now);
+    claims.expires_at = Some(now + Duration::from_secs(LIVEKIT_TOKEN_TTL_SECS));
+    HS256Key::from_bytes(api_secret.as_bytes())
+        .authenticate(claims)
+        .map_err(|e| format!("signing the LiveKit token failed: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveKitTokenRequest {
+    room: String,
+    participant_name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LiveKitTokenResponse<'a> {
+    token: String,
+    url: &'a str,
+    room: &'a str,
+}
+
+pub async fn livekit(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: LiveKitTokenRequest = ctx.json(BODY_LIMIT).await?;
+    let cfg = ctx.cfg.clone();
+    let lk = cfg
+        .livekit
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("LiveKit is not configured on this service".into()))?;
+    let room = room_name(&body.room)?;
+    let name = match body.participant_name {
+        Some(n) => DisplayName::parse(&n, "participant_name")
+            .map_err(ApiError::Validation)?
+            .as_str()
+            .to_string(),
+        None => {
+            users::find(&ctx.db()?, &who.user_id)
+                .await?
+                .ok_or(ApiError::Unauthorized("the account no longer exists"))?
+                .name
+        }
+    };
+    let token = livekit_token(
+        &lk.api_key,
+        &lk.api_secret,
+        &who.user_id,
+        &name,
+        room,
+        ctx.now as u64 / 1000,
+    )
+    .map_err(ApiError::internal)?;
+    ok(&LiveKitTokenResponse {
+        token,
+        url: &lk.url,
+        room,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Embed tickets
+
+/// An embedding site's origin, as browsers send it in `Origin`: `https://host[:port]`, or
+/// plain http for a local development host. No path, query, fragment or credentials.
+fn embed_origin(raw: &str) -> ApiResult<String> {
+    let bad = || {
+        ApiError::validation(
+            "origin must be https://host[:port] (or http://localhost, 127.0.0.1 or [::1]), with no path",
+        )
+    };
+    let url = worker::Url::parse(raw).map_err(|_| bad())?;
+    let local = matches!(
+        url.host_str(),
+        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+    );
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && local);
+    let bare = url.path() == "/"
+        && !raw.ends_with('/')
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !scheme_ok || !bare || raw.len() > 300 || url.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketRequest {
+    org_id: String,
+    origin: String,
+}
+
+#[derive(Serialize)]
+struct TicketResponse {
+    ticket: String,
+    expires_at: String,
+}
+
+/// Issues a ticket for the caller in one of their orgs, exchangeable once, within 60 s,
+/// by a page of `origin`.
+pub async fn create_ticket(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: TicketRequest = ctx.json(BODY_LIMIT).await?;
+    let origin = embed_origin(&body.origin)?;
+    let db = ctx.db()?;
+    let scope = orgs::membership(&db, &body.org_id, &who.user_id).await?;
+    let ticket = random_token().map_err(ApiError::internal)?;
+    embed::create(
+        &db,
+        &embed::NewTicket {
+            hash: &sha256_hex(ticket.as_bytes()),
+            user_id: &who.user_id,
+            org_id: &scope.org_id,
+            origin: &origin,
+            now: ctx.now,
+        },
+    )
+    .await?;
+    created(&TicketResponse {
+        ticket,
+        expires_at: rfc3339(ctx.now + embed::TICKET_TTL_MS),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeRequest {
+    ticket: String,
+}
+
+const BAD_TICKET: &str = "the embed ticket is not valid, already used, or expired";
+
+/// Exchanges a ticket for a session, once. Called cross-origin by the embedding page, so it
+/// answers CORS for that page (no cookies are involved: the refresh token comes in the body,
+/// since a cookie set here would be third-party to the embedding site and SameSite=Strict).
+pub async fn exchange(mut ctx: Ctx) -> ApiResult<Response> {
+    let origin = ctx.header("origin");
+    let result = exchange_ticket(&mut ctx, origin.as_deref()).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        // The embedding page must be able to read why it was refused.
+        Err(e) if e.status() < 500 => crate::app::problem(&e),
+        Err(e) => return Err(e),
+    };
+    allow_origin(&mut resp, origin.as_deref())?;
+    Ok(resp)
+}
+
+async fn exchange_ticket(ctx: &mut Ctx, origin: Option<&str>) -> ApiResult<Response> {
+    let body: ExchangeRequest = ctx.json(AUTH_BODY_LIMIT).await?;
+    if body.ticket.is_empty() || body.ticket.len() > 256 {
+        return Err(ApiError::Unauthorized(BAD_TICKET));
+    }
+    let db = ctx.db()?;
+    let ticket = embed::consume(&db, &sha256_hex(body.ticket.as_bytes()), ctx.now)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_TICKET))?;
+    // Checked after the ticket is spent: shown to the wrong site, it is burnt.
+    if origin != Some(ticket.origin.as_str()) {
+        return Err(ApiError::Unauthorized(
+            "the embed ticket was issued for another origin",
+        ));
+    }
+    if ticket.member != 1 {
+        return Err(ApiError::Unauthorized(BAD_TICKET));
+    }
+    let user = users::find(&db, &ticket.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(BAD_TICKET))?;
+    let issued = start_session(ctx, &user.id, Vec::new()).await?;
+    audit::record(
+        ctx,
+        Entry::new(Action::LoginSucceeded)
+            .by(&user.id)
+            .in_org(&ticket.org_id)
+            .details(serde_json::json!({"method": "embed_ticket", "origin": ticket.origin, "session_id": issued.session_id})),
+    )
+    .await;
+    token_response(200, Some(&user.view()), &issued, Delivery::Body)
+}
+
+/// `access-control-allow-origin` for the calling page. Safe for any origin: the route reads
+/// no cookie or other ambient credential, only the ticket in the body.
+fn allow_origin(resp: &mut Response, origin: Option<&str>) -> ApiResult<()> {
+    let headers = resp.headers_mut();
+    if let Some(o) = origin {
+        headers.set("access-control-allow-origin", o)?;
+    }
+    headers.set("vary", "origin")?;
+    Ok(())
+}
+
+/// The CORS preflight of the exchange (a JSON POST from another origin needs one).
+pub async fn exchange_preflight(ctx: Ctx) -> ApiResult<Response> {
+    let mut resp = Response::builder().with_status(204).empty();
+    allow_origin(&mut resp, ctx.header("origin").as_deref())?;
+    let headers = resp.headers_mut();
+    headers.set("access-control-allow-methods", "POST")?;
+    headers.set("access-control-allow-headers", "content-type")?;
+    headers.set("access-control-max-age", "600")?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_bounded_and_plain() {
+        for ok in ["a", "team-standup", "org_1:room.2", &"r".repeat(128)] {
+            assert!(room_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "slash/room",
+            "é",
+            &"r".repeat(129),
+            "a\u{0}",
+        ] {
+            assert!(room_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_livekit_token_carries_the_identity_name_grant_and_six_hours() {
+        let now = 1_800_000_000;
+        let token = livekit_token(
+            "APIkey",
+            "secret-0123456789",
+            "usr_1",
+            "Ada",
+            "standup",
+            now,
+        )
+        .unwrap();
+        let key = HS256Key::from_bytes(b"secret-0123456789");
+        let options = VerificationOptions {
+            allowed_issuers: Some(HashSet::from_strings(&["APIkey"])),
+            artificial_time: Some(Duration::from_secs(now + 60)),
+            ..Default::default()
+        };
+        let claims = key
+            .verify_token::<LiveKitClaims>(&token, Some(options))
+            .unwrap();
+        assert_eq!(claims.subject.as_deref(), Some("usr_1"));
+        assert_eq!(claims.custom.name, "Ada");
+        assert_eq!(
+            claims.custom.video,
+            VideoGrant {
+                room_join: true,
+                room: "standup".into(),
+                can_publish: true,
+                can_subscribe: true,
+                can_publish_data: true,
+            }
+        );
+        assert_eq!(
+            claims.expires_at.unwrap().as_secs() - claims.invalid_before.unwrap().as_secs(),
+            LIVEKIT_TOKEN_TTL_SECS
+        );
+        assert!(claims.jwt_id.is_some());
+        let payload = token.split('.').nth(1).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_slice(&crate::crypto::b64url_decode(payload).unwrap()).unwrap();
+        assert_eq!(raw["video"]["roomJoin"], true, "camelCase grants: {raw}");
+        assert!(HS256Key::from_bytes(b"another secret")
+            .verify_token::<LiveKitClaims>(&token, None)
+            .is_err());
+    }
+
+    #[test]
+    fn embed_origins_are_bare_https_or_local_http() {
+        for (raw, want) in [
+            ("https://app.example.com", "https://app.example.com"),
+            (
+                "https://App.Example.com:8443",
+                "https://app.example.com:8443",
+            ),
+            ("https://app.example.com:443", "https://app.example.com"),
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("http://127.0.0.1:5173", "http://127.0.0.1:5173"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+        ] {
+            assert_eq!(embed_origin(raw).unwrap(), want, "{raw}");
+        }
+        for bad in [
+            "http://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/embed",
+            "https://app.example.com?x=1",
+            "https://user:pw@app.example.com",
+            "ftp://app.example.com",
+            "app.example.com",
+            "null",
+            "",
+        ] {
+            assert!(embed_origin(bad).is_err(), "{bad}");
+        }
+    }
+}
