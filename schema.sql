@@ -14,6 +14,18 @@ CREATE TABLE api_keys (
   last_used_at INTEGER
 );
 
+CREATE TABLE audit_events (
+  id         TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  type       TEXT NOT NULL,                     -- e.g. login.failed, key.created
+  actor_id   TEXT,                              -- the user who acted; NULL when unauthenticated
+  subject_id TEXT,                              -- the user acted upon, when not the actor
+  org_id     TEXT,
+  ip         TEXT NOT NULL DEFAULT '',
+  user_agent TEXT NOT NULL DEFAULT '',
+  details    TEXT NOT NULL DEFAULT '{}'         -- JSON; never a secret
+);
+
 CREATE TABLE conversations (
   id            TEXT PRIMARY KEY,
   user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -23,6 +35,16 @@ CREATE TABLE conversations (
   system_prompt TEXT NOT NULL DEFAULT '',
   created_at    INTEGER NOT NULL,
   last_activity INTEGER NOT NULL
+);
+
+CREATE TABLE embed_tickets (
+  ticket_hash TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  org_id      TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  origin      TEXT NOT NULL,                    -- the only Origin that may exchange it
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER                           -- set by the one exchange that wins
 );
 
 CREATE TABLE invitations (
@@ -111,11 +133,31 @@ CREATE TABLE users (
   updated_at    INTEGER NOT NULL
 );
 
+CREATE TABLE webhooks (
+  org_id        TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+  url           TEXT NOT NULL,
+  events        TEXT NOT NULL,                  -- JSON array of subscribed event types
+  key_version   INTEGER NOT NULL,               -- which master key sealed the secret
+  sealed_secret TEXT NOT NULL,                  -- base64(nonce || ciphertext || tag)
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+
 CREATE INDEX api_keys_by_org ON api_keys(org_id);
 
 CREATE INDEX api_keys_by_user ON api_keys(user_id);
 
+CREATE INDEX audit_by_actor ON audit_events(actor_id, created_at, id);
+
+CREATE INDEX audit_by_org ON audit_events(org_id, created_at, id);
+
+CREATE INDEX audit_by_subject ON audit_events(subject_id, created_at, id);
+
+CREATE INDEX audit_by_time ON audit_events(created_at);
+
 CREATE INDEX conversations_by_user_activity ON conversations(user_id, last_activity DESC, id DESC);
+
+CREATE INDEX embed_tickets_by_expiry ON embed_tickets(expires_at);
 
 CREATE INDEX invitations_by_org ON invitations(org_id);
 

@@ -351,7 +351,7 @@ paths.update({
     "/api/orgs/{org}/usage": {"get": op(
         "Usage of the organization (admin+)", "usage", ok=page(ref("UsageRow")), errors=(400, 403, 404),
         params=(ORG, query("from", S, "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
-                query("to", S, "YYYY-MM-DD or RFC 3339, exclusive (default: now)"),
+                query("to", S, "YYYY-MM-DD or RFC 3339, exclusive (default: the start of next month)"),
                 query("group_by", {"enum": ["day", "user", "model"], "default": "day"}, "row key")))},
 })
 

@@ -24,6 +24,9 @@ pub struct SendCommand {
     /// The org budget reservation (`limits`) this reply settles when it ends.
     #[serde(default)]
     pub reservation_id: Option<String>,
+    /// The API key the send came with, for metering.
+    #[serde(default)]
+    pub api_key_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]

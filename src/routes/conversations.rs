@@ -279,6 +279,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
         reservation_id: Some(reservation.id.clone()),
+        api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     let sent = match conversations::touch(&db, &conv.id, ctx.now).await {
         Ok(()) => client::send(&ctx, &cmd).await,

@@ -251,14 +251,13 @@ async fn exchange_ticket(ctx: &mut Ctx, origin: Option<&str>) -> ApiResult<Respo
         .await?
         .ok_or(ApiError::Unauthorized(BAD_TICKET))?;
     let issued = start_session(ctx, &user.id, Vec::new()).await?;
-    audit::record(
-        ctx,
-        Entry::new(Action::LoginSucceeded)
-            .by(&user.id)
-            .in_org(&ticket.org_id)
-            .details(serde_json::json!({"method": "embed_ticket", "origin": ticket.origin, "session_id": issued.session_id})),
-    )
-    .await;
+    let how = serde_json::json!({
+        "method": "embed_ticket", "origin": ticket.origin, "session_id": issued.session_id,
+    });
+    let entry = Entry::new(Action::LoginSucceeded)
+        .by(&user.id)
+        .in_org(&ticket.org_id);
+    audit::record(ctx, entry.details(how)).await;
     token_response(200, Some(&user.view()), &issued, Delivery::Body)
 }
 

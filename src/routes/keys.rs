@@ -8,10 +8,13 @@ use crate::auth::guard::Principal;
 use crate::domain::DisplayName;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{created, no_content, ok, page_limit, Ctx, BODY_LIMIT};
+use crate::routes::audit;
 use crate::routes::orgs::{cursor, page, scope};
+use crate::store::audit::{key_facts, Action, Entry};
 use crate::store::keys;
 use crate::store::orgs::{self, Role};
 use crate::util::{new_id, parse_rfc3339, rfc3339};
+use crate::webhooks::{self, EventType};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +67,19 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         expires_at,
     };
     keys::insert(&db, &scope, &new).await?;
+    let facts = serde_json::json!({
+        "key_id": id, "name": name.as_str(), "prefix": keys::display_prefix(&key),
+        "user_id": who.user_id, "scopes": scopes,
+    });
+    audit::record(
+        &ctx,
+        Entry::new(Action::KeyCreated)
+            .by(&who.user_id)
+            .in_org(&scope.org_id)
+            .details(facts.clone()),
+    )
+    .await;
+    webhooks::emit(&ctx, &scope.org_id, EventType::KeyCreated, facts).await;
     created(&CreatedKey {
         prefix: keys::display_prefix(&key),
         id,
@@ -90,8 +106,26 @@ pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 /// Deletes one of the caller's keys, or any key of an org where the caller is an admin or
 /// owner. It stops working at once: every use looks the key up in D1.
 pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    // What the audit log and the webhook say about the key, read while it still exists.
+    let key = key_facts(&ctx.db()?, ctx.param(0)).await?;
     if !keys::delete(&ctx.db()?, ctx.param(0), &who.user_id).await? {
         return Err(ApiError::NotFound);
+    }
+    if let Some(k) = key {
+        let facts = serde_json::json!({
+            "key_id": ctx.param(0), "name": k.name, "prefix": k.prefix,
+            "user_id": k.user_id, "revoked_by": who.user_id,
+        });
+        audit::record(
+            &ctx,
+            Entry::new(Action::KeyRevoked)
+                .by(&who.user_id)
+                .on(&k.user_id)
+                .in_org(&k.org_id)
+                .details(facts.clone()),
+        )
+        .await;
+        webhooks::emit(&ctx, &k.org_id, EventType::KeyRevoked, facts).await;
     }
     no_content()
 }

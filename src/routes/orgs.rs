@@ -12,9 +12,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
+use crate::routes::audit;
+use crate::store::audit::{Action, Entry};
 use crate::store::orgs::{self, OrgScope, Role};
 use crate::store::{self, conversations, invitations, users};
 use crate::util::new_id;
+use crate::webhooks::{self, EventType};
 
 /// `?cursor=` of a list endpoint, decoded.
 pub(crate) fn cursor(ctx: &Ctx) -> ApiResult<Option<(i64, String)>> {
@@ -132,6 +135,15 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         body.settings.as_ref(),
     )
     .await?;
+    let changed = serde_json::json!({"name": name.is_some(), "settings": body.settings.is_some()});
+    audit::record(
+        &ctx,
+        Entry::new(Action::OrgSettingsChanged)
+            .by(&who.user_id)
+            .in_org(&scope.org_id)
+            .details(changed),
+    )
+    .await;
     ok(&orgs::get(&db, &scope).await?.view(scope.role))
 }
 
@@ -180,6 +192,19 @@ pub async fn set_member_role(mut ctx: Ctx, who: Principal) -> ApiResult<Response
     let current = orgs::member_role(&db, &scope, target).await?;
     scope.may_set_role(current, new)?;
     orgs::set_role(&db, &scope, target, new).await?;
+    let change = serde_json::json!({
+        "user_id": target, "role": new, "previous_role": current, "changed_by": who.user_id,
+    });
+    audit::record(
+        &ctx,
+        Entry::new(Action::MemberRoleChanged)
+            .by(&who.user_id)
+            .on(target)
+            .in_org(&scope.org_id)
+            .details(change.clone()),
+    )
+    .await;
+    webhooks::emit(&ctx, &scope.org_id, EventType::MemberRoleChanged, change).await;
     ok(&orgs::member(&db, &scope, target).await?.view())
 }
 
@@ -190,6 +215,18 @@ pub async fn remove_member(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let current = orgs::member_role(&db, &scope, target).await?;
     scope.may_remove(target, current)?;
     orgs::remove_member(&db, &scope, target).await?;
+    let removal =
+        serde_json::json!({"user_id": target, "role": current, "removed_by": who.user_id});
+    audit::record(
+        &ctx,
+        Entry::new(Action::MemberRemoved)
+            .by(&who.user_id)
+            .on(target)
+            .in_org(&scope.org_id)
+            .details(removal.clone()),
+    )
+    .await;
+    webhooks::emit(&ctx, &scope.org_id, EventType::MemberRemoved, removal).await;
     no_content()
 }
 
@@ -280,6 +317,19 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     }
     invitations::accept(&db, &inv, &user.id, &user.email, ctx.now).await?;
     let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
+    let joined = serde_json::json!({
+        "user_id": user.id, "email": user.email, "role": scope.role,
+        "invitation_id": inv.id, "invited_by": inv.invited_by,
+    });
+    audit::record(
+        &ctx,
+        Entry::new(Action::MemberAdded)
+            .by(&user.id)
+            .in_org(&scope.org_id)
+            .details(joined.clone()),
+    )
+    .await;
+    webhooks::emit(&ctx, &scope.org_id, EventType::MemberJoined, joined).await;
     let org = orgs::get(&db, &scope).await?;
     ok(&Joined {
         org: MyOrg {

@@ -3,29 +3,20 @@
 //! `?from=&to=` are `YYYY-MM-DD` (midnight UTC) or RFC 3339 times; `from` is inclusive,
 //! `to` exclusive; by default the current UTC month so far. `?group_by=day|user|model`
 //! (default `day`). The answer is a list page, `{"items": [{key, requests, prompt_tokens,
-//! completion_tokens, cost_micros}], "next_cursor": null, "from", "to", "group_by"}`: every
-//! group in one page (at most 1000, ordered by key), so `next_cursor` is always null.
+//! completion_tokens, cost_micros}], "next_cursor": null}`: every group in one page (at most
+//! 1000, ordered by key), so `next_cursor` is always null. Keys: `YYYY-MM-DD`, a user id
+//! (`deleted` once the user is gone) or a `provider/model`.
 
-use serde::Serialize;
 use worker::Response;
 
 use crate::auth::guard::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ok, Ctx};
+use crate::http::{ok, Ctx, Page};
 use crate::limits::next_month_start_ms;
 use crate::routes::orgs::scope;
 use crate::store::orgs::Role;
-use crate::store::usage::{self, GroupBy, UsageRow};
-use crate::util::{parse_date_or_time, rfc3339};
-
-#[derive(Serialize)]
-struct UsagePage {
-    items: Vec<UsageRow>,
-    next_cursor: Option<String>,
-    from: String,
-    to: String,
-    group_by: &'static str,
-}
+use crate::store::usage::{self, GroupBy};
+use crate::util::parse_date_or_time;
 
 /// The start of the UTC month of `now`.
 fn month_start_ms(now: i64) -> i64 {
@@ -54,38 +45,31 @@ fn period(from: Option<&str>, to: Option<&str>, now: i64) -> ApiResult<(i64, i64
     Ok((from, to))
 }
 
-fn group_by(raw: Option<&str>) -> ApiResult<(GroupBy, &'static str)> {
-    match raw.unwrap_or("day") {
-        "day" => Ok((GroupBy::Day, "day")),
-        "user" => Ok((GroupBy::User, "user")),
-        "model" => Ok((GroupBy::Model, "model")),
-        _ => Err(ApiError::validation("group_by must be day, user or model")),
-    }
+fn group_by(raw: Option<&str>) -> ApiResult<GroupBy> {
+    GroupBy::parse(raw.unwrap_or("day"))
+        .ok_or_else(|| ApiError::validation("group_by must be day, user or model"))
 }
 
 pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let scope = scope(&ctx, &who).await?;
     scope.require(Role::Admin)?;
-    let (group, group_name) = group_by(ctx.query_param("group_by").as_deref())?;
+    let group = group_by(ctx.query_param("group_by").as_deref())?;
     let (from, to) = period(
         ctx.query_param("from").as_deref(),
         ctx.query_param("to").as_deref(),
         ctx.now,
     )?;
     let items = usage::aggregate(&ctx.db()?, &scope.org_id, from, to, group).await?;
-    ok(&UsagePage {
+    ok(&Page {
         items,
         next_cursor: None,
-        from: rfc3339(from),
-        to: rfc3339(to),
-        group_by: group_name,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::parse_rfc3339;
+    use crate::util::{parse_rfc3339, rfc3339};
 
     const NOW: i64 = 1_767_323_045_678; // 2026-01-02T03:04:05.678Z
 
@@ -114,8 +98,8 @@ mod tests {
 
     #[test]
     fn group_by_knows_three_groupings() {
-        assert_eq!(group_by(None).unwrap().1, "day");
-        assert_eq!(group_by(Some("model")).unwrap().1, "model");
+        assert!(group_by(None).unwrap() == GroupBy::Day);
+        assert!(group_by(Some("model")).unwrap() == GroupBy::Model);
         assert!(group_by(Some("key")).is_err());
     }
 }

@@ -363,7 +363,6 @@ async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
 struct ModelEntry {
     id: String,
     object: &'static str,
-    created: i64,
     owned_by: &'static str,
 }
 
@@ -409,7 +408,6 @@ pub async fn models(ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .map(|m| ModelEntry {
             id: m.as_str().to_string(),
             object: "model",
-            created: 0,
             owned_by: match m.provider() {
                 ProviderKind::Demo => "chatgate",
                 p => p.as_str(),

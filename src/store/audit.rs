@@ -276,6 +276,24 @@ pub async fn of_org(
     .await
 }
 
+/// What the log and the org's webhook say about an API key: read before the key is deleted.
+#[derive(Deserialize)]
+pub struct KeyFacts {
+    pub org_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub prefix: String,
+}
+
+pub async fn key_facts(db: &D1Database, key_id: &str) -> ApiResult<Option<KeyFacts>> {
+    super::first(
+        db,
+        "SELECT org_id, user_id, name, prefix FROM api_keys WHERE id = ?1",
+        &[s(key_id)],
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

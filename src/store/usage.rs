@@ -57,7 +57,7 @@ pub async fn record_reply(
         &UsageRecord {
             org_id: &cmd.org_id,
             user_id: &cmd.user_id,
-            api_key_id: None,
+            api_key_id: cmd.api_key_id.as_deref(),
             model,
             usage: *usage,
             now,

@@ -23,6 +23,8 @@ pub struct Server {
     pub base: String,
     pub mock: MockServer,
     pub state_dir: std::path::PathBuf,
+    /// Receives the provisioning hook's deliveries (PROVISIONING_WEBHOOK_URL) for the whole run.
+    pub provisioning: crate::federation::Receiver,
     _child: std::process::Child,
 }
 
@@ -66,6 +68,7 @@ fn start_server() -> Server {
     )
     .unwrap();
     let mock_base = mock.base_url();
+    let provisioning = crate::federation::Receiver::start(&[]);
     let log = std::fs::File::create(state_dir.join("wrangler.log")).unwrap();
     // Never waited for: the watchdog ends the server when this process exits.
     #[allow(clippy::zombie_processes)]
@@ -84,6 +87,9 @@ fn start_server() -> Server {
         .env("OPENAI_API_KEY", SERVICE_KEYS[0])
         .env("ANTHROPIC_API_KEY", SERVICE_KEYS[1])
         .env("GEMINI_API_KEY", SERVICE_KEYS[2])
+        .env("WEBHOOK_RETRY_BASE_MS", "200")
+        .env("PROVISIONING_WEBHOOK_URL", &provisioning.url)
+        .env("PROVISIONING_WEBHOOK_SECRET", crate::federation::PROVISIONING_SECRET)
         .stdin(Stdio::piped())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -101,6 +107,7 @@ fn start_server() -> Server {
                 base,
                 mock,
                 state_dir,
+                provisioning,
                 _child: child,
             };
         }

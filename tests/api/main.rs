@@ -6,7 +6,9 @@
 #![allow(dead_code)]
 
 mod accounts;
+mod audit;
 mod chat;
+mod federation;
 mod helpers;
 mod keys;
 mod orgs;

@@ -286,7 +286,7 @@ test('settings and organization pages render (screenshots)', async () => {
   await page.goto('/settings/provider-keys');
   await page.getByRole('heading', { name: 'Saved provider keys' }).waitFor();
   await page.getByText('No provider keys.').waitFor();
-  await page.getByLabel('Provider').selectOption('openai');
+  await page.getByLabel('Provider', { exact: true }).selectOption('openai');
   await page.getByLabel('API key', { exact: true }).fill('sk-test-e2e-0000000000wxyz');
   await page.getByRole('button', { name: 'Save key' }).click();
   await page.getByRole('cell', { name: /wxyz/ }).waitFor();
@@ -318,11 +318,11 @@ test('settings and organization pages render (screenshots)', async () => {
   const revokedEmail = uniqueEmail('revoked');
   await page.getByLabel('Email').fill(revokedEmail);
   await page.getByRole('button', { name: 'Create invitation' }).click();
-  await page.getByRole('cell', { name: revokedEmail }).waitFor();
+  await page.getByRole('cell', { name: revokedEmail, exact: true }).waitFor();
   await page.getByRole('button', { name: `Revoke invitation for ${revokedEmail}` }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
-  await page.getByRole('cell', { name: revokedEmail }).waitFor({ state: 'detached' });
-  await page.getByRole('cell', { name: inviteeEmail }).waitFor();
+  await page.getByRole('cell', { name: revokedEmail, exact: true }).waitFor({ state: 'detached' });
+  await page.getByRole('cell', { name: inviteeEmail, exact: true }).waitFor();
 
   await page.getByRole('link', { name: 'Settings' }).last().click();
   await page.getByLabel('Monthly token limit').waitFor();
@@ -465,14 +465,37 @@ test('tabs share one session: a new tab borrows the token, reloading tabs refres
   // rotating refresh token is presented once, never twice.
   await Promise.all([page.reload(), page2.reload()]);
   await Promise.all([page.locator('#composer-input').waitFor(), page2.locator('#composer-input').waitFor()]);
-  assert.deepEqual(refreshes, [200], 'exactly one refresh for two tabs');
+  // One refresh at most (none when a tab still open hands over its token).
+  assert.ok(refreshes.length <= 1, `at most one refresh for two tabs, saw ${JSON.stringify(refreshes)}`);
+  assert.ok(refreshes.every((st) => st === 200));
   // The session is intact (a reused refresh token would have revoked it).
   await page2.close();
+  const n = refreshes.length;
   await page.reload();
   await page.locator('#composer-input').waitFor();
-  assert.deepEqual(refreshes, [200, 200]);
+  assert.deepEqual(refreshes.slice(n), [200], 'a lone tab refreshes with the cookie');
   context.off('response', onResponse);
   assertClean(main.problems, 'tabs');
+});
+
+test('a session revoked elsewhere: the next request signs out, signing in returns to the page', async () => {
+  const { page } = main;
+  await page.goto('/settings/profile');
+  await page.getByLabel('Name').waitFor();
+  // "Sign out everywhere" from another device.
+  const other = await apiCall(env, 'POST', '/api/auth/login', { body: { email: user.email, password: user.password, refresh_token_in: 'body' } });
+  assert.equal(other.status, 200);
+  assert.equal((await apiCall(env, 'POST', '/api/auth/logout-all', { token: other.json.access_token })).status, 204);
+  // The access token is refused, the one refresh attempt too: back to sign in.
+  await page.locator('.subnav').getByRole('link', { name: 'Security' }).click();
+  await page.waitForURL(/\/login\?reason=expired/);
+  await page.getByText('Your session has ended').waitFor();
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/settings/security');
+  await page.locator('.table').first().waitFor();
+  assertClean(main.problems, 'expired session');
 });
 
 test('sign out ends the session', async () => {

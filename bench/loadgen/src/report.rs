@@ -116,7 +116,10 @@ pub fn machine(root: &Path, litellm_version: &str) -> Vec<(String, String)> {
         .unwrap_or(0.0);
     let workerd = root.join("node_modules/@cloudflare/workerd-linux-64/bin/workerd");
     vec![
-        ("date".into(), command("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"])),
+        (
+            "date".into(),
+            command("date", &["-u", "+%Y-%m-%d %H:%M:%S UTC"]),
+        ),
         ("nproc".into(), nproc.to_string()),
         (
             "CPU".into(),
@@ -151,7 +154,16 @@ pub fn machine(root: &Path, litellm_version: &str) -> Vec<(String, String)> {
         ("LiteLLM".into(), litellm_version.into()),
         (
             "chatgate commit".into(),
-            command("git", &["-C", &root.to_string_lossy(), "describe", "--always", "--dirty"]),
+            command(
+                "git",
+                &[
+                    "-C",
+                    &root.to_string_lossy(),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ],
+            ),
         ),
     ]
 }

@@ -14,14 +14,12 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
 /// Median and p99 of a set of samples.
 #[derive(Clone, Copy, Debug)]
 pub struct Summary {
-    pub n: usize,
     pub median: f64,
     pub p99: f64,
 }
 
 pub fn summarize(values: &[f64]) -> Option<Summary> {
     Some(Summary {
-        n: values.len(),
         median: quantile(values, 0.5)?,
         p99: quantile(values, 0.99)?,
     })

@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn frames_are_told_apart() {
         assert!(matches!(
-            classify("id: 5\nevent: delta\ndata: {\"text\":\"a\"}\n\n", Wire::Chat),
+            classify(
+                "id: 5\nevent: delta\ndata: {\"text\":\"a\"}\n\n",
+                Wire::Chat
+            ),
             Frame::Text
         ));
         assert!(matches!(
