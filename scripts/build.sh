@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Worker (wasm + JS shim into build/) and the web client (into build/web/).
 # Also wrangler's [build] command, so `npx wrangler dev` / `npx wrangler deploy` build the same way.
-# CHATGATE_PREBUILT=1 makes it a no-op: the dev and test servers build first, then start
-# wrangler against that finished build, so wrangler can never serve a half-built one.
+# (scripts/serve.sh, used by `make dev` and the tests, serves a finished build and never
+# runs this itself.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${CHATGATE_PREBUILT:-}" = "1" ] && [ -f build/index.js ]; then
-  exit 0
-fi
 bash scripts/setup.sh
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 export WASM_BINDGEN_BIN="$cargo_bin/wasm-bindgen"

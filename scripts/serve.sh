@@ -28,6 +28,20 @@ runtime_env="$STATE_DIR/runtime.env"
     if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
   done ) > "$runtime_env"
 
-npx --no-install wrangler d1 migrations apply DB --local --persist-to "$STATE_DIR" >/dev/null
-CHATGATE_PREBUILT=1 exec npx --no-install wrangler dev --ip 127.0.0.1 --port "$PORT" \
+# wrangler.toml without its [build] section and with absolute paths: this server runs the
+# build that exists and never rebuilds or restarts because a file in src/ or web/ changed.
+# (Run scripts/build.sh again and it picks up the new build.)
+config="$STATE_DIR/wrangler.serve.toml"
+awk -v root="$PWD" '
+  /^\[build\]/ { skip = 1; next }
+  /^\[/ { skip = 0 }
+  skip { next }
+  /^main = / { print "main = \"" root "/build/index.js\""; next }
+  /^directory = "build\/web"/ { print "directory = \"" root "/build/web\""; next }
+  /^migrations_dir = / { print "migrations_dir = \"" root "/migrations\""; next }
+  { print }
+' wrangler.toml > "$config"
+
+npx --no-install wrangler d1 migrations apply DB --local --config "$config" --persist-to "$STATE_DIR" >/dev/null
+exec npx --no-install wrangler dev --config "$config" --ip 127.0.0.1 --port "$PORT" \
   --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false

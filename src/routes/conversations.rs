@@ -57,6 +57,21 @@ async fn allowed_model(ctx: &Ctx, org_id: &str, raw: &str) -> ApiResult<ModelId>
     Ok(model)
 }
 
+/// The model of a conversation started without one: `demo/echo`, unless the org's enabled
+/// models leave it out, then the first of those.
+async fn default_model(ctx: &Ctx, org_id: &str) -> ApiResult<ModelId> {
+    let settings = orgs::settings(&ctx.db()?, org_id).await?;
+    let demo = ModelId::demo_echo();
+    if settings.allows(&demo) {
+        return Ok(demo);
+    }
+    settings
+        .enabled_models
+        .iter()
+        .find_map(|m| ModelId::parse(m).ok())
+        .ok_or_else(|| ApiError::validation("the organization enables no usable model"))
+}
+
 /// The org a request acts in: the one named (if the caller belongs to it), else the
 /// caller's personal org; an API key is bound to its own org.
 pub(crate) async fn acting_org(
@@ -112,14 +127,10 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             system_prompt: None,
         });
     let org_id = acting_org(&ctx, &who, body.org_id.as_deref()).await?;
-    let model = allowed_model(
-        &ctx,
-        &org_id,
-        body.model
-            .as_deref()
-            .unwrap_or(crate::domain::model_id::DEMO_ECHO),
-    )
-    .await?;
+    let model = match body.model.as_deref() {
+        Some(m) => allowed_model(&ctx, &org_id, m).await?,
+        None => default_model(&ctx, &org_id).await?,
+    };
     let row = conversations::ConversationRow {
         id: new_id("cnv"),
         user_id: who.user_id.clone(),

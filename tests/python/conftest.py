@@ -30,6 +30,12 @@ SERVICE_KEYS = {
     "ANTHROPIC_API_KEY": "sk-ant-service-0123456789abcdef",
     "GEMINI_API_KEY": "AIzaService0123456789abcdefgh",
 }
+# The test server's LiveKit settings (test_livekit.py checks its tokens with LiveKit's SDK).
+LIVEKIT = {
+    "LIVEKIT_URL": "wss://livekit.example.test",
+    "LIVEKIT_API_KEY": "APIpythontests",
+    "LIVEKIT_API_SECRET": "python-tests-livekit-secret-0123456789abcdef",
+}
 _addresses = itertools.count(1)
 
 
@@ -182,6 +188,7 @@ def server():
         GEMINI_BASE_URL=mock_base,
         DEMO_TOKEN_DELAY_MS="10",
         **SERVICE_KEYS,
+        **LIVEKIT,
     )
     log = open(state_dir / "wrangler.log", "w")
     # The watchdog ends the server's whole process group when its stdin closes: kept open

@@ -3,7 +3,7 @@ import { h, replace, timeEl, fmtDate } from '../dom.js';
 import { api, listAll, enc } from '../api.js';
 import { auth } from '../auth.js';
 import { navigate } from '../router.js';
-import { state, loadMe, orgs, isAdmin } from '../state.js';
+import { state, loadMe, orgs, isAdmin, forgetModels } from '../state.js';
 import {
   alertBox, announce, badge, busy, confirmDialog, copyButton, field, loadError, pageTitle, passwordField, section, spinner, table, toast,
 } from '../ui.js';
@@ -281,6 +281,7 @@ function providerKeys(root, signal) {
       if (adminOrgs.length && scope.input.value) body.org_id = scope.input.value;
       await api.put(`/api/provider-keys/${enc(provider.input.value)}`, body);
       key.input.value = '';
+      forgetModels(); // the model list depends on the keys available
       toast('Provider key saved');
       await loadKeys();
     }, alert);
@@ -306,6 +307,7 @@ function providerKeys(root, signal) {
               if (!ok) return;
               busy(b, async () => {
                 await api.del(`/api/provider-keys/${enc(k.provider)}`, { query: { org_id: k.org_id || undefined } });
+                forgetModels();
                 toast('Provider key removed');
                 await loadKeys();
               }).catch((err) => toast(err.detail, 'error'));
