@@ -384,6 +384,85 @@ paths.update({
     }},
 })
 
+# --- Federation, webhooks and the audit log ---
+ORG_EVENT = {"enum": ["member.joined", "member.removed", "member.role_changed", "key.created", "key.revoked",
+                      "conversation.deleted"]}
+components["schemas"].update({
+    "Webhook": obj({"url": S, "events": {"type": "array", "items": ORG_EVENT}, "created_at": TIME,
+                    "updated_at": TIME}, ["url", "events", "created_at", "updated_at"],
+                   description="The org's endpoint; the signing secret is never returned."),
+    "WebhookDelivery": obj({
+        "id": ID, "event": S, "event_id": ID, "status": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "array", "items": obj({
+            "at": TIME, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+            "duration_ms": INT}, ["at", "status_code", "error", "duration_ms"])},
+        "created_at": TIME, "delivered_at": NULLABLE_TIME,
+        "next_attempt_at": {**NULLABLE_TIME, "description": "while pending"},
+    }, ["id", "event", "event_id", "status", "attempts", "created_at", "delivered_at"]),
+    "AuditEvent": obj({
+        "id": ID, "type": {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detected", "session.revoked",
+                                    "password.changed", "key.created", "key.revoked", "member.role_changed",
+                                    "member.added", "member.removed", "org.settings_changed"]},
+        "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
+        "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
+        "org_id": {"type": ["string", "null"]},
+        "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
+        "user_agent": {"type": ["string", "null"]}, "details": {"type": "object"},
+    }, ["id", "type", "created_at", "actor_id", "subject_id", "org_id", "ip", "user_agent", "details"]),
+})
+WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
+               "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
+               "retried with exponential backoff and jitter (10 s, 30 s, 1.5 min… up to 1 h apart) until a 2xx, "
+               "for up to 24 h. At least once: deduplicate on the event id.")
+paths.update({
+    "/api/livekit/token": {"post": op(
+        "A LiveKit access token for the caller", "federation", errors=(503,),
+        ok=obj({"token": S, "url": S, "room": S}, ["token", "url", "room"]),
+        description="HS256 with LIVEKIT_API_SECRET, `iss` LIVEKIT_API_KEY, identity (`sub`) the user id, `name` "
+                    "participant_name or the user's name, a room-join grant (publish, subscribe, data) for `room`, "
+                    "valid 6 h. 503 `service_unavailable` when LiveKit is not configured.",
+        body=obj({"room": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}, "participant_name": S},
+                 ["room"]))},
+    "/api/embed/tickets": {"post": op(
+        "A single-use, 60-second ticket for an embedding site", "federation", status=201, errors=(404,),
+        ok=obj({"ticket": S, "expires_at": TIME}, ["ticket", "expires_at"]),
+        description="Bound to the caller, the org (any member) and `origin` (`https://host[:port]`, or http for "
+                    "localhost, 127.0.0.1, [::1]; no path): only a page of that origin can exchange it.",
+        body=obj({"org_id": S, "origin": S}, ["org_id", "origin"]))},
+    "/api/embed/exchange": {
+        "post": op("Exchange an embed ticket for session tokens, once", "federation", public=True,
+                   ok=ref("Tokens"), errors=(401,),
+                   description="Called by the embedding page (CORS). The `Origin` header must be the ticket's "
+                               "origin. Answers as login does, with `refresh_token` always in the body (no cookie). "
+                               "A used, expired or unknown ticket, or another origin, is 401; a ticket shown to "
+                               "another origin is spent."),
+        "options": {"summary": "CORS preflight of the exchange", "tags": ["federation"], "security": [],
+                    "responses": {"204": {"description": "access-control-allow-origin: the caller's origin"}}},
+    },
+    "/api/orgs/{org}/webhooks": {
+        "get": op("The org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(403, 404),
+                  params=(ORG,), description="404 when none is configured."),
+        "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(403, 404),
+                  params=(ORG,), description=WEBHOOK_DOC,
+                  body=obj({"url": {"type": "string", "description": "https, or http to localhost/127.0.0.1/[::1]"},
+                            "secret": {"type": "string", "minLength": 16, "maxLength": 256},
+                            "events": {"type": "array", "items": ORG_EVENT, "minItems": 1}},
+                           ["url", "secret", "events"])),
+        "delete": op("Remove the org's webhook endpoint (admin+)", "webhooks", status=204, errors=(403, 404),
+                     params=(ORG,), description="Pending deliveries fail at their next attempt."),
+    },
+    "/api/orgs/{org}/webhooks/deliveries": {"get": op(
+        "The org's webhook deliveries with their attempts, newest first (admin+)", "webhooks",
+        ok=page(ref("WebhookDelivery")), errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR),
+        description="Finished deliveries are kept 30 days.")},
+    "/api/me/audit": {"get": op(
+        "The caller's security events (as actor or subject), newest first", "audit", ok=page(ref("AuditEvent")),
+        errors=(400,), params=(LIMIT, CURSOR), description="Kept 90 days.")},
+    "/api/orgs/{org}/audit": {"get": op(
+        "The org's security events, newest first (admin+)", "audit", ok=page(ref("AuditEvent")),
+        errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR), description="Kept 90 days.")},
+})
+
 document = {
     "openapi": "3.1.0",
     "info": {
@@ -395,7 +474,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "federation", "webhooks", "audit"]],
     "paths": paths,
     "components": components,
 }

@@ -333,35 +333,41 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
 /// Revokes the current session: the one of the bearer access token, else of the refresh token.
 pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
     let db = ctx.db()?;
-    if guard::bearer(&ctx).is_some() {
-        let who = guard::authenticate(&ctx, crate::routes::Access::User).await?;
-        if let Some(sid) = &who.session_id {
-            sessions::revoke(&db, sid, &who.user_id, ctx.now).await?;
-            audit::record(
-                &ctx,
-                Entry::new(Action::SessionRevoked)
-                    .by(&who.user_id)
-                    .details(serde_json::json!({"session_id": sid, "reason": "logout"})),
-            )
-            .await;
+    // The bearer access token names the session; when it is missing or no longer valid
+    // (expired, say), the refresh token does.
+    let bearer = match guard::bearer(&ctx) {
+        Some(_) => Some(guard::authenticate(&ctx, crate::routes::Access::User).await),
+        None => None,
+    };
+    let (session_id, user_id) = match bearer {
+        Some(Ok(who)) => match who.session_id {
+            Some(sid) => (sid, who.user_id),
+            None => return Err(ApiError::Unauthorized("no session to log out of")),
+        },
+        bearer_failure => {
+            let (token, _) = presented_refresh_token(&mut ctx).await?;
+            let Some(token) = token else {
+                return Err(match bearer_failure {
+                    Some(Err(e)) => e,
+                    _ => ApiError::Unauthorized("no session to log out of"),
+                });
+            };
+            let hash = sha256_hex(token.as_bytes());
+            let found = sessions::session_of_refresh(&db, &ctx.kv()?, &hash)
+                .await?
+                .ok_or(ApiError::Unauthorized("the refresh token is not valid"))?;
+            sessions::forget_refresh(&ctx.kv()?, &hash).await;
+            found
         }
-    } else {
-        let (token, _) = presented_refresh_token(&mut ctx).await?;
-        let token = token.ok_or(ApiError::Unauthorized("no session to log out of"))?;
-        let hash = sha256_hex(token.as_bytes());
-        let (session_id, user_id) = sessions::session_of_refresh(&db, &ctx.kv()?, &hash)
-            .await?
-            .ok_or(ApiError::Unauthorized("the refresh token is not valid"))?;
-        sessions::revoke(&db, &session_id, &user_id, ctx.now).await?;
-        sessions::forget_refresh(&ctx.kv()?, &hash).await;
-        audit::record(
-            &ctx,
-            Entry::new(Action::SessionRevoked)
-                .by(&user_id)
-                .details(serde_json::json!({"session_id": session_id, "reason": "logout"})),
-        )
-        .await;
-    }
+    };
+    sessions::revoke(&db, &session_id, &user_id, ctx.now).await?;
+    audit::record(
+        &ctx,
+        Entry::new(Action::SessionRevoked)
+            .by(&user_id)
+            .details(serde_json::json!({"session_id": session_id, "reason": "logout"})),
+    )
+    .await;
     let mut resp = no_content()?;
     resp.headers_mut()
         .append("set-cookie", &clear_refresh_cookie())?;

@@ -145,7 +145,11 @@ pub static ROUTES: &[Route] = &[
     user!("POST", "/api/livekit/token", federation::livekit),
     user!("POST", "/api/embed/tickets", federation::create_ticket),
     public!("POST", "/api/embed/exchange", federation::exchange),
-    public!("OPTIONS", "/api/embed/exchange", federation::exchange_preflight),
+    public!(
+        "OPTIONS",
+        "/api/embed/exchange",
+        federation::exchange_preflight
+    ),
     user!("GET", "/api/orgs/{org}/webhooks", webhooks::get),
     user!("PUT", "/api/orgs/{org}/webhooks", webhooks::put),
     user!("DELETE", "/api/orgs/{org}/webhooks", webhooks::delete),

@@ -187,7 +187,10 @@ async fn unknown_email_and_wrong_password_take_similar_time() {
     let (k, u) = (known[2].as_secs_f64(), unknown[2].as_secs_f64());
     // Both run one argon2id verification (~100+ ms); without the dummy hash an unknown
     // email would answer in a few ms. A factor of three tolerates a busy machine.
-    assert!(u > k / 3.0 && u < k * 3.0, "known {k:.3}s vs unknown {u:.3}s");
+    assert!(
+        u > k / 3.0 && u < k * 3.0,
+        "known {k:.3}s vs unknown {u:.3}s"
+    );
 }
 
 #[tokio::test]
@@ -687,4 +690,51 @@ async fn deleting_the_account_removes_its_sessions_and_sole_orgs_and_frees_the_e
         .await
         .unwrap();
     assert_eq!(convs["items"], json!([]));
+}
+
+#[tokio::test]
+async fn logout_with_an_expired_access_token_falls_back_to_the_refresh_cookie() {
+    let app = spawn_app().await;
+    let email = app.unique_email("expiredlogout");
+    let resp = app
+        .post(
+            "/api/auth/register",
+            None,
+            &json!({"email": email, "password": "a fine long password", "name": "E"}),
+        )
+        .await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let body: Value = resp.json().await.unwrap();
+    let (sub, sid) = session_of(body["access_token"].as_str().unwrap());
+    let expired = claims_for(
+        &sub,
+        &sid,
+        "chatgate.access",
+        "chatgate-api",
+        "chatgate",
+        -10,
+    );
+
+    let out = app
+        .request(Method::POST, "/api/auth/logout", Some(&expired))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let again = app
+        .request(Method::POST, "/api/auth/refresh", None)
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "the cookie's session is over");
+    // Without any refresh token, the expired bearer's own error stands.
+    let alone = app
+        .request(Method::POST, "/api/auth/logout", Some(&expired))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(alone, 401, "token_expired").await;
 }

@@ -89,7 +89,10 @@ fn start_server() -> Server {
         .env("GEMINI_API_KEY", SERVICE_KEYS[2])
         .env("WEBHOOK_RETRY_BASE_MS", "200")
         .env("PROVISIONING_WEBHOOK_URL", &provisioning.url)
-        .env("PROVISIONING_WEBHOOK_SECRET", crate::federation::PROVISIONING_SECRET)
+        .env(
+            "PROVISIONING_WEBHOOK_SECRET",
+            crate::federation::PROVISIONING_SECRET,
+        )
         .stdin(Stdio::piped())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

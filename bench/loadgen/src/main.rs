@@ -254,6 +254,35 @@ fn field(v: &Value, name: &str) -> R<String> {
         .ok_or_else(|| format!("no `{name}` in {v}"))
 }
 
+/// Resident memory of the server's workerd processes: (the Worker's own, wrangler's proxy).
+fn workerd_rss(group: i32) -> (u64, u64) {
+    let mut inner = 0;
+    let mut proxy = 0;
+    for w in procs::workerds(group) {
+        let r = procs::rss(w.pid).unwrap_or(0);
+        if w.proxy {
+            proxy += r;
+        } else {
+            inner += r;
+        }
+    }
+    (inner, proxy)
+}
+
+/// One step of the capacity test.
+#[derive(Clone, Copy)]
+struct CapStep<'a> {
+    t: Target,
+    n: usize,
+    model: &'a str,
+    tokens: usize,
+    convs: &'a [String],
+    limit: Duration,
+    allowed_gap: f64,
+    setup: &'a str,
+    baseline: &'a str,
+}
+
 /// A named figure of one request.
 type Metric = (&'static str, fn(&Sample) -> Option<f64>);
 
@@ -366,7 +395,7 @@ impl Bench {
                 .to_string_lossy()
                 .into()],
             &envs,
-            &self.opts.work.join("wrangler.log"),
+            &self.opts.work.join(format!("wrangler-{port}.log")),
         )?;
         let base = format!("http://127.0.0.1:{port}");
         let ready = procs::wait_ok(
@@ -1025,20 +1054,7 @@ impl Bench {
     // ---- 3. capacity --------------------------------------------------------------------
 
     fn workerd_rss(&self) -> (u64, u64) {
-        let Some(group) = self.group else {
-            return (0, 0);
-        };
-        let mut inner = 0;
-        let mut proxy = 0;
-        for w in procs::workerds(group) {
-            let r = procs::rss(w.pid).unwrap_or(0);
-            if w.proxy {
-                proxy += r;
-            } else {
-                inner += r;
-            }
-        }
-        (inner, proxy)
+        self.group.map_or((0, 0), workerd_rss)
     }
 
     async fn capacity(&mut self) -> R<()> {
@@ -1090,77 +1106,31 @@ impl Bench {
         let mut failed_at = None;
         for &n in &steps {
             self.fresh_token().await?;
-            self.log(&format!("capacity: chat route, {n} streams"));
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let before = self.workerd_rss();
-            let peak_rss = Arc::new(std::sync::Mutex::new(before));
-            let stop = Arc::new(AtomicBool::new(false));
-            let sampler = {
-                let (peak_rss, stop, group) = (peak_rss.clone(), stop.clone(), self.group);
-                tokio::spawn(async move {
-                    while !stop.load(Ordering::SeqCst) {
-                        if let Some(g) = group {
-                            let mut inner = 0;
-                            let mut proxy = 0;
-                            for w in procs::workerds(g) {
-                                let r = procs::rss(w.pid).unwrap_or(0);
-                                if w.proxy {
-                                    proxy += r;
-                                } else {
-                                    inner += r;
-                                }
-                            }
-                            if let Ok(mut p) = peak_rss.lock() {
-                                p.0 = p.0.max(inner);
-                                p.1 = p.1.max(proxy);
-                            }
-                        }
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                })
-            };
-            let live = Arc::new(Live::default());
-            let s = self
-                .batch(
-                    Target::Chat,
-                    &model,
-                    tokens,
-                    &convs,
-                    0,
-                    n,
-                    limit,
-                    Some(live.clone()),
-                )
-                .await;
-            stop.store(true, Ordering::SeqCst);
-            let _ = sampler.await;
-            let peak = peak_rss.lock().map(|p| *p).unwrap_or(before);
-            let mem = format!(
-                "workerd RSS before {} → peak {} (Worker's workerd {}, wrangler proxy {}): {:.1} KiB per stream",
-                stats::kib((before.0 + before.1) as f64),
-                stats::kib((peak.0 + peak.1) as f64),
-                stats::kib(peak.0 as f64 - before.0 as f64),
-                stats::kib(peak.1 as f64 - before.1 as f64),
-                ((peak.0 + peak.1) as f64 - (before.0 + before.1) as f64) / 1024.0 / n as f64
-            );
-            let (row, _, pass) = self.capacity_row(
-                Target::Chat,
+            let step = CapStep {
+                t: Target::Chat,
                 n,
-                &s,
-                live.peak(),
+                model: &model,
+                tokens,
+                convs: &convs,
+                limit,
                 allowed_gap,
-                &setup,
-                Some(mem),
-            );
-            let row = Row {
-                baseline: direct_gap_p99.clone(),
-                ..row
+                setup: &setup,
+                baseline: &direct_gap_p99,
             };
-            self.rows.push(row);
-            if pass {
+            if self.cap_step(step).await {
                 best = n;
             } else {
                 failed_at = Some(n);
+                // Where the limit is: the same step past wrangler dev's proxy, and on the
+                // route without a Durable Object.
+                for (t, there) in [
+                    (Target::ChatInner, self.inner.is_some()),
+                    (Target::V1, self.key.is_some()),
+                ] {
+                    if there {
+                        self.cap_step(CapStep { t, ..step }).await;
+                    }
+                }
                 break;
             }
         }
@@ -1178,6 +1148,88 @@ impl Bench {
             ..Row::default()
         });
         Ok(())
+    }
+
+    /// Runs one capacity step, adds its row; whether it passed.
+    async fn cap_step(&mut self, c: CapStep<'_>) -> bool {
+        self.log(&format!("capacity: {}, {} streams", c.t.name(), c.n));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let before = self.workerd_rss();
+        let peak_rss = Arc::new(std::sync::Mutex::new(before));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak_rss, stop, group) = (peak_rss.clone(), stop.clone(), self.group);
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Some(g) = group {
+                        let (inner, proxy) = workerd_rss(g);
+                        if let Ok(mut p) = peak_rss.lock() {
+                            p.0 = p.0.max(inner);
+                            p.1 = p.1.max(proxy);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
+        let cpu_before = self.group.map(procs::group_cpu);
+        let wall = Instant::now();
+        let live = Arc::new(Live::default());
+        let s = self
+            .batch(
+                c.t,
+                c.model,
+                c.tokens,
+                c.convs,
+                0,
+                c.n,
+                c.limit,
+                Some(live.clone()),
+            )
+            .await;
+        let wall = wall.elapsed().as_secs_f64();
+        let cpu = cpu_before
+            .zip(self.group.map(procs::group_cpu))
+            .map_or(String::new(), |(a, b)| {
+                let frames = (c.n * c.tokens) as f64;
+                format!(
+                    "; CPU over the step's {wall:.1} s: Worker's workerd {:.1} s ({:.0} µs per frame), proxy workerd {:.1} s, wrangler/node {:.1} s",
+                    b.0 - a.0,
+                    (b.0 - a.0) * 1e6 / frames,
+                    b.1 - a.1,
+                    b.2 - a.2
+                )
+            });
+        stop.store(true, Ordering::SeqCst);
+        let _ = sampler.await;
+        let peak = peak_rss.lock().map(|p| *p).unwrap_or(before);
+        let mem = format!(
+            "workerd RSS before {} → peak {}: Worker's workerd {} → {}, wrangler's proxy workerd {} → {}; {:.0} KiB per stream",
+            stats::kib((before.0 + before.1) as f64),
+            stats::kib((peak.0 + peak.1) as f64),
+            stats::kib(before.0 as f64),
+            stats::kib(peak.0 as f64),
+            stats::kib(before.1 as f64),
+            stats::kib(peak.1 as f64),
+            ((peak.0 + peak.1) as f64 - (before.0 + before.1) as f64) / 1024.0 / c.n as f64
+        ) + &cpu;
+        let (row, _, pass) =
+            self.capacity_row(c.t, c.n, &s, live.peak(), c.allowed_gap, c.setup, Some(mem));
+        let mut row = Row {
+            baseline: c.baseline.to_string(),
+            ..row
+        };
+        if c.t != Target::Chat {
+            row.target = String::new();
+            row.verdict = String::new();
+            row.notes = format!(
+                "diagnostic: the failing step again on this target ({}). {}",
+                if pass { "passes" } else { "fails too" },
+                row.notes
+            );
+        }
+        self.rows.push(row);
+        pass
     }
 
     /// The row of one capacity step, the baseline text for others, and whether it passed.

@@ -72,7 +72,12 @@ pub struct ProcInfo {
     pub ppid: i32,
     pub pgrp: i32,
     pub comm: String,
+    /// User + system CPU time so far, in seconds.
+    pub cpu_s: f64,
 }
+
+/// USER_HZ, 100 on Linux.
+const CLOCK_TICKS: f64 = 100.0;
 
 /// Every process of the machine, from /proc/*/stat.
 pub fn processes() -> Vec<ProcInfo> {
@@ -87,11 +92,17 @@ pub fn processes() -> Vec<ProcInfo> {
             let close = stat.rfind(')')?;
             let comm = stat.get(open + 1..close)?.to_string();
             let rest: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+            // Fields after the command: state, ppid, pgrp, …, utime (12th), stime (13th).
+            let ticks: f64 = [11, 12]
+                .iter()
+                .filter_map(|&i| rest.get(i)?.parse::<f64>().ok())
+                .sum();
             Some(ProcInfo {
                 pid,
                 ppid: rest.get(1)?.parse().ok()?,
                 pgrp: rest.get(2)?.parse().ok()?,
                 comm,
+                cpu_s: ticks / CLOCK_TICKS,
             })
         })
         .collect()
@@ -104,6 +115,27 @@ pub struct Workerd {
     /// wrangler's own proxy in front of the Worker (bound to the port asked for), as opposed
     /// to the workerd that runs the Worker itself (bound to a free port).
     pub proxy: bool,
+}
+
+/// CPU seconds used so far by the processes of a group: (the Worker's workerd, the proxy
+/// workerd, everything else: node running wrangler, esbuild, …).
+pub fn group_cpu(group: i32) -> (f64, f64, f64) {
+    let proxies: Vec<i32> = workerds(group)
+        .into_iter()
+        .filter(|w| w.proxy)
+        .map(|w| w.pid)
+        .collect();
+    let mut out = (0.0, 0.0, 0.0);
+    for p in processes().into_iter().filter(|p| p.pgrp == group) {
+        if p.comm == "workerd" && proxies.contains(&p.pid) {
+            out.1 += p.cpu_s;
+        } else if p.comm == "workerd" {
+            out.0 += p.cpu_s;
+        } else {
+            out.2 += p.cpu_s;
+        }
+    }
+    out
 }
 
 pub fn workerds(group: i32) -> Vec<Workerd> {
