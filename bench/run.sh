@@ -40,15 +40,13 @@ else
   bash scripts/build.sh
 fi
 
-# wrangler dev reloads the Worker whenever src/ or build/ changes; others edit and rebuild while
-# this runs, so it serves a snapshot of the finished build, with the same scripts/serve.sh.
+# wrangler dev reloads the Worker whenever build/ changes, and others may rebuild while this
+# runs: it serves a snapshot of the finished build, with the same scripts/serve.sh.
 tree="$work/tree"
 rm -rf "$tree"
 mkdir -p "$tree/src" "$tree/web"
 cp -r build scripts migrations wrangler.toml package.json "$tree/"
 ln -s ../../../node_modules "$tree/node_modules"
-# Without its [build] table (a no-op for a finished build), wrangler watches no source folder.
-awk '/^\[build\]/ {skip = 1; next} /^\[/ {skip = 0} !skip' wrangler.toml > "$tree/wrangler.toml"
 
 # The mock and the load generator: optimised, but without the Worker's size-first profile
 # (fat LTO, one codegen unit, opt-level "s"), which would only slow this build down. Their own

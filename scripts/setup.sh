@@ -25,14 +25,15 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
 fi
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-if [ "$("$cargo_bin/worker-build" --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+# `worker-build --version` prints the bare version number.
+if [ "$("$cargo_bin/worker-build" --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
   log "installing worker-build $WORKER_BUILD_VERSION (first time only, several minutes)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
 fi
 
 # The wasm-bindgen CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
-if [ "$("$cargo_bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+if [ "$("$cargo_bin/wasm-bindgen" --version 2>/dev/null | awk '{print $NF}')" != "$bindgen_version" ]; then
   log "installing wasm-bindgen-cli $bindgen_version (first time only, several minutes)"
   # --locked pins a webpki-roots release that crates.io has since yanked; fall back to a fresh resolve.
   cargo install wasm-bindgen-cli --version "$bindgen_version" --locked \

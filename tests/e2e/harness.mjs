@@ -62,8 +62,12 @@ function tail(file, n = 40) {
   }
 }
 
-/** Starts (or reuses) the server and a browser. Call stop() at the end. */
-export async function start() {
+/**
+ * Starts (or reuses) the server and a browser. Call stop() at the end.
+ * `env`: extra variables for the server it starts (e.g. FRAME_ANCESTORS;
+ * a server named by CHATGATE_URL does not get them).
+ */
+export async function start({ env: serverEnv = {} } = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
   let base = process.env.CHATGATE_URL ? process.env.CHATGATE_URL.replace(/\/$/, '') : null;
   let child = null;
@@ -82,7 +86,7 @@ export async function start() {
     const out = fs.openSync(logFile, 'w');
     child = spawn('bash', [path.join(ROOT, 'scripts/serve.sh')], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port), STATE_DIR: stateDir },
+      env: { ...process.env, ...serverEnv, PORT: String(port), STATE_DIR: stateDir },
       detached: true, // its own process group, so wrangler and workerd go with it
       stdio: ['ignore', out, out],
     });

@@ -90,7 +90,8 @@ export async function request(method, path, opts = {}) {
     if (tok) hdrs.authorization = `Bearer ${tok}`;
     try {
       return await fetch(url, {
-        method, headers: hdrs, body: payload, signal, credentials: 'same-origin', cache: 'no-store',
+        // An embedded client authenticates with its bearer token only: no cookies.
+        method, headers: hdrs, body: payload, signal, credentials: auth.embedded ? 'omit' : 'same-origin', cache: 'no-store',
       });
     } catch (e) {
       if (e && e.name === 'AbortError') throw e;

@@ -9,27 +9,44 @@
 //   other tabs over a BroadcastChannel. Inside the lock a tab first checks
 //   whether another tab already refreshed (its token changed and is fresh),
 //   and only then presents the cookie.
+//
+// Embed mode (the page was loaded at /embed, inside another site's iframe):
+// the session comes from the embedding page by postMessage (see embed.js),
+// not from the cookie, which a third-party iframe does not get (SameSite=Strict).
+// Both tokens live in memory only; a refresh presents the refresh token in
+// the body and keeps the rotated one. Nothing is shared with other tabs: no
+// BroadcastChannel, no Web Lock, no storage, and requests carry no cookies
+// (credentials: 'omit'), so an embedded session never mixes with a first-party
+// session of the same browser, nor signs it out.
 
 const CHANNEL = 'chatgate-auth';
 const LOCK = 'chatgate-refresh';
 const REFRESH_MARGIN = 60_000; // refresh this long before expiry
 const FRESH_ENOUGH = 90_000; // a token with more left than this is not refreshed
 
+export const EMBEDDED = typeof location !== 'undefined' && /^\/embed(?:\/|$)/.test(location.pathname);
+
 let token = null;
 let expiresAt = 0;
 let subject = null;
 let timer = null;
 let inflight = null;
+let refreshToken = null; // embed mode only: the newest refresh token (memory only)
+let generation = 0; // bumped whenever the session is replaced or cleared (embed mode)
 const listeners = new Set();
-const bc = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null;
+const bc = !EMBEDDED && typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null;
 
-function decodeSub(jwt) {
+function claims(jwt) {
   try {
     const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(part)).sub ?? null;
+    return JSON.parse(atob(part)) || {};
   } catch {
-    return null;
+    return {};
   }
+}
+
+function decodeSub(jwt) {
+  return claims(jwt).sub ?? null;
 }
 
 function emit(type) {
@@ -63,6 +80,8 @@ function clearToken() {
   token = null;
   expiresAt = 0;
   subject = null;
+  refreshToken = null;
+  generation += 1;
 }
 
 if (bc) {
@@ -99,9 +118,49 @@ function writeStamp() {
 
 const isFresh = (stale) => !!token && token !== stale && expiresAt - Date.now() > FRESH_ENOUGH;
 
+/** Embed mode: rotate the in-memory refresh token (in the body, no cookies). */
+async function refreshEmbedded() {
+  if (!refreshToken) return null;
+  const gen = generation;
+  const presented = refreshToken;
+  let res;
+  try {
+    res = await fetch('/api/auth/refresh', {
+      method: 'POST',
+      credentials: 'omit',
+      cache: 'no-store',
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: presented, refresh_token_in: 'body' }),
+    });
+  } catch {
+    const err = new Error('network');
+    err.network = true;
+    throw err;
+  }
+  if (gen !== generation) return token; // the session was replaced meanwhile
+  if (!res.ok) {
+    if (res.status === 401 || res.status === 403) {
+      const had = !!token;
+      clearToken();
+      if (had) emit('expired');
+      return null;
+    }
+    const err = new Error(`refresh failed: ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  const body = await res.json();
+  if (gen !== generation) return token;
+  // The presented token is spent now: keep the new one (or none).
+  refreshToken = typeof body.refresh_token === 'string' && body.refresh_token ? body.refresh_token : null;
+  setToken(body.access_token, Date.now() + (Number(body.expires_in) || 900) * 1000);
+  return token;
+}
+
 async function refreshUnderLock(stale, requestedAt) {
   // Another tab may have refreshed while we waited for the lock.
   if (isFresh(stale)) return token;
+  if (EMBEDDED) return refreshEmbedded();
   // Its broadcast can arrive after the lock is ours: if a tab refreshed just
   // now, ask for the token rather than rotating the refresh token again.
   if (bc && readStamp() > requestedAt - 2000) {
@@ -150,7 +209,8 @@ export function refresh(stale) {
   if (!inflight) {
     const requestedAt = Date.now();
     const run = () => refreshUnderLock(stale, requestedAt);
-    const p = typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request
+    // Embed mode holds its own session: no lock shared with first-party tabs.
+    const p = !EMBEDDED && typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request
       ? navigator.locks.request(LOCK, run)
       : run();
     inflight = p.finally(() => { inflight = null; });
@@ -180,10 +240,13 @@ function askOtherTabs(ms = 150) {
 export const auth = {
   get token() { return token; },
   get signedIn() { return !!token; },
+  /** True when this page runs as an embedded chat (loaded at /embed). */
+  get embedded() { return EMBEDDED; },
   on(fn) { listeners.add(fn); return () => listeners.delete(fn); },
 
   /** At start-up: borrow a token from another tab, or refresh with the cookie. */
   async init() {
+    if (EMBEDDED) return false; // the session comes from the embedding page
     if (await askOtherTabs()) return true;
     try {
       return !!(await refresh(null));
@@ -213,6 +276,21 @@ export const auth = {
     setToken(body.access_token, Date.now() + (Number(body.expires_in) || 900) * 1000);
   },
 
+  /**
+   * Embed mode: adopt a session handed over by the embedding page (replacing
+   * any current one). The access token's expiry is read from its `exp` claim.
+   */
+  adoptEmbedded({ access_token: access, refresh_token: rt }) {
+    if (!EMBEDDED) throw new Error('not in embed mode');
+    const [oldToken, oldRefresh] = [token, refreshToken];
+    const exp = Number(claims(access).exp);
+    generation += 1;
+    refreshToken = rt;
+    setToken(access, Number.isFinite(exp) && exp > 0 ? exp * 1000 : Date.now() + 60_000);
+    // The session it replaces is not needed any more.
+    if (oldToken || oldRefresh) revokeEmbedded(oldToken, oldRefresh);
+  },
+
   /** Server said this session is gone (401 even after a refresh). */
   expire() {
     if (!token) return;
@@ -221,6 +299,11 @@ export const auth = {
   },
 
   async logout({ everywhere = false } = {}) {
+    if (EMBEDDED) {
+      await logoutEmbedded();
+      emit('logout');
+      return;
+    }
     const post = (path, t) => fetch(path, {
       method: 'POST',
       credentials: 'same-origin',
@@ -244,6 +327,25 @@ export const auth = {
     emit('logout');
   },
 };
+
+/** Embed mode: revoke the session with the bearer token, else the refresh token (never a cookie). */
+async function logoutEmbedded() {
+  const [t, rt] = [token, refreshToken];
+  clearToken();
+  await revokeEmbedded(t, rt);
+}
+
+async function revokeEmbedded(t, rt) {
+  const post = (headers, body) => fetch('/api/auth/logout', {
+    method: 'POST', credentials: 'omit', cache: 'no-store', headers, body,
+  });
+  try {
+    const res = t ? await post({ authorization: `Bearer ${t}` }) : null;
+    if ((!res || res.status === 401) && rt) {
+      await post({ 'content-type': 'application/json' }, JSON.stringify({ refresh_token: rt }));
+    }
+  } catch { /* signed out locally all the same */ }
+}
 
 function navigatorLock(fn) {
   if (typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request) {

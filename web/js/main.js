@@ -5,6 +5,7 @@ import { route, match, navigate, startRouter } from './router.js';
 import { state, loadMe, forgetModels } from './state.js';
 import { loadError, toast } from './ui.js';
 import { loginPage, signupPage, invitePage } from './pages/auth.js';
+import { startEmbed } from './embed.js';
 
 // The bigger pages are loaded on demand (the chat page brings the Markdown
 // renderer and the sanitiser); index.html preloads the chat chunk.
@@ -180,4 +181,7 @@ async function boot() {
   render();
 }
 
-boot();
+// Loaded at /embed (inside another site's iframe): the embedded chat, with a
+// session handed over by the embedding page (embed.js). Otherwise the app.
+if (auth.embedded) startEmbed({ main, chatPage });
+else boot();

@@ -2,6 +2,15 @@
 
 const routes = [];
 let onRoute = () => {};
+let replaceOnly = false;
+
+/**
+ * Never add history entries (embed mode: an iframe's entries would join the
+ * embedding page's history, and its Back button would page through chats).
+ */
+export function setReplaceOnly(on) {
+  replaceOnly = !!on;
+}
 
 export function route(pattern, handler) {
   // '/chat/:id' -> /^\/chat\/([^/]+)$/
@@ -25,7 +34,7 @@ export function match(pathname) {
 export function navigate(to, { replace = false, state = null } = {}) {
   const url = new URL(to, location.origin);
   const same = url.pathname + url.search + url.hash === location.pathname + location.search + location.hash;
-  if (replace || same) history.replaceState(state, '', url);
+  if (replace || same || replaceOnly) history.replaceState(state, '', url);
   else history.pushState(state, '', url);
   onRoute();
 }

@@ -17,13 +17,14 @@ export function orgs() {
 
 export function currentOrgId() {
   const list = orgs();
-  const saved = localStorage.getItem('chatgate.org');
+  let saved = null;
+  try { saved = localStorage.getItem('chatgate.org'); } catch { /* storage blocked (a third-party iframe) */ }
   if (saved && list.some((o) => o.id === saved)) return saved;
   return list.length ? list[0].id : null;
 }
 
 export function setCurrentOrg(id) {
-  localStorage.setItem('chatgate.org', id);
+  try { localStorage.setItem('chatgate.org', id); } catch { /* storage blocked */ }
 }
 
 export function orgById(id) {

@@ -133,6 +133,8 @@ struct Plan {
     login_rounds: usize,
     native_rounds: usize,
     hist_sends: usize,
+    hist_total: usize,
+    hist_late_sends: usize,
     hist_rounds: usize,
 }
 
@@ -150,8 +152,8 @@ impl Plan {
             });
         Plan {
             lat_tokens: env_num("BENCH_LAT_TOKENS", 20),
-            lat_rounds_c1: env_num("BENCH_LAT_ROUNDS_C1", if quick { 8 } else { 30 }),
-            lat_rounds_c50: env_num("BENCH_LAT_ROUNDS_C50", if quick { 2 } else { 6 }),
+            lat_rounds_c1: env_num("BENCH_LAT_ROUNDS_C1", if quick { 8 } else { 25 }),
+            lat_rounds_c50: env_num("BENCH_LAT_ROUNDS_C50", if quick { 2 } else { 4 }),
             fid_tokens: env_num("BENCH_FID_TOKENS", if quick { 128 } else { 512 }),
             fid_delay: 20,
             fid_rounds: env_num("BENCH_FID_ROUNDS", if quick { 2 } else { 4 }),
@@ -160,7 +162,9 @@ impl Plan {
             cap_tokens: env_num("BENCH_CAP_TOKENS", if quick { 100 } else { 200 }),
             login_rounds: env_num("BENCH_LOGIN_ROUNDS", if quick { 6 } else { 20 }),
             native_rounds: env_num("BENCH_NATIVE_ROUNDS", if quick { 5 } else { 20 }),
-            hist_sends: env_num("BENCH_HISTORY_SENDS", if quick { 300 } else { 5000 }),
+            hist_sends: env_num("BENCH_HISTORY_SENDS", if quick { 50 } else { 250 }),
+            hist_total: env_num("BENCH_HISTORY_MESSAGES", 10_000),
+            hist_late_sends: env_num("BENCH_HISTORY_LATE_SENDS", if quick { 10 } else { 30 }),
             hist_rounds: env_num("BENCH_HISTORY_ROUNDS", if quick { 20 } else { 60 }),
         }
     }
@@ -222,6 +226,8 @@ struct Bench {
     litellm_version: String,
     litellm_startup: Option<Duration>,
     startup: Option<(Duration, Duration)>,
+    /// Restart on existing state: (→ first 200 /health, that request, the first page after).
+    restart: Option<(Duration, Duration, f64)>,
     email: String,
     session: Session,
     key: Option<String>,
@@ -1063,11 +1069,8 @@ impl Bench {
         let steps = self.plan.cap_steps.clone();
         let max = steps.iter().copied().max().unwrap_or(0);
         let model = format!("mock-tokens-{tokens}-delay-{delay}");
-        self.log(&format!(
-            "capacity: creating and warming {max} conversations"
-        ));
-        let convs = self.create_conversations(max, "openai/gpt-4o-mini").await?;
-        self.warm(&convs).await?;
+        // Each stream needs its own conversation; they are made step by step, as needed.
+        let mut convs: Vec<String> = Vec::new();
         let limit = Duration::from_millis(tokens as u64 * delay * 4 + 90_000);
         let allowed_gap = 10.0 * delay as f64;
         let setup = format!(
@@ -1106,6 +1109,17 @@ impl Bench {
         let mut failed_at = None;
         for &n in &steps {
             self.fresh_token().await?;
+            if convs.len() < n {
+                self.log(&format!(
+                    "capacity: creating and warming {} more conversations",
+                    n - convs.len()
+                ));
+                let more = self
+                    .create_conversations(n - convs.len(), "openai/gpt-4o-mini")
+                    .await?;
+                self.warm(&more).await?;
+                convs.extend(more);
+            }
             let step = CapStep {
                 t: Target::Chat,
                 n,
@@ -1203,15 +1217,15 @@ impl Bench {
         stop.store(true, Ordering::SeqCst);
         let _ = sampler.await;
         let peak = peak_rss.lock().map(|p| *p).unwrap_or(before);
+        let per_stream = |a: u64, b: u64| (b as f64 - a as f64) / 1024.0 / c.n as f64;
         let mem = format!(
-            "workerd RSS before {} → peak {}: Worker's workerd {} → {}, wrangler's proxy workerd {} → {}; {:.0} KiB per stream",
-            stats::kib((before.0 + before.1) as f64),
-            stats::kib((peak.0 + peak.1) as f64),
+            "RSS of the Worker's workerd {} → {} ({:.0} KiB per stream), of wrangler's proxy workerd {} → {} ({:.0} KiB per stream)",
             stats::kib(before.0 as f64),
             stats::kib(peak.0 as f64),
+            per_stream(before.0, peak.0),
             stats::kib(before.1 as f64),
             stats::kib(peak.1 as f64),
-            ((peak.0 + peak.1) as f64 - (before.0 + before.1) as f64) / 1024.0 / c.n as f64
+            per_stream(before.1, peak.1),
         ) + &cpu;
         let (row, _, pass) =
             self.capacity_row(c.t, c.n, &s, live.peak(), c.allowed_gap, c.setup, Some(mem));
@@ -1393,13 +1407,15 @@ impl Bench {
             p99: np99,
             ..Row::default()
         });
-        if let (Some(w), Some(l), Some(nat)) = (w, l, nat) {
-            let (med, p99) = (w.median - l.median, w.p99 - l.p99);
+        // Paired: the two logins of a round were sent one after the other.
+        let diffs: Vec<f64> = wrong.iter().zip(&too_long).map(|(w, l)| w - l).collect();
+        if let (Some(w), Some(l), Some(nat), Some(d)) = (w, l, nat, summarize(&diffs)) {
+            let (med, p99) = (d.median, d.p99);
             let r = med / nat.median;
             self.rows.push(Row {
                 section: "4".into(),
                 measurement: "argon2id verify inside the Worker".into(),
-                setup: format!("{setup}; = login with a wrong password − login with a 300-char password (same route, same D1 work, no hash)"),
+                setup: format!("{setup}; per round: login with a wrong password − login with a 300-char password (same route, same D1 work, no hash)"),
                 n: n.clone(),
                 median: ms(med),
                 p99: ms(p99),
@@ -1447,41 +1463,73 @@ impl Bench {
 
     // ---- 5. history ---------------------------------------------------------------------
 
+    /// One chat send read to the end; its whole time in ms.
+    async fn send_once(&self, conv: &str, i: usize) -> R<f64> {
+        let req = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/conversations/{conv}/messages"),
+            )
+            .bearer_auth(&self.session.token)
+            .json(&json!({"content": format!(
+                "Message {i} of the history benchmark: a question of ordinary length for a chat."
+            )}));
+        let s = stream::measure(req, Wire::Chat, None, None, Duration::from_secs(60)).await;
+        match s.error {
+            Some(e) => Err(format!("send {i}: {e}")),
+            None => Ok(s.total_ms),
+        }
+    }
+
     async fn history(&mut self) -> R<()> {
         self.fresh_token().await?;
-        let sends = self.plan.hist_sends;
+        let (sends, total) = (self.plan.hist_sends, self.plan.hist_total);
         let conv = self
             .create_conversations(1, "demo/echo")
             .await?
             .pop()
             .ok_or("no conversation")?;
         self.log(&format!(
-            "history: {sends} sends to one conversation (demo/echo, 0 ms tokens)"
+            "history: {sends} sends through the API (demo/echo, 0 ms tokens)"
         ));
         let built = Instant::now();
-        let mut send_ms = Vec::with_capacity(sends);
+        let mut early = Vec::with_capacity(sends);
         for i in 0..sends {
-            if i % 500 == 0 {
-                self.fresh_token().await?;
-                if i > 0 {
-                    self.log(&format!("history: {i} sends"));
-                }
-            }
-            let req = self
-                .api(
-                    reqwest::Method::POST,
-                    &format!("/api/conversations/{conv}/messages"),
-                )
-                .bearer_auth(&self.session.token)
-                .json(&json!({"content": format!("Message {i} of the history benchmark: a question of ordinary length for a chat.")}));
-            let s = stream::measure(req, Wire::Chat, None, None, Duration::from_secs(60)).await;
-            if let Some(e) = s.error {
-                return Err(format!("history send {i}: {e}"));
-            }
-            send_ms.push(s.total_ms);
+            early.push(self.send_once(&conv, i).await?);
         }
-        let build_s = built.elapsed().as_secs_f64();
+        let api_s = built.elapsed().as_secs_f64();
+
+        // The rest of the 10,000 straight into the Durable Object's SQLite file, server stopped.
+        self.log(&format!(
+            "history: stopping wrangler dev, extending the conversation to {total} messages"
+        ));
+        if let Some(p) = self.server.take() {
+            p.stop().await;
+        }
+        let seeded = std::process::Command::new("python3")
+            .arg(self.opts.root.join("bench/seed_history.py"))
+            .arg(&self.state_dir)
+            .arg(&conv)
+            .arg(total.to_string())
+            .output()
+            .map_err(|e| format!("python3: {e}"))?;
+        let seed_note = String::from_utf8_lossy(&seeded.stdout).trim().to_string();
+        let seed_err = String::from_utf8_lossy(&seeded.stderr).trim().to_string();
+        self.log("history: restarting wrangler dev on the same state");
+        let port = procs::free_port()?;
+        let restarted = self.start_server(port).await;
+        let (ready, first) = restarted?;
+        if !seeded.status.success() {
+            return Err(format!("seeding the history failed: {seed_err}"));
+        }
         let path = format!("/api/conversations/{conv}/messages?limit=100");
+        let cold = stream::timed(
+            self.api(reqwest::Method::GET, &path)
+                .bearer_auth(&self.session.token),
+        )
+        .await?;
+        self.restart = Some((ready, first, cold.0));
+
         let mut page = Vec::new();
         let mut health = Vec::new();
         let mut floor = Vec::new();
@@ -1500,22 +1548,22 @@ impl Bench {
             if i == 0 {
                 let v: Value = serde_json::from_str(&p.2).map_err(|e| e.to_string())?;
                 let items = v.get("items").and_then(Value::as_array);
-                newest = items.and_then(|a| Some((a.len(), a.first()?.get("seq")?.as_i64()?)));
+                newest = items
+                    .and_then(|a| Some((a.len(), a.first()?.get("seq")?.as_i64()?, p.2.len())));
                 continue;
             }
             health.push(h.0);
             page.push(p.0);
             floor.push(f.0);
         }
-        let (items, seq) = newest.unwrap_or((0, 0));
+        let (items, seq, bytes) = newest.unwrap_or((0, 0, 0));
         let (pg, hs, fl) = (summarize(&page), summarize(&health), summarize(&floor));
         let (median, p99) = both(pg);
         self.rows.push(Row {
             section: "5".into(),
             measurement: "history: newest page of 100 messages".into(),
             setup: format!(
-                "GET /api/conversations/{{id}}/messages?limit=100, conversation of {} messages",
-                2 * sends
+                "GET /api/conversations/{{id}}/messages?limit=100 in a conversation of {total} messages"
             ),
             n: page.len().to_string(),
             median,
@@ -1538,32 +1586,39 @@ impl Bench {
                 .map_or("✗", |p| if p.median <= 20.0 { "✓" } else { "✗" })
                 .into(),
             notes: format!(
-                "page held {items} items, newest seq {seq}; GET /api (no D1/KV) {}",
-                fl.map_or("—".into(), |f| format!(
-                    "{} / {}",
-                    ms(f.median),
-                    ms(f.p99)
-                ))
+                "{items} items ({bytes} B), newest seq {seq}; first page after the restart (cold Durable Object) {}; GET /api (no storage) {}",
+                ms(cold.0),
+                fl.map_or("—".into(), |f| format!("{} / {}", ms(f.median), ms(f.p99)))
             ),
         });
-        let first = summarize(&send_ms[..send_ms.len().min(100)]);
-        let last = summarize(&send_ms[send_ms.len().saturating_sub(100)..]);
-        let (median, p99) = both(last);
+
+        // A send in the long conversation: its history query reads up to 1,000 rows.
+        let mut late = Vec::new();
+        for i in 0..self.plan.hist_late_sends {
+            late.push(self.send_once(&conv, sends + i).await?);
+        }
+        let first = summarize(&early[..early.len().min(100)]);
+        let (l, (median, p99)) = (summarize(&late), both(summarize(&late)));
         self.rows.push(Row {
             section: "5".into(),
-            measurement: "chat send, whole reply (demo/echo, 0 ms tokens), last 100 of the build"
-                .into(),
-            setup: format!("{sends} sequential sends in one conversation"),
-            n: send_ms.len().min(100).to_string(),
+            measurement: "chat send, whole reply (demo/echo, 0 ms tokens), in the 10,000-message conversation".into(),
+            setup: "sequential sends, after the history pages".into(),
+            n: late.len().to_string(),
             median,
             p99,
             baseline: first.map_or(String::new(), |f| {
-                format!("first 100 sends: {} / {}", ms(f.median), ms(f.p99))
+                format!("the first 100 sends (empty conversation): {} / {}", ms(f.median), ms(f.p99))
             }),
-            ratio: last
+            ratio: l
                 .zip(first)
                 .map_or(String::new(), |(l, f)| ratio(l.median, f.median)),
-            notes: format!("building the conversation took {build_s:.0} s"),
+            added: l.zip(first).map_or(String::new(), |(l, f)| {
+                format!("{} / {}", ms_signed(l.median - f.median), ms_signed(l.p99 - f.p99))
+            }),
+            notes: format!(
+                "{sends} sends through the API took {api_s:.0} s ({} per send), the rest was written into the Durable Object's SQLite file with the server stopped (bench/seed_history.py: {seed_note})",
+                ms(api_s * 1000.0 / sends.max(1) as f64)
+            ),
             ..Row::default()
         });
         Ok(())
@@ -1628,55 +1683,81 @@ impl Bench {
         });
     }
 
-    /// Stops the server and starts it again on the same state: start-up time and the first
-    /// requests (cold isolate, cold Durable Object).
+    /// Start-up on existing state: taken by the history section (which restarts the server
+    /// to extend its conversation), else by a plain restart here.
     async fn restart(&mut self) -> R<()> {
-        self.log("size: restarting wrangler dev on the same state");
-        if let Some(p) = self.server.take() {
-            p.stop().await;
-        }
-        let port = procs::free_port()?;
-        let (ready, first) = self.start_server(port).await?;
-        let conv = self.convs.first().cloned().unwrap_or_default();
-        let refreshed = self.fresh_token().await;
-        let cold = stream::measure(
-            self.request(Target::Chat, "mock-tokens-5-delay-0", &conv),
-            Wire::Chat,
-            Some(5),
-            None,
-            Duration::from_secs(60),
-        )
-        .await;
-        let warm = stream::measure(
-            self.request(Target::Chat, "mock-tokens-5-delay-0", &conv),
-            Wire::Chat,
-            Some(5),
-            None,
-            Duration::from_secs(60),
-        )
-        .await;
-        let mut notes = format!(
-            "first 200 /health took {}",
-            ms(first.as_secs_f64() * 1000.0)
-        );
-        match (&refreshed, &cold.error) {
-            (Err(e), _) | (_, Some(e)) => notes.push_str(&format!("; cold chat send failed: {e}")),
-            _ => notes.push_str(&format!(
-                "; first chat send after restart (cold Durable Object) TTFT {} vs the next one {}",
-                ms(cold.ttft_ms.unwrap_or(0.0)),
-                ms(warm.ttft_ms.unwrap_or(0.0))
-            )),
-        }
+        let (ready, first, cold, what) = match self.restart {
+            Some((ready, first, cold)) => (
+                ready,
+                first,
+                cold,
+                "first history page after it (cold Durable Object, 10,000 messages)",
+            ),
+            None => {
+                self.log("size: restarting wrangler dev on the same state");
+                if let Some(p) = self.server.take() {
+                    p.stop().await;
+                }
+                let port = procs::free_port()?;
+                let (ready, first) = self.start_server(port).await?;
+                let conv = self.convs.first().cloned().unwrap_or_default();
+                let cold = stream::measure(
+                    self.request(Target::Chat, "mock-tokens-5-delay-0", &conv),
+                    Wire::Chat,
+                    Some(5),
+                    None,
+                    Duration::from_secs(60),
+                )
+                .await;
+                (
+                    ready,
+                    first,
+                    cold.ttft_ms.unwrap_or(0.0),
+                    "first chat send after it (cold Durable Object), TTFT",
+                )
+            }
+        };
         self.rows.push(Row {
             section: "6".into(),
             measurement: "restart: spawn scripts/serve.sh → first 200 GET /health".into(),
-            setup: "same STATE_DIR as the run (10,000-message conversation, 1,000+ conversations)"
-                .into(),
+            setup: "the run's STATE_DIR (all its users, conversations and messages)".into(),
             median: format!("{:.2} s", ready.as_secs_f64()),
-            notes,
+            notes: format!(
+                "the first 200 /health took {}; {what} {}",
+                ms(first.as_secs_f64() * 1000.0),
+                ms(cold)
+            ),
             ..Row::default()
         });
         Ok(())
+    }
+
+    /// What wrangler dev wrote to its debug log (WRANGLER_LOG_PATH, under STATE_DIR/logs):
+    /// every DevTools `Network.*` event of the Worker's fetches goes through it.
+    fn wrangler_log_note(&mut self) {
+        use std::io::BufRead;
+        let mut bytes = 0u64;
+        let mut events = 0u64;
+        let mut data = 0u64;
+        let logs = fs::read_dir(self.state_dir.join("logs"));
+        for entry in logs.into_iter().flatten().flatten() {
+            bytes += entry.metadata().map_or(0, |m| m.len());
+            let Ok(f) = fs::File::open(entry.path()) else {
+                continue;
+            };
+            for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+                if line.contains("RUNTIME INCOMING MESSAGE") {
+                    events += 1;
+                }
+                if line.contains("'Network.dataReceived'") {
+                    data += 1;
+                }
+            }
+        }
+        self.note(format!(
+            "wrangler dev's debug log (STATE_DIR/logs) grew to {} over the run: {events} DevTools events relayed by wrangler's inspector proxy, {data} of them `Network.dataReceived` (one per chunk of each fetch the Worker makes)",
+            stats::kib(bytes as f64)
+        ));
     }
 
     fn peer_row(&mut self) {
@@ -1733,8 +1814,9 @@ const METHOD: &[&str] = &[
     "On the chat route the Worker answers only once the provider's first token is there (so a provider that fails at once is an HTTP error), so its TTFB includes the first token's delay; the mock sends its headers at once.",
     "Section 2: in each round one stream per target starts at the same moment, so they share the machine's state; ratio = median whole-stream time ÷ the direct median.",
     "Section 3: all streams of a step start at once on the chat route, each in its own warmed conversation; a step passes with no failed request, no gap between text frames over 10 token intervals and all streams open at the same time (headers received, body not finished). Memory: VmRSS of the workerd processes of the server before the step and at the peak (sampled every 200 ms).",
-    "Section 4: the Worker's argon2id time is the median of a login with a wrong password minus the median of a login with a 301-character password, which the Worker rejects before hashing but after the same D1 reads and throttle writes. Native: `argon2` 0.5 verify in this binary, same parameters.",
-    "Section 5: the conversation is built through the API (demo/echo, 0 ms tokens, sequential: one reply per conversation at a time); each page request is read to the end; GET /health (one D1 query, one KV read) is the baseline, GET /api (no storage) the floor.",
+    "Section 4: the Worker's argon2id time is, round by round, a login with a wrong password minus the login with a 300-character password sent just before it, which the Worker rejects before hashing but after the same D1 reads and throttle writes. Native: `argon2` 0.5 verify in this binary, same parameters.",
+    "Section 5: the conversation starts with sends through the API (demo/echo, 0 ms tokens, sequential: one reply per conversation at a time); then, with the server stopped, bench/seed_history.py repeats those rows in the conversation's Durable Object SQLite file up to 10,000 messages (through the API it would take about 10 minutes here), and the server is started again (that restart is section 6's). Each page request is read to the end; GET /health (one D1 query, one KV read) is the baseline, GET /api (no storage) the floor.",
+    "CPU per process (section 3 notes) comes from /proc/<pid>/stat of the server's process group: the Worker's workerd, wrangler's proxy workerd (which also hosts wrangler's inspector proxy), and node (wrangler itself).",
     "Numbers from a shared 2-core machine are noisy: read ratios and added times, not absolute figures, and compare runs on the same machine only.",
 ];
 
@@ -1780,6 +1862,7 @@ async fn run() -> R<()> {
         litellm_version: "not installed".into(),
         litellm_startup: None,
         startup: None,
+        restart: None,
         email: format!("bench-{run_id}@example.com"),
         session: Session {
             token: String::new(),
@@ -1851,6 +1934,7 @@ async fn run() -> R<()> {
         }
     }
     b.peer_row();
+    b.wrangler_log_note();
     let elapsed = started.elapsed();
     let md = b.write(elapsed, &load_before)?;
     println!("{md}");

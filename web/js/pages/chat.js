@@ -24,8 +24,16 @@ function convTitle(c) {
 
 const STATUS_LABEL = { streaming: 'Replying…', aborted: 'Stopped', failed: 'Failed', pending: 'Sending…' };
 
-export function chatPage({ main, params }) {
-  let orgId = currentOrgId();
+/**
+ * The chat page. `embed` (embed mode, see embed.js): {orgId, headEnd} — its
+ * links stay under /embed, the organization is the one the embedding page
+ * named (if any) and is not remembered, `headEnd` goes at the end of the
+ * header (the sign-out button), and nothing takes focus by itself.
+ */
+export function chatPage({ main, params, embed = null }) {
+  let orgId = (embed && embed.orgId) || currentOrgId();
+  const home = embed ? '/embed' : '/chat';
+  const convHref = (id) => `${embed ? '/embed' : ''}/chat/${enc(id)}`;
   let conv = null; // current conversation
   let loadToken = 0; // guards against out-of-order loads
   let active = null; // the stream in progress: {ctrl, convId, assistant, lastId, done, stopping}
@@ -44,20 +52,20 @@ export function chatPage({ main, params }) {
     h('h2', { class: 'sr-only' }, 'Conversations'), list, listStatus, sentinel);
 
   const orgList = orgs();
-  const orgSelect = orgList.length > 1 ? h('select', {
+  const orgSelect = orgList.length > 1 && !(embed && embed.orgId) ? h('select', {
     id: 'org-select',
     class: 'input input-small',
     onchange: () => {
       orgId = orgSelect.value;
-      setCurrentOrg(orgId);
+      if (!embed) setCurrentOrg(orgId);
       resetList();
-      navigate('/chat');
+      navigate(home);
     },
   }, orgList.map((o) => h('option', { value: o.id, selected: o.id === orgId }, o.name))) : null;
 
   const sidebar = h('aside', { class: 'sidebar', id: 'chat-sidebar', 'aria-label': 'Conversation list' },
     h('div', { class: 'sidebar-top' },
-      h('a', { href: '/chat', class: 'btn btn-primary btn-block', id: 'new-chat' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'New chat'),
+      h('a', { href: home, class: 'btn btn-primary btn-block', id: 'new-chat' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'New chat'),
       orgSelect ? h('div', { class: 'field field-compact' }, h('label', { for: 'org-select' }, 'Organization'), orgSelect) : null),
     listScroll);
 
@@ -71,7 +79,7 @@ export function chatPage({ main, params }) {
   }
 
   function convItem(c) {
-    const a = h('a', { href: `/chat/${enc(c.id)}`, class: 'conv-link' });
+    const a = h('a', { href: convHref(c.id), class: 'conv-link' });
     const titleEl = h('span', { class: 'conv-title' }, convTitle(c));
     const time = h('span', { class: 'conv-time' }, fmtRelative(c.updated_at || c.last_message_at || c.created_at));
     a.append(titleEl, time);
@@ -155,7 +163,7 @@ export function chatPage({ main, params }) {
   const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => rename() }, 'Rename');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', onclick: () => remove() }, 'Delete');
   const headActions = h('div', { class: 'chat-actions', hidden: true }, renameBtn, deleteBtn);
-  const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions);
+  const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions, embed && embed.headEnd);
 
   const olderBox = h('div', { class: 'older' });
   const log = h('div', { class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions text', 'aria-labelledby': 'chat-title', id: 'messages' });
@@ -246,13 +254,16 @@ export function chatPage({ main, params }) {
       ids = ['demo/echo'];
       composerAlert.show(`Could not load the model list (${e.detail}). Only demo/echo is offered.`, 'info');
     }
-    const stored = localStorage.getItem('chatgate.model');
+    let stored = null;
+    try { stored = localStorage.getItem('chatgate.model'); } catch { /* storage blocked (e.g. a third-party iframe) */ }
     const want = selected || (ids.includes(stored) ? stored : null) || (ids.includes('demo/echo') ? 'demo/echo' : ids[0]);
     const all = want && !ids.includes(want) ? [...ids, want] : ids;
     replace(modelSelect, all.map((id) => h('option', { value: id }, id)));
     modelSelect.value = all.includes(want) ? want : all[0];
   }
-  modelSelect.addEventListener('change', () => localStorage.setItem('chatgate.model', modelSelect.value));
+  modelSelect.addEventListener('change', () => {
+    try { localStorage.setItem('chatgate.model', modelSelect.value); } catch { /* storage blocked */ }
+  });
 
   function setStreaming(on) {
     stopBtn.hidden = !on;
@@ -509,7 +520,7 @@ export function chatPage({ main, params }) {
         const c = await api.post('/api/conversations', { org_id: orgId || undefined, model, title: titleFrom(text) });
         if (token !== loadToken) { active = null; setStreaming(false); return; }
         conv = c;
-        setUrl(`/chat/${enc(c.id)}`);
+        setUrl(convHref(c.id));
         upsertConv(c, { toTop: true });
         for (const it of convItems.values()) markCurrent(it);
         showConvHeader();
@@ -535,7 +546,9 @@ export function chatPage({ main, params }) {
       if (!msgs.size) emptyState.hidden = false;
       if (!textarea.value) { textarea.value = text; autosize(); }
       if (e.code === 'no_provider_key') {
-        composerAlert.showNode(h('span', null, e.detail, ' ', h('a', { href: '/settings/provider-keys' }, 'Add a provider key'), ' or pick demo/echo.'));
+        // (Embedded: the settings open in a tab of their own, outside the embedding page.)
+        const link = h('a', { href: '/settings/provider-keys', target: embed ? '_blank' : null, rel: embed ? 'noopener' : null }, 'Add a provider key');
+        composerAlert.showNode(h('span', null, e.detail, ' ', link, ' or pick demo/echo.'));
       } else {
         composerAlert.show(e.status === 409 ? (e.detail || 'A reply is still being written in this conversation. Wait for it or stop it.') : e);
       }
@@ -621,7 +634,7 @@ export function chatPage({ main, params }) {
       await api.del(`/api/conversations/${enc(conv.id)}`);
       removeConv(conv.id);
       toast('Conversation deleted');
-      navigate('/chat');
+      navigate(home);
     } catch (e) {
       toast(e.detail, 'error');
     }
@@ -653,7 +666,8 @@ export function chatPage({ main, params }) {
       headActions.hidden = true;
       for (const it of convItems.values()) markCurrent(it);
       await loadModels();
-      if (token === loadToken && !matchMedia('(max-width: 760px)').matches) textarea.focus();
+      // Not when embedded: focus in an iframe would scroll the embedding page to it.
+      if (token === loadToken && !embed && !matchMedia('(max-width: 760px)').matches) textarea.focus();
       return;
     }
     if (conv && conv.id === id && active) return; // already showing it
@@ -692,7 +706,7 @@ export function chatPage({ main, params }) {
       titleH.textContent = e.status === 404 ? 'Conversation not found' : 'Could not open the conversation';
       document.title = 'Chat · chatgate';
       log.append(e.status === 404
-        ? h('div', { class: 'center-pad' }, h('p', null, 'It may have been deleted. '), h('a', { href: '/chat', class: 'btn btn-primary' }, 'Start a new conversation'))
+        ? h('div', { class: 'center-pad' }, h('p', null, 'It may have been deleted. '), h('a', { href: home, class: 'btn btn-primary' }, 'Start a new conversation'))
         : loadError(e, () => open(id)));
     }
   }
