@@ -90,8 +90,8 @@ async fn dispatch(
         Handler::Authed(access, f) => {
             let who = guard::authenticate(&ctx, *access).await?;
             if let Some(key) = &who.api_key {
-                let settings = crate::store::orgs::settings(&ctx.db()?, &key.org_id).await?;
-                let rpm = settings
+                let rpm = key
+                    .settings
                     .rate_limit_rpm
                     .map_or(ctx.cfg.api_key_rpm, |r| r.clamp(1, u32::MAX as i64) as u32);
                 crate::limits::client::admit_key(&ctx.env, key, rpm).await?;

@@ -79,6 +79,15 @@ impl OrgSettings {
         self.enabled_models.is_empty() || self.enabled_models.iter().any(|m| m == model.as_str())
     }
 
+    /// `raw` as a model the org lets its members use.
+    pub fn permit(&self, raw: &str) -> Result<ModelId, String> {
+        let model = ModelId::parse(raw).map_err(|e| format!("model: {e}"))?;
+        if !self.allows(&model) {
+            return Err(format!("model {model} is not enabled in this organization"));
+        }
+        Ok(model)
+    }
+
     /// Reads stored settings; anything unreadable falls back to the defaults.
     pub fn from_stored(json: &str) -> OrgSettings {
         serde_json::from_str(json).unwrap_or_default()

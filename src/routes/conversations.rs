@@ -7,6 +7,7 @@ use worker::Response;
 use crate::auth::guard::Principal;
 use crate::conversation::client;
 use crate::conversation::protocol::SendCommand;
+use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{
@@ -45,22 +46,9 @@ fn system_prompt(raw: &str) -> ApiResult<String> {
     Ok(raw.to_string())
 }
 
-/// A model the org allows.
-async fn allowed_model(ctx: &Ctx, org_id: &str, raw: &str) -> ApiResult<ModelId> {
-    let model = ModelId::parse(raw).map_err(|e| ApiError::validation(format!("model: {e}")))?;
-    let settings = orgs::settings(&ctx.db()?, org_id).await?;
-    if !settings.allows(&model) {
-        return Err(ApiError::validation(format!(
-            "model {model} is not enabled in this organization"
-        )));
-    }
-    Ok(model)
-}
-
 /// The model of a conversation started without one: `demo/echo`, unless the org's enabled
 /// models leave it out, then the first of those.
-async fn default_model(ctx: &Ctx, org_id: &str) -> ApiResult<ModelId> {
-    let settings = orgs::settings(&ctx.db()?, org_id).await?;
+fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
     let demo = ModelId::demo_echo();
     if settings.allows(&demo) {
         return Ok(demo);
@@ -94,9 +82,12 @@ pub(crate) async fn acting_org(
     }
 }
 
-/// The caller's conversation (an API key sees only those of its org).
-async fn owned(ctx: &Ctx, who: &Principal) -> ApiResult<conversations::ConversationRow> {
-    let conv = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
+/// The caller's conversation and its org's settings (an API key sees only those of its org).
+async fn owned(
+    ctx: &Ctx,
+    who: &Principal,
+) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {
+    let (conv, settings) = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
     if who
         .api_key
         .as_ref()
@@ -104,7 +95,7 @@ async fn owned(ctx: &Ctx, who: &Principal) -> ApiResult<conversations::Conversat
     {
         return Err(ApiError::NotFound);
     }
-    Ok(conv)
+    Ok((conv, settings))
 }
 
 #[derive(Deserialize)]
@@ -127,9 +118,10 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             system_prompt: None,
         });
     let org_id = acting_org(&ctx, &who, body.org_id.as_deref()).await?;
+    let settings = orgs::settings(&ctx.db()?, &org_id).await?;
     let model = match body.model.as_deref() {
-        Some(m) => allowed_model(&ctx, &org_id, m).await?,
-        None => default_model(&ctx, &org_id).await?,
+        Some(m) => settings.permit(m).map_err(ApiError::Validation)?,
+        None => default_model(&settings)?,
     };
     let row = conversations::ConversationRow {
         id: new_id("cnv"),
@@ -170,7 +162,7 @@ pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 }
 
 pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    ok(&owned(&ctx, &who).await?.view())
+    ok(&owned(&ctx, &who).await?.0.view())
 }
 
 #[derive(Deserialize)]
@@ -183,13 +175,14 @@ struct UpdateConversation {
 
 pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: UpdateConversation = ctx.json(BODY_LIMIT).await?;
-    let mut conv = owned(&ctx, &who).await?;
+    let (mut conv, settings) = owned(&ctx, &who).await?;
     if let Some(t) = body.title {
         conv.title = title(&t)?;
     }
     if let Some(m) = body.model {
-        conv.model = allowed_model(&ctx, &conv.org_id, &m)
-            .await?
+        conv.model = settings
+            .permit(&m)
+            .map_err(ApiError::Validation)?
             .as_str()
             .to_string();
     }
@@ -201,7 +194,7 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 }
 
 pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let conv = owned(&ctx, &who).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
     client::wipe(&ctx.env, &conv.id).await?;
     conversations::delete(&ctx.db()?, &conv.id).await?;
     let deleted = serde_json::json!({"conversation_id": conv.id, "user_id": who.user_id});
@@ -210,7 +203,7 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 }
 
 pub async fn messages(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let conv = owned(&ctx, &who).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
     let limit = page_limit(&ctx)?;
     let cursor = ctx.query_param("cursor");
     if let Some(c) = &cursor {
@@ -240,15 +233,11 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if body.max_tokens.is_some_and(|m| m == 0 || m > 200_000) {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
-    let conv = owned(&ctx, &who).await?;
-    let model = allowed_model(
-        &ctx,
-        &conv.org_id,
-        body.model.as_deref().unwrap_or(&conv.model),
-    )
-    .await?;
+    let (conv, settings) = owned(&ctx, &who).await?;
+    let model = settings
+        .permit(body.model.as_deref().unwrap_or(&conv.model))
+        .map_err(ApiError::Validation)?;
     let db = ctx.db()?;
-    let settings = orgs::settings(&db, &conv.org_id).await?;
     let provider = model.provider();
     let provider_key = match provider {
         ProviderKind::Demo => None,
@@ -292,10 +281,17 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         reservation_id: Some(reservation.id.clone()),
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
-    let sent = match conversations::touch(&db, &conv.id, ctx.now).await {
-        Ok(()) => client::send(&ctx, &cmd).await,
-        Err(e) => Err(e),
-    };
+    // Newest activity first: bumped off the hot path (the reply's end bumps it again).
+    let (touch_db, conv_id, now) = (ctx.db()?, conv.id.clone(), ctx.now);
+    ctx.spawn(async move {
+        if let Err(e) = conversations::touch(&touch_db, &conv_id, now).await {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"error": "touch failed", "context": e.to_string()})
+            );
+        }
+    });
+    let sent = client::send(&ctx, &cmd).await;
     // Only a started reply (200) settles its reservation; anything else used nothing.
     if !sent.as_ref().is_ok_and(|r| r.status_code() == 200) {
         limits::client::settle(&ctx.env, &reservation, 0).await;
@@ -304,13 +300,13 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 }
 
 pub async fn stream(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let conv = owned(&ctx, &who).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
     let after = ctx.header("last-event-id");
     client::stream(&ctx, &conv.id, ctx.param(1), after.as_deref()).await
 }
 
 pub async fn abort(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let conv = owned(&ctx, &who).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
     client::abort(&ctx, &conv.id).await?;
     no_content()
 }

@@ -51,7 +51,10 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
     let req = openai_compat::parse_request(&body).map_err(|e| ApiError::Validation(e.message))?;
     let org_id = acting_org(&ctx, &who, organization_header(&ctx).as_deref()).await?;
     let db = ctx.db()?;
-    let settings = orgs::settings(&db, &org_id).await?;
+    let settings = match &who.api_key {
+        Some(key) if key.org_id == org_id => key.settings.clone(),
+        _ => orgs::settings(&db, &org_id).await?,
+    };
     if !settings.allows(&req.model) {
         return Err(ApiError::validation(format!(
             "the model `{}` is not enabled in this organization",

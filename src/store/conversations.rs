@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
 use super::{all, first, n, run, s};
+use crate::domain::settings::OrgSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::util::rfc3339;
 
@@ -58,19 +59,32 @@ pub async fn insert(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// The caller's conversation, or 404 (another user's looks exactly like a missing one).
-/// The owner must also still belong to the conversation's org.
-pub async fn get_owned(db: &D1Database, id: &str, user_id: &str) -> ApiResult<ConversationRow> {
-    let row: Option<ConversationRow> = first(
+/// The caller's conversation with its org's settings, or 404 (another user's looks exactly
+/// like a missing one). The owner must also still belong to the conversation's org. One
+/// query, since every chat request starts here.
+pub async fn get_owned(
+    db: &D1Database,
+    id: &str,
+    user_id: &str,
+) -> ApiResult<(ConversationRow, OrgSettings)> {
+    #[derive(Deserialize)]
+    struct WithSettings {
+        #[serde(flatten)]
+        row: ConversationRow,
+        org_settings: String,
+    }
+    let found: Option<WithSettings> = first(
         db,
-        &format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE id = ?1 AND user_id = ?2
-             AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)"
-        ),
+        "SELECT c.id, c.user_id, c.org_id, c.title, c.model, c.system_prompt, c.created_at,
+                c.last_activity, o.settings AS org_settings
+         FROM conversations c JOIN orgs o ON o.id = c.org_id
+         WHERE c.id = ?1 AND c.user_id = ?2
+           AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)",
         &[s(id), s(user_id)],
     )
     .await?;
-    row.ok_or(ApiError::NotFound)
+    let found = found.ok_or(ApiError::NotFound)?;
+    Ok((found.row, OrgSettings::from_stored(&found.org_settings)))
 }
 
 /// A page of the user's conversations, newest activity first; `org_id` narrows it.

@@ -7,6 +7,7 @@ use worker::D1Database;
 use super::orgs::OrgScope;
 use super::{all, first, n, run, s};
 use crate::crypto::{random_bytes, sha256_hex};
+use crate::domain::settings::OrgSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::util::rfc3339;
 
@@ -80,6 +81,9 @@ pub struct KeyAuth {
     pub org_id: String,
     pub user_id: String,
     pub scopes: Vec<String>,
+    /// The key's org's settings, read with the key (its rate limit and models are checked
+    /// on every request).
+    pub settings: OrgSettings,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +94,7 @@ struct AuthRow {
     scopes: String,
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
+    org_settings: String,
 }
 
 /// The key's identity, if it exists, has not expired, and its creator is still a member of
@@ -100,8 +105,11 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
     }
     let row: Option<AuthRow> = first(
         db,
-        "SELECT k.id, k.org_id, k.user_id, k.scopes, k.expires_at, k.last_used_at FROM api_keys k
+        "SELECT k.id, k.org_id, k.user_id, k.scopes, k.expires_at, k.last_used_at,
+                o.settings AS org_settings
+         FROM api_keys k
          JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
+         JOIN orgs o ON o.id = k.org_id
          WHERE k.key_hash = ?1",
         &[s(&hash(key))],
     )
@@ -124,6 +132,7 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
         org_id: row.org_id,
         user_id: row.user_id,
         scopes,
+        settings: OrgSettings::from_stored(&row.org_settings),
     })
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{all, first, n, run, s};
+use super::{all, n, run, s};
 use crate::config::Config;
 use crate::crypto::{b64, b64_decode, open, seal};
 use crate::error::{ApiError, ApiResult};
@@ -93,26 +93,23 @@ pub async fn delete(db: &D1Database, owner: Owner<'_>, provider: ProviderKind) -
 
 #[derive(Deserialize)]
 struct SealedRow {
+    owner_kind: String,
     key_version: i64,
     sealed: String,
 }
 
 /// Opens the key of one owner, re-sealing it under the current master key when it was
 /// sealed under an older one (so rotation completes as keys are used).
-pub async fn get(
+/// Opens a sealed key of one owner, re-sealing it under the current master key when it was
+/// sealed under an older one (so rotation completes as keys are used).
+async fn unseal(
     db: &D1Database,
     cfg: &Config,
     owner: Owner<'_>,
     provider: ProviderKind,
+    row: &SealedRow,
     now: i64,
-) -> ApiResult<Option<String>> {
-    let row: Option<SealedRow> = first(
-        db,
-        "SELECT key_version, sealed FROM provider_keys WHERE owner_kind = ?1 AND owner_id = ?2 AND provider = ?3",
-        &[s(owner.kind()), s(owner.id()), s(provider.as_str())],
-    )
-    .await?;
-    let Some(row) = row else { return Ok(None) };
+) -> ApiResult<String> {
     let master = cfg
         .encryption_keys
         .iter()
@@ -137,10 +134,11 @@ pub async fn get(
     {
         put(db, cfg, owner, provider, &key, now).await?;
     }
-    Ok(Some(key))
+    Ok(key)
 }
 
-/// The key a request for `provider` uses: the user's, else the org's, else the service's.
+/// The key a request for `provider` uses: the user's, else the org's (both read in one
+/// query, on the hot path of every chat request), else the service's.
 pub async fn resolve(
     db: &D1Database,
     cfg: &Config,
@@ -149,11 +147,22 @@ pub async fn resolve(
     provider: ProviderKind,
     now: i64,
 ) -> ApiResult<String> {
-    if let Some(k) = get(db, cfg, Owner::User(user_id), provider, now).await? {
-        return Ok(k);
-    }
-    if let Some(k) = get(db, cfg, Owner::Org(org_id), provider, now).await? {
-        return Ok(k);
+    let rows: Vec<SealedRow> = all(
+        db,
+        "SELECT owner_kind, key_version, sealed FROM provider_keys
+         WHERE provider = ?3 AND ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
+         ORDER BY owner_kind DESC",
+        &[s(user_id), s(org_id), s(provider.as_str())],
+    )
+    .await?;
+    // 'user' sorts after 'org': descending puts the user's own key first.
+    if let Some(row) = rows.first() {
+        let owner = if row.owner_kind == "user" {
+            Owner::User(user_id)
+        } else {
+            Owner::Org(org_id)
+        };
+        return unseal(db, cfg, owner, provider, row, now).await;
     }
     cfg.service_key(provider)
         .map(str::to_string)
