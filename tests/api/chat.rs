@@ -338,11 +338,7 @@ async fn a_reply_is_completed_and_stored_after_the_client_disconnects() {
         .conversation(&user, "openai/mock-tokens-30-delay-25")
         .await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "go"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
     let mut reader = SseReader::new(resp);
     for _ in 0..4 {
@@ -369,11 +365,7 @@ async fn resuming_from_last_event_id_gives_exactly_the_rest() {
         .conversation(&user, "gemini/mock-tokens-20-delay-40")
         .await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "go"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
     let mut reader = SseReader::new(resp);
     let created = reader.next_event().await.unwrap();
@@ -463,11 +455,7 @@ async fn an_upstream_429_is_a_429_problem_and_stores_nothing() {
     let user = app.register("u429").await;
     let conv = app.conversation(&user, "openai/status-429").await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "go"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
     assert_eq!(resp.headers()["retry-after"], "7");
     assert_problem(resp, 429, "upstream_error").await;
@@ -497,11 +485,7 @@ async fn a_model_the_upstream_does_not_know_is_a_clear_4xx() {
     let user = app.register("u404").await;
     let conv = app.conversation(&user, "openai/status-404").await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "go"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
     let body = assert_problem(resp, 400, "upstream_error").await;
     assert!(
@@ -518,20 +502,12 @@ async fn a_second_send_while_a_reply_streams_is_409() {
         .conversation(&user, "openai/mock-tokens-40-delay-25")
         .await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "first"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "first"}))
         .await;
     let mut reader = SseReader::new(resp);
     reader.next_event().await.unwrap();
     let second = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "second"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "second"}))
         .await;
     assert_problem(second, 409, "conflict").await;
     let rest = reader.rest().await;
@@ -553,11 +529,7 @@ async fn abort_stops_the_reply_and_keeps_the_partial_text() {
         .conversation(&user, "openai/mock-tokens-200-delay-30")
         .await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "go"}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
     let mut reader = SseReader::new(resp);
     reader.next_event().await.unwrap();
@@ -596,11 +568,7 @@ async fn an_unknown_provider_and_an_empty_message_are_400() {
     assert_problem(resp, 400, "validation_failed").await;
     let conv = app.conversation(&user, "demo/echo").await;
     let resp = app
-        .post(
-            &format!("/api/conversations/{conv}/messages"),
-            Some(&user.token),
-            &json!({"content": "  "}),
-        )
+        .send_message(&user.token, &conv, &json!({"content": "  "}))
         .await;
     assert_problem(resp, 400, "validation_failed").await;
 }

@@ -322,13 +322,7 @@ impl TestApp {
 
     /// Sends a message and reads the whole reply stream.
     pub async fn chat(&self, token: &str, conversation: &str, body: &Value) -> Sse {
-        let resp = self
-            .post(
-                &format!("/api/conversations/{conversation}/messages"),
-                Some(token),
-                body,
-            )
-            .await;
+        let resp = self.send_message(token, conversation, body).await;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         Sse {
@@ -404,5 +398,17 @@ impl SseReader {
             out.push(e);
         }
         out
+    }
+}
+
+impl TestApp {
+    /// Sends a message to a conversation and returns the response (a stream, or a problem).
+    pub async fn send_message(&self, token: &str, conversation: &str, body: &Value) -> Response {
+        self.post(
+            &format!("/api/conversations/{conversation}/messages"),
+            Some(token),
+            body,
+        )
+        .await
     }
 }

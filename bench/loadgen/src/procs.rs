@@ -153,6 +153,11 @@ pub fn workerds(group: i32) -> Vec<Workerd> {
         .collect()
 }
 
+/// How many files (sockets included) a process has open.
+pub fn open_files(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
 /// Resident memory in bytes (VmRSS).
 pub fn rss(pid: i32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
