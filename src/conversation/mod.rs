@@ -180,6 +180,8 @@ impl Conversation {
         reply::abort(&self.shared);
         self.shared.live.borrow_mut().take();
         self.shared.state.storage().delete_all().await?;
+        // The object stays usable (an empty table is all that is left).
+        let _ = self.shared.sql.exec(SCHEMA, None);
         Ok(Response::builder().with_status(204).empty())
     }
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 use worker::{AbortController, Delay, Headers, Request, Response, SqlStorageValue};
 
 use super::protocol::*;
-use super::{MessageRow, Shared, MESSAGE_COLUMNS, SCHEMA};
+use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::sse::encode_event;
@@ -76,34 +76,46 @@ fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
 fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
     #[derive(serde::Deserialize)]
     struct Row {
+        seq: i64,
         role: String,
         content: String,
     }
-    let rows: Vec<Row> = shared
-        .sql
-        .exec(
-            "SELECT role, content FROM messages
-             WHERE (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'aborted') AND content != ''))
-             ORDER BY seq DESC LIMIT 1000",
-            None,
-        )?
-        .to_array()?;
+    // Read newest first, a page at a time, only as far back as the budget reaches: a long
+    // conversation costs what its recent messages cost.
+    const PAGE: i64 = 64;
     let mut used = 0usize;
     let mut picked = Vec::new();
-    for (i, r) in rows.into_iter().enumerate() {
-        used += r.content.chars().count();
-        if i > 0 && used > budget {
+    let mut before = i64::MAX / 2;
+    'pages: loop {
+        let rows: Vec<Row> = shared
+            .sql
+            .exec(
+                "SELECT seq, role, content FROM messages
+                 WHERE seq < ? AND (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'aborted') AND content != ''))
+                 ORDER BY seq DESC LIMIT ?",
+                vec![before.into(), PAGE.into()],
+            )?
+            .to_array()?;
+        let last_page = (rows.len() as i64) < PAGE;
+        for r in rows {
+            used += r.content.chars().count();
+            if !picked.is_empty() && used > budget {
+                break 'pages;
+            }
+            before = r.seq;
+            let role = if r.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            };
+            picked.push(ChatMessage {
+                role,
+                content: r.content,
+            });
+        }
+        if last_page {
             break;
         }
-        let role = if r.role == "assistant" {
-            Role::Assistant
-        } else {
-            Role::User
-        };
-        picked.push(ChatMessage {
-            role,
-            content: r.content,
-        });
     }
     picked.reverse();
     // Providers want the conversation to open with the user.
@@ -146,7 +158,6 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         ));
     }
     let model = ModelId::parse(&cmd.model).map_err(|e| ApiError::validation(e.to_string()))?;
-    sql_exec(&shared, SCHEMA, vec![])?;
     let now = now_ms();
     #[derive(serde::Deserialize)]
     struct Max {

@@ -92,3 +92,35 @@ pub async fn admit_key(env: &Env, key: &KeyAuth, rpm: u32) -> ApiResult<()> {
         Decision::Refused { retry_after } => Err(ApiError::RateLimited(retry_after)),
     }
 }
+
+/// What a request needs before its upstream call: the provider key (none for the demo) and
+/// the budget reservation, fetched at the same time; if the key is missing, the
+/// reservation is released again.
+pub async fn key_and_reservation(
+    ctx: &crate::http::Ctx,
+    user_id: &str,
+    org_id: &str,
+    provider: crate::providers::ProviderKind,
+    limit: Option<i64>,
+    amount: u64,
+) -> ApiResult<(Option<String>, Reservation)> {
+    use crate::providers::ProviderKind;
+    let db = ctx.db()?;
+    let key = async {
+        match provider {
+            ProviderKind::Demo => Ok(None),
+            p => crate::store::provider_keys::resolve(&db, &ctx.cfg, user_id, org_id, p, ctx.now)
+                .await
+                .map(Some),
+        }
+    };
+    let (key, reservation) = futures::join!(key, reserve(&ctx.env, org_id, limit, amount));
+    let reservation = reservation?;
+    match key {
+        Ok(key) => Ok((key, reservation)),
+        Err(e) => {
+            settle(&ctx.env, &reservation, 0).await;
+            Err(e)
+        }
+    }
+}

@@ -14,8 +14,8 @@ use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
 use crate::limits;
-use crate::providers::{self, ProviderKind};
-use crate::store::{conversations, orgs, provider_keys};
+use crate::providers;
+use crate::store::{conversations, orgs};
 use crate::util::new_id;
 use crate::webhooks::EventType;
 
@@ -237,14 +237,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
         .map_err(ApiError::Validation)?;
-    let db = ctx.db()?;
     let provider = model.provider();
-    let provider_key = match provider {
-        ProviderKind::Demo => None,
-        p => Some(
-            provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, p, ctx.now).await?,
-        ),
-    };
     let system: Vec<&str> = [
         settings.custom_instructions.as_str(),
         conv.system_prompt.as_str(),
@@ -259,9 +252,11 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             .iter()
             .map(|s| providers::estimate_tokens(s))
             .sum::<u64>();
-    let reservation = limits::client::reserve(
-        &ctx.env,
+    let (provider_key, reservation) = limits::client::key_and_reservation(
+        &ctx,
+        &who.user_id,
         &conv.org_id,
+        provider,
         settings.monthly_token_limit,
         limits::reservation_amount(body.max_tokens, prompt_estimate),
     )

@@ -62,14 +62,12 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         )));
     }
     let kind = req.model.provider();
-    let key = match kind {
-        ProviderKind::Demo => None,
-        p => Some(provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &org_id, p, ctx.now).await?),
-    };
     let prompt_estimate = prompt_estimate(&req.chat);
-    let reservation = limits::client::reserve(
-        &ctx.env,
+    let (key, reservation) = limits::client::key_and_reservation(
+        &ctx,
+        &who.user_id,
         &org_id,
+        kind,
         settings.monthly_token_limit,
         limits::reservation_amount(req.max_tokens, prompt_estimate),
     )
