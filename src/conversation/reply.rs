@@ -337,9 +337,6 @@ async fn pump(
                 if chunk.text.is_empty() {
                     continue;
                 }
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Ok(()));
-                }
                 let (offset, flush) = {
                     let mut live = shared.live.borrow_mut();
                     let Some(live) = live.as_mut() else { return };
@@ -366,6 +363,11 @@ async fn pump(
                     &shared,
                     &frame(offset, "delta", &json!({ "text": chunk.text })),
                 );
+                // The response goes out with its first delta already queued, so headers and
+                // the first token leave together.
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
             }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),

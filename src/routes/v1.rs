@@ -291,15 +291,8 @@ async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
         }
     };
     let (tx, rx) = mpsc::unbounded::<String>();
-    match sse_response(rx) {
-        // If the handler is gone, the receiver went with it: the first send tells.
-        Ok(resp) => drop(answer.send(Ok(resp))),
-        Err(e) => {
-            job.meter.release().await;
-            let _ = answer.send(Err(e));
-            return;
-        }
-    }
+    // Answered once the first frames are queued (or at the end, for an empty reply).
+    let mut pending = Some((answer, rx));
     let mut writer = ChunkWriter::new(
         &job.id,
         job.created,
@@ -318,6 +311,19 @@ async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
             .on_chunk(&chunk)
             .into_iter()
             .any(|f| tx.unbounded_send(f).is_err());
+        // The response goes out with its first frames already queued, so the headers and
+        // the first token leave together rather than as two small writes.
+        if let Some((answer, rx)) = pending.take() {
+            match sse_response(rx) {
+                // If the handler is gone, the receiver went with it: a later send tells.
+                Ok(resp) => drop(answer.send(Ok(resp))),
+                Err(e) => {
+                    job.meter.release().await;
+                    let _ = answer.send(Err(e));
+                    return;
+                }
+            }
+        }
         if client_gone {
             controller.abort();
             break Ok(());
@@ -354,6 +360,10 @@ async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
         for f in frames {
             let _ = tx.unbounded_send(f);
         }
+    }
+    // An empty reply (no chunk at all) is answered here, with its closing frames queued.
+    if let Some((answer, rx)) = pending.take() {
+        let _ = answer.send(sse_response(rx));
     }
     // Closing the channel ends the response before the bookkeeping.
     drop(tx);
