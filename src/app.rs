@@ -103,9 +103,13 @@ async fn dispatch(
 
 /// Turns an error into its problem+json response (with `allow` / `retry-after` when due).
 pub fn problem(e: &ApiError) -> Response {
-    let body = e.problem_json().to_string();
+    error_response(e, "application/problem+json", e.problem_json().to_string())
+}
+
+/// An error response: its status, `retry-after` and `allow` headers, and the given body.
+fn error_response(e: &ApiError, content_type: &str, body: String) -> Response {
     let headers = Headers::new();
-    let _ = headers.set("content-type", "application/problem+json");
+    let _ = headers.set("content-type", content_type);
     if let Some(secs) = e.retry_after() {
         let _ = headers.set("retry-after", &secs.to_string());
     }
@@ -133,18 +137,7 @@ pub fn openai_error(e: &ApiError) -> Response {
         e => ("invalid_request_error", e.code()),
     };
     let body = crate::openai_compat::error_body(&e.detail(), kind, Some(code)).to_string();
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json; charset=utf-8");
-    if let Some(secs) = e.retry_after() {
-        let _ = headers.set("retry-after", &secs.to_string());
-    }
-    if let ApiError::MethodNotAllowed(allow) = e {
-        let _ = headers.set("allow", allow);
-    }
-    Response::builder()
-        .with_status(e.status())
-        .with_headers(headers)
-        .fixed(body.into_bytes())
+    error_response(e, "application/json; charset=utf-8", body)
 }
 
 /// Copies the response with the headers every response carries. (Responses from fetch and

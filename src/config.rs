@@ -163,6 +163,46 @@ impl Config {
         })
     }
 
+    /// Seals a secret under the current master key: its version and base64(nonce ||
+    /// ciphertext || tag). `aad` names the owner, so the value opens nowhere else.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<(i64, String), ApiError> {
+        let (version, master) = self
+            .encryption_keys
+            .first()
+            .ok_or_else(|| ApiError::internal("no encryption key"))?;
+        let sealed = crate::crypto::seal(master, plaintext, aad).map_err(ApiError::internal)?;
+        Ok((*version as i64, crate::crypto::b64(&sealed)))
+    }
+
+    /// Opens what `seal` produced under master key `version`. The flag says it was sealed
+    /// under an older key, so the caller re-seals it (rotation completes as values are used).
+    pub fn open(
+        &self,
+        version: i64,
+        sealed_b64: &str,
+        aad: &[u8],
+    ) -> Result<(String, bool), ApiError> {
+        let master = self
+            .encryption_keys
+            .iter()
+            .find(|(v, _)| *v as i64 == version)
+            .map(|(_, k)| k)
+            .ok_or_else(|| {
+                ApiError::internal(format!("sealed with unknown key version {version}"))
+            })?;
+        let sealed = crate::crypto::b64_decode(sealed_b64)
+            .ok_or_else(|| ApiError::internal("sealed value is not base64"))?;
+        let plain = crate::crypto::open(master, &sealed, aad)
+            .ok_or_else(|| ApiError::internal("sealed value does not open under its owner"))?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| ApiError::internal("sealed value is not UTF-8"))?;
+        let stale = self
+            .encryption_keys
+            .first()
+            .is_some_and(|(v, _)| *v as i64 != version);
+        Ok((text, stale))
+    }
+
     pub fn base_url(&self, provider: ProviderKind) -> &str {
         match provider {
             ProviderKind::OpenAi => &self.openai_base_url,

@@ -7,7 +7,6 @@ use worker::D1Database;
 
 use super::{all, n, run, s};
 use crate::config::Config;
-use crate::crypto::{b64, b64_decode, open, seal};
 use crate::error::{ApiError, ApiResult};
 use crate::providers::ProviderKind;
 use crate::util::rfc3339;
@@ -62,12 +61,7 @@ pub async fn put(
     key: &str,
     now: i64,
 ) -> ApiResult<()> {
-    let (version, master) = cfg
-        .encryption_keys
-        .first()
-        .ok_or_else(|| ApiError::internal("no encryption key"))?;
-    let sealed = seal(master, key.as_bytes(), aad(owner, provider).as_bytes())
-        .map_err(ApiError::internal)?;
+    let (version, sealed) = cfg.seal(key.as_bytes(), aad(owner, provider).as_bytes())?;
     run(
         db,
         "INSERT INTO provider_keys (owner_kind, owner_id, provider, key_version, sealed, hint, updated_at)
@@ -75,7 +69,7 @@ pub async fn put(
          ON CONFLICT(owner_kind, owner_id, provider) DO UPDATE SET
            key_version = excluded.key_version, sealed = excluded.sealed, hint = excluded.hint,
            updated_at = excluded.updated_at",
-        &[s(owner.kind()), s(owner.id()), s(provider.as_str()), n(*version as i64), s(&b64(&sealed)), s(&mask(key)), n(now)],
+        &[s(owner.kind()), s(owner.id()), s(provider.as_str()), n(version), s(&sealed), s(&mask(key)), n(now)],
     )
     .await?;
     Ok(())
@@ -101,7 +95,7 @@ struct SealedRow {
 /// Opens the key of one owner, re-sealing it under the current master key when it was
 /// sealed under an older one (so rotation completes as keys are used).
 /// Opens a sealed key of one owner, re-sealing it under the current master key when it was
-/// sealed under an older one (so rotation completes as keys are used).
+/// sealed under an older one.
 async fn unseal(
     db: &D1Database,
     cfg: &Config,
@@ -110,28 +104,12 @@ async fn unseal(
     row: &SealedRow,
     now: i64,
 ) -> ApiResult<String> {
-    let master = cfg
-        .encryption_keys
-        .iter()
-        .find(|(v, _)| *v as i64 == row.key_version)
-        .map(|(_, k)| k)
-        .ok_or_else(|| {
-            ApiError::internal(format!(
-                "provider key sealed with unknown key version {}",
-                row.key_version
-            ))
-        })?;
-    let sealed =
-        b64_decode(&row.sealed).ok_or_else(|| ApiError::internal("provider key is not base64"))?;
-    let plain = open(master, &sealed, aad(owner, provider).as_bytes())
-        .ok_or_else(|| ApiError::internal("provider key does not open under its owner"))?;
-    let key =
-        String::from_utf8(plain).map_err(|_| ApiError::internal("provider key is not UTF-8"))?;
-    if cfg
-        .encryption_keys
-        .first()
-        .is_some_and(|(v, _)| *v as i64 != row.key_version)
-    {
+    let (key, stale) = cfg.open(
+        row.key_version,
+        &row.sealed,
+        aad(owner, provider).as_bytes(),
+    )?;
+    if stale {
         put(db, cfg, owner, provider, &key, now).await?;
     }
     Ok(key)
@@ -214,6 +192,7 @@ pub async fn list_visible(db: &D1Database, user_id: &str) -> ApiResult<Vec<Provi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{open, seal};
 
     #[test]
     fn masks_show_only_a_prefix_and_the_last_four() {

@@ -6,8 +6,7 @@ use worker::D1Database;
 
 use super::{first, n, run, s};
 use crate::config::Config;
-use crate::crypto::{b64, b64_decode, open, seal};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::util::rfc3339;
 
 /// The associated data binding a sealed secret to its org.
@@ -30,12 +29,7 @@ pub async fn put(
     endpoint: &NewEndpoint<'_>,
     now: i64,
 ) -> ApiResult<()> {
-    let (version, master) = cfg
-        .encryption_keys
-        .first()
-        .ok_or_else(|| ApiError::internal("no encryption key"))?;
-    let sealed = seal(master, endpoint.secret.as_bytes(), aad(org_id).as_bytes())
-        .map_err(ApiError::internal)?;
+    let (version, sealed) = cfg.seal(endpoint.secret.as_bytes(), aad(org_id).as_bytes())?;
     run(
         db,
         "INSERT INTO webhooks (org_id, url, events, key_version, sealed_secret, created_at, updated_at)
@@ -47,8 +41,8 @@ pub async fn put(
             s(org_id),
             s(endpoint.url),
             s(&serde_json::to_string(endpoint.events)?),
-            n(*version as i64),
-            s(&b64(&sealed)),
+            n(version),
+            s(&sealed),
             n(now),
         ],
     )
@@ -130,35 +124,16 @@ pub async fn target(
     let Some(r) = row(db, org_id).await? else {
         return Ok(None);
     };
-    let master = cfg
-        .encryption_keys
-        .iter()
-        .find(|(v, _)| *v as i64 == r.key_version)
-        .map(|(_, k)| k)
-        .ok_or_else(|| {
-            ApiError::internal(format!(
-                "webhook secret sealed with unknown key version {}",
-                r.key_version
-            ))
-        })?;
-    let sealed = b64_decode(&r.sealed_secret)
-        .ok_or_else(|| ApiError::internal("webhook secret is not base64"))?;
-    let plain = open(master, &sealed, aad(org_id).as_bytes())
-        .ok_or_else(|| ApiError::internal("webhook secret does not open under its org"))?;
-    let secret =
-        String::from_utf8(plain).map_err(|_| ApiError::internal("webhook secret is not UTF-8"))?;
+    let (secret, stale) = cfg.open(r.key_version, &r.sealed_secret, aad(org_id).as_bytes())?;
     // Sealed under an older master key: re-seal under the current one, so rotation completes.
-    if let Some((version, current)) = cfg.encryption_keys.first() {
-        if *version as i64 != r.key_version {
-            let resealed = seal(current, secret.as_bytes(), aad(org_id).as_bytes())
-                .map_err(ApiError::internal)?;
-            run(
-                db,
-                "UPDATE webhooks SET key_version = ?2, sealed_secret = ?3 WHERE org_id = ?1 AND key_version = ?4",
-                &[s(org_id), n(*version as i64), s(&b64(&resealed)), n(r.key_version)],
-            )
-            .await?;
-        }
+    if stale {
+        let (version, resealed) = cfg.seal(secret.as_bytes(), aad(org_id).as_bytes())?;
+        run(
+            db,
+            "UPDATE webhooks SET key_version = ?2, sealed_secret = ?3 WHERE org_id = ?1 AND key_version = ?4",
+            &[s(org_id), n(version), s(&resealed), n(r.key_version)],
+        )
+        .await?;
     }
     Ok(Some((r.url, secret)))
 }
@@ -166,6 +141,7 @@ pub async fn target(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{open, seal};
 
     #[test]
     fn a_secret_sealed_for_one_org_does_not_open_for_another() {
