@@ -126,3 +126,63 @@ impl ChunkStream {
         }
     }
 }
+
+/// Where the chunks of a streamed reply come from: the built-in demo model, paced like a
+/// real one, or a provider's stream.
+pub enum ReplySource {
+    Demo {
+        chunks: VecDeque<Chunk>,
+        delay_ms: u32,
+    },
+    Upstream(ChunkStream),
+}
+
+impl ReplySource {
+    /// Opens the reply: for a provider, sends the request and fails (as an HTTP error)
+    /// when the provider refuses it.
+    pub async fn open(
+        kind: ProviderKind,
+        base_url: &str,
+        key: Option<&str>,
+        req: &ChatRequest,
+        demo_delay_ms: u32,
+        signal: &AbortSignal,
+    ) -> ApiResult<ReplySource> {
+        match (kind, key) {
+            (ProviderKind::Demo, _) => Ok(ReplySource::Demo {
+                chunks: providers::demo::chunks(req).into(),
+                delay_ms: demo_delay_ms,
+            }),
+            (kind, Some(key)) => {
+                let mut resp = send(kind, base_url, key, req, Some(signal))
+                    .await
+                    .map_err(|e| api_error(&e))?;
+                Ok(ReplySource::Upstream(ChunkStream::new(kind, &mut resp)?))
+            }
+            (kind, None) => Err(ApiError::NoProviderKey(kind.as_str())),
+        }
+    }
+
+    pub async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
+        match self {
+            ReplySource::Demo { chunks, delay_ms } => {
+                let next = chunks.pop_front();
+                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
+                    worker::Delay::from(std::time::Duration::from_millis(u64::from(*delay_ms)))
+                        .await;
+                }
+                Ok(next)
+            }
+            ReplySource::Upstream(stream) => stream.next().await,
+        }
+    }
+}
+
+/// A `text/event-stream` response fed by a channel of ready-made SSE frames.
+pub fn sse_response(rx: futures::channel::mpsc::UnboundedReceiver<String>) -> ApiResult<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "text/event-stream; charset=utf-8")?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-accel-buffering", "no")?;
+    Ok(Response::from_stream(rx.map(Ok::<String, worker::Error>))?.with_headers(headers))
+}

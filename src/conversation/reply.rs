@@ -6,24 +6,19 @@
 //! So `Last-Event-ID: n` means "I have the first n bytes", and a resumed reader is sent
 //! exactly the rest.
 
-use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
 use serde_json::json;
-use worker::{AbortController, Delay, Headers, Request, Response, SqlStorageValue};
+use worker::{AbortController, Request, Response, SqlStorageValue};
 
 use super::protocol::*;
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::sse::encode_event;
-use crate::providers::{
-    self, ChatMessage, ChatRequest, Chunk, ProviderKind, Role, UpstreamError, Usage,
-};
-use crate::upstream::{self, ChunkStream};
+use crate::providers::{self, ChatMessage, ChatRequest, Role, UpstreamError, Usage};
+use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms};
 
 /// How often the text of a streaming reply is written to SQLite.
@@ -38,14 +33,6 @@ pub struct Live {
     abort: Option<AbortController>,
     aborted: bool,
     last_flush: i64,
-}
-
-fn sse_response(rx: mpsc::UnboundedReceiver<String>) -> ApiResult<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "text/event-stream; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    headers.set("x-accel-buffering", "no")?;
-    Ok(Response::from_stream(rx.map(Ok::<String, worker::Error>))?.with_headers(headers))
 }
 
 fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
@@ -123,30 +110,6 @@ fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
         picked.remove(0);
     }
     Ok(picked)
-}
-
-/// Where the chunks of a reply come from.
-enum Source {
-    Demo {
-        chunks: VecDeque<Chunk>,
-        delay_ms: u32,
-    },
-    Upstream(ChunkStream),
-}
-
-impl Source {
-    async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
-        match self {
-            Source::Demo { chunks, delay_ms } => {
-                let next = chunks.pop_front();
-                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
-                    Delay::from(Duration::from_millis(*delay_ms as u64)).await;
-                }
-                Ok(next)
-            }
-            Source::Upstream(stream) => stream.next().await,
-        }
-    }
 }
 
 /// Starts a reply: 409 while another streams. Waits for the provider's first chunk, so a
@@ -235,7 +198,15 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
                 .map(|m| m.content.as_str())
                 .collect::<String>()),
     );
-    let opened = open_source(&model, &cmd, &request, &signal).await;
+    let opened = ReplySource::open(
+        model.provider(),
+        &cmd.base_url,
+        cmd.provider_key.as_deref(),
+        &request,
+        cmd.demo_token_delay_ms,
+        &signal,
+    )
+    .await;
     let source = match opened {
         Ok(s) => s,
         Err(e) => {
@@ -272,31 +243,6 @@ fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
     shared.live.borrow_mut().take();
 }
 
-async fn open_source(
-    model: &ModelId,
-    cmd: &SendCommand,
-    request: &ChatRequest,
-    signal: &worker::AbortSignal,
-) -> ApiResult<Source> {
-    if model.provider() == ProviderKind::Demo {
-        return Ok(Source::Demo {
-            chunks: providers::demo::chunks(request).into(),
-            delay_ms: cmd.demo_token_delay_ms,
-        });
-    }
-    let key = cmd
-        .provider_key
-        .as_deref()
-        .ok_or(ApiError::NoProviderKey(model.provider().as_str()))?;
-    let mut resp = upstream::send(model.provider(), &cmd.base_url, key, request, Some(signal))
-        .await
-        .map_err(|e| upstream::api_error(&e))?;
-    Ok(Source::Upstream(ChunkStream::new(
-        model.provider(),
-        &mut resp,
-    )?))
-}
-
 struct PumpContext {
     cmd: SendCommand,
     model: ModelId,
@@ -315,7 +261,7 @@ fn broadcast(shared: &Shared, f: &str) {
 
 async fn pump(
     shared: Rc<Shared>,
-    mut source: Source,
+    mut source: ReplySource,
     ctx: PumpContext,
     ready: oneshot::Sender<Result<(), UpstreamError>>,
 ) {

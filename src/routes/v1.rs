@@ -9,13 +9,9 @@
 //! then runs in a task kept alive past the response (`Ctx::spawn`), which records its usage
 //! and settles the reservation however it ends: complete, upstream cut, or client gone.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
 use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
 use serde::Serialize;
-use worker::{AbortController, AbortSignal, Delay, Env, Headers, Response};
+use worker::{AbortController, Env, Response};
 
 use crate::auth::guard::Principal;
 use crate::domain::model_id::DEMO_ECHO;
@@ -29,7 +25,7 @@ use crate::providers::{
 };
 use crate::routes::conversations::acting_org;
 use crate::store::{orgs, provider_keys, usage};
-use crate::upstream::{self, ChunkStream};
+use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms};
 
 /// The org named by `OpenAI-Organization`, if any.
@@ -220,61 +216,21 @@ async fn upstream_completion(
     providers::parse_completion(kind, &body).map_err(|e| upstream::api_error(&e))
 }
 
-/// Where the chunks of a streamed reply come from.
-enum Source {
-    Demo {
-        chunks: VecDeque<Chunk>,
-        delay_ms: u32,
-    },
-    Upstream(ChunkStream),
-}
-
-impl Source {
-    async fn open(job: &Job, signal: &AbortSignal) -> ApiResult<Source> {
-        match (job.kind, job.key.as_deref()) {
-            (ProviderKind::Demo, _) => Ok(Source::Demo {
-                chunks: demo::chunks(&job.req.chat).into(),
-                delay_ms: job.demo_delay_ms,
-            }),
-            (kind, Some(key)) => {
-                let mut resp =
-                    upstream::send(kind, &job.base_url, key, &job.req.chat, Some(signal))
-                        .await
-                        .map_err(|e| upstream::api_error(&e))?;
-                Ok(Source::Upstream(ChunkStream::new(kind, &mut resp)?))
-            }
-            (kind, None) => Err(ApiError::NoProviderKey(kind.as_str())),
-        }
-    }
-
-    async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
-        match self {
-            Source::Demo { chunks, delay_ms } => {
-                let next = chunks.pop_front();
-                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
-                    Delay::from(Duration::from_millis(u64::from(*delay_ms))).await;
-                }
-                Ok(next)
-            }
-            Source::Upstream(stream) => stream.next().await,
-        }
-    }
-}
-
-fn sse_response(rx: mpsc::UnboundedReceiver<String>) -> ApiResult<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "text/event-stream; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    headers.set("x-accel-buffering", "no")?;
-    Ok(Response::from_stream(rx.map(Ok::<String, worker::Error>))?.with_headers(headers))
-}
-
 /// Streams a reply as OpenAI chunks. The 200 is committed only once the first chunk is in,
 /// so a provider that fails at once is a real HTTP error. A client that goes away stops the
 /// upstream; the usage so far is recorded all the same.
 async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
     let controller = AbortController::default();
-    let mut source = match Source::open(&job, &controller.signal()).await {
+    let signal = controller.signal();
+    let opened = ReplySource::open(
+        job.kind,
+        &job.base_url,
+        job.key.as_deref(),
+        &job.req.chat,
+        job.demo_delay_ms,
+        &signal,
+    );
+    let mut source = match opened.await {
         Ok(s) => s,
         Err(e) => {
             job.meter.release().await;
