@@ -8,6 +8,7 @@ pub mod config;
 pub mod conversation;
 pub mod crypto;
 pub mod domain;
+pub mod durable;
 pub mod error;
 pub mod http;
 pub mod limits;

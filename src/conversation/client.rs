@@ -1,18 +1,12 @@
 //! The Worker's side of the conversation Durable Objects.
 
-use worker::{Env, Method, Request, RequestInit, Response, Stub};
+use worker::{Env, Method, Response};
 
 use super::protocol::SendCommand;
+use crate::durable;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 use crate::store;
-
-fn stub(env: &Env, conversation_id: &str) -> ApiResult<Stub> {
-    let ns = env
-        .durable_object("CONVERSATIONS")
-        .map_err(|e| ApiError::internal(format!("DO binding: {e}")))?;
-    Ok(ns.id_from_name(conversation_id)?.get_stub()?)
-}
 
 async fn call(
     env: &Env,
@@ -21,13 +15,10 @@ async fn call(
     path: &str,
     body: Option<String>,
 ) -> ApiResult<Response> {
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(b) = body {
-        init.with_body(Some(b.into()));
-    }
-    let req = Request::new_with_init(&format!("https://conversation{path}"), &init)?;
-    Ok(stub(env, conversation_id)?.fetch_with_request(req).await?)
+    let req = durable::request(method, "conversation", path, body)?;
+    Ok(durable::stub(env, "CONVERSATIONS", conversation_id)?
+        .fetch_with_request(req)
+        .await?)
 }
 
 pub async fn send(ctx: &Ctx, cmd: &SendCommand) -> ApiResult<Response> {

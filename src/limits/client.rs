@@ -3,26 +3,22 @@
 //! (503) rather than letting spending through unchecked.
 
 use serde::Serialize;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Method};
 
 use super::{Decision, HitCommand, ReserveCommand, SettleCommand};
+use crate::durable;
 use crate::error::{ApiError, ApiResult};
 use crate::store::keys::KeyAuth;
 
-fn stub(env: &Env, org_id: &str) -> ApiResult<Stub> {
-    let ns = env
-        .durable_object("ORG_LIMITS")
-        .map_err(|e| ApiError::internal(format!("ORG_LIMITS binding: {e}")))?;
-    Ok(ns.id_from_name(org_id)?.get_stub()?)
-}
-
 async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> ApiResult<Decision> {
     let unavailable = |e: String| ApiError::Unavailable(format!("usage limiter: {e}"));
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(body)?.into()));
-    let req = Request::new_with_init(&format!("https://limiter{path}"), &init)?;
-    let mut resp = stub(env, org_id)?
+    let req = durable::request(
+        Method::Post,
+        "limiter",
+        path,
+        Some(serde_json::to_string(body)?),
+    )?;
+    let mut resp = durable::stub(env, "ORG_LIMITS", org_id)?
         .fetch_with_request(req)
         .await
         .map_err(|e| unavailable(e.to_string()))?;

@@ -259,6 +259,36 @@ impl KeyRow {
 const LIST_COLUMNS: &str =
     "id, org_id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at";
 
+/// Which keys a listing shows.
+enum Owner<'a> {
+    User(&'a str),
+    Org(&'a str),
+}
+
+/// A page of keys, oldest first.
+async fn page(
+    db: &D1Database,
+    owner: Owner<'_>,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> ApiResult<Vec<KeyRow>> {
+    let (column, value) = match owner {
+        Owner::User(id) => ("user_id", id),
+        Owner::Org(id) => ("org_id", id),
+    };
+    let (at, id) = after.unwrap_or((-1, String::new()));
+    all(
+        db,
+        &format!(
+            "SELECT {LIST_COLUMNS} FROM api_keys WHERE {column} = ?1
+               AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+             ORDER BY created_at, id LIMIT ?4"
+        ),
+        &[s(value), n(at), s(&id), n(limit as i64)],
+    )
+    .await
+}
+
 /// A page of the user's own keys, oldest first.
 pub async fn of_user(
     db: &D1Database,
@@ -266,17 +296,7 @@ pub async fn of_user(
     after: Option<(i64, String)>,
     limit: usize,
 ) -> ApiResult<Vec<KeyRow>> {
-    let (at, id) = after.unwrap_or((-1, String::new()));
-    all(
-        db,
-        &format!(
-            "SELECT {LIST_COLUMNS} FROM api_keys WHERE user_id = ?1
-               AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
-             ORDER BY created_at, id LIMIT ?4"
-        ),
-        &[s(user_id), n(at), s(&id), n(limit as i64)],
-    )
-    .await
+    page(db, Owner::User(user_id), after, limit).await
 }
 
 /// A page of every key in the scope's org, oldest first.
@@ -286,17 +306,7 @@ pub async fn in_org(
     after: Option<(i64, String)>,
     limit: usize,
 ) -> ApiResult<Vec<KeyRow>> {
-    let (at, id) = after.unwrap_or((-1, String::new()));
-    all(
-        db,
-        &format!(
-            "SELECT {LIST_COLUMNS} FROM api_keys WHERE org_id = ?1
-               AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
-             ORDER BY created_at, id LIMIT ?4"
-        ),
-        &[s(&scope.org_id), n(at), s(&id), n(limit as i64)],
-    )
-    .await
+    page(db, Owner::Org(&scope.org_id), after, limit).await
 }
 
 /// Deletes a key the user may delete: their own, or any key of an org where they are an

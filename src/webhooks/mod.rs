@@ -9,7 +9,7 @@ pub mod dispatcher;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Response, Stub};
+use worker::{Env, Method, Response};
 
 use crate::crypto::{hex, hmac_sha256, sha256};
 use crate::error::{ApiError, ApiResult};
@@ -133,13 +133,6 @@ struct Envelope<'a> {
     data: &'a Value,
 }
 
-fn stub(env: &Env, name: &str) -> ApiResult<Stub> {
-    let ns = env
-        .durable_object("DISPATCHER")
-        .map_err(|e| ApiError::internal(format!("DISPATCHER binding: {e}")))?;
-    Ok(ns.id_from_name(name)?.get_stub()?)
-}
-
 /// One dispatcher per org: its deliveries are listed from there, and one org's failing
 /// endpoint never holds up another's.
 fn org_dispatcher(org_id: &str) -> String {
@@ -159,13 +152,10 @@ async fn call(
     path: &str,
     body: Option<String>,
 ) -> ApiResult<Response> {
-    let mut init = RequestInit::new();
-    init.with_method(method);
-    if let Some(b) = body {
-        init.with_body(Some(b.into()));
-    }
-    let req = Request::new_with_init(&format!("https://dispatcher{path}"), &init)?;
-    Ok(stub(env, name)?.fetch_with_request(req).await?)
+    let req = crate::durable::request(method, "dispatcher", path, body)?;
+    Ok(crate::durable::stub(env, "DISPATCHER", name)?
+        .fetch_with_request(req)
+        .await?)
 }
 
 async fn enqueue(
