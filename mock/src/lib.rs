@@ -42,6 +42,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -109,7 +110,15 @@ impl MockServer {
         let (shutdown, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new().name(format!("chatgate-mock-{port}")).spawn(move || {
             runtime.block_on(async move {
-                let serve = async { axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await };
+                // Like a real provider's edge, each write leaves at once: without TCP_NODELAY
+                // Nagle holds a stream's small second write until the first is ACKed, which a
+                // client that delays its ACKs turns into a 40 ms stall before the first token.
+                let serve = async {
+                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    axum::serve(listener, app).await
+                };
                 tokio::select! {
                     result = serve => if let Err(e) = result { eprintln!("chatgate-mock on port {port} stopped: {e}") },
                     // Dropping the sender (the MockServer) ends the runtime and every connection.
