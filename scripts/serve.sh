@@ -3,6 +3,9 @@
 #   PORT       port on 127.0.0.1 (default 8787)
 #   STATE_DIR  where local D1/KV/DO state lives (default .wrangler/state)
 #   VARS_FILE  secrets file (default .dev.vars, created by scripts/dev-vars.sh)
+#   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
+#              network events and relays every streamed chunk to node, which costs more CPU
+#              than the Worker itself under load (the benchmark serves with it off)
 # Provider/LiveKit/limit variables set in the environment override the vars file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +14,9 @@ STATE_DIR="${STATE_DIR:-.wrangler/state}"
 VARS_FILE="${VARS_FILE:-.dev.vars}"
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export WRANGLER_LOG_PATH="${WRANGLER_LOG_PATH:-$STATE_DIR/logs}"
+# wrangler 4 has no flag for it; it leaves the DevTools proxy out inside a VS Code debug
+# terminal, which it recognises by this variable.
+if [ "${DEVTOOLS:-on}" = off ]; then export VSCODE_INSPECTOR_OPTIONS='{}'; fi
 
 [ -f build/index.js ] || { echo "no build: run scripts/build.sh first" >&2; exit 1; }
 [ -f "$VARS_FILE" ] || bash scripts/dev-vars.sh "$VARS_FILE"

@@ -385,6 +385,9 @@ impl Bench {
             ("ANTHROPIC_API_KEY".into(), MOCK_KEY.into()),
             ("GEMINI_API_KEY".into(), MOCK_KEY.into()),
             ("DEMO_TOKEN_DELAY_MS".into(), "0".into()),
+            // wrangler's DevTools proxy relays every streamed chunk to node: on, it and not
+            // the Worker is what runs out first (a bench of chatgate, not of DevTools).
+            ("DEVTOOLS".into(), "off".into()),
             // The bench sends far more than a person would: lift the throttles.
             ("LOGIN_FAILURES_PER_ACCOUNT".into(), big.clone()),
             ("LOGIN_FAILURES_PER_ADDRESS".into(), big.clone()),
