@@ -470,7 +470,9 @@ document = {
         "version": "0.1.0",
         "description": "Edge-native authentication and AI-chat gateway. Errors are application/problem+json "
                        "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
-                       "`x-request-id`. List endpoints take `limit` (1-100, default 20) and `cursor`.",
+                       "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
+                       "phase: `auth`, then the route's own, such as `conversation`, `key-budget` and `reply` "
+                       "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],

@@ -8,7 +8,7 @@ use worker::{Context, Env, Headers, Request, Response};
 use crate::auth::guard;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::Ctx;
+use crate::http::{Ctx, Timing};
 use crate::routes::{self, Handler, Match};
 use crate::util::{new_id, now_ms};
 
@@ -20,15 +20,16 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
 
     if !routes::is_api_path(&path) {
         let resp = serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e));
-        return finish(resp, &request_id, false, &env);
+        return finish(resp, &request_id, None, &env);
     }
 
+    let timing = Rc::new(Timing::new(started));
     let (route_name, result) = match routes::find(&method, &path) {
         Match::NotFound => ("-", Err(ApiError::NotFound)),
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
         Match::Found(route, params) => (
             route.pattern,
-            dispatch(route, params, req, &env, wait, &request_id, started).await,
+            dispatch(route, params, req, &env, wait, &request_id, timing.clone()).await,
         ),
     };
     let resp = match result {
@@ -56,9 +57,10 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
             "route": route_name,
             "status": status,
             "duration_ms": now_ms() - started,
+            "phases": timing.to_json(),
         })
     );
-    finish(resp, &request_id, true, &env)
+    finish(resp, &request_id, Some(&timing), &env)
 }
 
 async fn dispatch(
@@ -68,7 +70,7 @@ async fn dispatch(
     env: &Env,
     wait: Context,
     request_id: &str,
-    now: i64,
+    timing: Rc<Timing>,
 ) -> Result<Response, ApiError> {
     let cfg = Config::get(env)?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -82,19 +84,22 @@ async fn dispatch(
         params,
         ip,
         user_agent,
-        now,
+        now: timing.start(),
         wait: Some(Rc::new(wait)),
+        timing,
     };
     match &route.handler {
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
             let who = guard::authenticate(&ctx, *access).await?;
+            ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
                 let rpm = key
                     .settings
                     .rate_limit_rpm
                     .map_or(ctx.cfg.api_key_rpm, |r| r.clamp(1, u32::MAX as i64) as u32);
                 crate::limits::client::admit_key(&ctx.env, key, rpm).await?;
+                ctx.timing.mark("rate-limit");
             }
             f(ctx, who).await
         }
@@ -142,7 +147,13 @@ pub fn openai_error(e: &ApiError) -> Response {
 
 /// Copies the response with the headers every response carries. (Responses from fetch and
 /// from Durable Objects have immutable headers, so they are rebuilt rather than edited.)
-fn finish(resp: Response, request_id: &str, api: bool, env: &Env) -> worker::Result<Response> {
+/// Common headers; `api` (with the request's timing) for API routes, `None` for the web client.
+fn finish(
+    resp: Response,
+    request_id: &str,
+    api: Option<&Timing>,
+    env: &Env,
+) -> worker::Result<Response> {
     let headers = Headers::new();
     for (name, value) in resp.headers().entries() {
         headers.append(&name, &value)?;
@@ -150,9 +161,13 @@ fn finish(resp: Response, request_id: &str, api: bool, env: &Env) -> worker::Res
     headers.set("x-request-id", request_id)?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("referrer-policy", "no-referrer")?;
-    if api {
+    if let Some(timing) = api {
         if !headers.has("cache-control")? {
             headers.set("cache-control", "no-store")?;
+        }
+        let phases = timing.header_value();
+        if !phases.is_empty() {
+            headers.set("server-timing", &phases)?;
         }
     } else {
         let frame_ancestors = Config::get(env)

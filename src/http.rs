@@ -28,6 +28,58 @@ pub struct Ctx {
     /// The fetch event's context, to keep work going after the response (`wait_until`):
     /// usage of a reply whose client went away is still recorded.
     pub wait: Option<Rc<worker::Context>>,
+    /// Where the request's time went, for the log line and the `Server-Timing` header.
+    pub timing: Rc<Timing>,
+}
+
+/// Phases of one request, each timed from the end of the one before (`Server-Timing`).
+/// The clock is the runtime's, which moves across I/O: a phase times its storage and
+/// network round trips, not its CPU.
+#[derive(Debug, Default)]
+pub struct Timing {
+    start: i64,
+    phases: std::cell::RefCell<Vec<(&'static str, i64)>>,
+}
+
+impl Timing {
+    pub fn new(start: i64) -> Self {
+        Self {
+            start,
+            phases: Default::default(),
+        }
+    }
+
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// Ends the current phase under `name`.
+    pub fn mark(&self, name: &'static str) {
+        let now = crate::util::now_ms();
+        let mut phases = self.phases.borrow_mut();
+        let since = self.start + phases.iter().map(|(_, d)| d).sum::<i64>();
+        phases.push((name, (now - since).max(0)));
+    }
+
+    /// `auth;dur=2, conversation;dur=3, …`: a `Server-Timing` value.
+    pub fn header_value(&self) -> String {
+        self.phases
+            .borrow()
+            .iter()
+            .map(|(name, d)| format!("{name};dur={d}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The phases as a JSON object for the log line.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.phases
+            .borrow()
+            .iter()
+            .map(|(name, d)| (name.to_string(), serde_json::Value::from(*d)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
 impl Ctx {
@@ -220,6 +272,29 @@ pub fn decode_cursor(s: &str) -> ApiResult<(i64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_phase_is_timed_from_the_end_of_the_one_before() {
+        let start = crate::util::now_ms() - 30;
+        let timing = Timing::new(start);
+        assert_eq!(timing.header_value(), "");
+        timing.mark("auth");
+        timing.mark("reply");
+        let phases: Vec<(String, i64)> = timing
+            .header_value()
+            .split(", ")
+            .map(|p| {
+                let (name, dur) = p.split_once(";dur=").unwrap();
+                (name.to_string(), dur.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(phases.len(), 2);
+        assert_eq!((phases[0].0.as_str(), phases[1].0.as_str()), ("auth", "reply"));
+        // The first phase holds the 30 ms since the start; the second only what came after.
+        assert!((30..1000).contains(&phases[0].1), "{phases:?}");
+        assert!(phases[1].1 < 1000, "{phases:?}");
+        assert_eq!(timing.to_json()["auth"], phases[0].1);
+    }
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]

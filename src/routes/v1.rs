@@ -51,6 +51,7 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         Some(key) if key.org_id == org_id => key.settings.clone(),
         _ => orgs::settings(&db, &org_id).await?,
     };
+    ctx.timing.mark("org");
     if !settings.allows(&req.model) {
         return Err(ApiError::validation(format!(
             "the model `{}` is not enabled in this organization",
@@ -68,6 +69,7 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         limits::reservation_amount(req.max_tokens, prompt_estimate),
     )
     .await?;
+    ctx.timing.mark("key-budget");
     let job = Job {
         kind,
         base_url: ctx.cfg.base_url(kind).to_string(),
@@ -92,9 +94,11 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
     } else {
         ctx.spawn(complete(job, answer));
     }
-    answered
+    let answer = answered
         .await
-        .map_err(|_| ApiError::internal("the completion task ended without an answer"))?
+        .map_err(|_| ApiError::internal("the completion task ended without an answer"))?;
+    ctx.timing.mark("upstream");
+    answer
 }
 
 fn prompt_estimate(chat: &ChatRequest) -> u64 {

@@ -572,3 +572,32 @@ async fn an_unknown_provider_and_an_empty_message_are_400() {
         .await;
     assert_problem(resp, 400, "validation_failed").await;
 }
+
+#[tokio::test]
+async fn a_send_reports_where_its_time_went_in_server_timing() {
+    let app = spawn_app().await;
+    let user = app.register("timing").await;
+    let conv = app.conversation(&user, "demo/echo").await;
+    let resp = app
+        .send_message(&user.token, &conv, &json!({"content": "hi"}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let timing = resp.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let phases: Vec<&str> = timing
+        .split(", ")
+        .map(|p| {
+            let (name, dur) = p.split_once(";dur=").expect(p);
+            assert!(dur.parse::<u64>().is_ok(), "{timing}");
+            name
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        ["auth", "conversation", "key-budget", "reply"],
+        "{timing}"
+    );
+    resp.text().await.unwrap();
+}
