@@ -16,6 +16,10 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`): the
+/// "no bound" of a query parameter that crosses into the runtime.
+pub const JS_MAX_SAFE: i64 = (1 << 53) - 1;
+
 pub fn now_secs() -> i64 {
     now_ms() / 1000
 }

@@ -17,7 +17,7 @@ use worker::{
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
 use crate::providers::Usage;
-use crate::util::rfc3339;
+use crate::util::{rfc3339, JS_MAX_SAFE};
 use protocol::*;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS messages (
@@ -135,7 +135,7 @@ impl Conversation {
     fn page(&self, req: &Request) -> ApiResult<Response> {
         let url = req.url()?;
         let mut limit = 20i64;
-        let mut before = i64::MAX / 2;
+        let mut before = JS_MAX_SAFE;
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
                 "limit" => {

@@ -19,10 +19,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::providers::sse::encode_event;
 use crate::providers::{self, ChatMessage, ChatRequest, Role, UpstreamError, Usage};
 use crate::upstream::{self, sse_response, ReplySource};
-use crate::util::{new_id, now_ms};
+use crate::util::{new_id, now_ms, JS_MAX_SAFE};
 
-/// How often the text of a streaming reply is written to SQLite.
-const FLUSH_INTERVAL_MS: i64 = 100;
+/// How often the text of a streaming reply is written to SQLite. Readers get the text from
+/// memory while it streams; the writes only bound what an eviction or a crash can lose, and
+/// each one costs a transaction, so a fast stream is written in batches of many deltas.
+const FLUSH_INTERVAL_MS: i64 = 1000;
 
 /// The reply in flight.
 pub struct Live {
@@ -58,9 +60,9 @@ fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
     Ok(rows.into_iter().next())
 }
 
-/// The history sent upstream: newest messages first until the character budget is spent
-/// (oldest dropped first), always including the new user message, in chronological order.
-fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
+/// The history sent upstream: the new user message, then older messages newest first until
+/// the character budget is spent (oldest dropped first), in chronological order.
+fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<ChatMessage>> {
     #[derive(serde::Deserialize)]
     struct Row {
         seq: i64,
@@ -70,9 +72,12 @@ fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
     // Read newest first, a page at a time, only as far back as the budget reaches: a long
     // conversation costs what its recent messages cost.
     const PAGE: i64 = 64;
-    let mut used = 0usize;
-    let mut picked = Vec::new();
-    let mut before = i64::MAX / 2;
+    let mut used = new_message.chars().count();
+    let mut picked = vec![ChatMessage {
+        role: Role::User,
+        content: new_message.to_string(),
+    }];
+    let mut before = JS_MAX_SAFE;
     'pages: loop {
         let rows: Vec<Row> = shared
             .sql
@@ -86,7 +91,7 @@ fn history(shared: &Shared, budget: usize) -> ApiResult<Vec<ChatMessage>> {
         let last_page = (rows.len() as i64) < PAGE;
         for r in rows {
             used += r.content.chars().count();
-            if !picked.is_empty() && used > budget {
+            if used > budget {
                 break 'pages;
             }
             before = r.seq;
@@ -143,6 +148,7 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         created_at: now,
     };
     let assistant_id = new_id("msg");
+    let messages = history(&shared, &cmd.content, cmd.history_char_budget)?;
     // Claim the conversation before the first await, so a concurrent send sees it busy.
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -158,30 +164,6 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         aborted: false,
         last_flush: now,
     });
-    let inserted = sql_exec(
-        &shared,
-        "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?)",
-        vec![user_seq.into(), user_msg.id.as_str().into(), cmd.content.as_str().into(), now.into(), now.into()],
-    )
-    .and_then(|_| {
-        sql_exec(
-            &shared,
-            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
-            vec![(user_seq + 1).into(), assistant_id.as_str().into(), cmd.model.as_str().into(), now.into(), now.into()],
-        )
-    });
-    if let Err(e) = inserted {
-        shared.live.borrow_mut().take();
-        return Err(e);
-    }
-
-    let messages = match history(&shared, cmd.history_char_budget) {
-        Ok(m) => m,
-        Err(e) => {
-            rollback(&shared, &user_msg.id, &assistant_id);
-            return Err(e);
-        }
-    };
     let request = ChatRequest {
         model: model.model().to_string(),
         system: cmd.system.clone(),
@@ -198,6 +180,9 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
                 .map(|m| m.content.as_str())
                 .collect::<String>()),
     );
+    // The provider's request is sent before the rows are written: on Cloudflare a write
+    // holds the object's later outgoing messages until it is durable (the output gate), and
+    // the wait for the first token is what the user feels.
     let opened = ReplySource::open(
         model.provider(),
         &cmd.base_url,
@@ -205,11 +190,23 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         &request,
         cmd.demo_token_delay_ms,
         &signal,
-    )
-    .await;
-    let source = match opened {
-        Ok(s) => s,
-        Err(e) => {
+    );
+    let insert = async {
+        sql_exec(
+            &shared,
+            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?)",
+            vec![user_seq.into(), user_msg.id.as_str().into(), cmd.content.as_str().into(), now.into(), now.into()],
+        )?;
+        sql_exec(
+            &shared,
+            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
+            vec![(user_seq + 1).into(), assistant_id.as_str().into(), cmd.model.as_str().into(), now.into(), now.into()],
+        )
+    };
+    let (opened, inserted) = futures::join!(opened, insert);
+    let source = match (opened, inserted) {
+        (Ok(s), Ok(())) => s,
+        (Err(e), _) | (_, Err(e)) => {
             rollback(&shared, &user_msg.id, &assistant_id);
             return Err(e);
         }
@@ -235,6 +232,7 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
 }
 
 fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
+    abort(shared);
     let _ = sql_exec(
         shared,
         "DELETE FROM messages WHERE id IN (?, ?)",
@@ -399,13 +397,11 @@ async fn finish(
         );
     }
     // After the D1 record, so a month seeded from D1 in between never misses this reply.
-    if let Some(id) = &ctx.cmd.reservation_id {
-        let reservation = crate::limits::client::Reservation {
-            org_id: ctx.cmd.org_id.clone(),
-            id: id.clone(),
-        };
-        crate::limits::client::settle(&shared.env, &reservation, usage.total()).await;
-    }
+    let reservation = crate::limits::client::Reservation {
+        org_id: ctx.cmd.org_id.clone(),
+        id: ctx.cmd.reservation_id.clone(),
+    };
+    crate::limits::client::settle(&shared.env, &reservation, usage.total()).await;
 }
 
 /// Stops the reply in flight (if any); what was generated is kept as `aborted`.

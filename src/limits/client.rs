@@ -30,22 +30,30 @@ async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> Ap
         .map_err(|e| unavailable(e.to_string()))
 }
 
-/// A budget reservation held for one reply, to be settled when it ends.
+/// A budget reservation held for one reply, to be settled when it ends. An org without a
+/// limit holds none (`id` is `None`): there is nothing to protect before the reply, and
+/// settling still adds what it used to the month.
 #[derive(Clone, Debug)]
 pub struct Reservation {
     pub org_id: String,
-    pub id: String,
+    pub id: Option<String>,
 }
 
 /// Reserves `amount` tokens of the org's month; 429 `budget_exceeded` (retry after the
-/// month ends) when the budget is spent. Orgs without a limit reserve too, so the month's
-/// total stays exact if a limit is set later.
+/// month ends) when the budget is spent. Without a limit nothing is asked of the limiter
+/// (no round trip before the first token).
 pub async fn reserve(
     env: &Env,
     org_id: &str,
     limit: Option<i64>,
     amount: u64,
 ) -> ApiResult<Reservation> {
+    if limit.is_none() {
+        return Ok(Reservation {
+            org_id: org_id.to_string(),
+            id: None,
+        });
+    }
     let cmd = ReserveCommand {
         org_id: org_id.to_string(),
         limit: limit.map(|l| l.max(0) as u64),
@@ -54,7 +62,7 @@ pub async fn reserve(
     match call(env, org_id, "/reserve", &cmd).await? {
         Decision::Admitted { id: Some(id) } => Ok(Reservation {
             org_id: org_id.to_string(),
-            id,
+            id: Some(id),
         }),
         Decision::Admitted { id: None } => Err(ApiError::internal("reservation without an id")),
         Decision::Refused { retry_after } => Err(ApiError::BudgetExceeded(retry_after)),
@@ -64,6 +72,9 @@ pub async fn reserve(
 /// Replaces the reservation by what was used (0 releases it). Failures are logged: the
 /// usage itself is already recorded in D1, and an unsettled reservation expires.
 pub async fn settle(env: &Env, r: &Reservation, used: u64) {
+    if r.id.is_none() && used == 0 {
+        return;
+    }
     let cmd = SettleCommand {
         id: r.id.clone(),
         used,
@@ -71,7 +82,7 @@ pub async fn settle(env: &Env, r: &Reservation, used: u64) {
     if let Err(e) = call(env, &r.org_id, "/settle", &cmd).await {
         worker::console_error!(
             "{}",
-            serde_json::json!({"error": "reservation not settled", "reservation": r.id, "context": e.to_string()})
+            serde_json::json!({"error": "reservation not settled", "org": r.org_id, "reservation": r.id, "context": e.to_string()})
         );
     }
 }

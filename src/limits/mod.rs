@@ -8,7 +8,10 @@
 //! `monthly_token_limit`, so concurrent requests overshoot by at most one reservation.
 //! When the reply ends the reservation is settled with what was really used (0 to release
 //! it). The month's spent total lives in the object's SQLite (it survives restarts) and is
-//! seeded from D1's `usage_events` on the month's first reservation.
+//! seeded from D1's `usage_events` on the month's first reservation. An org without a
+//! limit reserves nothing (no round trip before the first token); its replies' use is
+//! still added to a month the object already holds, and is in D1 for one it seeds later,
+//! so a limit set mid-month starts from the month's true total.
 //!
 //! Rate limit: a sliding log of admitted requests per API key over the last 60 s; a key is
 //! admitted while fewer than `rpm` of its requests fall in the window.
@@ -21,7 +24,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, parse_json};
 use crate::providers::DEFAULT_MAX_TOKENS;
-use crate::util::{month_of, new_id, now_ms};
+use crate::util::{month_of, new_id, now_ms, JS_MAX_SAFE};
 
 /// A reservation nobody settled (its Worker died) stops counting after this long.
 pub const RESERVATION_TTL_MS: i64 = 60 * 60 * 1000;
@@ -104,7 +107,8 @@ pub struct ReserveCommand {
 
 #[derive(Serialize, Deserialize)]
 pub struct SettleCommand {
-    pub id: String,
+    /// `None` for a reply of an org without a limit: its use is only added to the month.
+    pub id: Option<String>,
     /// Tokens really used; 0 releases the reservation.
     pub used: u64,
 }
@@ -246,7 +250,7 @@ impl OrgLimiter {
             "INSERT INTO reservations (id, amount, created_at) VALUES (?, ?, ?)",
             vec![
                 id.as_str().into(),
-                (cmd.amount.min(i64::MAX as u64 / 2) as i64).into(),
+                (cmd.amount.min(JS_MAX_SAFE as u64) as i64).into(),
                 now.into(),
             ],
         )?;
@@ -256,15 +260,17 @@ impl OrgLimiter {
     /// Drops the reservation and adds what was used to this month. A month that was not
     /// seeded yet gets it from D1, where the usage was recorded before this settle.
     fn settle(&self, cmd: SettleCommand) -> ApiResult<Decision> {
-        self.exec(
-            "DELETE FROM reservations WHERE id = ?",
-            vec![cmd.id.as_str().into()],
-        )?;
+        if let Some(id) = &cmd.id {
+            self.exec(
+                "DELETE FROM reservations WHERE id = ?",
+                vec![id.as_str().into()],
+            )?;
+        }
         if cmd.used > 0 {
             self.exec(
                 "UPDATE months SET spent = spent + ? WHERE month = ?",
                 vec![
-                    (cmd.used.min(i64::MAX as u64 / 2) as i64).into(),
+                    (cmd.used.min(JS_MAX_SAFE as u64) as i64).into(),
                     month_of(now_ms()).into(),
                 ],
             )?;

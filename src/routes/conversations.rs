@@ -234,6 +234,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
     let (conv, settings) = owned(&ctx, &who).await?;
+    ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
         .map_err(ApiError::Validation)?;
@@ -261,6 +262,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         limits::reservation_amount(body.max_tokens, prompt_estimate),
     )
     .await?;
+    ctx.timing.mark("key-budget");
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         user_id: who.user_id.clone(),
@@ -273,7 +275,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         history_char_budget: ctx.cfg.history_char_budget,
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
-        reservation_id: Some(reservation.id.clone()),
+        reservation_id: reservation.id.clone(),
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).
@@ -287,6 +289,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         }
     });
     let sent = client::send(&ctx, &cmd).await;
+    ctx.timing.mark("reply");
     // Only a started reply (200) settles its reservation; anything else used nothing.
     if !sent.as_ref().is_ok_and(|r| r.status_code() == 200) {
         limits::client::settle(&ctx.env, &reservation, 0).await;

@@ -7,7 +7,7 @@ use worker::D1Database;
 use super::{all, first, n, run, s};
 use crate::domain::settings::OrgSettings;
 use crate::error::{ApiError, ApiResult};
-use crate::util::rfc3339;
+use crate::util::{rfc3339, JS_MAX_SAFE};
 
 #[derive(Deserialize, Clone)]
 pub struct ConversationRow {
@@ -95,7 +95,7 @@ pub async fn list(
     after: Option<(i64, String)>,
     limit: usize,
 ) -> ApiResult<Vec<ConversationRow>> {
-    let (cursor_at, cursor_id) = after.unwrap_or((i64::MAX / 2, String::new()));
+    let (cursor_at, cursor_id) = after.unwrap_or((JS_MAX_SAFE, String::new()));
     all(
         db,
         &format!(

@@ -307,6 +307,39 @@ def test_conversation_chat_is_refused_with_budget_exceeded_once_the_budget_is_sp
     assert error_of(e.value)["code"] == "insufficient_quota"
 
 
+def test_tokens_spent_without_a_limit_count_once_a_limit_is_set(server, user, client):
+    def spend(tokens: int):
+        client.chat.completions.create(model=f"openai/mock-tokens-{tokens}", messages=HELLO, max_tokens=tokens)
+
+    def refused():
+        try:
+            spend(1)
+            return False
+        except openai.RateLimitError as e:
+            return error_of(e)["code"] == "insufficient_quota"
+
+    def spent():
+        rows = server.usage(user).json()["items"]
+        return sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows)
+
+    # Never limited: 2 × 40 tokens, then a limit of 60 is already spent.
+    spend(40)
+    spend(40)
+    assert eventually(lambda: spent() >= 80)
+    server.set_settings(user, {"monthly_token_limit": 60})
+    assert eventually(refused), "tokens spent before the limit were not counted"
+    # Raised well above the month so far, lifted, spent past it, set again: refused again.
+    server.set_settings(user, {"monthly_token_limit": spent() + 500})
+    spend(10)
+    server.set_settings(user, {"monthly_token_limit": None})
+    before = spent()
+    for _ in range(3):
+        spend(200)
+    assert eventually(lambda: spent() >= before + 600)
+    server.set_settings(user, {"monthly_token_limit": before + 500})
+    assert eventually(refused), "tokens spent while the limit was lifted were not counted"
+
+
 def test_an_api_key_is_rate_limited_on_the_conversation_routes_too(server, user):
     server.set_settings(user, {"rate_limit_rpm": 2})
     key = server.api_key(user, scopes=["conversations"])
