@@ -289,7 +289,10 @@ mod tests {
             })
             .collect();
         assert_eq!(phases.len(), 2);
-        assert_eq!((phases[0].0.as_str(), phases[1].0.as_str()), ("auth", "reply"));
+        assert_eq!(
+            (phases[0].0.as_str(), phases[1].0.as_str()),
+            ("auth", "reply")
+        );
         // The first phase holds the 30 ms since the start; the second only what came after.
         assert!((30..1000).contains(&phases[0].1), "{phases:?}");
         assert!(phases[1].1 < 1000, "{phases:?}");

@@ -111,15 +111,12 @@ pub async fn key_and_reservation(
     limit: Option<i64>,
     amount: u64,
 ) -> ApiResult<(Option<String>, Reservation)> {
-    use crate::providers::ProviderKind;
     let db = ctx.db()?;
     let key = async {
-        match provider {
-            ProviderKind::Demo => Ok(None),
-            p => crate::store::provider_keys::resolve(&db, &ctx.cfg, user_id, org_id, p, ctx.now)
-                .await
-                .map(Some),
-        }
+        crate::store::provider_keys::candidates(&db, user_id, org_id)
+            .await?
+            .resolve(&db, &ctx.cfg, user_id, org_id, provider, ctx.now)
+            .await
     };
     let (key, reservation) = futures::join!(key, reserve(&ctx.env, org_id, limit, amount));
     let reservation = reservation?;

@@ -15,7 +15,7 @@ use crate::http::{
 };
 use crate::limits;
 use crate::providers;
-use crate::store::{conversations, orgs};
+use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
 use crate::webhooks::EventType;
 
@@ -233,7 +233,14 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if body.max_tokens.is_some_and(|m| m == 0 || m > 200_000) {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
-    let (conv, settings) = owned(&ctx, &who).await?;
+    // The conversation, its org's settings and the provider keys that may serve it: read at
+    // once, before the model (and so the provider) is known.
+    let db = ctx.db()?;
+    let (owned, keys) = futures::join!(
+        owned(&ctx, &who),
+        provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0))
+    );
+    let ((conv, settings), keys) = (owned?, keys?);
     ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
@@ -253,11 +260,12 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             .iter()
             .map(|s| providers::estimate_tokens(s))
             .sum::<u64>();
-    let (provider_key, reservation) = limits::client::key_and_reservation(
-        &ctx,
-        &who.user_id,
+    let provider_key = keys
+        .resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, provider, ctx.now)
+        .await?;
+    let reservation = limits::client::reserve(
+        &ctx.env,
         &conv.org_id,
-        provider,
         settings.monthly_token_limit,
         limits::reservation_amount(body.max_tokens, prompt_estimate),
     )
@@ -279,7 +287,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).
-    let (touch_db, conv_id, now) = (ctx.db()?, conv.id.clone(), ctx.now);
+    let (touch_db, conv_id, now) = (db, conv.id.clone(), ctx.now);
     ctx.spawn(async move {
         if let Err(e) = conversations::touch(&touch_db, &conv_id, now).await {
             worker::console_error!(

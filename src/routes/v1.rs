@@ -351,13 +351,16 @@ pub async fn models(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let db = ctx.db()?;
     let settings = orgs::settings(&db, &org_id).await?;
     let ids: Vec<String> = if settings.enabled_models.is_empty() {
+        let keys = provider_keys::candidates(&db, &who.user_id, &org_id).await?;
         let mut ids = vec![DEMO_ECHO.to_string()];
         for kind in [
             ProviderKind::OpenAi,
             ProviderKind::Anthropic,
             ProviderKind::Gemini,
         ] {
-            match provider_keys::resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now).await
+            match keys
+                .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
+                .await
             {
                 Ok(_) => ids.extend(
                     crate::pricing::DEFAULT_MODELS

@@ -88,14 +88,13 @@ pub async fn delete(db: &D1Database, owner: Owner<'_>, provider: ProviderKind) -
 #[derive(Deserialize)]
 struct SealedRow {
     owner_kind: String,
+    provider: String,
     key_version: i64,
     sealed: String,
 }
 
-/// Opens the key of one owner, re-sealing it under the current master key when it was
-/// sealed under an older one (so rotation completes as keys are used).
 /// Opens a sealed key of one owner, re-sealing it under the current master key when it was
-/// sealed under an older one.
+/// sealed under an older one (so rotation completes as keys are used).
 async fn unseal(
     db: &D1Database,
     cfg: &Config,
@@ -115,36 +114,81 @@ async fn unseal(
     Ok(key)
 }
 
-/// The key a request for `provider` uses: the user's, else the org's (both read in one
-/// query, on the hot path of every chat request), else the service's.
-pub async fn resolve(
-    db: &D1Database,
-    cfg: &Config,
-    user_id: &str,
-    org_id: &str,
-    provider: ProviderKind,
-    now: i64,
-) -> ApiResult<String> {
-    let rows: Vec<SealedRow> = all(
+/// The sealed keys that can serve a user in an org, for every provider: read before the
+/// provider is known (in the same round trip as what decides it), opened only when picked.
+pub struct Candidates(Vec<SealedRow>);
+
+const CANDIDATE_COLUMNS: &str =
+    "SELECT owner_kind, provider, key_version, sealed FROM provider_keys";
+
+/// The user's own keys and those of `org_id`.
+pub async fn candidates(db: &D1Database, user_id: &str, org_id: &str) -> ApiResult<Candidates> {
+    all(
         db,
-        "SELECT owner_kind, key_version, sealed FROM provider_keys
-         WHERE provider = ?3 AND ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
-         ORDER BY owner_kind DESC",
-        &[s(user_id), s(org_id), s(provider.as_str())],
+        &format!(
+            "{CANDIDATE_COLUMNS}
+             WHERE (owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2)"
+        ),
+        &[s(user_id), s(org_id)],
     )
-    .await?;
-    // 'user' sorts after 'org': descending puts the user's own key first.
-    if let Some(row) = rows.first() {
-        let owner = if row.owner_kind == "user" {
-            Owner::User(user_id)
-        } else {
-            Owner::Org(org_id)
+    .await
+    .map(Candidates)
+}
+
+/// The user's own keys and those of the org of one of their conversations: read alongside
+/// the conversation itself.
+pub async fn candidates_for_conversation(
+    db: &D1Database,
+    user_id: &str,
+    conversation_id: &str,
+) -> ApiResult<Candidates> {
+    all(
+        db,
+        &format!(
+            "{CANDIDATE_COLUMNS}
+             WHERE (owner_kind = 'user' AND owner_id = ?1)
+                OR (owner_kind = 'org' AND owner_id = (SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1))"
+        ),
+        &[s(user_id), s(conversation_id)],
+    )
+    .await
+    .map(Candidates)
+}
+
+impl Candidates {
+    /// The key a request for `provider` uses: the user's, else the org's, else the
+    /// service's; none for the demo model, which needs none.
+    pub async fn resolve(
+        &self,
+        db: &D1Database,
+        cfg: &Config,
+        user_id: &str,
+        org_id: &str,
+        provider: ProviderKind,
+        now: i64,
+    ) -> ApiResult<Option<String>> {
+        if provider == ProviderKind::Demo {
+            return Ok(None);
+        }
+        let of = |kind: &str| {
+            self.0
+                .iter()
+                .find(|r| r.provider == provider.as_str() && r.owner_kind == kind)
         };
-        return unseal(db, cfg, owner, provider, row, now).await;
+        if let Some(row) = of("user") {
+            return unseal(db, cfg, Owner::User(user_id), provider, row, now)
+                .await
+                .map(Some);
+        }
+        if let Some(row) = of("org") {
+            return unseal(db, cfg, Owner::Org(org_id), provider, row, now)
+                .await
+                .map(Some);
+        }
+        cfg.service_key(provider)
+            .map(|k| Some(k.to_string()))
+            .ok_or(ApiError::NoProviderKey(provider.as_str()))
     }
-    cfg.service_key(provider)
-        .map(str::to_string)
-        .ok_or(ApiError::NoProviderKey(provider.as_str()))
 }
 
 #[derive(Deserialize)]
