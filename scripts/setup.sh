@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, idempotently, from the package
 # registries only (see ../shared/PLATFORM.md): nothing here downloads from anywhere else.
-#   scripts/setup.sh          build tools (wasm target, npm packages, worker-build, wasm-bindgen)
+#   scripts/setup.sh          build tools (wasm target, npm packages, the wasm-bindgen CLI)
 #   scripts/setup.sh --test   also what the test suite needs (Chromium, Python clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WORKER_BUILD_VERSION=0.8.7
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -25,11 +24,6 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
 fi
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-# `worker-build --version` prints the bare version number.
-if [ "$("$cargo_bin/worker-build" --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
-  log "installing worker-build $WORKER_BUILD_VERSION (first time only, several minutes)"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
-fi
 
 # The wasm-bindgen CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
