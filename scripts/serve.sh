@@ -21,6 +21,9 @@ if [ "${DEVTOOLS:-on}" = off ]; then export VSCODE_INSPECTOR_OPTIONS='{}'; fi
 [ -f build/index.js ] || { echo "no build: run scripts/build.sh first" >&2; exit 1; }
 [ -f "$VARS_FILE" ] || bash scripts/dev-vars.sh "$VARS_FILE"
 mkdir -p "$STATE_DIR"
+# Absolute from here on: wrangler resolves --env-file against the config's directory, which
+# is inside STATE_DIR, so a relative path (the default) would point nowhere.
+STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 
 # One env file for wrangler: the secrets, then overrides from this environment (later lines win).
 runtime_env="$STATE_DIR/runtime.env"
