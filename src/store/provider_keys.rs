@@ -115,7 +115,7 @@ async fn unseal(
 }
 
 /// The sealed keys that can serve a user in an org, for every provider: read before the
-/// provider is known (in the same round trip as what decides it), opened only when picked.
+/// provider is known (alongside what decides it), and opened only when picked.
 pub struct Candidates(Vec<SealedRow>);
 
 const CANDIDATE_COLUMNS: &str =
