@@ -6,7 +6,7 @@ use worker::D1Database;
 
 use super::{all, batch, n, opt_s, s, stmt};
 use crate::error::ApiResult;
-use crate::util::rfc3339;
+use crate::util::{rfc3339, JS_MAX_SAFE};
 
 /// How long audit events are kept.
 pub const RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
@@ -230,8 +230,7 @@ const BEFORE: &str = "(created_at < ?2 OR (created_at = ?2 AND id < ?3))";
 
 /// Newest first: the sort key of the last row seen, or "from the top".
 fn before(cursor: Option<(i64, String)>) -> (i64, String) {
-    // Far in the future, yet a safe JS integer.
-    cursor.unwrap_or((1 << 52, String::new()))
+    cursor.unwrap_or((JS_MAX_SAFE, String::new()))
 }
 
 /// A page of the events a user acted in or was the subject of, newest first.

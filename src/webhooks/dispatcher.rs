@@ -20,7 +20,7 @@ use super::{next_attempt_at, signature_header, Enqueue};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
-use crate::util::{now_ms, rfc3339};
+use crate::util::{now_ms, rfc3339, JS_MAX_SAFE};
 
 const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS deliveries (
@@ -369,7 +369,7 @@ impl Dispatcher {
     fn page(&self, req: &Request) -> ApiResult<Response> {
         let url = req.url()?;
         let mut limit = 20i64;
-        let mut before = (1i64 << 52, String::new());
+        let mut before = (JS_MAX_SAFE, String::new());
         for (k, val) in url.query_pairs() {
             match k.as_ref() {
                 "limit" => {
