@@ -5,6 +5,7 @@ be built (`bash scripts/build.sh`)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import os
 import pathlib
@@ -159,6 +160,42 @@ def _wait_for_line(proc: subprocess.Popen, marker: str, timeout: float) -> str:
     return found[0]
 
 
+@contextlib.contextmanager
+def serving(env: dict, log_path: pathlib.Path, timeout: float = 90):
+    """scripts/serve.sh (under the watchdog) with `env`, which must set PORT: yields its base
+    URL once /health answers 200, fails the test if it never does, and stops it on exit."""
+    log = open(log_path, "w")
+    # The watchdog ends the server's whole process group when its stdin closes: kept open
+    # while in use, closed below (or by the OS if this process dies).
+    worker = subprocess.Popen(
+        ["bash", "tests/support/watchdog.sh", "bash", "scripts/serve.sh"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    status = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            status = http("GET", f"{base}/health", timeout=2).status_code
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.25)
+    try:
+        if status != 200:
+            pytest.fail(f"wrangler dev did not become healthy (/health answered {status}); see {log_path}")
+        yield base
+    finally:
+        if worker.stdin:
+            worker.stdin.close()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def server():
     mock_bin = ROOT / "target" / "debug" / "chatgate-mock"
@@ -190,35 +227,9 @@ def server():
         **SERVICE_KEYS,
         **LIVEKIT,
     )
-    log = open(state_dir / "wrangler.log", "w")
-    # The watchdog ends the server's whole process group when its stdin closes: kept open
-    # for the session, closed below (or by the OS if this process dies).
-    worker = subprocess.Popen(
-        ["bash", "tests/support/watchdog.sh", "bash", "scripts/serve.sh"],
-        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    healthy = False
-    while time.monotonic() < deadline and worker.poll() is None:
-        try:
-            if http("GET", f"{base}/health", timeout=2).status_code == 200:
-                healthy = True
-                break
-        except OSError:
-            pass
-        time.sleep(0.25)
     try:
-        if not healthy:
-            pytest.fail(f"wrangler dev did not become healthy; see {state_dir / 'wrangler.log'}")
-        yield Server(base, mock_base)
+        with serving(env, state_dir / "wrangler.log") as base:
+            yield Server(base, mock_base)
     finally:
-        if worker.stdin:
-            worker.stdin.close()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
         mock.terminate()
         mock.wait(timeout=10)
-        log.close()
