@@ -109,7 +109,7 @@ CREATE TABLE throttle (
   key          TEXT PRIMARY KEY,
   window_start INTEGER NOT NULL,
   count        INTEGER NOT NULL
-);
+, expires_at INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE usage_events (
   id                TEXT PRIMARY KEY,
@@ -131,7 +131,7 @@ CREATE TABLE users (
   password_hash TEXT NOT NULL,                 -- argon2id PHC string
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL
-);
+, email_key TEXT NOT NULL DEFAULT '');
 
 CREATE TABLE webhooks (
   org_id        TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
@@ -167,5 +167,9 @@ CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 
 CREATE INDEX sessions_by_user ON sessions(user_id);
 
+CREATE INDEX throttle_by_expiry ON throttle(expires_at);
+
 CREATE INDEX usage_by_org_day ON usage_events(org_id, day);
+
+CREATE UNIQUE INDEX users_by_email_key ON users(email_key);
 

@@ -165,18 +165,26 @@ paths = {
     "/api/auth/register": {"post": op(
         "Create an account (and its personal organization) and a session", "auth", public=True, status=201,
         ok=ref("Tokens"), errors=(409, 429), ok_text="Created; the refresh token is set as a cookie unless asked in the body",
-        description="Passwords: 8 to 256 characters, not among the 10,000 most common. " + AUTH_BODY_NOTE,
+        description="Passwords: 8 to 256 characters, not among the 10,000 most common. The email is shown as "
+                    "typed and compared by its key (Unicode NFKC, lower-case, the domain in ASCII through IDNA): "
+                    "another spelling of a registered address is 409. At most "
+                    "`REGISTRATIONS_PER_ADDRESS_PER_HOUR` attempts per client address, counted before any work: "
+                    "429 with `retry-after` past it. " + AUTH_BODY_NOTE,
         body=obj({"email": S, "password": S, "name": S, "refresh_token_in": DELIVERY}, ["email", "password", "name"]))},
     "/api/auth/login": {"post": op(
         "Log in with email and password", "auth", public=True, ok=ref("Tokens"), errors=(429,),
-        description="Unknown email and wrong password give the same 401 `invalid_credentials`. Repeated "
-                    "failures for one account or one client address give 429 with `retry-after`. " + AUTH_BODY_NOTE,
+        description="Unknown email and wrong password give the same 401 `invalid_credentials`. Every attempt is "
+                    "counted, before the password is checked, against the account and the client address (a "
+                    "success takes it back): past the limits, 429 with `retry-after`, even for the right "
+                    "password. " + AUTH_BODY_NOTE,
         body=obj({"email": S, "password": S, "refresh_token_in": DELIVERY}, ["email", "password"]))},
     "/api/auth/refresh": {"post": op(
         "Exchange a refresh token for new tokens (rotation)", "auth", public=True, ok=ref("Tokens"), errors=(403,),
         description="The token comes from the cookie or the body. A token presented in the body is returned in "
-                    "the body unless `refresh_token_in` says otherwise. Presenting an already-rotated token is "
-                    "401 and revokes its session. Cookie requests with a foreign `Origin` are 403. "
+                    "the body unless `refresh_token_in` says otherwise. A token has exactly one successor: "
+                    "presenting it again up to 10 seconds after its rotation (two tabs at once, a retried "
+                    "request) returns that same pair; presenting it later is 401 and revokes its session "
+                    "(reuse detection). Cookie requests with a foreign `Origin` are 403. "
                     "The body is optional.",
         body=obj({"refresh_token": S, "refresh_token_in": DELIVERY}))},
     "/api/auth/logout": {"post": op(

@@ -9,7 +9,7 @@ use crate::auth::cookie::{
 use crate::auth::guard::{self, Principal};
 use crate::auth::password;
 use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::{b64url, hmac_sha256, random_token, sha256_hex};
 use crate::domain::{DisplayName, Email, Password};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_response, no_content, Ctx, AUTH_BODY_LIMIT};
@@ -143,24 +143,24 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     let password = Password::parse(body.password).map_err(ApiError::Validation)?;
     let db = ctx.db()?;
     let cfg = ctx.cfg.clone();
-    let ip_key = format!("register:ip:{}", ctx.ip);
-    throttle::check(
+    // Counted before anything is looked up or hashed: parallel registrations stop at the limit.
+    throttle::admit(
         &db,
-        &ip_key,
+        &format!("register:ip:{}", ctx.ip),
         cfg.registrations_per_address_per_hour,
         3600,
         ctx.now,
     )
     .await?;
-    throttle::hit(&db, &ip_key, 3600, ctx.now).await?;
-    if users::find_by_email(&db, email.as_str()).await?.is_some() {
+    if users::find_by_email(&db, &email).await?.is_some() {
         return Err(ApiError::Conflict(
             "an account with this email already exists".into(),
         ));
     }
     let user = users::UserRow {
         id: new_id("usr"),
-        email: email.as_str().to_string(),
+        email: email.as_typed().to_string(),
+        email_key: email.key().to_string(),
         name: name.as_str().to_string(),
         password_hash: password::hash(password.expose()).map_err(ApiError::internal)?,
         created_at: ctx.now,
@@ -185,15 +185,21 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
     token_response(201, Some(&user.view()), &issued, body.refresh_token_in)
 }
 
+/// The throttle of failed password checks against one account (login and confirmations).
+pub fn account_throttle_key(email_key: &str) -> String {
+    format!("login:acct:{}", sha256_hex(email_key.as_bytes()))
+}
+
 pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     let body: LoginBody = ctx.json(AUTH_BODY_LIMIT).await?;
     let email = Email::parse(&body.email).map_err(|_| ApiError::InvalidCredentials)?;
     let db = ctx.db()?;
     let cfg = ctx.cfg.clone();
     let window = cfg.login_failure_window_secs;
-    let account_key = format!("login:acct:{}", sha256_hex(email.as_str().as_bytes()));
-    let address_key = format!("login:ip:{}", ctx.ip);
-    throttle::check(
+    // Both counts are taken before the password is checked, so parallel guesses stop at the
+    // limit; a success takes them back.
+    let account_key = account_throttle_key(email.key());
+    let account = throttle::admit(
         &db,
         &account_key,
         cfg.login_failures_per_account,
@@ -201,16 +207,23 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         ctx.now,
     )
     .await?;
-    throttle::check(
+    let address = throttle::admit(
         &db,
-        &address_key,
+        &format!("login:ip:{}", ctx.ip),
         cfg.login_failures_per_address,
         window,
         ctx.now,
     )
-    .await?;
+    .await;
+    let address = match address {
+        Ok(a) => a,
+        Err(e) => {
+            throttle::refund(&db, &account).await?;
+            return Err(e);
+        }
+    };
 
-    let user = users::find_by_email(&db, email.as_str()).await?;
+    let user = users::find_by_email(&db, &email).await?;
     // An unknown email costs one argon2 verification too, so timing does not tell.
     let stored = user
         .as_ref()
@@ -220,8 +233,6 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     let verified = !too_long && password::verify(&body.password, stored);
     let attempted = user.as_ref().map(|u| u.id.clone());
     let Some(user) = user.filter(|_| verified) else {
-        throttle::hit(&db, &account_key, window, ctx.now).await?;
-        throttle::hit(&db, &address_key, window, ctx.now).await?;
         let reason = if attempted.is_some() {
             "wrong_password"
         } else {
@@ -237,6 +248,8 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         return Err(ApiError::InvalidCredentials);
     };
     throttle::reset(&db, &account_key).await?;
+    throttle::refund(&db, &address).await?;
+    users::rekey(&db, &user, &email).await?;
 
     let mut extra = Vec::new();
     if password::needs_rehash(&user.password_hash) {
@@ -286,20 +299,21 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
         });
     let db = ctx.db()?;
     let old_hash = sha256_hex(token.as_bytes());
-    let new_token = random_token().map_err(ApiError::internal)?;
+    let new_token = successor_of(&ctx.cfg.jwt_secret, &token);
     let new_hash = sha256_hex(new_token.as_bytes());
     match sessions::rotate(&db, &old_hash, &new_hash, ctx.now).await? {
         sessions::Rotation::Rotated {
             session_id,
             user_id,
             expires_at,
+            rotated_at,
         } => {
             let kv = ctx.kv()?;
             let ttl = ((expires_at - ctx.now) / 1000).max(1);
             sessions::forget_refresh(&kv, &old_hash).await;
             sessions::remember_refresh(&kv, &new_hash, &session_id, ttl as u64).await;
             let access_token = guard::token_keys(&ctx)
-                .issue(&user_id, &session_id, ctx.now as u64 / 1000)
+                .issue(&user_id, &session_id, rotated_at as u64 / 1000)
                 .map_err(ApiError::internal)?;
             let issued = Issued {
                 access_token,
@@ -328,6 +342,15 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
             Err(ApiError::Unauthorized("the refresh token is not valid"))
         }
     }
+}
+
+/// The one successor of a refresh token: a MAC of it under a key derived from the service's
+/// secret. Deriving it (rather than drawing it at random) is what lets a presentation within
+/// the grace window get the same successor without storing any token in clear; it is as
+/// unguessable as the token itself to anyone who does not hold that token.
+fn successor_of(secret: &[u8], token: &str) -> String {
+    let key = hmac_sha256(secret, b"chatgate refresh-token successor v1");
+    b64url(&hmac_sha256(&key, token.as_bytes()))
 }
 
 /// Revokes the current session: the one of the bearer access token, else of the refresh token.

@@ -6,11 +6,11 @@ use worker::Response;
 use crate::auth::cookie::clear_refresh_cookie;
 use crate::auth::guard::Principal;
 use crate::auth::password;
-use crate::crypto::sha256_hex;
 use crate::domain::{DisplayName, Password};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{no_content, ok, Ctx, Page, AUTH_BODY_LIMIT};
 use crate::routes::audit;
+use crate::routes::auth::account_throttle_key;
 use crate::store::audit::{Action, Entry};
 use crate::store::{self, orgs, sessions, throttle, users};
 use crate::webhooks::{self, EventType};
@@ -50,14 +50,14 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     ok(&me_view(&ctx, &who.user_id).await?)
 }
 
-/// Checks the user's current password, counting failures against the account like logins.
+/// Checks the user's current password, counted against the account like a login: before
+/// the check, and taken back when it was right.
 async fn confirm_password(ctx: &Ctx, user: &users::UserRow, given: &str) -> ApiResult<()> {
     let db = ctx.db()?;
     let cfg = &ctx.cfg;
-    let key = format!("login:acct:{}", sha256_hex(user.email.as_bytes()));
-    throttle::check(
+    let attempt = throttle::admit(
         &db,
-        &key,
+        &account_throttle_key(&user.email_key),
         cfg.login_failures_per_account,
         cfg.login_failure_window_secs,
         ctx.now,
@@ -65,10 +65,9 @@ async fn confirm_password(ctx: &Ctx, user: &users::UserRow, given: &str) -> ApiR
     .await?;
     let too_long = given.chars().count() > crate::domain::password::MAX_CHARS;
     if too_long || !password::verify(given, &user.password_hash) {
-        throttle::hit(&db, &key, cfg.login_failure_window_secs, ctx.now).await?;
         return Err(ApiError::InvalidCredentials);
     }
-    Ok(())
+    throttle::refund(&db, &attempt).await
 }
 
 #[derive(Deserialize)]

@@ -249,7 +249,7 @@ pub async fn invite(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
     scope.may_invite(role)?;
     let db = ctx.db()?;
-    if let Some(user) = users::find_by_email(&db, email.as_str()).await? {
+    if let Some(user) = users::find_by_email(&db, &email).await? {
         if orgs::is_member(&db, &scope, &user.id).await? {
             return Err(ApiError::Conflict(format!(
                 "{email} is already a member of this organization"
@@ -304,7 +304,7 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     let inv = invitations::find_by_token(&db, body.token.trim())
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !inv.is_for(&user.email) {
+    if !inv.is_for(&user.email_key) {
         return Err(ApiError::NotFound);
     }
     if orgs::membership(&db, &inv.org_id, &user.id).await.is_ok() {
@@ -315,7 +315,7 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     if !inv.is_usable(ctx.now) {
         return Err(ApiError::NotFound);
     }
-    invitations::accept(&db, &inv, &user.id, &user.email, ctx.now).await?;
+    invitations::accept(&db, &inv, &user.id, &user.email_key, ctx.now).await?;
     let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
     let joined = serde_json::json!({
         "user_id": user.id, "email": user.email, "role": scope.role,

@@ -104,7 +104,7 @@ pub async fn create(
                 db,
                 "UPDATE invitations SET revoked_at = ?3
                  WHERE org_id = ?1 AND email = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
-                &[s(&scope.org_id), s(email.as_str()), n(now)],
+                &[s(&scope.org_id), s(email.key()), n(now)],
             )?,
             stmt(
                 db,
@@ -113,7 +113,7 @@ pub async fn create(
                 &[
                     s(&id),
                     s(&scope.org_id),
-                    s(email.as_str()),
+                    s(email.key()),
                     s(role.as_str()),
                     s(&hash(&token)),
                     s(&scope.user_id),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement, KvStore};
 
-use super::{all, batch, changes, first, n, run, s, stmt};
+use super::{all, batch, first, n, run, s, stmt};
 use crate::error::ApiResult;
 use crate::util::rfc3339;
 
@@ -85,102 +85,114 @@ pub async fn touch_if_live(
     Ok(true)
 }
 
+/// How long after a refresh token is rotated a presentation of it still gets its successor
+/// (two tabs refreshing at once, a retry after a lost response) instead of revoking the session.
+pub const REUSE_GRACE_MS: i64 = 10 * 1000;
+
 pub enum Rotation {
+    /// The successor is in force: just now, or by a rotation within the grace window.
     Rotated {
         session_id: String,
         user_id: String,
         expires_at: i64,
+        /// When the token was rotated: the successor's access token is issued at that time,
+        /// so every presentation within the grace window gets the same pair.
+        rotated_at: i64,
     },
-    /// The token was already rotated: its whole session has now been revoked.
+    /// The token was rotated before the grace window: its whole session has now been revoked.
     Reused { user_id: String, session_id: String },
     /// Unknown token, or its session is over.
     Invalid,
 }
 
 #[derive(Deserialize)]
-struct RotatedRow {
+struct PresentedRow {
     session_id: String,
     user_id: String,
     expires_at: i64,
-}
-
-#[derive(Deserialize)]
-struct TokenRow {
-    session_id: String,
-    user_id: String,
     used_at: Option<i64>,
+    live: i64,
+    successor: i64,
 }
 
-/// Exchanges a refresh token for a new one, in one transaction: exactly one of several
-/// concurrent presentations wins; a presentation of an already-rotated token revokes the
-/// session (the token family) and everything issued for it.
+/// Exchanges a refresh token for its successor (`next_hash`, which the caller derives from
+/// the token, so that there is exactly one), in one transaction. Every presentation up to
+/// `REUSE_GRACE_MS` after the first rotation gets that same successor; a presentation after
+/// that revokes the session (the token family) and everything issued for it.
 pub async fn rotate(
     db: &D1Database,
     old_hash: &str,
-    new_hash: &str,
+    next_hash: &str,
     now: i64,
 ) -> ApiResult<Rotation> {
+    let idle_cutoff = now - IDLE_TIMEOUT_MS;
     let results = batch(
         db,
         vec![
             stmt(
                 db,
-                "INSERT INTO refresh_tokens (token_hash, session_id, created_at)
+                "INSERT OR IGNORE INTO refresh_tokens (token_hash, session_id, created_at)
                  SELECT ?2, r.session_id, ?3 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
                  WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
                    AND s.expires_at > ?3 AND s.last_used_at > ?4",
-                &[s(old_hash), s(new_hash), n(now), n(now - IDLE_TIMEOUT_MS)],
+                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
             )?,
             stmt(
                 db,
                 "UPDATE refresh_tokens SET used_at = ?3
                  WHERE token_hash = ?1 AND used_at IS NULL
                    AND EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ?2)",
-                &[s(old_hash), s(new_hash), n(now)],
+                &[s(old_hash), s(next_hash), n(now)],
             )?,
             stmt(
                 db,
                 "UPDATE sessions SET last_used_at = ?2
                  WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1)",
-                &[s(new_hash), n(now)],
+                &[s(next_hash), n(now)],
+            )?,
+            stmt(
+                db,
+                "SELECT r.session_id, s.user_id, s.expires_at, r.used_at,
+                   (s.revoked_at IS NULL AND s.expires_at > ?3 AND s.last_used_at > ?4) AS live,
+                   EXISTS (SELECT 1 FROM refresh_tokens n
+                           WHERE n.token_hash = ?2 AND n.session_id = r.session_id) AS successor
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
+                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
             )?,
         ],
     )
     .await?;
-    if results.first().map(changes) == Some(1) {
-        let row: Option<RotatedRow> = first(
-            db,
-            "SELECT s.id AS session_id, s.user_id, s.expires_at FROM sessions s
-             JOIN refresh_tokens r ON r.session_id = s.id WHERE r.token_hash = ?1",
-            &[s(new_hash)],
-        )
-        .await?;
-        return Ok(match row {
-            Some(r) => Rotation::Rotated {
-                session_id: r.session_id,
-                user_id: r.user_id,
-                expires_at: r.expires_at,
-            },
-            None => Rotation::Invalid,
+    let row = match results.last() {
+        Some(r) => r
+            .results::<PresentedRow>()
+            .map_err(|e| crate::error::ApiError::internal(format!("D1 rotate: {e}")))?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let Some(t) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    let Some(used_at) = t.used_at else {
+        return Ok(Rotation::Invalid);
+    };
+    if now - used_at <= REUSE_GRACE_MS && t.successor == 1 {
+        return Ok(if t.live == 1 {
+            Rotation::Rotated {
+                session_id: t.session_id,
+                user_id: t.user_id,
+                expires_at: t.expires_at,
+                rotated_at: used_at,
+            }
+        } else {
+            Rotation::Invalid
         });
     }
-    let token: Option<TokenRow> = first(
-        db,
-        "SELECT r.session_id, s.user_id, r.used_at FROM refresh_tokens r
-         JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
-        &[s(old_hash)],
-    )
-    .await?;
-    match token {
-        Some(t) if t.used_at.is_some() => {
-            revoke(db, &t.session_id, &t.user_id, now).await?;
-            Ok(Rotation::Reused {
-                user_id: t.user_id,
-                session_id: t.session_id,
-            })
-        }
-        _ => Ok(Rotation::Invalid),
-    }
+    revoke(db, &t.session_id, &t.user_id, now).await?;
+    Ok(Rotation::Reused {
+        user_id: t.user_id,
+        session_id: t.session_id,
+    })
 }
 
 /// The live session an unused refresh token belongs to. KV answers which session it is

@@ -4,13 +4,17 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use super::{all, first, n, run, s, stmt};
+use crate::domain::Email;
 use crate::error::ApiResult;
 use crate::util::rfc3339;
 
 #[derive(Deserialize, Clone)]
 pub struct UserRow {
     pub id: String,
+    /// As the user typed it.
     pub email: String,
+    /// The normalised form that identifies it (`Email::key`).
+    pub email_key: String,
     pub name: String,
     pub password_hash: String,
     pub created_at: i64,
@@ -36,7 +40,7 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, email, name, password_hash, created_at";
+const COLUMNS: &str = "id, email, email_key, name, password_hash, created_at";
 
 pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
     first(
@@ -47,20 +51,46 @@ pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
     .await
 }
 
-pub async fn find_by_email(db: &D1Database, email: &str) -> ApiResult<Option<UserRow>> {
+/// The user with this address, whatever its spelling; also a row stored before addresses had
+/// keys, under its older (lower-cased) form (`rekey` brings it up to date).
+pub async fn find_by_email(db: &D1Database, email: &Email) -> ApiResult<Option<UserRow>> {
+    let legacy = email.legacy_key();
     first(
         db,
-        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-        &[s(email)],
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE email_key IN (?1, ?2) ORDER BY email_key = ?1 DESC LIMIT 1"
+        ),
+        &[s(email.key()), s(legacy.as_deref().unwrap_or(email.key()))],
     )
     .await
+}
+
+/// Stores the current key of a row found by its legacy key.
+pub async fn rekey(db: &D1Database, user: &UserRow, email: &Email) -> ApiResult<()> {
+    if user.email_key != email.key() {
+        run(
+            db,
+            "UPDATE users SET email_key = ?2 WHERE id = ?1",
+            &[s(&user.id), s(email.key())],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub fn insert(db: &D1Database, u: &UserRow) -> ApiResult<D1PreparedStatement> {
     stmt(
         db,
-        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        &[s(&u.id), s(&u.email), s(&u.name), s(&u.password_hash), n(u.created_at)],
+        "INSERT INTO users (id, email, email_key, name, password_hash, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        &[
+            s(&u.id),
+            s(&u.email),
+            s(&u.email_key),
+            s(&u.name),
+            s(&u.password_hash),
+            n(u.created_at),
+        ],
     )
 }
 

@@ -78,6 +78,10 @@ fn start_server() -> Server {
         .arg(root.join("scripts/serve.sh"))
         .current_dir(&root)
         .env("PORT", port.to_string())
+        // wrangler's DevTools proxy relays every request's network events to node; under the
+        // tests' bursts (96 requests at once) it drops connections ("Your worker restarted
+        // mid-request"), which no deployed Worker sees.
+        .env("DEVTOOLS", "off")
         .env("STATE_DIR", &state_dir)
         .env("VARS_FILE", &vars)
         .env("OPENAI_BASE_URL", format!("{mock_base}/v1"))

@@ -10,6 +10,7 @@ import itertools
 import os
 import pathlib
 import socket
+import sqlite3
 import subprocess
 import json as jsonlib
 import tempfile
@@ -86,9 +87,16 @@ def http(method: str, url: str, headers: dict | None = None, body: bytes | None 
 
 
 class Server:
-    def __init__(self, base: str, mock_base: str):
+    def __init__(self, base: str, mock_base: str, state_dir: pathlib.Path | None = None):
         self.base = base
         self.mock_base = mock_base
+        self.state_dir = state_dir
+
+    def d1(self) -> sqlite3.Connection:
+        """The local D1 database, for checking what the API cannot show (pruned rows)."""
+        files = [p for p in (self.state_dir / "v3" / "d1").glob("*/*.sqlite") if p.name != "metadata.sqlite"]
+        assert len(files) == 1, files
+        return sqlite3.connect(files[0], timeout=10)
 
     # --- plain HTTP, for the chatgate routes the OpenAI client does not cover -----------
 
@@ -218,6 +226,7 @@ def server():
     env = dict(
         os.environ,
         PORT=str(port),
+        DEVTOOLS="off",  # as in tests/api/helpers.rs: its proxy drops requests under bursts
         STATE_DIR=str(state_dir),
         VARS_FILE=str(vars_file),
         OPENAI_BASE_URL=f"{mock_base}/v1",
@@ -229,7 +238,7 @@ def server():
     )
     try:
         with serving(env, state_dir / "wrangler.log") as base:
-            yield Server(base, mock_base)
+            yield Server(base, mock_base, state_dir)
     finally:
         mock.terminate()
         mock.wait(timeout=10)
