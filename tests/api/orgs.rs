@@ -938,3 +938,82 @@ async fn deleting_an_org_removes_everything_in_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_former_member_no_longer_sees_their_conversations_in_the_org() {
+    let app = spawn_app().await;
+    let owner = app.register("conv-owner").await;
+    let leaver = app.register("conv-leaver").await;
+    let removed = app.register("conv-removed").await;
+    let org = create_org(&app, &owner, "Confidential").await;
+    for (user, who_ends_it) in [(&leaver, &leaver), (&removed, &owner)] {
+        join(&app, &owner, &org, user, "member").await;
+        let created = json_of(
+            app.post(
+                "/api/conversations",
+                Some(&user.token),
+                &json!({"org_id": org, "title": "Launch plans", "system_prompt": "The launch is on Friday"}),
+            )
+            .await,
+        )
+        .await;
+        let conv = created["id"].as_str().unwrap().to_string();
+        let sse = app
+            .chat(
+                &user.token,
+                &conv,
+                &json!({"content": "the secret numbers"}),
+            )
+            .await;
+        assert_eq!(sse.status, 200);
+        let mine = app.conversation(user, "demo/echo").await; // in their personal org
+
+        assert_eq!(
+            app.delete(
+                &format!("/api/orgs/{org}/members/{}", user.id),
+                Some(&who_ends_it.token)
+            )
+            .await
+            .status(),
+            204
+        );
+
+        let listed = app
+            .get(
+                &format!("/api/conversations?org_id={org}"),
+                Some(&user.token),
+            )
+            .await;
+        assert_problem(listed, 404, "not_found").await;
+        let all = json_of(app.get("/api/conversations", Some(&user.token)).await).await;
+        let text = all.to_string();
+        assert!(
+            !text.contains(&conv) && !text.contains("Launch plans") && !text.contains("Friday"),
+            "{all}"
+        );
+        assert!(
+            text.contains(&mine),
+            "their own org's conversations stay: {all}"
+        );
+        for path in [
+            format!("/api/conversations/{conv}"),
+            format!("/api/conversations/{conv}/messages"),
+        ] {
+            assert_problem(app.get(&path, Some(&user.token)).await, 404, "not_found").await;
+        }
+    }
+
+    // Hidden, not deleted: invited back, the leaver finds them again.
+    join(&app, &owner, &org, &leaver, "member").await;
+    let listed = json_of(
+        app.get(
+            &format!("/api/conversations?org_id={org}"),
+            Some(&leaver.token),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+
