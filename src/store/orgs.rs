@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use super::{all, first, n, run, s, stmt};
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,6 +147,27 @@ pub async fn settings(
     Ok(row
         .map(|r| crate::domain::settings::OrgSettings::from_stored(&r.settings))
         .unwrap_or_default())
+}
+
+/// 403 `feature_disabled` unless the org has `feature` on.
+pub async fn require_feature(db: &D1Database, org_id: &str, feature: Feature) -> ApiResult<()> {
+    if settings(db, org_id).await?.enabled(feature) {
+        Ok(())
+    } else {
+        Err(ApiError::FeatureDisabled(feature.as_str()))
+    }
+}
+
+/// The SQL condition "the org whose id is the expression `org_id` has `feature` on", for
+/// queries that decide it in the same statement as their read (`OrgSettings::enabled` in
+/// SQL: only a stored `false` turns a feature off; unreadable settings count as defaults).
+pub fn feature_on_sql(feature: Feature, org_id: &str) -> String {
+    format!(
+        "COALESCE((SELECT CASE WHEN json_valid(ff.settings)
+                   THEN json_extract(ff.settings, '$.features.{}') END
+                   FROM orgs ff WHERE ff.id = {org_id}), 1) <> 0",
+        feature.as_str()
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -52,6 +52,19 @@ pub async fn join(app: &TestApp, owner: &User, org: &str, user: &User, role: &st
     assert_eq!(resp.status(), 200, "{} accepts", user.email);
 }
 
+/// Replaces `org`'s feature flags (as `by`, an admin), leaving the other settings at their
+/// defaults.
+pub async fn set_features(app: &TestApp, by: &User, org: &str, features: Value) {
+    let resp = patch(
+        app,
+        &format!("/api/orgs/{org}"),
+        &by.token,
+        &json!({"settings": {"features": features}}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "set features {features}");
+}
+
 async fn patch(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.send_json(Method::PATCH, path, Some(token), body).await
 }
