@@ -103,6 +103,40 @@ pub fn create(
     ])
 }
 
+/// Creates an org that `user_id` owns, unless they already own `cap` orgs (their personal
+/// org aside): `false` then. The count and the insert are one statement inside one
+/// transaction, so concurrent creations never pass the cap.
+pub async fn create_capped(
+    db: &D1Database,
+    org_id: &str,
+    name: &str,
+    user_id: &str,
+    now: i64,
+    cap: u32,
+) -> ApiResult<bool> {
+    let results = super::batch(
+        db,
+        vec![
+            stmt(
+                db,
+                "INSERT INTO orgs (id, name, personal, settings, created_at)
+                 SELECT ?1, ?2, 0, '{}', ?3
+                 WHERE (SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id
+                        WHERE m.user_id = ?4 AND m.role = 'owner' AND o.personal = 0) < ?5",
+                &[s(org_id), s(name), n(now), s(user_id), n(cap as i64)],
+            )?,
+            stmt(
+                db,
+                "INSERT INTO memberships (org_id, user_id, role, joined_at)
+                 SELECT id, ?2, 'owner', ?3 FROM orgs WHERE id = ?1",
+                &[s(org_id), s(user_id), n(now)],
+            )?,
+        ],
+    )
+    .await?;
+    Ok(results.first().map(super::changes).unwrap_or(0) == 1)
+}
+
 #[derive(Deserialize, Serialize, Clone)]
 pub struct UserOrg {
     pub id: String,

@@ -876,3 +876,75 @@ async fn with_byok_off_neither_member_nor_org_provider_keys_serve_the_org() {
     );
     assert_eq!(upstream_key_for(&marker), Some(format!("Bearer {own}")));
 }
+
+/// The default `MAX_API_KEYS_PER_USER_PER_ORG`.
+const MAX_API_KEYS_PER_USER_PER_ORG: usize = 50;
+
+#[tokio::test]
+async fn a_user_has_at_most_fifty_api_keys_in_an_org_even_when_creating_them_at_once() {
+    use futures::StreamExt;
+    let app = spawn_app().await;
+    let user = app.register("key-cap").await;
+    let org = user.personal_org.clone();
+    let create = |i: usize| {
+        let (app, token, org) = (&app, user.token.clone(), org.clone());
+        async move {
+            app.post(
+                "/api/keys",
+                Some(&token),
+                &json!({"name": format!("key {i}"), "org_id": org}),
+            )
+            .await
+        }
+    };
+    // Up to near the cap a few at a time, then a burst across it all at once.
+    let below = MAX_API_KEYS_PER_USER_PER_ORG - 10;
+    let filled: Vec<_> = futures::stream::iter((0..below).map(create))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut created = Vec::new();
+    for resp in filled {
+        assert_eq!(resp.status(), 201, "below the cap");
+        created.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+    }
+    let mut refused = 0;
+    for resp in futures::future::join_all((below..below + 20).map(create)).await {
+        if resp.status() == 201 {
+            created.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+        } else {
+            let body = assert_problem(resp, 409, "conflict").await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("50"),
+                "the detail names the cap: {body}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(created.len(), MAX_API_KEYS_PER_USER_PER_ORG);
+    assert_eq!(refused, 10);
+    let listed = json_of(app.get("/api/keys?limit=100", Some(&user.token)).await).await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        MAX_API_KEYS_PER_USER_PER_ORG
+    );
+
+    // The cap is per organization, and a deleted key makes room for one.
+    let other = create_org(&app, &user, "Second home").await;
+    new_key(&app, &user, &other, &["chat"]).await;
+    assert_eq!(
+        app.delete(&format!("/api/keys/{}", created[0]), Some(&user.token))
+            .await
+            .status(),
+        204
+    );
+    new_key(&app, &user, &org, &["chat"]).await;
+    let resp = app
+        .post(
+            "/api/keys",
+            Some(&user.token),
+            &json!({"name": "one too many", "org_id": org}),
+        )
+        .await;
+    assert_problem(resp, 409, "conflict").await;
+}
