@@ -55,6 +55,14 @@ def problem(status, text=None):
             "content": {"application/problem+json": {"schema": ref("Problem")}}}
 
 
+def feature_off(flag, also_forbidden=False):
+    """The 403 of a route gated by an org feature flag (and, where it has one, by a role)."""
+    text = f"The organization has `features.{flag}` set to false (`feature_disabled`)"
+    if also_forbidden:
+        text = "The caller's role does not allow this (`forbidden`), or " + text[0].lower() + text[1:]
+    return {"403": problem(403, text)}
+
+
 def json_response(schema, text="OK"):
     return {"description": text, "content": {"application/json": {"schema": schema}}}
 
@@ -216,7 +224,10 @@ paths = {
                                "`model` defaults to `demo/echo` and must be enabled in the organization.",
                    body=obj({"org_id": S, "title": S, "model": S, "system_prompt": S})),
         "get": op("The caller's conversations, newest activity first", "conversations", keys=True,
-                  ok=page(ref("Conversation")), errors=(400,),
+                  ok=page(ref("Conversation")), errors=(400, 404),
+                  description="Only those in organizations the caller still belongs to: a former member's "
+                              "conversations are hidden (not deleted), and their routes are 404. `org_id` of an "
+                              "organization the caller is not in: 404.",
                   params=(query("org_id", S, "only this organization's"), LIMIT, CURSOR)),
     },
     "/api/conversations/{id}": {
@@ -258,7 +269,12 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`enabled_models` (`provider/model` names; empty = every configured model), "
                 "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
                 "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
-                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default).")
+                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default). "
+                "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
+                "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
+                "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
+                "bring-your-own provider keys (the members' own and the organization's) for its conversations "
+                "and /v1 requests, which the service's keys then serve.")
 components["schemas"].update({
     "OrgSettings": obj({
         "enabled_models": {"type": "array", "items": S},
@@ -286,6 +302,9 @@ components["schemas"].update({
 paths.update({
     "/api/orgs": {
         "post": op("Create an organization; the caller is its owner", "orgs", status=201, ok=ref("Org"),
+                   errors=(409,),
+                   description="409 `conflict` when the caller already owns `MAX_ORGS_PER_USER` (20) organizations "
+                               "besides their personal one; checked atomically with the insert.",
                    body=obj({"name": S}, ["name"])),
         "get": op("The caller's organizations with their role", "orgs", ok=page(ref("OrgMembership")),
                   errors=(400,), params=(LIMIT, CURSOR)),
@@ -312,8 +331,14 @@ paths.update({
         "post": op("Invite an email (admin+; only owners invite owners)", "orgs", status=201, errors=(403, 404, 409),
                    params=(ORG,), ok=obj({"id": ID, "token": S, "expires_at": TIME}, ["id", "token", "expires_at"]),
                    ok_text="Created; `token` is shown once (7 days, single use, bound to the email)",
+                   description="An earlier pending invitation of the same email is revoked. 409 `conflict` when the "
+                               "email is a member already, or when the organization has "
+                               "`MAX_PENDING_INVITATIONS_PER_ORG` (100) pending invitations (checked atomically "
+                               "with the insert; a replacement does not count).",
                    body=obj({"email": S, "role": ROLE}, ["email"])),
         "get": op("Pending invitations (admin+)", "orgs", ok=page(ref("Invitation")), errors=(400, 403, 404),
+                  description="Those that can still be accepted: not used, revoked or expired, and whose inviter "
+                              "could still send them.",
                   params=(ORG, LIMIT, CURSOR)),
     },
     "/api/orgs/{org}/invitations/{id}": {"delete": op(
@@ -323,18 +348,22 @@ paths.update({
         "Join the invitation's organization", "orgs", errors=(404, 409),
         ok=obj({"org": ref("OrgMembership")}, ["org"]),
         description="The caller's email must be the invited one; an unknown, used, revoked or expired token, or "
-                    "another email, is 404.",
+                    "another email, is 404. So is an invitation whose inviter can no longer grant its role (demoted "
+                    "below it, or no longer a member): it keeps only the authority its inviter still has.",
         body=obj({"token": S}, ["token"]))},
     "/api/orgs/{org}/keys": {"get": op("Every API key of the organization (admin+)", "keys",
                                        ok=page(ref("ApiKey")), errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR))},
     "/api/keys": {
-        "post": op("Issue an API key; the key is shown only in this response", "keys", status=201, errors=(404,),
+        "post": op("Issue an API key; the key is shown only in this response", "keys", status=201,
                    ok=obj({"id": ID, "name": S, "key": S, "prefix": S, "org_id": ID, "created_at": TIME,
                            "expires_at": NULLABLE_TIME, "scopes": {"type": "array", "items": S}},
                           ["id", "name", "key", "prefix", "org_id", "created_at", "expires_at", "scopes"]),
+                   errors=(404, 409),
                    description="Format `cg_` + 40 base62 characters + a 6-character checksum. `scopes`: `chat` "
                                "(the /v1 API, the default) and `conversations` (/api/conversations). A key acts as "
-                               "its creator in its organization and stops when the creator leaves it.",
+                               "its creator in its organization and stops when the creator leaves it. 409 "
+                               "`conflict` when the caller has `MAX_API_KEYS_PER_USER_PER_ORG` (50) keys in the "
+                               "organization (expired ones count until deleted); checked atomically with the insert.",
                    body=obj({"name": S, "org_id": S, "expires_at": TIME,
                              "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
                             ["name", "org_id"])),
@@ -350,7 +379,10 @@ paths.update({
         "put": op("Set a bring-your-own provider key (sealed with AES-256-GCM)", "keys", status=204,
                   errors=(403, 404), params=(path_param("provider", "openai, anthropic or gemini"),),
                   description="With `org_id` (admin+) the key serves the whole organization. A chat request uses "
-                              "the user's key, then the org's, then the service's.",
+                              "the user's key, then the org's, then the service's; in an organization with "
+                              "`features.byok` false only the service's (and an org key cannot be set there: 403 "
+                              "`feature_disabled`).",
+                  extra_responses=feature_off("byok", also_forbidden=True),
                   body=obj({"api_key": S, "org_id": S}, ["api_key"])),
         "delete": op("Remove a provider key", "keys", status=204, errors=(400, 403, 404),
                      params=(path_param("provider", "openai, anthropic or gemini"),
@@ -421,19 +453,31 @@ components["schemas"].update({
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
                "retried with exponential backoff and jitter (10 s, 30 s, 1.5 min… up to 1 h apart) until a 2xx, "
-               "for up to 24 h. At least once: deduplicate on the event id.")
+               "for up to 24 h. At least once: deduplicate on the event id. With `features.webhooks` false the "
+               "webhook routes are 403 `feature_disabled`, no event is queued and pending retries fail.")
+HOOKS_403 = feature_off("webhooks", also_forbidden=True)
 paths.update({
     "/api/livekit/token": {"post": op(
-        "A LiveKit access token for the caller", "federation", errors=(503,),
-        ok=obj({"token": S, "url": S, "room": S}, ["token", "url", "room"]),
-        description="HS256 with LIVEKIT_API_SECRET, `iss` LIVEKIT_API_KEY, identity (`sub`) the user id, `name` "
-                    "participant_name or the user's name, a room-join grant (publish, subscribe, data) for `room`, "
-                    "valid 6 h. 503 `service_unavailable` when LiveKit is not configured.",
-        body=obj({"room": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}, "participant_name": S},
+        "A LiveKit access token for a room of one of the caller's organizations", "federation", errors=(404, 503),
+        ok=obj({"token": S, "url": S,
+                "room": {"type": "string", "description": "the LiveKit room name, `<org id>:<room>`, as granted"}},
+               ["token", "url", "room"]),
+        extra_responses=feature_off("livekit"),
+        description="The room belongs to `org_id` (absent: the caller's personal organization); its LiveKit name "
+                    "is `<org id>:<room>`, so two organizations never share a room, and a room string holding "
+                    "another organization's id or room name stays in the caller's organization (org ids contain "
+                    "no `:`). HS256 with LIVEKIT_API_SECRET, `iss` LIVEKIT_API_KEY, identity (`sub`) the user id, "
+                    "`name` participant_name or the user's name, valid 6 h. Every member gets `roomJoin`, "
+                    "`canPublish`, `canSubscribe`, `canPublishData` for that room; owners and admins also "
+                    "`roomAdmin`. 404 for an organization the caller is not in; 403 `feature_disabled` when it has "
+                    "`features.livekit` false; 503 `service_unavailable` when LiveKit is not configured.",
+        body=obj({"room": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                  "org_id": {"type": "string", "description": "one of the caller's organizations"},
+                  "participant_name": S},
                  ["room"]))},
     "/api/embed/tickets": {"post": op(
         "A single-use, 60-second ticket for an embedding site", "federation", status=201, errors=(404,),
-        ok=obj({"ticket": S, "expires_at": TIME}, ["ticket", "expires_at"]),
+        ok=obj({"ticket": S, "expires_at": TIME}, ["ticket", "expires_at"]), extra_responses=feature_off("embed"),
         description="Bound to the caller, the org (any member) and `origin` (`https://host[:port]`, or http for "
                     "localhost, 127.0.0.1, [::1]; no path): only a page of that origin can exchange it.",
         body=obj({"org_id": S, "origin": S}, ["org_id", "origin"]))},
@@ -443,26 +487,29 @@ paths.update({
                    description="Called by the embedding page (CORS). The `Origin` header must be the ticket's "
                                "origin. Answers as login does, with `refresh_token` always in the body (no cookie). "
                                "A used, expired or unknown ticket, or another origin, is 401; a ticket shown to "
-                               "another origin is spent."),
+                               "another origin is spent. 403 `feature_disabled` when its organization has "
+                               "switched `features.embed` off since.",
+                   extra_responses=feature_off("embed")),
         "options": {"summary": "CORS preflight of the exchange", "tags": ["federation"], "security": [],
                     "responses": {"204": {"description": "access-control-allow-origin: the caller's origin"}}},
     },
     "/api/orgs/{org}/webhooks": {
-        "get": op("The org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(403, 404),
-                  params=(ORG,), description="404 when none is configured."),
-        "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(403, 404),
-                  params=(ORG,), description=WEBHOOK_DOC,
+        "get": op("The org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(404,),
+                  params=(ORG,), description="404 when none is configured.", extra_responses=HOOKS_403),
+        "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(404,),
+                  params=(ORG,), description=WEBHOOK_DOC, extra_responses=HOOKS_403,
                   body=obj({"url": {"type": "string", "description": "https, or http to localhost/127.0.0.1/[::1]"},
                             "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                             "events": {"type": "array", "items": ORG_EVENT, "minItems": 1}},
                            ["url", "secret", "events"])),
-        "delete": op("Remove the org's webhook endpoint (admin+)", "webhooks", status=204, errors=(403, 404),
-                     params=(ORG,), description="Pending deliveries fail at their next attempt."),
+        "delete": op("Remove the org's webhook endpoint (admin+)", "webhooks", status=204, errors=(404,),
+                     params=(ORG,), description="Pending deliveries fail at their next attempt.",
+                     extra_responses=HOOKS_403),
     },
     "/api/orgs/{org}/webhooks/deliveries": {"get": op(
         "The org's webhook deliveries with their attempts, newest first (admin+)", "webhooks",
-        ok=page(ref("WebhookDelivery")), errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR),
-        description="Finished deliveries are kept 30 days.")},
+        ok=page(ref("WebhookDelivery")), errors=(400, 404), params=(ORG, LIMIT, CURSOR),
+        description="Finished deliveries are kept 30 days.", extra_responses=HOOKS_403)},
     "/api/me/audit": {"get": op(
         "The caller's security events (as actor or subject), newest first", "audit", ok=page(ref("AuditEvent")),
         errors=(400,), params=(LIMIT, CURSOR), description="Kept 90 days.")},

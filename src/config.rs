@@ -33,6 +33,11 @@ pub struct Config {
     pub history_char_budget: usize,
     pub demo_token_delay_ms: u32,
     pub frame_ancestors: String,
+    /// Caps on what accumulates (409 `conflict` past them): organizations a user owns
+    /// besides their personal one, API keys of a user in one org, pending invitations of an org.
+    pub max_orgs_per_user: u32,
+    pub max_api_keys_per_user_per_org: u32,
+    pub max_pending_invitations_per_org: u32,
 }
 
 pub struct LiveKit {
@@ -160,6 +165,9 @@ impl Config {
             history_char_budget: number(env, "HISTORY_CHAR_BUDGET", 48_000),
             demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),
             frame_ancestors: string(env, "FRAME_ANCESTORS").unwrap_or_else(|| "'self'".into()),
+            max_orgs_per_user: number(env, "MAX_ORGS_PER_USER", 20),
+            max_api_keys_per_user_per_org: number(env, "MAX_API_KEYS_PER_USER_PER_ORG", 50),
+            max_pending_invitations_per_org: number(env, "MAX_PENDING_INVITATIONS_PER_ORG", 100),
         })
     }
 

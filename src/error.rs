@@ -18,6 +18,8 @@ pub enum ApiError {
     TokenExpired,
     /// 403
     Forbidden(&'static str),
+    /// 403: the org has switched this feature off (`settings.features.<name>: false`).
+    FeatureDisabled(&'static str),
     /// 404: also what a resource the caller may not see looks like.
     NotFound,
     /// 405, with the methods the path does allow.
@@ -65,7 +67,7 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
                 401
             }
-            ApiError::Forbidden(_) => 403,
+            ApiError::Forbidden(_) | ApiError::FeatureDisabled(_) => 403,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TokenExpired => "token_expired",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::FeatureDisabled(_) => "feature_disabled",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -108,6 +111,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::TokenExpired => "Token expired",
             ApiError::Forbidden(_) => "Forbidden",
+            ApiError::FeatureDisabled(_) => "Feature disabled",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
@@ -130,6 +134,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => (*d).into(),
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
+            ApiError::FeatureDisabled(f) => format!(
+                "the organization has switched this feature off (settings.features.{f} is false)"
+            ),
             ApiError::NotFound => "the resource does not exist".into(),
             ApiError::MethodNotAllowed(allow) => format!("this path allows: {allow}"),
             ApiError::PayloadTooLarge(limit) => {

@@ -9,6 +9,39 @@ pub const MAX_ENABLED_MODELS: usize = 100;
 /// Feature flags an org may set; anything else is refused.
 pub const KNOWN_FEATURES: &[&str] = &["embed", "webhooks", "livekit", "byok"];
 
+/// What each flag of `features` gates. An absent flag means on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Embed tickets: issuing them, and exchanging those issued before it was switched off.
+    Embed,
+    /// The org's webhook routes, and deliveries to its endpoint.
+    Webhooks,
+    /// LiveKit tokens for the org's rooms.
+    Livekit,
+    /// Bring-your-own provider keys (members' own and the org's) serving the org's requests;
+    /// off, only the service's keys do.
+    Byok,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 4] = [
+        Feature::Embed,
+        Feature::Webhooks,
+        Feature::Livekit,
+        Feature::Byok,
+    ];
+
+    /// Its name under `features` (one of `KNOWN_FEATURES`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Embed => "embed",
+            Feature::Webhooks => "webhooks",
+            Feature::Livekit => "livekit",
+            Feature::Byok => "byok",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OrgSettings {
@@ -74,6 +107,14 @@ impl OrgSettings {
         Ok(())
     }
 
+    /// Whether the org has `feature` on: unless its flag is `false`.
+    pub fn enabled(&self, feature: Feature) -> bool {
+        self.features
+            .get(feature.as_str())
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true)
+    }
+
     /// Whether the org lets its members use `model`.
     pub fn allows(&self, model: &ModelId) -> bool {
         self.enabled_models.is_empty() || self.enabled_models.iter().any(|m| m == model.as_str())
@@ -116,6 +157,22 @@ mod tests {
         assert!(s.allows(&ModelId::parse("demo/echo").unwrap()));
         assert!(!s.allows(&ModelId::parse("anthropic/claude-sonnet-4-5").unwrap()));
         assert!(OrgSettings::default().allows(&ModelId::parse("gemini/x").unwrap()));
+    }
+
+    #[test]
+    fn a_feature_is_on_unless_its_flag_is_false() {
+        assert_eq!(
+            Feature::ALL.map(Feature::as_str).as_slice(),
+            KNOWN_FEATURES,
+            "every known flag gates something"
+        );
+        for f in Feature::ALL {
+            assert!(OrgSettings::default().enabled(f), "{f:?} absent");
+        }
+        let s = parse(serde_json::json!({"features": {"embed": false, "byok": true}})).unwrap();
+        assert!(!s.enabled(Feature::Embed));
+        assert!(s.enabled(Feature::Byok));
+        assert!(s.enabled(Feature::Webhooks));
     }
 
     #[test]

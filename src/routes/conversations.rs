@@ -143,11 +143,13 @@ pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .query_param("cursor")
         .map(|c| decode_cursor(&c))
         .transpose()?;
+    // A named org must be one of the caller's (404 otherwise, as on every org route).
     let org = match (&who.api_key, ctx.query_param("org_id")) {
         (Some(k), named) => {
             Some(acting_org(&ctx, &who, named.as_deref().or(Some(&k.org_id))).await?)
         }
-        (None, named) => named,
+        (None, Some(named)) => Some(acting_org(&ctx, &who, Some(&named)).await?),
+        (None, None) => None,
     };
     let rows =
         conversations::list(&ctx.db()?, &who.user_id, org.as_deref(), after, limit + 1).await?;

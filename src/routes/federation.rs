@@ -7,13 +7,15 @@ use worker::Response;
 
 use crate::auth::guard::Principal;
 use crate::crypto::{random_token, sha256_hex};
+use crate::domain::settings::{Feature, OrgSettings};
 use crate::domain::DisplayName;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{created, ok, Ctx, AUTH_BODY_LIMIT, BODY_LIMIT};
 use crate::routes::audit;
 use crate::routes::auth::{start_session, token_response, Delivery};
 use crate::store::audit::{Action, Entry};
-use crate::store::{embed, orgs, users};
+use crate::store::orgs::{self, Role};
+use crate::store::{embed, users};
 use crate::util::rfc3339;
 
 // ---------------------------------------------------------------------------------------
@@ -22,7 +24,7 @@ use crate::util::rfc3339;
 /// How long a LiveKit token is valid.
 pub const LIVEKIT_TOKEN_TTL_SECS: u64 = 6 * 3600;
 
-/// A LiveKit room name: 1 to 128 of `A-Z a-z 0-9 _ - . :`.
+/// A room name as the caller gives it: 1 to 128 of `A-Z a-z 0-9 _ - . :`.
 fn room_name(raw: &str) -> ApiResult<&str> {
     let ok = (1..=128).contains(&raw.len())
         && raw
@@ -35,6 +37,14 @@ fn room_name(raw: &str) -> ApiResult<&str> {
             "room must be 1 to 128 characters of letters, digits, `_`, `-`, `.` and `:`",
         ))
     }
+}
+
+/// The LiveKit room of `room` in `org_id`: `<org id>:<room>`. Org ids (`org_` and 26
+/// base32 characters) never contain `:`, so the first `:` always ends the org id: whatever
+/// the room string holds (a `:`, another org's id or full room name), the result is a room
+/// of `org_id`, and no two orgs ever share one.
+fn livekit_room(org_id: &str, room: &str) -> String {
+    format!("{org_id}:{room}")
 }
 
 /// LiveKit's claims beyond the registered ones (its grant names are camelCase).
@@ -52,27 +62,39 @@ struct VideoGrant {
     can_publish: bool,
     can_subscribe: bool,
     can_publish_data: bool,
+    /// Moderation of that one room through LiveKit's server API (mute, remove participants,
+    /// update metadata): for the org's owners and admins.
+    room_admin: bool,
 }
 
-/// A LiveKit access token: HS256 with the API secret, `iss` the API key, `sub` the
-/// participant identity, a room-join grant for one room, valid from `now_secs` for 6 h.
-fn livekit_token(
-    api_key: &str,
-    api_secret: &str,
-    identity: &str,
-    name: &str,
-    room: &str,
-    now_secs: u64,
-) -> Result<String, String> {
-    let grant = LiveKitClaims {
-        name: name.into(),
-        video: VideoGrant {
+impl VideoGrant {
+    /// What a member of the room's org with `role` may do there: every member joins,
+    /// publishes, subscribes and sends data; owners and admins also moderate.
+    fn for_role(room: &str, role: Role) -> VideoGrant {
+        VideoGrant {
             room_join: true,
             room: room.into(),
             can_publish: true,
             can_subscribe: true,
             can_publish_data: true,
-        },
+            room_admin: role >= Role::Admin,
+        }
+    }
+}
+
+/// A LiveKit access token: HS256 with the API secret, `iss` the API key, `sub` the
+/// participant identity, the grant for one room, valid from `now_secs` for 6 h.
+fn livekit_token(
+    api_key: &str,
+    api_secret: &str,
+    identity: &str,
+    name: &str,
+    video: VideoGrant,
+    now_secs: u64,
+) -> Result<String, String> {
+    let grant = LiveKitClaims {
+        name: name.into(),
+        video,
     };
     let mut claims = Claims::with_custom_claims(grant, Duration::from_secs(LIVEKIT_TOKEN_TTL_SECS))
         .with_issuer(api_key)
@@ -92,6 +114,8 @@ fn livekit_token(
 #[serde(deny_unknown_fields)]
 struct LiveKitTokenRequest {
     room: String,
+    /// The org whose room it is; the caller's personal org when absent.
+    org_id: Option<String>,
     participant_name: Option<String>,
 }
 
@@ -99,35 +123,50 @@ struct LiveKitTokenRequest {
 struct LiveKitTokenResponse<'a> {
     token: String,
     url: &'a str,
-    room: &'a str,
+    /// The LiveKit room name (`<org id>:<room>`), as in the token's grant.
+    room: String,
 }
 
+/// A token for a room of one of the caller's orgs, with the grants of their role there.
+/// The org is decided (404, 403 `feature_disabled`) before the service's own LiveKit
+/// configuration (503).
 pub async fn livekit(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: LiveKitTokenRequest = ctx.json(BODY_LIMIT).await?;
+    let room = room_name(&body.room)?;
+    let participant_name = body
+        .participant_name
+        .map(|n| DisplayName::parse(&n, "participant_name").map_err(ApiError::Validation))
+        .transpose()?;
+    let db = ctx.db()?;
+    let org_id = match body.org_id {
+        Some(org_id) => org_id,
+        None => orgs::personal_org(&db, &who.user_id)
+            .await?
+            .ok_or(ApiError::NotFound)?,
+    };
+    let scope = orgs::membership(&db, &org_id, &who.user_id).await?;
+    orgs::require_feature(&db, &scope.org_id, Feature::Livekit).await?;
     let cfg = ctx.cfg.clone();
     let lk = cfg
         .livekit
         .as_ref()
         .ok_or_else(|| ApiError::Unavailable("LiveKit is not configured on this service".into()))?;
-    let room = room_name(&body.room)?;
-    let name = match body.participant_name {
-        Some(n) => DisplayName::parse(&n, "participant_name")
-            .map_err(ApiError::Validation)?
-            .as_str()
-            .to_string(),
+    let name = match participant_name {
+        Some(n) => n.as_str().to_string(),
         None => {
-            users::find(&ctx.db()?, &who.user_id)
+            users::find(&db, &who.user_id)
                 .await?
                 .ok_or(ApiError::Unauthorized("the account no longer exists"))?
                 .name
         }
     };
+    let room = livekit_room(&scope.org_id, room);
     let token = livekit_token(
         &lk.api_key,
         &lk.api_secret,
         &who.user_id,
         &name,
-        room,
+        VideoGrant::for_role(&room, scope.role),
         ctx.now as u64 / 1000,
     )
     .map_err(ApiError::internal)?;
@@ -187,6 +226,7 @@ pub async fn create_ticket(mut ctx: Ctx, who: Principal) -> ApiResult<Response> 
     let origin = embed_origin(&body.origin)?;
     let db = ctx.db()?;
     let scope = orgs::membership(&db, &body.org_id, &who.user_id).await?;
+    orgs::require_feature(&db, &scope.org_id, Feature::Embed).await?;
     let ticket = random_token().map_err(ApiError::internal)?;
     embed::create(
         &db,
@@ -247,6 +287,11 @@ async fn exchange_ticket(ctx: &mut Ctx, origin: Option<&str>) -> ApiResult<Respo
     if ticket.member != 1 {
         return Err(ApiError::Unauthorized(BAD_TICKET));
     }
+    // Issued while embedding was on, exchanged after it was switched off: refused.
+    let settings = OrgSettings::from_stored(ticket.org_settings.as_deref().unwrap_or("{}"));
+    if !settings.enabled(Feature::Embed) {
+        return Err(ApiError::FeatureDisabled(Feature::Embed.as_str()));
+    }
     let user = users::find(&db, &ticket.user_id)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_TICKET))?;
@@ -305,6 +350,40 @@ mod tests {
     }
 
     #[test]
+    fn a_room_string_cannot_reach_another_orgs_room() {
+        let (ours, theirs) = (crate::util::new_id("org"), crate::util::new_id("org"));
+        let target = livekit_room(&theirs, "standup");
+        for room in [
+            "standup".to_string(),
+            target.clone(),
+            format!("{theirs}:"),
+            format!(":{target}"),
+            theirs.clone(),
+            ":".into(),
+        ] {
+            let mapped = livekit_room(&ours, &room);
+            assert_ne!(mapped, target, "{room}");
+            // The org id is always what comes before the first `:`.
+            assert_eq!(mapped.split_once(':').unwrap().0, ours, "{room}");
+        }
+        assert!(!ours.contains(':') && !theirs.contains(':'));
+    }
+
+    #[test]
+    fn owners_and_admins_moderate_the_room_and_every_member_publishes() {
+        for (role, admin) in [
+            (Role::Owner, true),
+            (Role::Admin, true),
+            (Role::Member, false),
+        ] {
+            let g = VideoGrant::for_role("org_1:r", role);
+            assert_eq!(g.room_admin, admin, "{role:?}");
+            assert!(g.room_join && g.can_publish && g.can_subscribe && g.can_publish_data);
+            assert_eq!(g.room, "org_1:r");
+        }
+    }
+
+    #[test]
     fn a_livekit_token_carries_the_identity_name_grant_and_six_hours() {
         let now = 1_800_000_000;
         let token = livekit_token(
@@ -312,7 +391,7 @@ mod tests {
             "secret-0123456789",
             "usr_1",
             "Ada",
-            "standup",
+            VideoGrant::for_role("org_1:standup", Role::Member),
             now,
         )
         .unwrap();
@@ -331,10 +410,11 @@ mod tests {
             claims.custom.video,
             VideoGrant {
                 room_join: true,
-                room: "standup".into(),
+                room: "org_1:standup".into(),
                 can_publish: true,
                 can_subscribe: true,
                 can_publish_data: true,
+                room_admin: false,
             }
         );
         assert_eq!(

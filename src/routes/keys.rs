@@ -66,7 +66,12 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         created_at: ctx.now,
         expires_at,
     };
-    keys::insert(&db, &scope, &new).await?;
+    let cap = ctx.cfg.max_api_keys_per_user_per_org;
+    if !keys::insert(&db, &scope, &new, cap).await? {
+        return Err(ApiError::Conflict(format!(
+            "you already have {cap} API keys in this organization, the most allowed: delete one first"
+        )));
+    }
     let facts = serde_json::json!({
         "key_id": id, "name": name.as_str(), "prefix": keys::display_prefix(&key),
         "user_id": who.user_id, "scopes": scopes,

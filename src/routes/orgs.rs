@@ -15,7 +15,7 @@ use crate::http::{
 use crate::routes::audit;
 use crate::store::audit::{Action, Entry};
 use crate::store::orgs::{self, OrgScope, Role};
-use crate::store::{self, conversations, invitations, users};
+use crate::store::{conversations, invitations, users};
 use crate::util::new_id;
 use crate::webhooks::{self, EventType};
 
@@ -67,11 +67,12 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let name = DisplayName::parse(&body.name, "name").map_err(ApiError::Validation)?;
     let db = ctx.db()?;
     let id = new_id("org");
-    store::batch(
-        &db,
-        orgs::create(&db, &id, name.as_str(), false, &who.user_id, ctx.now)?,
-    )
-    .await?;
+    let cap = ctx.cfg.max_orgs_per_user;
+    if !orgs::create_capped(&db, &id, name.as_str(), &who.user_id, ctx.now, cap).await? {
+        return Err(ApiError::Conflict(format!(
+            "you already own {cap} organizations, the most allowed: delete one first"
+        )));
+    }
     let scope = orgs::membership(&db, &id, &who.user_id).await?;
     created(&orgs::get(&db, &scope).await?.view(scope.role))
 }
@@ -256,7 +257,13 @@ pub async fn invite(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             )));
         }
     }
-    created(&invitations::create(&db, &scope, &email, role, ctx.now).await?)
+    let cap = ctx.cfg.max_pending_invitations_per_org;
+    match invitations::create(&db, &scope, &email, role, ctx.now, cap).await? {
+        Some(issued) => created(&issued),
+        None => Err(ApiError::Conflict(format!(
+            "this organization already has {cap} pending invitations, the most allowed: revoke one first"
+        ))),
+    }
 }
 
 pub async fn list_invitations(ctx: Ctx, who: Principal) -> ApiResult<Response> {

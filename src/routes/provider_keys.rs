@@ -5,6 +5,7 @@ use serde::Deserialize;
 use worker::Response;
 
 use crate::auth::guard::Principal;
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{
     decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
@@ -62,6 +63,10 @@ pub async fn put(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: PutKey = ctx.json(BODY_LIMIT).await?;
     let key = api_key(&body.api_key)?;
     let org = owner_id(&ctx, &who, body.org_id.as_deref()).await?;
+    // An org key would serve nothing while the org has bring-your-own keys off.
+    if let Some(org_id) = &org {
+        orgs::require_feature(&ctx.db()?, org_id, Feature::Byok).await?;
+    }
     let owner = match &org {
         Some(org_id) => Owner::Org(org_id),
         None => Owner::User(&who.user_id),

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use worker::Response;
 
 use crate::auth::guard::Principal;
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, no_content, ok, page_limit, Ctx, BODY_LIMIT};
 use crate::routes::audit;
@@ -17,10 +18,12 @@ pub const MAX_SECRET_CHARS: usize = 256;
 pub const MAX_URL_CHARS: usize = 2048;
 
 /// The caller's admin scope of the org in the first path parameter (404 to outsiders,
-/// 403 to members).
+/// 403 to members, 403 `feature_disabled` while the org has webhooks off).
 async fn admin_scope(ctx: &Ctx, who: &Principal) -> ApiResult<OrgScope> {
-    let scope = orgs::membership(&ctx.db()?, ctx.param(0), &who.user_id).await?;
+    let db = ctx.db()?;
+    let scope = orgs::membership(&db, ctx.param(0), &who.user_id).await?;
     scope.require(Role::Admin)?;
+    orgs::require_feature(&db, &scope.org_id, Feature::Webhooks).await?;
     Ok(scope)
 }
 

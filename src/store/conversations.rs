@@ -87,7 +87,8 @@ pub async fn get_owned(
     Ok((found.row, OrgSettings::from_stored(&found.org_settings)))
 }
 
-/// A page of the user's conversations, newest activity first; `org_id` narrows it.
+/// A page of the user's conversations, newest activity first; `org_id` narrows it. Only
+/// those in orgs the user still belongs to: a former member's stay hidden (not deleted).
 pub async fn list(
     db: &D1Database,
     user_id: &str,
@@ -101,6 +102,8 @@ pub async fn list(
         &format!(
             "SELECT {COLUMNS} FROM conversations
              WHERE user_id = ?1 AND (?2 IS NULL OR org_id = ?2)
+               AND EXISTS (SELECT 1 FROM memberships m
+                           WHERE m.org_id = conversations.org_id AND m.user_id = conversations.user_id)
                AND (last_activity < ?3 OR (last_activity = ?3 AND (?4 = '' OR id < ?4)))
              ORDER BY last_activity DESC, id DESC LIMIT ?5"
         ),

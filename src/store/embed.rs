@@ -55,6 +55,8 @@ pub struct Consumed {
     pub origin: String,
     /// Whether the user still belongs to the org (0/1: D1 has no booleans).
     pub member: i64,
+    /// The org's settings now (its `features.embed` decides whether the ticket still opens).
+    pub org_settings: Option<String>,
 }
 
 /// Uses a ticket up, atomically: of any number of concurrent exchanges, exactly one gets
@@ -67,7 +69,8 @@ pub async fn consume(db: &D1Database, hash: &str, now: i64) -> ApiResult<Option<
          WHERE ticket_hash = ?1 AND used_at IS NULL AND expires_at > ?2
          RETURNING user_id, org_id, origin,
            EXISTS (SELECT 1 FROM memberships m
-                   WHERE m.org_id = embed_tickets.org_id AND m.user_id = embed_tickets.user_id) AS member",
+                   WHERE m.org_id = embed_tickets.org_id AND m.user_id = embed_tickets.user_id) AS member,
+           (SELECT o.settings FROM orgs o WHERE o.id = embed_tickets.org_id) AS org_settings",
         &[s(hash), n(now)],
     )
     .await

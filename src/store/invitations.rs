@@ -85,31 +85,50 @@ pub struct Issued {
     pub expires_at: String,
 }
 
-/// Invites `email` with `role` (the caller has checked the role rules). An earlier pending
-/// invitation of the same email to the same org is revoked: the newest one is the one sent.
+/// An invitation keeps only the authority its inviter still has: it holds while the inviter
+/// is a member who could grant its role today (admins invite members and admins, owners
+/// anyone; `OrgScope::may_invite`). Part of every query that lists, counts or accepts
+/// invitations (the table unaliased), so demoting or removing an inviter voids what they
+/// sent beyond their new role, at once and with no sweep.
+const INVITER_MAY_GRANT: &str = "EXISTS (SELECT 1 FROM memberships im
+    WHERE im.org_id = invitations.org_id AND im.user_id = invitations.invited_by
+      AND (im.role = 'owner' OR (im.role = 'admin' AND invitations.role <> 'owner')))";
+
+/// Pending: not accepted, not revoked, not expired at `?{now}`, and still backed by its inviter.
+fn pending_sql(now: u8) -> String {
+    format!(
+        "accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?{now} AND {INVITER_MAY_GRANT}"
+    )
+}
+
+/// Invites `email` with `role` (the caller has checked the role rules), unless the org
+/// already has `cap` pending invitations: `None` then. An earlier pending invitation of the
+/// same email to the same org is revoked (the newest one is the one sent), so it does not
+/// count. The count and the insert are one statement inside one transaction, so concurrent
+/// invitations never pass the cap.
 pub async fn create(
     db: &D1Database,
     scope: &OrgScope,
     email: &Email,
     role: Role,
     now: i64,
-) -> ApiResult<Issued> {
+    cap: u32,
+) -> ApiResult<Option<Issued>> {
     let token = random_token().map_err(ApiError::internal)?;
     let id = new_id("inv");
     let expires_at = now + TTL_MS;
-    super::batch(
+    let results = super::batch(
         db,
         vec![
             stmt(
                 db,
-                "UPDATE invitations SET revoked_at = ?3
-                 WHERE org_id = ?1 AND email = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
-                &[s(&scope.org_id), s(email.key()), n(now)],
-            )?,
-            stmt(
-                db,
-                "INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                &format!(
+                    "INSERT INTO invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+                     WHERE (SELECT COUNT(*) FROM invitations
+                            WHERE org_id = ?2 AND email <> ?3 AND {}) < ?9",
+                    pending_sql(7)
+                ),
                 &[
                     s(&id),
                     s(&scope.org_id),
@@ -119,19 +138,31 @@ pub async fn create(
                     s(&scope.user_id),
                     n(now),
                     n(expires_at),
+                    n(cap as i64),
                 ],
+            )?,
+            stmt(
+                db,
+                "UPDATE invitations SET revoked_at = ?3
+                 WHERE org_id = ?1 AND email = ?2 AND id <> ?4
+                   AND accepted_at IS NULL AND revoked_at IS NULL
+                   AND EXISTS (SELECT 1 FROM invitations sent WHERE sent.id = ?4)",
+                &[s(&scope.org_id), s(email.key()), n(now), s(&id)],
             )?,
         ],
     )
     .await?;
-    Ok(Issued {
+    if results.first().map(super::changes).unwrap_or(0) == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Issued {
         id,
         token,
         expires_at: rfc3339(expires_at),
-    })
+    }))
 }
 
-/// A page of the org's pending invitations, oldest first.
+/// A page of the org's pending invitations (those that can still be accepted), oldest first.
 pub async fn pending(
     db: &D1Database,
     scope: &OrgScope,
@@ -144,9 +175,10 @@ pub async fn pending(
         db,
         &format!(
             "SELECT {COLUMNS} FROM invitations
-             WHERE org_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+             WHERE org_id = ?1 AND {}
                AND (created_at > ?3 OR (created_at = ?3 AND id > ?4))
-             ORDER BY created_at, id LIMIT ?5"
+             ORDER BY created_at, id LIMIT ?5",
+            pending_sql(2)
         ),
         &[s(&scope.org_id), n(now), n(at), s(&id), n(limit as i64)],
     )
@@ -180,7 +212,8 @@ pub async fn find_by_token(db: &D1Database, token: &str) -> ApiResult<Option<Inv
 
 /// Makes the user a member with the invitation's role and marks it used, in one
 /// transaction whose conditions repeat the checks, so a token cannot be used twice even by
-/// concurrent requests. 404 when it is no longer usable; 409 when they are already a member.
+/// concurrent requests. 404 when it is no longer usable (including when its inviter can no
+/// longer grant its role); 409 when they are already a member.
 pub async fn accept(
     db: &D1Database,
     inv: &InvitationRow,
@@ -188,8 +221,7 @@ pub async fn accept(
     email: &str,
     now: i64,
 ) -> ApiResult<()> {
-    const USABLE: &str =
-        "id = ?1 AND email = ?3 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?4";
+    let usable = format!("id = ?1 AND email = ?3 AND {}", pending_sql(4));
     let args = [s(&inv.id), s(user_id), s(email), n(now)];
     let result = super::batch(
         db,
@@ -198,13 +230,13 @@ pub async fn accept(
                 db,
                 &format!(
                     "INSERT INTO memberships (org_id, user_id, role, joined_at)
-                     SELECT org_id, ?2, role, ?4 FROM invitations WHERE {USABLE}"
+                     SELECT org_id, ?2, role, ?4 FROM invitations WHERE {usable}"
                 ),
                 &args,
             )?,
             stmt(
                 db,
-                &format!("UPDATE invitations SET accepted_at = ?4 WHERE {USABLE}"),
+                &format!("UPDATE invitations SET accepted_at = ?4 WHERE {usable}"),
                 &args,
             )?,
         ],

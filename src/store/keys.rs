@@ -188,12 +188,20 @@ pub fn display_prefix(key: &str) -> String {
     key.chars().take(DISPLAY_PREFIX_LEN).collect()
 }
 
-/// Stores a key for the scope's user in the scope's org (the scope proves membership).
-pub async fn insert(db: &D1Database, scope: &OrgScope, k: &NewKey<'_>) -> ApiResult<()> {
-    run(
+/// Stores a key for the scope's user in the scope's org (the scope proves membership),
+/// unless they already have `cap` keys there (expired ones count until deleted): `false`
+/// then. The count and the insert are one statement, so concurrent creations never pass it.
+pub async fn insert(
+    db: &D1Database,
+    scope: &OrgScope,
+    k: &NewKey<'_>,
+    cap: u32,
+) -> ApiResult<bool> {
+    let inserted = run(
         db,
         "INSERT INTO api_keys (id, org_id, user_id, name, prefix, key_hash, scopes, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+         WHERE (SELECT COUNT(*) FROM api_keys WHERE org_id = ?2 AND user_id = ?3) < ?10",
         &[
             s(k.id),
             s(&scope.org_id),
@@ -204,10 +212,11 @@ pub async fn insert(db: &D1Database, scope: &OrgScope, k: &NewKey<'_>) -> ApiRes
             s(&serde_json::to_string(k.scopes)?),
             n(k.created_at),
             super::opt_n(k.expires_at),
+            n(cap as i64),
         ],
     )
     .await?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// A key as stored, without its hash.

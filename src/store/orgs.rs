@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use super::{all, first, n, run, s, stmt};
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -102,6 +103,40 @@ pub fn create(
     ])
 }
 
+/// Creates an org that `user_id` owns, unless they already own `cap` orgs (their personal
+/// org aside): `false` then. The count and the insert are one statement inside one
+/// transaction, so concurrent creations never pass the cap.
+pub async fn create_capped(
+    db: &D1Database,
+    org_id: &str,
+    name: &str,
+    user_id: &str,
+    now: i64,
+    cap: u32,
+) -> ApiResult<bool> {
+    let results = super::batch(
+        db,
+        vec![
+            stmt(
+                db,
+                "INSERT INTO orgs (id, name, personal, settings, created_at)
+                 SELECT ?1, ?2, 0, '{}', ?3
+                 WHERE (SELECT COUNT(*) FROM memberships m JOIN orgs o ON o.id = m.org_id
+                        WHERE m.user_id = ?4 AND m.role = 'owner' AND o.personal = 0) < ?5",
+                &[s(org_id), s(name), n(now), s(user_id), n(cap as i64)],
+            )?,
+            stmt(
+                db,
+                "INSERT INTO memberships (org_id, user_id, role, joined_at)
+                 SELECT id, ?2, 'owner', ?3 FROM orgs WHERE id = ?1",
+                &[s(org_id), s(user_id), n(now)],
+            )?,
+        ],
+    )
+    .await?;
+    Ok(results.first().map(super::changes).unwrap_or(0) == 1)
+}
+
 #[derive(Deserialize, Serialize, Clone)]
 pub struct UserOrg {
     pub id: String,
@@ -146,6 +181,27 @@ pub async fn settings(
     Ok(row
         .map(|r| crate::domain::settings::OrgSettings::from_stored(&r.settings))
         .unwrap_or_default())
+}
+
+/// 403 `feature_disabled` unless the org has `feature` on.
+pub async fn require_feature(db: &D1Database, org_id: &str, feature: Feature) -> ApiResult<()> {
+    if settings(db, org_id).await?.enabled(feature) {
+        Ok(())
+    } else {
+        Err(ApiError::FeatureDisabled(feature.as_str()))
+    }
+}
+
+/// The SQL condition "the org whose id is the expression `org_id` has `feature` on", for
+/// queries that decide it in the same statement as their read (`OrgSettings::enabled` in
+/// SQL: only a stored `false` turns a feature off; unreadable settings count as defaults).
+pub fn feature_on_sql(feature: Feature, org_id: &str) -> String {
+    format!(
+        "COALESCE((SELECT CASE WHEN json_valid(ff.settings)
+                   THEN json_extract(ff.settings, '$.features.{}') END
+                   FROM orgs ff WHERE ff.id = {org_id}), 1) <> 0",
+        feature.as_str()
+    )
 }
 
 // ---------------------------------------------------------------------------------------

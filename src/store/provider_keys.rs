@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{all, n, run, s};
+use super::{all, n, orgs, run, s};
 use crate::config::Config;
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::ProviderKind;
 use crate::util::rfc3339;
@@ -121,13 +122,17 @@ pub struct Candidates(Vec<SealedRow>);
 const CANDIDATE_COLUMNS: &str =
     "SELECT owner_kind, provider, key_version, sealed FROM provider_keys";
 
-/// The user's own keys and those of `org_id`.
+/// The user's own keys and those of `org_id`, when the org lets bring-your-own keys serve it
+/// (`features.byok`; off, there are none and the service's keys serve). Decided in the
+/// same query, so every caller gets the rule.
 pub async fn candidates(db: &D1Database, user_id: &str, org_id: &str) -> ApiResult<Candidates> {
     all(
         db,
         &format!(
             "{CANDIDATE_COLUMNS}
-             WHERE (owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2)"
+             WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
+               AND {}",
+            orgs::feature_on_sql(Feature::Byok, "?2")
         ),
         &[s(user_id), s(org_id)],
     )
@@ -135,19 +140,21 @@ pub async fn candidates(db: &D1Database, user_id: &str, org_id: &str) -> ApiResu
     .map(Candidates)
 }
 
-/// The user's own keys and those of the org of one of their conversations: read alongside
-/// the conversation itself.
+/// The user's own keys and those of the org of one of their conversations, under that org's
+/// `features.byok` as `candidates`: read alongside the conversation itself.
 pub async fn candidates_for_conversation(
     db: &D1Database,
     user_id: &str,
     conversation_id: &str,
 ) -> ApiResult<Candidates> {
+    const ORG: &str = "(SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1)";
     all(
         db,
         &format!(
             "{CANDIDATE_COLUMNS}
-             WHERE (owner_kind = 'user' AND owner_id = ?1)
-                OR (owner_kind = 'org' AND owner_id = (SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1))"
+             WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {ORG}))
+               AND {}",
+            orgs::feature_on_sql(Feature::Byok, ORG)
         ),
         &[s(user_id), s(conversation_id)],
     )

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{first, n, run, s};
+use super::{first, n, orgs, run, s};
 use crate::config::Config;
+use crate::domain::settings::Feature;
 use crate::error::ApiResult;
 use crate::util::rfc3339;
 
@@ -73,10 +74,16 @@ pub struct EndpointView {
     pub updated_at: String,
 }
 
+/// The org's endpoint, while the org has webhooks on (off, it is kept but nothing is
+/// delivered to it: pending retries fail as if it were removed).
 async fn row(db: &D1Database, org_id: &str) -> ApiResult<Option<Row>> {
     first(
         db,
-        "SELECT url, events, key_version, sealed_secret, created_at, updated_at FROM webhooks WHERE org_id = ?1",
+        &format!(
+            "SELECT url, events, key_version, sealed_secret, created_at, updated_at FROM webhooks
+             WHERE org_id = ?1 AND {}",
+            orgs::feature_on_sql(Feature::Webhooks, "?1")
+        ),
         &[s(org_id)],
     )
     .await
@@ -95,7 +102,8 @@ pub async fn view(db: &D1Database, org_id: &str) -> ApiResult<Option<EndpointVie
     }))
 }
 
-/// Whether the org has an endpoint subscribed to `event` (checked before anything is queued).
+/// Whether the org has an endpoint subscribed to `event` and webhooks on (checked before
+/// anything is queued).
 pub async fn subscribed(db: &D1Database, org_id: &str, event: &str) -> ApiResult<bool> {
     #[derive(Deserialize)]
     struct Events {
@@ -103,7 +111,10 @@ pub async fn subscribed(db: &D1Database, org_id: &str, event: &str) -> ApiResult
     }
     let row: Option<Events> = first(
         db,
-        "SELECT events FROM webhooks WHERE org_id = ?1",
+        &format!(
+            "SELECT events FROM webhooks WHERE org_id = ?1 AND {}",
+            orgs::feature_on_sql(Feature::Webhooks, "?1")
+        ),
         &[s(org_id)],
     )
     .await?;

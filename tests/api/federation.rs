@@ -1022,3 +1022,125 @@ async fn a_livekit_token_needs_livekit_configured_and_a_session() {
         .await;
     assert_problem(resp, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn a_livekit_token_is_only_for_an_org_of_the_caller_with_livekit_on() {
+    let app = spawn_app().await;
+    let user = app.register("lk-scope").await;
+    let other = app.register("lk-other").await;
+    // Another user's organization looks like none at all.
+    let resp = app
+        .post(
+            "/api/livekit/token",
+            Some(&other.token),
+            &json!({"room": "standup", "org_id": user.personal_org}),
+        )
+        .await;
+    assert_problem(resp, 404, "not_found").await;
+    // An organization that turned LiveKit off refuses before the service's configuration
+    // is looked at (the shared test server has none: 503 otherwise).
+    crate::orgs::set_features(&app, &user, &user.personal_org, json!({"livekit": false})).await;
+    for body in [
+        json!({"room": "standup", "org_id": user.personal_org}),
+        json!({"room": "standup"}),
+    ] {
+        let resp = app
+            .post("/api/livekit/token", Some(&user.token), &body)
+            .await;
+        assert_problem(resp, 403, "feature_disabled").await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Feature flags: embed and webhooks
+
+#[tokio::test]
+async fn an_org_with_embed_off_issues_no_ticket_and_honours_none_issued_before() {
+    let app = spawn_app().await;
+    let user = app.register("embed-off").await;
+    let org = user.personal_org.clone();
+    let earlier = ticket(&app, &user, &org, ORIGIN).await;
+    crate::orgs::set_features(&app, &user, &org, json!({"embed": false, "livekit": true})).await;
+
+    let resp = app
+        .post(
+            "/api/embed/tickets",
+            Some(&user.token),
+            &json!({"org_id": org, "origin": ORIGIN}),
+        )
+        .await;
+    assert_problem(resp, 403, "feature_disabled").await;
+    let resp = exchange(&app, earlier["ticket"].as_str().unwrap(), Some(ORIGIN)).await;
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        ORIGIN,
+        "the embedding page can read why"
+    );
+    assert_problem(resp, 403, "feature_disabled").await;
+
+    // Switched back on (an absent flag means on), tickets work again.
+    crate::orgs::set_features(&app, &user, &org, json!({})).await;
+    let fresh = ticket(&app, &user, &org, ORIGIN).await;
+    let resp = exchange(&app, fresh["ticket"].as_str().unwrap(), Some(ORIGIN)).await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn an_org_with_webhooks_off_refuses_its_webhook_routes_and_delivers_nothing() {
+    let app = spawn_app().await;
+    let user = app.register("hook-off").await;
+    let org = user.personal_org.clone();
+    let receiver = Receiver::start(&[]);
+    let secret = "whsec_0123456789abcdef0123";
+    let resp = put_webhook(
+        &app,
+        &user,
+        &org,
+        &receiver.url,
+        secret,
+        &["conversation.deleted"],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    crate::orgs::set_features(&app, &user, &org, json!({"webhooks": false})).await;
+
+    let path = format!("/api/orgs/{org}/webhooks");
+    assert_problem(
+        app.get(&path, Some(&user.token)).await,
+        403,
+        "feature_disabled",
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("{path}/deliveries"), Some(&user.token))
+            .await,
+        403,
+        "feature_disabled",
+    )
+    .await;
+    assert_problem(
+        put_webhook(&app, &user, &org, &receiver.url, secret, &["key.created"]).await,
+        403,
+        "feature_disabled",
+    )
+    .await;
+    assert_problem(
+        app.delete(&path, Some(&user.token)).await,
+        403,
+        "feature_disabled",
+    )
+    .await;
+
+    // An event while the feature is off is not delivered, nor queued for later.
+    delete_a_conversation(&app, &user).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 0, "nothing was sent");
+    crate::orgs::set_features(&app, &user, &org, json!({"webhooks": true})).await;
+    assert_eq!(deliveries(&app, &user, &org).await, Vec::<Value>::new());
+    // The endpoint was kept, and delivers again.
+    delete_a_conversation(&app, &user).await;
+    let got = receiver
+        .wait_for(1, Duration::from_secs(20), |_| true)
+        .await;
+    assert_eq!(got.len(), 1, "one delivery once switched back on");
+}

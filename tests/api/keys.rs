@@ -785,3 +785,166 @@ async fn neither_an_api_key_nor_a_provider_key_is_stored_or_logged_in_clear() {
         }
     }
 }
+
+#[tokio::test]
+async fn with_byok_off_neither_member_nor_org_provider_keys_serve_the_org() {
+    let app = spawn_app().await;
+    let owner = app.register("byok-off-owner").await;
+    let member = app.register("byok-off-member").await;
+    let org = create_org(&app, &owner, "Service keys only").await;
+    join(&app, &owner, &org, &member, "member").await;
+    let org_secret = unique_provider_key(&app, "byokoff-org");
+    let own = unique_provider_key(&app, "byokoff-own");
+    let resp = put_provider_key(
+        &app,
+        &owner,
+        "openai",
+        &json!({"api_key": org_secret, "org_id": org}),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let resp = put_provider_key(&app, &member, "openai", &json!({"api_key": own})).await;
+    assert_eq!(resp.status(), 204);
+    crate::orgs::set_features(&app, &owner, &org, json!({"byok": false})).await;
+
+    // A conversation in the org: the service's key, not the member's nor the org's.
+    let conv = json_of(
+        app.post(
+            "/api/conversations",
+            Some(&member.token),
+            &json!({"org_id": org, "model": "openai/mock"}),
+        )
+        .await,
+    )
+    .await;
+    let conv = conv["id"].as_str().unwrap().to_string();
+    let marker = format!("byok-off-chat-{}", app.n);
+    let sse = app
+        .chat(&member.token, &conv, &json!({"content": marker}))
+        .await;
+    assert_eq!(sse.status, 200, "{:?}", sse.events);
+    assert_eq!(
+        upstream_key_for(&marker),
+        Some(format!("Bearer {}", SERVICE_KEYS[0]))
+    );
+
+    // /v1 with an API key of the org: the same.
+    let (_, key) = new_key(&app, &member, &org, &["chat"]).await;
+    let marker = format!("byok-off-v1-{}", app.n);
+    let resp = app
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            &json!({"model": "openai/mock", "messages": [{"role": "user", "content": marker}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        upstream_key_for(&marker),
+        Some(format!("Bearer {}", SERVICE_KEYS[0]))
+    );
+
+    // An admin cannot set an org key that would not be used...
+    let resp = put_provider_key(
+        &app,
+        &owner,
+        "openai",
+        &json!({"api_key": org_secret, "org_id": org}),
+    )
+    .await;
+    assert_problem(resp, 403, "feature_disabled").await;
+
+    // ...while the member's own key still serves their personal organization.
+    let personal = app.conversation(&member, "openai/mock").await;
+    let marker = format!("byok-off-personal-{}", app.n);
+    assert_eq!(
+        app.chat(&member.token, &personal, &json!({"content": marker}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(upstream_key_for(&marker), Some(format!("Bearer {own}")));
+
+    // Switched back on, the member's key serves the org again.
+    crate::orgs::set_features(&app, &owner, &org, json!({"byok": true})).await;
+    let marker = format!("byok-on-again-{}", app.n);
+    assert_eq!(
+        app.chat(&member.token, &conv, &json!({"content": marker}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(upstream_key_for(&marker), Some(format!("Bearer {own}")));
+}
+
+/// The default `MAX_API_KEYS_PER_USER_PER_ORG`.
+const MAX_API_KEYS_PER_USER_PER_ORG: usize = 50;
+
+#[tokio::test]
+async fn a_user_has_at_most_fifty_api_keys_in_an_org_even_when_creating_them_at_once() {
+    use futures::StreamExt;
+    let app = spawn_app().await;
+    let user = app.register("key-cap").await;
+    let org = user.personal_org.clone();
+    let create = |i: usize| {
+        let (app, token, org) = (&app, user.token.clone(), org.clone());
+        async move {
+            app.post(
+                "/api/keys",
+                Some(&token),
+                &json!({"name": format!("key {i}"), "org_id": org}),
+            )
+            .await
+        }
+    };
+    // Up to near the cap a few at a time, then a burst across it all at once.
+    let below = MAX_API_KEYS_PER_USER_PER_ORG - 10;
+    let filled: Vec<_> = futures::stream::iter((0..below).map(create))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut created = Vec::new();
+    for resp in filled {
+        assert_eq!(resp.status(), 201, "below the cap");
+        created.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+    }
+    let mut refused = 0;
+    for resp in futures::future::join_all((below..below + 20).map(create)).await {
+        if resp.status() == 201 {
+            created.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+        } else {
+            let body = assert_problem(resp, 409, "conflict").await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("50"),
+                "the detail names the cap: {body}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(created.len(), MAX_API_KEYS_PER_USER_PER_ORG);
+    assert_eq!(refused, 10);
+    let listed = json_of(app.get("/api/keys?limit=100", Some(&user.token)).await).await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        MAX_API_KEYS_PER_USER_PER_ORG
+    );
+
+    // The cap is per organization, and a deleted key makes room for one.
+    let other = create_org(&app, &user, "Second home").await;
+    new_key(&app, &user, &other, &["chat"]).await;
+    assert_eq!(
+        app.delete(&format!("/api/keys/{}", created[0]), Some(&user.token))
+            .await
+            .status(),
+        204
+    );
+    new_key(&app, &user, &org, &["chat"]).await;
+    let resp = app
+        .post(
+            "/api/keys",
+            Some(&user.token),
+            &json!({"name": "one too many", "org_id": org}),
+        )
+        .await;
+    assert_problem(resp, 409, "conflict").await;
+}

@@ -1,5 +1,7 @@
 //! Organizations: roles, members, invitations, and the walls between tenants.
 
+use futures::future::join_all;
+use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -50,6 +52,19 @@ pub async fn join(app: &TestApp, owner: &User, org: &str, user: &User, role: &st
         )
         .await;
     assert_eq!(resp.status(), 200, "{} accepts", user.email);
+}
+
+/// Replaces `org`'s feature flags (as `by`, an admin), leaving the other settings at their
+/// defaults.
+pub async fn set_features(app: &TestApp, by: &User, org: &str, features: Value) {
+    let resp = patch(
+        app,
+        &format!("/api/orgs/{org}"),
+        &by.token,
+        &json!({"settings": {"features": features}}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "set features {features}");
 }
 
 async fn patch(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
@@ -937,4 +952,292 @@ async fn deleting_an_org_removes_everything_in_it() {
         "not_found",
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_invitation_loses_the_authority_its_inviter_has_lost() {
+    let app = spawn_app().await;
+    let owner = app.register("auth-owner").await;
+    let bob = app.register("auth-bob").await;
+    let co_owner = app.register("auth-co").await;
+    let mallory = app.register("auth-mallory").await;
+    let carol = app.register("auth-carol").await;
+    let dave = app.register("auth-dave").await;
+    let erin = app.register("auth-erin").await;
+    let org = create_org(&app, &owner, "Authority").await;
+    join(&app, &owner, &org, &bob, "admin").await;
+    join(&app, &owner, &org, &co_owner, "owner").await;
+    let accept = |user: &User, token: &str| {
+        let (u, t) = (user.token.clone(), token.to_string());
+        let app = &app;
+        async move {
+            app.post("/api/invitations/accept", Some(&u), &json!({"token": t}))
+                .await
+        }
+    };
+
+    // Bob (admin) invites Mallory as admin, then is demoted: his invitation no longer
+    // carries an admin's authority.
+    let to_mallory = invite(&app, &bob, &org, &mallory.email, "admin").await;
+    let bob_path = format!("/api/orgs/{org}/members/{}", bob.id);
+    let resp = patch(&app, &bob_path, &owner.token, &json!({"role": "member"})).await;
+    assert_eq!(resp.status(), 200);
+    assert_problem(accept(&mallory, &to_mallory.token).await, 404, "not_found").await;
+    assert_problem(
+        app.get(&format!("/api/orgs/{org}"), Some(&mallory.token))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // A co-owner invites Carol as owner and Dave as admin, then becomes an admin: the
+    // owner invitation is void, the admin one still stands.
+    let to_carol = invite(&app, &co_owner, &org, &carol.email, "owner").await;
+    let to_dave = invite(&app, &co_owner, &org, &dave.email, "admin").await;
+    let co_path = format!("/api/orgs/{org}/members/{}", co_owner.id);
+    let resp = patch(&app, &co_path, &owner.token, &json!({"role": "admin"})).await;
+    assert_eq!(resp.status(), 200);
+    assert_problem(accept(&carol, &to_carol.token).await, 404, "not_found").await;
+    let pending = json_of(
+        app.get(&format!("/api/orgs/{org}/invitations"), Some(&owner.token))
+            .await,
+    )
+    .await;
+    let ids: Vec<&str> = pending["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![to_dave.id.as_str()],
+        "only invitations that can still be accepted are pending"
+    );
+    let resp = accept(&dave, &to_dave.token).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_of(resp).await["org"]["role"], "admin");
+
+    // An admin who invites and is then removed leaves nothing acceptable behind.
+    let to_erin = invite(&app, &co_owner, &org, &erin.email, "member").await;
+    assert_eq!(app.delete(&co_path, Some(&owner.token)).await.status(), 204);
+    assert_problem(accept(&erin, &to_erin.token).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_former_member_no_longer_sees_their_conversations_in_the_org() {
+    let app = spawn_app().await;
+    let owner = app.register("conv-owner").await;
+    let leaver = app.register("conv-leaver").await;
+    let removed = app.register("conv-removed").await;
+    let org = create_org(&app, &owner, "Confidential").await;
+    for (user, who_ends_it) in [(&leaver, &leaver), (&removed, &owner)] {
+        join(&app, &owner, &org, user, "member").await;
+        let created = json_of(
+            app.post(
+                "/api/conversations",
+                Some(&user.token),
+                &json!({"org_id": org, "title": "Launch plans", "system_prompt": "The launch is on Friday"}),
+            )
+            .await,
+        )
+        .await;
+        let conv = created["id"].as_str().unwrap().to_string();
+        let sse = app
+            .chat(
+                &user.token,
+                &conv,
+                &json!({"content": "the secret numbers"}),
+            )
+            .await;
+        assert_eq!(sse.status, 200);
+        let mine = app.conversation(user, "demo/echo").await; // in their personal org
+
+        assert_eq!(
+            app.delete(
+                &format!("/api/orgs/{org}/members/{}", user.id),
+                Some(&who_ends_it.token)
+            )
+            .await
+            .status(),
+            204
+        );
+
+        let listed = app
+            .get(
+                &format!("/api/conversations?org_id={org}"),
+                Some(&user.token),
+            )
+            .await;
+        assert_problem(listed, 404, "not_found").await;
+        let all = json_of(app.get("/api/conversations", Some(&user.token)).await).await;
+        let text = all.to_string();
+        assert!(
+            !text.contains(&conv) && !text.contains("Launch plans") && !text.contains("Friday"),
+            "{all}"
+        );
+        assert!(
+            text.contains(&mine),
+            "their own org's conversations stay: {all}"
+        );
+        for path in [
+            format!("/api/conversations/{conv}"),
+            format!("/api/conversations/{conv}/messages"),
+        ] {
+            assert_problem(app.get(&path, Some(&user.token)).await, 404, "not_found").await;
+        }
+    }
+
+    // Hidden, not deleted: invited back, the leaver finds them again.
+    join(&app, &owner, &org, &leaver, "member").await;
+    let listed = json_of(
+        app.get(
+            &format!("/api/conversations?org_id={org}"),
+            Some(&leaver.token),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// The default caps (`MAX_ORGS_PER_USER`, `MAX_PENDING_INVITATIONS_PER_ORG`).
+const MAX_ORGS_PER_USER: usize = 20;
+const MAX_PENDING_INVITATIONS_PER_ORG: usize = 100;
+
+#[tokio::test]
+async fn a_user_owns_at_most_twenty_organizations_even_when_creating_them_at_once() {
+    let app = spawn_app().await;
+    let user = app.register("org-cap").await;
+    let attempts = MAX_ORGS_PER_USER + 5;
+    let answers = join_all((0..attempts).map(|i| {
+        let app = &app;
+        let token = user.token.clone();
+        async move {
+            app.post(
+                "/api/orgs",
+                Some(&token),
+                &json!({"name": format!("Org {i}")}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for resp in answers {
+        match resp.status().as_u16() {
+            201 => created.push(json_of(resp).await["id"].as_str().unwrap().to_string()),
+            _ => {
+                let body = assert_problem(resp, 409, "conflict").await;
+                assert!(
+                    body["detail"].as_str().unwrap().contains("20"),
+                    "the detail names the cap: {body}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(created.len(), MAX_ORGS_PER_USER);
+    assert_eq!(refused, attempts - MAX_ORGS_PER_USER);
+    let mine = json_of(app.get("/api/orgs?limit=100", Some(&user.token)).await).await;
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        MAX_ORGS_PER_USER + 1,
+        "the personal organization does not count: {mine}"
+    );
+
+    // Deleting one makes room for one.
+    assert_eq!(
+        app.delete(&format!("/api/orgs/{}", created[0]), Some(&user.token))
+            .await
+            .status(),
+        204
+    );
+    create_org(&app, &user, "One more").await;
+    let resp = app
+        .post("/api/orgs", Some(&user.token), &json!({"name": "Too many"}))
+        .await;
+    assert_problem(resp, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn an_org_has_at_most_a_hundred_pending_invitations_even_when_sent_at_once() {
+    let app = spawn_app().await;
+    let owner = app.register("inv-cap").await;
+    let org = create_org(&app, &owner, "Popular").await;
+    let path = format!("/api/orgs/{org}/invitations");
+    let send = |email: String| {
+        let (app, path, token) = (&app, &path, owner.token.clone());
+        async move {
+            let resp = app
+                .post(
+                    path,
+                    Some(&token),
+                    &json!({"email": email, "role": "member"}),
+                )
+                .await;
+            (email, resp)
+        }
+    };
+    // Up to near the cap a few at a time, then a burst across it all at once.
+    let below = MAX_PENDING_INVITATIONS_PER_ORG - 10;
+    let filled: Vec<_> = futures::stream::iter((0..below).map(|_| send(app.unique_email("guest"))))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut ids = Vec::new();
+    let mut invited = Vec::new();
+    for (email, resp) in filled {
+        assert_eq!(resp.status(), 201, "below the cap");
+        ids.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+        invited.push(email);
+    }
+    let burst = join_all((0..20).map(|_| send(app.unique_email("rush")))).await;
+    let mut refused = Vec::new();
+    for (email, resp) in burst {
+        if resp.status() == 201 {
+            invited.push(email);
+        } else {
+            let body = assert_problem(resp, 409, "conflict").await;
+            assert!(
+                body["detail"].as_str().unwrap().contains("100"),
+                "the detail names the cap: {body}"
+            );
+            refused.push(email);
+        }
+    }
+    assert_eq!(invited.len(), MAX_PENDING_INVITATIONS_PER_ORG);
+    assert_eq!(refused.len(), 10);
+    let mut listed = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = json_of(
+            app.get(&format!("{path}?limit=100{cursor}"), Some(&owner.token))
+                .await,
+        )
+        .await;
+        listed += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, MAX_PENDING_INVITATIONS_PER_ORG);
+
+    // Sending an invited address a new invitation replaces the old one: no more pending.
+    let (_, resp) = send(invited[0].clone()).await;
+    assert_eq!(resp.status(), 201, "a replacement fits under the cap");
+    // Revoking one makes room for one.
+    assert_eq!(
+        app.delete(&format!("{path}/{}", ids[1]), Some(&owner.token))
+            .await
+            .status(),
+        204
+    );
+    let (_, resp) = send(refused[0].clone()).await;
+    assert_eq!(resp.status(), 201);
+    let (_, resp) = send(refused[1].clone()).await;
+    assert_problem(resp, 409, "conflict").await;
 }

@@ -1,6 +1,6 @@
 """LiveKit access tokens from POST /api/livekit/token, verified by LiveKit's own server SDK
 (`livekit-api`): the signature with the configured key and secret, the identity, the name,
-the room grant and the six-hour lifetime."""
+the room grant (a room of one organization, with grants by role) and the six-hour lifetime."""
 from __future__ import annotations
 
 import time
@@ -30,15 +30,17 @@ def token_for(server, user, **body) -> dict:
 def test_a_token_is_accepted_by_livekits_verifier_with_identity_name_and_room_grant(server, user):
     answer = token_for(server, user, room="standup-42", participant_name="Ada Lovelace")
     assert answer["url"] == LIVEKIT["LIVEKIT_URL"]
-    assert answer["room"] == "standup-42"
+    # The room of the caller's personal organization, named as LiveKit knows it.
+    assert answer["room"] == f"{user.org}:standup-42"
 
     claims = api.TokenVerifier(KEY, SECRET).verify(answer["token"])
     assert claims.identity == user.id
     assert claims.name == "Ada Lovelace"
     assert claims.video.room_join is True
-    assert claims.video.room == "standup-42"
+    assert claims.video.room == answer["room"]
     assert claims.video.can_publish and claims.video.can_subscribe and claims.video.can_publish_data
-    assert not claims.video.room_admin and not claims.video.room_create
+    assert claims.video.room_admin, "the owner of the organization moderates its rooms"
+    assert not claims.video.room_create and not claims.video.room_list
 
 
 def test_a_token_lives_six_hours_and_names_its_issuer(server, user):
@@ -78,3 +80,79 @@ def test_a_token_needs_a_signed_in_user(server):
     r = server.request("POST", "/api/livekit/token", json={"room": "r"})
     assert r.status_code == 401
     assert r.json()["code"] == "unauthorized"
+
+
+# --- Rooms belong to organizations -----------------------------------------------------------
+
+
+def new_org(server, owner, name: str) -> str:
+    r = server.request("POST", "/api/orgs", owner.token, json={"name": name})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def join(server, owner, org: str, user, role: str) -> None:
+    r = server.request("POST", f"/api/orgs/{org}/invitations", owner.token,
+                       json={"email": user.email, "role": role})
+    assert r.status_code == 201, r.text
+    r = server.request("POST", "/api/invitations/accept", user.token, json={"token": r.json()["token"]})
+    assert r.status_code == 200, r.text
+
+
+def grant(server, user, **body):
+    answer = token_for(server, user, **body)
+    claims = api.TokenVerifier(KEY, SECRET).verify(answer["token"])
+    assert claims.video.room == answer["room"]
+    return answer, claims
+
+
+def test_two_organizations_rooms_of_the_same_name_are_different_livekit_rooms(server):
+    ada, bob = server.register("lk-ada"), server.register("lk-bob")
+    a, _ = grant(server, ada, room="standup")
+    b, _ = grant(server, bob, room="standup")
+    assert a["room"] != b["room"]
+    assert a["room"] == f"{ada.org}:standup" and b["room"] == f"{bob.org}:standup"
+
+
+def test_another_organizations_full_room_name_gives_no_access_to_its_room(server):
+    ada, mallory = server.register("lk-ada"), server.register("lk-mallory")
+    target = token_for(server, ada, room="standup")["room"]
+    for room in (target, f"{ada.org}:standup:x", f"x:{target}", f"{ada.org}:", ada.org):
+        answer, claims = grant(server, mallory, room=room)
+        assert answer["room"].startswith(f"{mallory.org}:"), answer
+        assert claims.video.room != target
+    r = server.request("POST", "/api/livekit/token", mallory.token, json={"room": "standup", "org_id": ada.org})
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "not_found"
+    r = server.request("POST", "/api/livekit/token", mallory.token,
+                       json={"room": "standup", "org_id": "org_does_not_exist"})
+    assert r.status_code == 404, r.text
+
+
+def test_members_of_an_organization_share_its_rooms_and_admins_also_moderate_them(server):
+    owner, admin, member = server.register("lk-own"), server.register("lk-adm"), server.register("lk-mem")
+    org = new_org(server, owner, "Standups Inc")
+    join(server, owner, org, admin, "admin")
+    join(server, owner, org, member, "member")
+    rooms = set()
+    for user, moderates in ((owner, True), (admin, True), (member, False)):
+        answer, claims = grant(server, user, room="standup", org_id=org)
+        rooms.add(answer["room"])
+        assert claims.identity == user.id
+        assert claims.video.room_join and claims.video.can_publish and claims.video.can_subscribe
+        assert claims.video.can_publish_data
+        assert bool(claims.video.room_admin) is moderates, (user.email, claims.video)
+        assert not claims.video.room_create and not claims.video.room_list
+    assert rooms == {f"{org}:standup"}, "one room for the whole organization"
+    # Without org_id, the member's own personal organization: another room.
+    assert token_for(server, member, room="standup")["room"] == f"{member.org}:standup"
+
+
+def test_an_organization_with_livekit_off_gets_no_token(server, user):
+    server.set_settings(user, {"features": {"livekit": False}})
+    r = server.request("POST", "/api/livekit/token", user.token, json={"room": "standup"})
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "feature_disabled"
+    server.set_settings(user, {"features": {}})
+    assert token_for(server, user, room="standup")["room"] == f"{user.org}:standup"
