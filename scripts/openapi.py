@@ -228,7 +228,11 @@ paths = {
                                "custom instructions, the system prompt and the history go upstream. A provider that "
                                "fails before the first token is an HTTP error (`upstream_error`, with the provider's "
                                "status mapped: 400 for a refused request or key, 429 rate limited, 502 otherwise) and "
-                               "nothing is stored. 400 `no_provider_key` when no key is configured for the provider.",
+                               "nothing is stored. A reply aborted, or whose conversation is deleted, before its first "
+                               "token is 409 `conflict`, and nothing is stored. 400 `no_provider_key` when no key is "
+                               "configured for the provider. With a monthly budget the reply's completion cap is its "
+                               "`max_tokens` (or 4096) cut to what the month has left after the prompt; 429 "
+                               "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for).",
                    body=obj({"content": S, "model": S,
                              "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000}}, ["content"]),
                    extra_responses={"200": SSE}),
@@ -365,7 +369,10 @@ paths.update({
         "security": [{"apiKey": []}, {"bearer": []}],
         "description": "OpenAI's request and response shapes, `stream` true or false, `stream_options.include_usage`. "
                        "Anthropic and Gemini models are translated both ways. With an access token the org is the "
-                       "user's personal org, or the one named by the `OpenAI-Organization` header.",
+                       "user's personal org, or the one named by the `OpenAI-Organization` header. With a monthly "
+                       "budget the completion cap sent "
+                       "upstream is `max_completion_tokens`/`max_tokens` (or 4096) cut to what the month has left "
+                       "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit.",
         "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
                         "description": "an organization id of the caller (access tokens only)"}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -471,7 +478,7 @@ document = {
         "description": "Edge-native authentication and AI-chat gateway. Errors are application/problem+json "
                        "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
                        "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
-                       "phase: `auth`, then the route's own, such as `conversation`, `key-budget` and `reply` "
+                       "phase: `auth`, then the route's own, such as `conversation`, `key` and `reply` "
                        "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`.",
     },
     "servers": [{"url": "/"}],

@@ -13,8 +13,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
-use crate::limits;
-use crate::providers;
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
 use crate::webhooks::EventType;
@@ -253,24 +251,10 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .into_iter()
     .filter(|s| !s.trim().is_empty())
     .collect();
-    // The history is only known to the conversation's object: the reservation counts the
-    // new message and the instructions, and settling corrects it to the real usage.
-    let prompt_estimate = providers::estimate_tokens(&body.content)
-        + system
-            .iter()
-            .map(|s| providers::estimate_tokens(s))
-            .sum::<u64>();
     let provider_key = keys
         .resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, provider, ctx.now)
         .await?;
-    let reservation = limits::client::reserve(
-        &ctx.env,
-        &conv.org_id,
-        settings.monthly_token_limit,
-        limits::reservation_amount(body.max_tokens, prompt_estimate),
-    )
-    .await?;
-    ctx.timing.mark("key-budget");
+    ctx.timing.mark("key");
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         user_id: who.user_id.clone(),
@@ -283,7 +267,8 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         history_char_budget: ctx.cfg.history_char_budget,
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
-        reservation_id: reservation.id.clone(),
+        // Reserved by the conversation's object, which alone knows the history it sends.
+        monthly_token_limit: settings.monthly_token_limit.map(|l| l.max(0) as u64),
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).
@@ -298,10 +283,6 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     });
     let sent = client::send(&ctx, &cmd).await;
     ctx.timing.mark("reply");
-    // Only a started reply (200) settles its reservation; anything else used nothing.
-    if !sent.as_ref().is_ok_and(|r| r.status_code() == 200) {
-        limits::client::settle(&ctx.env, &reservation, 0).await;
-    }
     sent
 }
 

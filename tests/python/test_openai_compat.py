@@ -3,12 +3,13 @@ every provider (translated both ways), streaming, errors in OpenAI's shape, usag
 the org budget and the per-key rate limit under concurrency."""
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
 
-from conftest import eventually
+from conftest import eventually, http
 
 PROVIDER_MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.5-flash"]
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -145,11 +146,10 @@ def test_usage_is_for_admins_of_the_org_only(server, user):
     assert server.usage(stranger, org=user.org).status_code == 404
 
 
-def test_24_concurrent_calls_against_a_100_token_budget_end_in_429s_within_one_reservation(server, user, client):
+def test_24_concurrent_calls_against_a_100_token_budget_never_spend_past_it(server, user, client):
     server.set_settings(user, {"monthly_token_limit": 100})
-    # Each call: prompt "go" (1 word upstream, 1 token estimated), 8 reply tokens;
-    # it reserves max_tokens + the prompt estimate = 11 tokens.
-    reservation = 11
+    # Each call: prompt "go" (1 word upstream; estimated 1 + 4 for the message + 3 for the
+    # request), 8 reply tokens, max_tokens 10: it reserves 18 and uses 9.
 
     def call(_):
         try:
@@ -165,8 +165,7 @@ def test_24_concurrent_calls_against_a_100_token_budget_end_in_429s_within_one_r
     with ThreadPoolExecutor(24) as pool:
         outcomes = list(pool.map(call, range(24)))
     assert "429" in outcomes and "ok" in outcomes, outcomes
-    # Spend the rest one call at a time: the budget is refused before the limit is passed
-    # by more than one reservation.
+    # Spend the rest one call at a time, until the budget refuses.
     for _ in range(20):
         if call(None) == "429":
             break
@@ -180,9 +179,55 @@ def test_24_concurrent_calls_against_a_100_token_budget_end_in_429s_within_one_r
     ok_calls = outcomes.count("ok")
     assert eventually(lambda: total() >= ok_calls * 9)
     used = total()
-    # Refused only once committed tokens reach the limit, admitted at most one reservation
-    # past it (a settle still in flight may hold back one reservation's worth).
-    assert 100 - reservation <= used <= 100 + reservation, (used, outcomes)
+    # A call is admitted only when its whole reservation fits: never past the limit, and
+    # refused only once less than one call's reservation is left.
+    assert 100 - 18 < used <= 100, (used, outcomes)
+
+
+def mock_requests(server, tag: str) -> list:
+    """What the mock upstream received for models whose name carries `tag`."""
+    r = http("GET", f"{server.mock_base}/__mock/requests")
+    assert r.status_code == 200, r.text
+    return [q for q in r.json() if tag in q["path"] or tag in str(q["body"].get("model", ""))]
+
+
+CAPS = {
+    "openai": lambda body: body.get("max_completion_tokens"),
+    "anthropic": lambda body: body.get("max_tokens"),
+    "gemini": lambda body: body.get("generationConfig", {}).get("maxOutputTokens"),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_every_provider_is_sent_a_completion_cap_within_what_the_budget_has_left(server, user, client,
+                                                                                 provider, stream):
+    server.set_settings(user, {"monthly_token_limit": 1000})
+    tag = f"cap{uuid.uuid4().hex[:10]}"
+    model = f"{provider}/mock-tokens-6000-{tag}"
+    kw = {"stream_options": {"include_usage": True}} if stream else {}
+
+    def create(**more):
+        reply = client.chat.completions.create(model=model, messages=HELLO, stream=stream, **kw, **more)
+        usage = [ch.usage for ch in reply if ch.usage][-1] if stream else reply.usage
+        return usage.prompt_tokens + usage.completion_tokens
+
+    # A lower max_tokens from the client is what goes upstream.
+    first = create(max_tokens=7)
+    assert CAPS[provider](mock_requests(server, tag)[-1]["body"]) == 7
+    # Without one, the cap is what the budget has left after what was spent and the prompt
+    # ("hello there": 3 tokens of text, 4 for the message, 3 for the request).
+    second = create()
+    assert CAPS[provider](mock_requests(server, tag)[-1]["body"]) == 1000 - first - 10
+    assert first + second <= 1000, (first, second)
+def test_demo_echo_is_held_to_the_budget_and_a_cap_below_a_useful_reply_is_refused(server, user, client):
+    server.set_settings(user, {"monthly_token_limit": 40})
+    c = client.chat.completions.create(model="demo/echo", messages=HELLO)
+    assert c.choices[0].finish_reason == "length", c
+    assert c.usage.prompt_tokens + c.usage.completion_tokens <= 40, c.usage
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="demo/echo", messages=HELLO, stream=True)
+    assert error_of(e.value)["code"] == "insufficient_quota"
 
 
 def test_the_rpm_limit_admits_exactly_5_of_12_concurrent_calls(server, user):
@@ -289,10 +334,11 @@ def test_conversation_chat_is_refused_with_budget_exceeded_once_the_budget_is_sp
     r = server.request("POST", "/api/conversations", user.token, json={"model": "openai/mock-tokens-30"})
     assert r.status_code == 201, r.text
     conv = r.json()["id"]
-    server.set_settings(user, {"monthly_token_limit": 20})
+    server.set_settings(user, {"monthly_token_limit": 30})
     first = server.request("POST", f"/api/conversations/{conv}/messages", user.token, json={"content": "hi"})
     assert first.status_code == 200 and "message.completed" in first.text, first.text
-    # 1 + 30 tokens used against 20: the next send is refused before any upstream call.
+    # The reply was capped to what the budget had left after the prompt (22 of its 30 tokens);
+    # the next send does not fit and is refused before any upstream call.
     def refused():
         r = server.request("POST", f"/api/conversations/{conv}/messages", user.token, json={"content": "again"})
         return r if r.status_code == 429 else None
@@ -350,3 +396,4 @@ def test_an_api_key_is_rate_limited_on_the_conversation_routes_too(server, user)
     assert 1 <= int(r.headers["retry-after"]) <= 60
     # An access token is not rate limited per key.
     assert server.request("GET", "/api/conversations", user.token).status_code == 200
+
