@@ -232,7 +232,8 @@ paths = {
                                "token is 409 `conflict`, and nothing is stored. 400 `no_provider_key` when no key is "
                                "configured for the provider. With a monthly budget the reply's completion cap is its "
                                "`max_tokens` (or 4096) cut to what the month has left after the prompt; 429 "
-                               "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for).",
+                               "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for). "
+                               "Access tokens: 429 `rate_limited` past the per-user rate (`USER_RATE_LIMIT_RPM`).",
                    body=obj({"content": S, "model": S,
                              "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000}}, ["content"]),
                    extra_responses={"200": SSE}),
@@ -254,7 +255,10 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`enabled_models` (`provider/model` names; empty = every configured model), "
                 "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
                 "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
-                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default).")
+                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default). "
+                "`rate_limit_rpm` and `monthly_token_limit` may only lower the service's own limits "
+                "(`API_KEY_RATE_LIMIT_RPM`, `DEFAULT_MONTHLY_TOKEN_LIMIT`): a value above them is 400; "
+                "a null `monthly_token_limit` means the service's default budget, if any.")
 components["schemas"].update({
     "OrgSettings": obj({
         "enabled_models": {"type": "array", "items": S},
@@ -369,8 +373,8 @@ paths.update({
         "security": [{"apiKey": []}, {"bearer": []}],
         "description": "OpenAI's request and response shapes, `stream` true or false, `stream_options.include_usage`. "
                        "Anthropic and Gemini models are translated both ways. With an access token the org is the "
-                       "user's personal org, or the one named by the `OpenAI-Organization` header. With a monthly "
-                       "budget the completion cap sent "
+                       "user's personal org, or the one named by the `OpenAI-Organization` header, and the per-user "
+                       "rate applies (429 `rate_limit_exceeded`). With a monthly budget the completion cap sent "
                        "upstream is `max_completion_tokens`/`max_tokens` (or 4096) cut to what the month has left "
                        "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit.",
         "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,

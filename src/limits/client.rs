@@ -98,10 +98,20 @@ pub async fn settle(env: &Env, r: &Reservation, used: u64) {
     }
 }
 
-/// Counts one request of an API key against its org's `rate_limit_rpm` (or the service
-/// default); 429 `rate_limited` with the seconds until the window has room.
+/// Counts one request of an API key against its rate (`super::key_rpm`); 429
+/// `rate_limited` with the seconds until the window has room.
 pub async fn admit_key(env: &Env, key: &KeyAuth, rpm: u32) -> ApiResult<()> {
     hit(env, &key.org_id, &key.key_id, rpm).await
+}
+
+/// Counts one chat request made with an access token against the user's
+/// `USER_RATE_LIMIT_RPM` (none: not counted), in the user's own object, so it holds across
+/// every org they act in.
+pub async fn admit_user(env: &Env, user_id: &str, rpm: Option<u32>) -> ApiResult<()> {
+    match rpm {
+        Some(rpm) => hit(env, &format!("user:{user_id}"), user_id, rpm).await,
+        None => Ok(()),
+    }
 }
 
 async fn hit(env: &Env, object: &str, key_id: &str, rpm: u32) -> ApiResult<()> {

@@ -17,7 +17,8 @@
 //! true total.
 //!
 //! Rate limit: a sliding log of admitted requests per API key over the last 60 s; a key is
-//! admitted while fewer than `rpm` of its requests fall in the window.
+//! admitted while fewer than `rpm` of its requests fall in the window. Access tokens are
+//! counted the same way per user, in an object of this class named `user:<id>`.
 
 pub mod client;
 
@@ -65,6 +66,23 @@ pub fn admitted_cap(limit: Option<u64>, committed: u64, prompt: u64, wanted: u32
 /// The cap a request wants: its `max_tokens`, or the default one.
 pub fn wanted_cap(max_tokens: Option<u32>) -> u32 {
     max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
+}
+
+/// The budget an org is held to: its own `monthly_token_limit`, never above the service's
+/// default (`DEFAULT_MONTHLY_TOKEN_LIMIT`), which is also the budget of an org without one.
+pub fn monthly_limit(own: Option<i64>, service_default: Option<u64>) -> Option<u64> {
+    let own = own.map(|l| l.max(0) as u64);
+    match (own, service_default) {
+        (Some(own), Some(default)) => Some(own.min(default)),
+        (own, default) => own.or(default),
+    }
+}
+
+/// Requests per minute for an API key: its org's `rate_limit_rpm`, never above the
+/// service's `API_KEY_RATE_LIMIT_RPM`, which is also the rate of an org without one.
+pub fn key_rpm(own: Option<i64>, service: u32) -> u32 {
+    let service = service.max(1);
+    own.map_or(service, |r| r.clamp(1, i64::from(service)) as u32)
 }
 
 /// Milliseconds of the start of the UTC month after the one containing `now_ms`.
@@ -385,6 +403,20 @@ mod tests {
         let first = admitted_cap(Some(100), 0, 8, wanted_cap(None));
         assert_eq!(first, Some(92));
         assert_eq!(admitted_cap(Some(100), 100, 8, wanted_cap(None)), None);
+    }
+
+    #[test]
+    fn an_org_limit_only_lowers_the_service_ceiling() {
+        assert_eq!(monthly_limit(None, None), None);
+        assert_eq!(monthly_limit(Some(500), None), Some(500));
+        assert_eq!(monthly_limit(None, Some(300)), Some(300));
+        assert_eq!(monthly_limit(Some(100), Some(300)), Some(100));
+        assert_eq!(monthly_limit(Some(1_000_000), Some(300)), Some(300));
+        assert_eq!(key_rpm(None, 600), 600);
+        assert_eq!(key_rpm(Some(5), 600), 5);
+        assert_eq!(key_rpm(Some(100_000), 600), 600);
+        assert_eq!(key_rpm(Some(0), 600), 1);
+        assert_eq!(key_rpm(Some(9), 0), 1);
     }
 
     #[test]

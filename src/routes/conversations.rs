@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
+use crate::limits;
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
 use crate::webhooks::EventType;
@@ -232,13 +233,16 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
     // The conversation, its org's settings and the provider keys that may serve it: read at
-    // once, before the model (and so the provider) is known.
+    // once, before the model (and so the provider) is known; with an access token, the
+    // user's rate limit is counted meanwhile (an API key's was, before the handler).
     let db = ctx.db()?;
-    let (owned, keys) = futures::join!(
+    let user_rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
+    let (owned, keys, admitted) = futures::join!(
         owned(&ctx, &who),
-        provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0))
+        provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0)),
+        limits::client::admit_user(&ctx.env, &who.user_id, user_rpm)
     );
-    let ((conv, settings), keys) = (owned?, keys?);
+    let ((conv, settings), keys, ()) = (owned?, keys?, admitted?);
     ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
@@ -268,7 +272,10 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
         // Reserved by the conversation's object, which alone knows the history it sends.
-        monthly_token_limit: settings.monthly_token_limit.map(|l| l.max(0) as u64),
+        monthly_token_limit: limits::monthly_limit(
+            settings.monthly_token_limit,
+            ctx.cfg.default_monthly_token_limit,
+        ),
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).

@@ -46,7 +46,15 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
     let body = ctx.body_bytes(BODY_LIMIT).await?;
     let mut req =
         openai_compat::parse_request(&body).map_err(|e| ApiError::Validation(e.message))?;
-    let org_id = acting_org(&ctx, &who, organization_header(&ctx).as_deref()).await?;
+    // With an access token, the user's rate limit is counted meanwhile (an API key's was,
+    // before the handler).
+    let user_rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
+    let named = organization_header(&ctx);
+    let (org_id, admitted) = futures::join!(
+        acting_org(&ctx, &who, named.as_deref()),
+        limits::client::admit_user(&ctx.env, &who.user_id, user_rpm)
+    );
+    let (org_id, ()) = (org_id?, admitted?);
     let db = ctx.db()?;
     let settings = match &who.api_key {
         Some(key) if key.org_id == org_id => key.settings.clone(),
@@ -66,7 +74,10 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         &who.user_id,
         &org_id,
         kind,
-        settings.monthly_token_limit.map(|l| l.max(0) as u64),
+        limits::monthly_limit(
+            settings.monthly_token_limit,
+            ctx.cfg.default_monthly_token_limit,
+        ),
         prompt_estimate,
         req.max_tokens,
     )

@@ -3,13 +3,15 @@ every provider (translated both ways), streaming, errors in OpenAI's shape, usag
 the org budget and the per-key rate limit under concurrency."""
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
 
-from conftest import eventually, http
+from conftest import JWT_SECRET, SERVICE_KEYS, Server, eventually, free_port, http, serving
 
 PROVIDER_MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.5-flash"]
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -397,3 +399,100 @@ def test_an_api_key_is_rate_limited_on_the_conversation_routes_too(server, user)
     # An access token is not rate limited per key.
     assert server.request("GET", "/api/conversations", user.token).status_code == 200
 
+
+# --- An operator's controls over the service's own provider keys --------------------------
+# A second server: no service keys for anyone (SERVICE_KEYS=none), a default monthly budget
+# for every organization, a per-user rate limit for access tokens.
+OPERATOR = {
+    "SERVICE_KEYS": "none",
+    "DEFAULT_MONTHLY_TOKEN_LIMIT": "300",
+    "USER_RATE_LIMIT_RPM": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def operator(server, tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("operator")
+    vars_file = state_dir / "test.vars"
+    vars_file.write_text(
+        f"JWT_SECRET={JWT_SECRET}\nENCRYPTION_KEYS=1:{base64.b64encode(os.urandom(32)).decode()}\n"
+    )
+    env = dict(
+        os.environ,
+        PORT=str(free_port()),
+        STATE_DIR=str(state_dir),
+        VARS_FILE=str(vars_file),
+        OPENAI_BASE_URL=f"{server.mock_base}/v1",
+        ANTHROPIC_BASE_URL=server.mock_base,
+        GEMINI_BASE_URL=server.mock_base,
+        DEMO_TOKEN_DELAY_MS="0",
+        **SERVICE_KEYS,
+        **OPERATOR,
+    )
+    with serving(env, state_dir / "wrangler.log") as base:
+        yield Server(base, server.mock_base)
+
+
+def test_a_default_budget_holds_every_new_org_and_its_owner_cannot_raise_it(operator):
+    owner = operator.register("budgeted")
+    client = operator.openai(operator.api_key(owner))
+    spent = 0
+    for _ in range(20):
+        try:
+            c = client.chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=60)
+        except openai.RateLimitError as e:
+            assert error_of(e)["code"] == "insufficient_quota"
+            break
+        spent += c.usage.prompt_tokens + c.usage.completion_tokens
+    else:
+        pytest.fail("an org without a monthly_token_limit of its own was not held to the default")
+    assert 300 - 70 < spent <= 300, spent
+    # Only lower: 301 is refused, 100 is taken.
+    r = operator.request("PATCH", f"/api/orgs/{owner.org}", owner.token, json={"settings": {"monthly_token_limit": 301}})
+    assert r.status_code == 400 and "300" in r.json()["detail"], r.text
+    assert operator.set_settings(owner, {"monthly_token_limit": 100})["settings"]["monthly_token_limit"] == 100
+
+
+def test_with_service_keys_none_only_the_callers_own_keys_reach_a_provider(operator):
+    user = operator.register("byok-only")
+    client = operator.openai(operator.api_key(user))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+    assert error_of(e.value)["code"] == "no_provider_key"
+    assert [m.id for m in client.models.list().data] == ["demo/echo"]
+    own = f"sk-own-{uuid.uuid4().hex}"
+    r = operator.request("PUT", "/api/provider-keys/openai", user.token, json={"api_key": own})
+    assert r.status_code == 204, r.text
+    tag = f"own{uuid.uuid4().hex[:10]}"
+    client.chat.completions.create(model=f"openai/mock-{tag}", messages=HELLO, max_tokens=20)
+    (sent,) = mock_requests(operator, tag)
+    assert dict(sent["headers"]).get("authorization") == f"Bearer {own}"
+
+
+def test_access_tokens_are_rate_limited_per_user_across_chat_and_v1(operator):
+    user = operator.register("per-user")
+    r = operator.request("POST", "/api/conversations", user.token, json={"model": "demo/echo"})
+    assert r.status_code == 201, r.text
+    conv = r.json()["id"]
+    by_token = operator.openai(user.token)
+
+    def call(_):
+        try:
+            by_token.chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=50)
+            return "ok"
+        except openai.RateLimitError as e:
+            assert error_of(e)["type"] == "rate_limit_error", error_of(e)
+            assert 1 <= int(e.response.headers["retry-after"]) <= 60
+            return "429"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(call, range(6)))
+    assert sorted(outcomes) == ["429", "429", "ok", "ok", "ok", "ok"], outcomes
+    # The conversation route counts in the same window.
+    r = operator.request("POST", f"/api/conversations/{conv}/messages", user.token,
+                         json={"content": "hi", "max_tokens": 20})
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited", r.text
+    # An API key has its own window; another user has theirs.
+    operator.openai(operator.api_key(user)).chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=20)
+    other = operator.register("per-user-other")
+    operator.openai(other.token).chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=20)
