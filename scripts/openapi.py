@@ -247,7 +247,12 @@ paths = {
                                "custom instructions, the system prompt and the history go upstream. A provider that "
                                "fails before the first token is an HTTP error (`upstream_error`, with the provider's "
                                "status mapped: 400 for a refused request or key, 429 rate limited, 502 otherwise) and "
-                               "nothing is stored. 400 `no_provider_key` when no key is configured for the provider.",
+                               "nothing is stored. A reply aborted, or whose conversation is deleted, before its first "
+                               "token is 409 `conflict`, and nothing is stored. 400 `no_provider_key` when no key is "
+                               "configured for the provider. With a monthly budget the reply's completion cap is its "
+                               "`max_tokens` (or 4096) cut to what the month has left after the prompt; 429 "
+                               "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for). "
+                               "Access tokens: 429 `rate_limited` past the per-user rate (`USER_RATE_LIMIT_RPM`).",
                    body=obj({"content": S, "model": S,
                              "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000}}, ["content"]),
                    extra_responses={"200": SSE}),
@@ -274,7 +279,10 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
                 "bring-your-own provider keys (the members' own and the organization's) for its conversations "
-                "and /v1 requests, which the service's keys then serve.")
+                "and /v1 requests, which the service's keys then serve. "
+                "`rate_limit_rpm` and `monthly_token_limit` may only lower the service's own limits "
+                "(`API_KEY_RATE_LIMIT_RPM`, `DEFAULT_MONTHLY_TOKEN_LIMIT`): a value above them is 400; "
+                "a null `monthly_token_limit` means the service's default budget, if any.")
 components["schemas"].update({
     "OrgSettings": obj({
         "enabled_models": {"type": "array", "items": S},
@@ -405,7 +413,10 @@ paths.update({
         "security": [{"apiKey": []}, {"bearer": []}],
         "description": "OpenAI's request and response shapes, `stream` true or false, `stream_options.include_usage`. "
                        "Anthropic and Gemini models are translated both ways. With an access token the org is the "
-                       "user's personal org, or the one named by the `OpenAI-Organization` header.",
+                       "user's personal org, or the one named by the `OpenAI-Organization` header, and the per-user "
+                       "rate applies (429 `rate_limit_exceeded`). With a monthly budget the completion cap sent "
+                       "upstream is `max_completion_tokens`/`max_tokens` (or 4096) cut to what the month has left "
+                       "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit.",
         "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
                         "description": "an organization id of the caller (access tokens only)"}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -526,7 +537,7 @@ document = {
         "description": "Edge-native authentication and AI-chat gateway. Errors are application/problem+json "
                        "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
                        "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
-                       "phase: `auth`, then the route's own, such as `conversation`, `key-budget` and `reply` "
+                       "phase: `auth`, then the route's own, such as `conversation`, `key` and `reply` "
                        "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`.",
     },
     "servers": [{"url": "/"}],

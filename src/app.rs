@@ -94,10 +94,7 @@ async fn dispatch(
             let who = guard::authenticate(&ctx, *access).await?;
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
-                let rpm = key
-                    .settings
-                    .rate_limit_rpm
-                    .map_or(ctx.cfg.api_key_rpm, |r| r.clamp(1, u32::MAX as i64) as u32);
+                let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
                 crate::limits::client::admit_key(&ctx.env, key, rpm).await?;
                 ctx.timing.mark("rate-limit");
             }

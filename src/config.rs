@@ -30,6 +30,14 @@ pub struct Config {
     pub login_failure_window_secs: u32,
     pub registrations_per_address_per_hour: u32,
     pub api_key_rpm: u32,
+    /// Whether the service's own provider keys serve anyone (`SERVICE_KEYS=all`) or no one
+    /// (`none`: only the users' and orgs' own keys work).
+    pub service_keys: bool,
+    /// The monthly token budget of an org without a lower one of its own
+    /// (`DEFAULT_MONTHLY_TOKEN_LIMIT`; none by default).
+    pub default_monthly_token_limit: Option<u64>,
+    /// Chat requests per minute per user with an access token (`USER_RATE_LIMIT_RPM`; 0: none).
+    pub user_rpm: Option<u32>,
     pub history_char_budget: usize,
     pub demo_token_delay_ms: u32,
     pub frame_ancestors: String,
@@ -66,6 +74,28 @@ fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
     string(env, name)
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(default)
+}
+
+/// Parses `SERVICE_KEYS`: `all` (the default) or `none`.
+pub fn parse_service_keys(value: Option<&str>) -> Result<bool, String> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("all") => Ok(true),
+        Some("none") => Ok(false),
+        Some(_) => Err("SERVICE_KEYS must be `all` or `none`".into()),
+    }
+}
+
+/// Parses `DEFAULT_MONTHLY_TOKEN_LIMIT`: a positive number of tokens, or `none` (the default).
+pub fn parse_token_limit(value: Option<&str>) -> Result<Option<u64>, String> {
+    match value.map(str::trim) {
+        None | Some("none") => Ok(None),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(
+                "DEFAULT_MONTHLY_TOKEN_LIMIT must be a positive number of tokens or `none`".into(),
+            ),
+        },
+    }
 }
 
 /// Parses `ENCRYPTION_KEYS`: comma-separated `version:base64(32 bytes)`.
@@ -136,6 +166,12 @@ impl Config {
             (Some(url), Some(secret)) => Some(Provisioning { url, secret }),
             _ => None,
         };
+        let unavailable = ApiError::Unavailable;
+        let service_keys =
+            parse_service_keys(string(env, "SERVICE_KEYS").as_deref()).map_err(unavailable)?;
+        let default_monthly_token_limit =
+            parse_token_limit(string(env, "DEFAULT_MONTHLY_TOKEN_LIMIT").as_deref())
+                .map_err(unavailable)?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -162,6 +198,9 @@ impl Config {
                 50,
             ),
             api_key_rpm: number(env, "API_KEY_RATE_LIMIT_RPM", 600),
+            service_keys,
+            default_monthly_token_limit,
+            user_rpm: Some(number(env, "USER_RATE_LIMIT_RPM", 60u32)).filter(|&rpm| rpm > 0),
             history_char_budget: number(env, "HISTORY_CHAR_BUDGET", 48_000),
             demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),
             frame_ancestors: string(env, "FRAME_ANCESTORS").unwrap_or_else(|| "'self'".into()),
@@ -220,8 +259,12 @@ impl Config {
         }
     }
 
-    /// The service's own key for a provider, the last resort after user and org keys.
+    /// The service's own key for a provider, the last resort after user and org keys;
+    /// none for anyone with `SERVICE_KEYS=none`.
     pub fn service_key(&self, provider: ProviderKind) -> Option<&str> {
+        if !self.service_keys {
+            return None;
+        }
         match provider {
             ProviderKind::OpenAi => self.openai_api_key.as_deref(),
             ProviderKind::Anthropic => self.anthropic_api_key.as_deref(),
@@ -243,5 +286,19 @@ mod tests {
         assert!(parse_encryption_keys("1:short").is_err());
         assert!(parse_encryption_keys(&format!("1:{k},1:{k}")).is_err());
         assert!(parse_encryption_keys("").is_err());
+    }
+
+    #[test]
+    fn service_keys_and_the_default_budget_parse_strictly() {
+        assert_eq!(parse_service_keys(None), Ok(true));
+        assert_eq!(parse_service_keys(Some("all")), Ok(true));
+        assert_eq!(parse_service_keys(Some(" None ")), Ok(false));
+        assert!(parse_service_keys(Some("some")).is_err());
+        assert_eq!(parse_token_limit(None), Ok(None));
+        assert_eq!(parse_token_limit(Some("none")), Ok(None));
+        assert_eq!(parse_token_limit(Some(" 250000 ")), Ok(Some(250_000)));
+        for bad in ["0", "-5", "lots", "1e6"] {
+            assert!(parse_token_limit(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

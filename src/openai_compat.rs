@@ -365,6 +365,27 @@ fn content_text(value: &Value, param: &str, openai: bool) -> Result<(String, boo
     Ok((texts.join("\n"), non_text))
 }
 
+/// The text one raw OpenAI message carries, for the prompt estimate: its content (a string,
+/// or its text parts) and its tool calls' JSON. Images, audio and files are not text and are
+/// left out.
+pub fn message_text(message: &Value) -> String {
+    let mut text = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    };
+    for calls in ["tool_calls", "function_call"] {
+        if let Some(v) = message.get(calls).filter(|v| !v.is_null()) {
+            text.push_str(&v.to_string());
+        }
+    }
+    text
+}
+
 fn usage_json(u: Usage) -> Value {
     json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total()})
 }
@@ -542,6 +563,20 @@ mod tests {
 
     fn parse(v: Value) -> Result<CompatRequest, CompatError> {
         parse_request(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_raw_message_is_estimated_from_its_text_and_tool_calls_not_its_images() {
+        let image = json!({"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", "A".repeat(5000))}},
+        ]});
+        assert_eq!(message_text(&image), "what is this?");
+        let call = json!({"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+        assert!(message_text(&call).contains("\"name\":\"f\""));
+        let tool = json!({"role": "tool", "tool_call_id": "c1", "content": "42 degrees"});
+        assert_eq!(message_text(&tool), "42 degrees");
     }
 
     fn user(text: &str) -> Value {

@@ -175,10 +175,13 @@ impl Conversation {
         json_response(200, &Page { items, next_cursor })
     }
 
-    /// Deletes every message: stops a reply in flight first.
+    /// Deletes every message: stops a reply in flight first, and bills what it streamed.
     async fn wipe(&self) -> ApiResult<Response> {
         reply::abort(&self.shared);
-        self.shared.live.borrow_mut().take();
+        let live = self.shared.live.borrow_mut().take();
+        if let Some(live) = live {
+            reply::end_deleted(&self.shared, live);
+        }
         self.shared.state.storage().delete_all().await?;
         // The object stays usable (an empty table is all that is left).
         let _ = self.shared.sql.exec(SCHEMA, None);

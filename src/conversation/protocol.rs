@@ -7,7 +7,7 @@ use crate::providers::Usage;
 
 /// Everything the Durable Object needs to run one reply; resolved by the Worker, which
 /// holds the bindings for keys and settings. The provider key travels only here.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SendCommand {
     pub conversation_id: String,
     pub user_id: String,
@@ -21,9 +21,10 @@ pub struct SendCommand {
     pub history_char_budget: usize,
     pub demo_token_delay_ms: u32,
     pub max_tokens: Option<u32>,
-    /// The org budget reservation (`limits`) this reply settles when it ends.
+    /// The org's monthly token budget (`limits::monthly_limit`): the object reserves the
+    /// reply's share of it once the history, and so the prompt, is known.
     #[serde(default)]
-    pub reservation_id: Option<String>,
+    pub monthly_token_limit: Option<u64>,
     /// The API key the send came with, for metering.
     #[serde(default)]
     pub api_key_id: Option<String>,

@@ -10,12 +10,13 @@ use std::rc::Rc;
 
 use futures::channel::{mpsc, oneshot};
 use serde_json::json;
-use worker::{AbortController, Request, Response, SqlStorageValue};
+use worker::{AbortController, Env, Request, Response, SqlStorageValue};
 
 use super::protocol::*;
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
+use crate::limits::client::{self as limiter, Reservation};
 use crate::providers::sse::encode_event;
 use crate::providers::{self, ChatMessage, ChatRequest, Role, UpstreamError, Usage};
 use crate::upstream::{self, sse_response, ReplySource};
@@ -35,6 +36,57 @@ pub struct Live {
     abort: Option<AbortController>,
     aborted: bool,
     last_flush: i64,
+    /// The first token has gone out (the send answered 200): from here on the reply is
+    /// billed however it ends.
+    started: bool,
+    /// The provider's latest usage report.
+    usage: Option<Usage>,
+    meter: Meter,
+}
+
+/// Who a reply is billed to, and the budget reservation it settles. Whoever ends a started
+/// reply (its pump, or the conversation's deletion) takes the `Live` out, and with it this:
+/// a reply is metered exactly once.
+pub struct Meter {
+    cmd: SendCommand,
+    reservation: Reservation,
+    prompt_estimate: u64,
+}
+
+impl Meter {
+    /// What the reply used: for a complete one, the provider's count; for one cut short
+    /// (failed, aborted, deleted), the provider's prompt count (else the estimate) and the
+    /// larger of its completion count and an estimate of the text received.
+    fn usage(&self, seen: Option<Usage>, text: &str, complete: bool) -> Usage {
+        match seen {
+            Some(u) if complete => u,
+            seen => {
+                let seen = seen.unwrap_or_default();
+                Usage {
+                    prompt_tokens: match seen.prompt_tokens {
+                        0 => self.prompt_estimate,
+                        counted => counted,
+                    },
+                    completion_tokens: seen.completion_tokens.max(providers::estimate_tokens(text)),
+                }
+            }
+        }
+    }
+
+    /// Records the usage, then settles the reservation with it (after the D1 record, so a
+    /// month seeded from D1 in between never misses this reply).
+    async fn record(self, env: &Env, usage: Usage) {
+        let now = now_ms();
+        if let Err(e) =
+            crate::store::usage::record_reply(env, &self.cmd, &self.cmd.model, &usage, now).await
+        {
+            worker::console_error!(
+                "{}",
+                json!({"error": "usage not recorded", "context": e.to_string()})
+            );
+        }
+        limiter::settle(env, &self.reservation, usage.total()).await;
+    }
 }
 
 fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
@@ -117,8 +169,11 @@ fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<C
     Ok(picked)
 }
 
-/// Starts a reply: 409 while another streams. Waits for the provider's first chunk, so a
-/// provider that fails at once is a real HTTP error (and nothing is stored).
+/// Starts a reply: 409 while another streams. Reserves the reply's share of the org's
+/// budget once the prompt is known, and sends the provider the completion cap that was
+/// admitted. Waits for the provider's first chunk, so a provider that fails at once is a
+/// real HTTP error (and nothing is stored); a reply aborted, or whose conversation is
+/// deleted, before its first token is a 409.
 pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> {
     if shared.live.borrow().is_some() {
         return Err(ApiError::Conflict(
@@ -148,7 +203,15 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         created_at: now,
     };
     let assistant_id = new_id("msg");
-    let messages = history(&shared, &cmd.content, cmd.history_char_budget)?;
+    let mut request = ChatRequest {
+        model: model.model().to_string(),
+        system: cmd.system.clone(),
+        messages: history(&shared, &cmd.content, cmd.history_char_budget)?,
+        max_tokens: cmd.max_tokens,
+        stream: true,
+        ..Default::default()
+    };
+    let prompt_estimate = request.prompt_estimate();
     // Claim the conversation before the first await, so a concurrent send sees it busy.
     let controller = AbortController::default();
     let signal = controller.signal();
@@ -163,23 +226,40 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         abort: Some(controller),
         aborted: false,
         last_flush: now,
+        started: false,
+        usage: None,
+        meter: Meter {
+            cmd: cmd.clone(),
+            reservation: Reservation {
+                org_id: cmd.org_id.clone(),
+                id: None,
+                cap: None,
+            },
+            prompt_estimate,
+        },
     });
-    let request = ChatRequest {
-        model: model.model().to_string(),
-        system: cmd.system.clone(),
-        messages,
-        max_tokens: cmd.max_tokens,
-        stream: true,
-        ..Default::default()
+    let reservation = match limiter::reserve(
+        &shared.env,
+        &cmd.org_id,
+        cmd.monthly_token_limit,
+        prompt_estimate,
+        cmd.max_tokens,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            rollback(&shared, &user_msg.id, &assistant_id);
+            return Err(e);
+        }
     };
-    let prompt_estimate = providers::estimate_tokens(
-        &(request.system.clone().unwrap_or_default()
-            + &request
-                .messages
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<String>()),
-    );
+    if let Some(stop) = stopped(&shared, &assistant_id) {
+        return Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, stop).await);
+    }
+    if let Some(live) = shared.live.borrow_mut().as_mut() {
+        live.meter.reservation = reservation.clone();
+    }
+    request.max_tokens = reservation.cap;
     // The provider's request is sent before the rows are written: on Cloudflare a write
     // holds the object's later outgoing messages until it is durable (the output gate), and
     // the wait for the first token is what the user feels.
@@ -207,45 +287,67 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
     let source = match (opened, inserted) {
         (Ok(s), Ok(())) => s,
         (Err(e), _) | (_, Err(e)) => {
-            rollback(&shared, &user_msg.id, &assistant_id);
-            return Err(e);
+            return Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, e).await);
         }
     };
     let (ready_tx, ready_rx) = oneshot::channel();
-    let ctx = PumpContext {
-        cmd,
-        model,
-        assistant_id: assistant_id.clone(),
-        prompt_estimate,
-    };
     shared
         .state
-        .wait_until(pump(shared.clone(), source, ctx, ready_tx));
-    match ready_rx.await {
-        Ok(Ok(())) => sse_response(rx),
-        Ok(Err(e)) => {
-            rollback(&shared, &user_msg.id, &assistant_id);
-            Err(upstream::api_error(&e))
-        }
-        Err(_) => Err(ApiError::internal("the reply task ended without a word")),
+        .wait_until(pump(shared.clone(), source, assistant_id.clone(), ready_tx));
+    let failed = match ready_rx.await {
+        Ok(Ok(())) => return sse_response(rx),
+        Ok(Err(e)) => upstream::api_error(&e),
+        // The pump lets go without a word when the reply was stopped.
+        Err(_) => ApiError::internal("the reply task ended without a word"),
+    };
+    Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, failed).await)
+}
+
+/// Why a reply that has not begun must not: it was aborted, or its conversation deleted
+/// (the reply in flight is gone, or another one's).
+fn stopped(shared: &Shared, assistant_id: &str) -> Option<ApiError> {
+    match shared.live.borrow().as_ref() {
+        Some(l) if l.message_id == assistant_id => l
+            .aborted
+            .then(|| ApiError::Conflict("the reply was aborted before its first token".into())),
+        _ => Some(ApiError::Conflict(
+            "the conversation was deleted before the reply began".into(),
+        )),
     }
 }
 
+/// Ends a reply that never sent a token: nothing of it is kept and its reservation is
+/// released. A stop (abort or deletion) is what the sender is told, rather than the failure
+/// it caused upstream.
+async fn unstarted(
+    shared: &Shared,
+    user_id: &str,
+    assistant_id: &str,
+    reservation: &Reservation,
+    error: ApiError,
+) -> ApiError {
+    let error = stopped(shared, assistant_id).unwrap_or(error);
+    rollback(shared, user_id, assistant_id);
+    limiter::settle(&shared.env, reservation, 0).await;
+    error
+}
+
+/// Removes a reply's rows, and frees the conversation if the reply in flight is still it.
 fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
-    abort(shared);
+    let ours = shared
+        .live
+        .borrow()
+        .as_ref()
+        .is_some_and(|l| l.message_id == assistant_id);
+    if ours {
+        abort(shared);
+        shared.live.borrow_mut().take();
+    }
     let _ = sql_exec(
         shared,
         "DELETE FROM messages WHERE id IN (?, ?)",
         vec![user_id.into(), assistant_id.into()],
     );
-    shared.live.borrow_mut().take();
-}
-
-struct PumpContext {
-    cmd: SendCommand,
-    model: ModelId,
-    assistant_id: String,
-    prompt_estimate: u64,
 }
 
 /// Sends a frame to every reader still listening; readers that went away are dropped
@@ -260,47 +362,51 @@ fn broadcast(shared: &Shared, f: &str) {
 async fn pump(
     shared: Rc<Shared>,
     mut source: ReplySource,
-    ctx: PumpContext,
+    assistant_id: String,
     ready: oneshot::Sender<Result<(), UpstreamError>>,
 ) {
     let mut ready = Some(ready);
-    let mut usage: Option<Usage> = None;
     let mut finish_reason: Option<String> = None;
     let outcome: Result<(), UpstreamError> = loop {
-        if shared.live.borrow().as_ref().is_some_and(|l| l.aborted) {
+        // Aborted, or the conversation deleted (this reply is no longer the one in flight).
+        let in_flight = shared
+            .live
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| l.message_id == assistant_id && !l.aborted);
+        if !in_flight {
             break Ok(());
         }
         match source.next().await {
             Ok(Some(chunk)) => {
-                if let Some(u) = chunk.usage {
-                    usage = Some(u);
-                }
                 if let Some(r) = &chunk.finish_reason {
                     finish_reason = Some(r.as_str().to_string());
                 }
-                if chunk.text.is_empty() {
-                    continue;
-                }
                 let (offset, flush) = {
                     let mut live = shared.live.borrow_mut();
-                    let Some(live) = live.as_mut() else { return };
+                    let Some(live) = live.as_mut().filter(|l| l.message_id == assistant_id) else {
+                        return;
+                    };
+                    if chunk.usage.is_some() {
+                        live.usage = chunk.usage;
+                    }
+                    if chunk.text.is_empty() {
+                        continue;
+                    }
                     live.content.push_str(&chunk.text);
                     let now = now_ms();
                     let flush = now - live.last_flush >= FLUSH_INTERVAL_MS;
                     if flush {
                         live.last_flush = now;
                     }
+                    live.started = true;
                     (live.content.len(), flush.then(|| live.content.clone()))
                 };
                 if let Some(text) = flush {
                     let _ = sql_exec(
                         &shared,
                         "UPDATE messages SET content = ?, updated_at = ? WHERE id = ?",
-                        vec![
-                            text.into(),
-                            now_ms().into(),
-                            ctx.assistant_id.as_str().into(),
-                        ],
+                        vec![text.into(), now_ms().into(), assistant_id.as_str().into()],
                     );
                 }
                 broadcast(
@@ -317,39 +423,47 @@ async fn pump(
             Err(e) => break Err(e),
         }
     };
-    // Failed before the first token: the sender answers with an HTTP error instead.
+    // Ended before the first token: the sender answers with an HTTP error instead (for a
+    // stop, the sender tells why once `ready` is dropped unanswered).
     if let Some(r) = ready.take() {
-        if let Err(e) = outcome {
-            let _ = r.send(Err(e));
-            return;
+        match outcome {
+            Err(e) => {
+                let _ = r.send(Err(e));
+                return;
+            }
+            Ok(()) if stopped(&shared, &assistant_id).is_some() => return,
+            Ok(()) => {
+                if let Some(live) = shared.live.borrow_mut().as_mut() {
+                    live.started = true;
+                }
+                let _ = r.send(Ok(()));
+            }
         }
-        let _ = r.send(Ok(()));
     }
-    finish(&shared, &ctx, outcome, usage, finish_reason).await;
+    finish(&shared, &assistant_id, outcome, finish_reason).await;
 }
 
-/// Stores the reply's final state, tells every reader, records usage.
+/// Stores the reply's final state, tells every reader, records usage and settles the
+/// reservation.
 async fn finish(
     shared: &Rc<Shared>,
-    ctx: &PumpContext,
+    assistant_id: &str,
     outcome: Result<(), UpstreamError>,
-    usage: Option<Usage>,
     finish_reason: Option<String>,
 ) {
-    let (content, aborted) = match shared.live.borrow().as_ref() {
-        Some(l) => (l.content.clone(), l.aborted),
-        None => return,
+    let (content, aborted, usage) = match shared.live.borrow().as_ref() {
+        Some(l) if l.message_id == assistant_id => {
+            let complete = outcome.is_ok() && !l.aborted;
+            let usage = l.meter.usage(l.usage, &l.content, complete);
+            (l.content.clone(), l.aborted, usage)
+        }
+        _ => return,
     };
     let status = match (&outcome, aborted) {
         (_, true) => ABORTED,
         (Ok(()), false) => COMPLETE,
         (Err(_), false) => FAILED,
     };
-    // Interrupted replies have no provider usage: count what was sent and received.
-    let usage = usage.unwrap_or(Usage {
-        prompt_tokens: ctx.prompt_estimate,
-        completion_tokens: providers::estimate_tokens(&content),
-    });
     let now = now_ms();
     let _ = sql_exec(
         shared,
@@ -362,7 +476,7 @@ async fn finish(
             finish_reason.map(SqlStorageValue::from).unwrap_or(SqlStorageValue::Null),
             outcome.as_ref().err().map(|_| SqlStorageValue::from("upstream_error")).unwrap_or(SqlStorageValue::Null),
             now.into(),
-            ctx.assistant_id.as_str().into(),
+            assistant_id.into(),
         ],
     );
     let end_id = content.len() + 1;
@@ -373,7 +487,7 @@ async fn finish(
             &json!({ "code": "upstream_error", "message": e.message }),
         ),
         _ => {
-            let view = message(shared, &ctx.assistant_id)
+            let view = message(shared, assistant_id)
                 .ok()
                 .flatten()
                 .map(|m| m.view());
@@ -386,22 +500,24 @@ async fn finish(
     };
     broadcast(shared, &final_frame);
     // Dropping the live reply closes every reader's stream.
-    shared.live.borrow_mut().take();
-    if let Err(e) =
-        crate::store::usage::record_reply(&shared.env, &ctx.cmd, ctx.model.as_str(), &usage, now)
-            .await
-    {
-        worker::console_error!(
-            "{}",
-            json!({"error": "usage not recorded", "context": e.to_string()})
-        );
-    }
-    // After the D1 record, so a month seeded from D1 in between never misses this reply.
-    let reservation = crate::limits::client::Reservation {
-        org_id: ctx.cmd.org_id.clone(),
-        id: ctx.cmd.reservation_id.clone(),
+    let Some(live) = shared.live.borrow_mut().take() else {
+        return;
     };
-    crate::limits::client::settle(&shared.env, &reservation, usage.total()).await;
+    live.meter.record(&shared.env, usage).await;
+}
+
+/// Bills a reply the conversation's deletion cut off (`live` taken out by the wipe) as an
+/// aborted one: what it had streamed. One that had not started is left to its send, which
+/// releases the reservation and answers 409.
+pub fn end_deleted(shared: &Shared, live: Live) {
+    if !live.started {
+        return;
+    }
+    let usage = live.meter.usage(live.usage, &live.content, false);
+    let env = shared.env.clone();
+    shared
+        .state
+        .wait_until(async move { live.meter.record(&env, usage).await });
 }
 
 /// Stops the reply in flight (if any); what was generated is kept as `aborted`.

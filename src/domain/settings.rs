@@ -115,6 +115,31 @@ impl OrgSettings {
             .unwrap_or(true)
     }
 
+    /// Checks the limits against the service's ceilings: an org may lower
+    /// `API_KEY_RATE_LIMIT_RPM` and `DEFAULT_MONTHLY_TOKEN_LIMIT`, never raise them.
+    pub fn within_service_limits(
+        &self,
+        max_rpm: u32,
+        max_monthly_tokens: Option<u64>,
+    ) -> Result<(), String> {
+        if self
+            .rate_limit_rpm
+            .is_some_and(|rpm| rpm > i64::from(max_rpm))
+        {
+            return Err(format!(
+                "rate_limit_rpm may only lower the service's limit of {max_rpm} requests per minute"
+            ));
+        }
+        if let (Some(limit), Some(max)) = (self.monthly_token_limit, max_monthly_tokens) {
+            if u64::try_from(limit).map_or(true, |l| l > max) {
+                return Err(format!(
+                    "monthly_token_limit may only lower the service's budget of {max} tokens a month"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the org lets its members use `model`.
     pub fn allows(&self, model: &ModelId) -> bool {
         self.enabled_models.is_empty() || self.enabled_models.iter().any(|m| m == model.as_str())
@@ -173,6 +198,32 @@ mod tests {
         assert!(!s.enabled(Feature::Embed));
         assert!(s.enabled(Feature::Byok));
         assert!(s.enabled(Feature::Webhooks));
+    }
+
+    #[test]
+    fn limits_may_lower_the_service_ceilings_but_not_raise_them() {
+        let with = |rpm: Option<i64>, tokens: Option<i64>| OrgSettings {
+            rate_limit_rpm: rpm,
+            monthly_token_limit: tokens,
+            ..Default::default()
+        };
+        assert!(with(None, None)
+            .within_service_limits(600, Some(1000))
+            .is_ok());
+        assert!(with(Some(600), Some(1000))
+            .within_service_limits(600, Some(1000))
+            .is_ok());
+        let err = with(Some(601), None)
+            .within_service_limits(600, None)
+            .unwrap_err();
+        assert!(err.contains("600"), "{err}");
+        let err = with(None, Some(1001))
+            .within_service_limits(600, Some(1000))
+            .unwrap_err();
+        assert!(err.contains("1000"), "{err}");
+        assert!(with(None, Some(10_000_000))
+            .within_service_limits(600, None)
+            .is_ok());
     }
 
     #[test]

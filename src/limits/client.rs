@@ -37,34 +37,45 @@ async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> Ap
 pub struct Reservation {
     pub org_id: String,
     pub id: Option<String>,
+    /// The completion cap to send upstream: what the budget admitted, or without a budget
+    /// the request's own `max_tokens`.
+    pub cap: Option<u32>,
 }
 
-/// Reserves `amount` tokens of the org's month; 429 `budget_exceeded` (retry after the
-/// month ends) when the budget is spent. Without a limit nothing is asked of the limiter
-/// (no round trip before the first token).
+/// Reserves a request's prompt estimate plus the completion cap the budget admits for it
+/// (its `max_tokens`, or the default, cut to what is left); 429 `budget_exceeded` (retry
+/// after the month ends) when not even a useful reply fits. Without a limit nothing is
+/// asked of the limiter (no round trip before the first token).
 pub async fn reserve(
     env: &Env,
     org_id: &str,
-    limit: Option<i64>,
-    amount: u64,
+    limit: Option<u64>,
+    prompt: u64,
+    max_tokens: Option<u32>,
 ) -> ApiResult<Reservation> {
-    if limit.is_none() {
+    let Some(limit) = limit else {
         return Ok(Reservation {
             org_id: org_id.to_string(),
             id: None,
+            cap: max_tokens,
         });
-    }
+    };
     let cmd = ReserveCommand {
         org_id: org_id.to_string(),
-        limit: limit.map(|l| l.max(0) as u64),
-        amount,
+        limit: Some(limit),
+        prompt,
+        wanted: super::wanted_cap(max_tokens),
     };
     match call(env, org_id, "/reserve", &cmd).await? {
-        Decision::Admitted { id: Some(id) } => Ok(Reservation {
+        Decision::Admitted {
+            id: Some(id),
+            cap: Some(cap),
+        } => Ok(Reservation {
             org_id: org_id.to_string(),
             id: Some(id),
+            cap: Some(cap),
         }),
-        Decision::Admitted { id: None } => Err(ApiError::internal("reservation without an id")),
+        Decision::Admitted { .. } => Err(ApiError::internal("reservation without an id or cap")),
         Decision::Refused { retry_after } => Err(ApiError::BudgetExceeded(retry_after)),
     }
 }
@@ -87,14 +98,28 @@ pub async fn settle(env: &Env, r: &Reservation, used: u64) {
     }
 }
 
-/// Counts one request of an API key against its org's `rate_limit_rpm` (or the service
-/// default); 429 `rate_limited` with the seconds until the window has room.
+/// Counts one request of an API key against its rate (`super::key_rpm`); 429
+/// `rate_limited` with the seconds until the window has room.
 pub async fn admit_key(env: &Env, key: &KeyAuth, rpm: u32) -> ApiResult<()> {
+    hit(env, &key.org_id, &key.key_id, rpm).await
+}
+
+/// Counts one chat request made with an access token against the user's
+/// `USER_RATE_LIMIT_RPM` (none: not counted), in the user's own object, so it holds across
+/// every org they act in.
+pub async fn admit_user(env: &Env, user_id: &str, rpm: Option<u32>) -> ApiResult<()> {
+    match rpm {
+        Some(rpm) => hit(env, &format!("user:{user_id}"), user_id, rpm).await,
+        None => Ok(()),
+    }
+}
+
+async fn hit(env: &Env, object: &str, key_id: &str, rpm: u32) -> ApiResult<()> {
     let cmd = HitCommand {
-        key_id: key.key_id.clone(),
+        key_id: key_id.to_string(),
         rpm,
     };
-    match call(env, &key.org_id, "/hit", &cmd).await? {
+    match call(env, object, "/hit", &cmd).await? {
         Decision::Admitted { .. } => Ok(()),
         Decision::Refused { retry_after } => Err(ApiError::RateLimited(retry_after)),
     }
@@ -108,8 +133,9 @@ pub async fn key_and_reservation(
     user_id: &str,
     org_id: &str,
     provider: crate::providers::ProviderKind,
-    limit: Option<i64>,
-    amount: u64,
+    limit: Option<u64>,
+    prompt: u64,
+    max_tokens: Option<u32>,
 ) -> ApiResult<(Option<String>, Reservation)> {
     let db = ctx.db()?;
     let key = async {
@@ -118,7 +144,8 @@ pub async fn key_and_reservation(
             .resolve(&db, &ctx.cfg, user_id, org_id, provider, ctx.now)
             .await
     };
-    let (key, reservation) = futures::join!(key, reserve(&ctx.env, org_id, limit, amount));
+    let reservation = reserve(&ctx.env, org_id, limit, prompt, max_tokens);
+    let (key, reservation) = futures::join!(key, reservation);
     let reservation = reservation?;
     match key {
         Ok(key) => Ok((key, reservation)),

@@ -2,19 +2,23 @@
 //! Object (SQLite storage), reached by the org id. One object serialises every decision
 //! for its org, so concurrent requests cannot both take the last of a budget or a window.
 //!
-//! Budget: a request reserves its worst case (its `max_tokens`, or `DEFAULT_MAX_TOKENS`,
-//! plus the prompt estimate) before any upstream call. It is admitted while the month's
-//! committed tokens (spent + outstanding reservations) are below the org's
-//! `monthly_token_limit`, so concurrent requests overshoot by at most one reservation.
-//! When the reply ends the reservation is settled with what was really used (0 to release
-//! it). The month's spent total lives in the object's SQLite (it survives restarts) and is
-//! seeded from D1's `usage_events` on the month's first reservation. An org without a
-//! limit reserves nothing (no round trip before the first token); its replies' use is
-//! still added to a month the object already holds, and is in D1 for one it seeds later,
-//! so a limit set mid-month starts from the month's true total.
+//! Budget: a request is admitted only when its whole reservation fits in what the month
+//! has left (the limit minus spent and outstanding reservations): its prompt estimate plus
+//! a completion cap, which is what it asked for (`max_tokens`, or `DEFAULT_MAX_TOKENS`) cut
+//! to what is left after the prompt. That cap goes upstream with the request, so a reply
+//! cannot use more than was reserved, and concurrent requests together never pass the
+//! limit beyond the error of the prompt estimates. A cap below a useful reply
+//! (`MIN_COMPLETION_TOKENS`) is refused instead. When the reply ends the reservation is
+//! settled with what was really used (0 to release it). The month's spent total lives in
+//! the object's SQLite (it survives restarts) and is seeded from D1's `usage_events` on the
+//! month's first reservation. An org without a limit reserves nothing (no round trip before
+//! the first token); its replies' use is still added to a month the object already holds,
+//! and is in D1 for one it seeds later, so a limit set mid-month starts from the month's
+//! true total.
 //!
 //! Rate limit: a sliding log of admitted requests per API key over the last 60 s; a key is
-//! admitted while fewer than `rpm` of its requests fall in the window.
+//! admitted while fewer than `rpm` of its requests fall in the window. Access tokens are
+//! counted the same way per user, in an object of this class named `user:<id>`.
 
 pub mod client;
 
@@ -42,15 +46,43 @@ const SCHEMA: &[&str] = &[
 // ---------------------------------------------------------------------------------------
 // The arithmetic, pure so that it is unit-tested natively.
 
-/// What a request reserves: its output cap (or the default one) plus its prompt estimate.
-pub fn reservation_amount(max_tokens: Option<u32>, prompt_estimate: u64) -> u64 {
-    u64::from(max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)) + prompt_estimate
+/// The smallest completion cap worth calling a provider for.
+pub const MIN_COMPLETION_TOKENS: u32 = 16;
+
+/// The completion cap a request is admitted with: the cap it wants, cut to what the budget
+/// leaves after the committed tokens (spent + outstanding) and its own prompt estimate.
+/// `None` (refused) when that is below a useful reply: `MIN_COMPLETION_TOKENS`, or the
+/// wanted cap if it is smaller. Without a limit, the wanted cap.
+pub fn admitted_cap(limit: Option<u64>, committed: u64, prompt: u64, wanted: u32) -> Option<u32> {
+    let wanted = wanted.max(1);
+    let Some(limit) = limit else {
+        return Some(wanted);
+    };
+    let left = limit.saturating_sub(committed).saturating_sub(prompt);
+    let cap = u32::try_from(left).unwrap_or(u32::MAX).min(wanted);
+    (cap >= wanted.min(MIN_COMPLETION_TOKENS)).then_some(cap)
 }
 
-/// Whether a new reservation is admitted: always without a limit; otherwise while the
-/// committed tokens are below it (so the overshoot is at most the one reservation).
-pub fn budget_admits(limit: Option<u64>, spent: u64, outstanding: u64) -> bool {
-    limit.is_none_or(|limit| spent.saturating_add(outstanding) < limit)
+/// The cap a request wants: its `max_tokens`, or the default one.
+pub fn wanted_cap(max_tokens: Option<u32>) -> u32 {
+    max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
+}
+
+/// The budget an org is held to: its own `monthly_token_limit`, never above the service's
+/// default (`DEFAULT_MONTHLY_TOKEN_LIMIT`), which is also the budget of an org without one.
+pub fn monthly_limit(own: Option<i64>, service_default: Option<u64>) -> Option<u64> {
+    let own = own.map(|l| l.max(0) as u64);
+    match (own, service_default) {
+        (Some(own), Some(default)) => Some(own.min(default)),
+        (own, default) => own.or(default),
+    }
+}
+
+/// Requests per minute for an API key: its org's `rate_limit_rpm`, never above the
+/// service's `API_KEY_RATE_LIMIT_RPM`, which is also the rate of an org without one.
+pub fn key_rpm(own: Option<i64>, service: u32) -> u32 {
+    let service = service.max(1);
+    own.map_or(service, |r| r.clamp(1, i64::from(service)) as u32)
 }
 
 /// Milliseconds of the start of the UTC month after the one containing `now_ms`.
@@ -102,7 +134,10 @@ pub fn window_admits(rpm: u32, in_window: u64, oldest: Option<i64>, now: i64) ->
 pub struct ReserveCommand {
     pub org_id: String,
     pub limit: Option<u64>,
-    pub amount: u64,
+    /// The prompt's estimated tokens.
+    pub prompt: u64,
+    /// The completion cap the request wants (`wanted_cap`).
+    pub wanted: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,8 +158,15 @@ pub struct HitCommand {
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Decision {
-    Admitted { id: Option<String> },
-    Refused { retry_after: u64 },
+    Admitted {
+        id: Option<String>,
+        /// A reservation's completion cap, to send upstream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<u32>,
+    },
+    Refused {
+        retry_after: u64,
+    },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -240,21 +282,26 @@ impl OrgLimiter {
             .and_then(|t| t.total)
             .unwrap_or(0)
             .max(0) as u64;
-        if !budget_admits(cmd.limit, spent, outstanding) {
+        let committed = spent.saturating_add(outstanding);
+        let Some(cap) = admitted_cap(cmd.limit, committed, cmd.prompt, cmd.wanted) else {
             return Ok(Decision::Refused {
                 retry_after: seconds_to_next_month(now),
             });
-        }
+        };
         let id = new_id("rsv");
+        let amount = cmd.prompt.saturating_add(u64::from(cap));
         self.exec(
             "INSERT INTO reservations (id, amount, created_at) VALUES (?, ?, ?)",
             vec![
                 id.as_str().into(),
-                (cmd.amount.min(JS_MAX_SAFE as u64) as i64).into(),
+                (amount.min(JS_MAX_SAFE as u64) as i64).into(),
                 now.into(),
             ],
         )?;
-        Ok(Decision::Admitted { id: Some(id) })
+        Ok(Decision::Admitted {
+            id: Some(id),
+            cap: Some(cap),
+        })
     }
 
     /// Drops the reservation and adds what was used to this month. A month that was not
@@ -275,7 +322,10 @@ impl OrgLimiter {
                 ],
             )?;
         }
-        Ok(Decision::Admitted { id: None })
+        Ok(Decision::Admitted {
+            id: None,
+            cap: None,
+        })
     }
 
     fn hit(&self, cmd: HitCommand) -> ApiResult<Decision> {
@@ -296,7 +346,10 @@ impl OrgLimiter {
             "INSERT INTO hits (key_id, at) VALUES (?, ?)",
             vec![cmd.key_id.as_str().into(), now.into()],
         )?;
-        Ok(Decision::Admitted { id: None })
+        Ok(Decision::Admitted {
+            id: None,
+            cap: None,
+        })
     }
 }
 
@@ -307,47 +360,63 @@ mod tests {
     const JAN_31_23_59_59: i64 = 1_769_903_999_000; // 2026-01-31T23:59:59Z
 
     #[test]
-    fn a_reservation_is_the_output_cap_plus_the_prompt() {
-        assert_eq!(reservation_amount(Some(10), 5), 15);
-        assert_eq!(
-            reservation_amount(None, 5),
-            u64::from(DEFAULT_MAX_TOKENS) + 5
-        );
-    }
-
-    #[test]
-    fn the_budget_admits_while_committed_tokens_are_below_the_limit() {
-        for (limit, spent, outstanding, want) in [
-            (None, u64::MAX, u64::MAX, true),
-            (Some(100), 0, 0, true),
-            (Some(100), 60, 39, true),
-            (Some(100), 60, 40, false),
-            (Some(100), 100, 0, false),
-            (Some(100), 150, 0, false),
-            (Some(100), u64::MAX, 1, false),
+    fn a_request_is_admitted_with_the_cap_it_wants_cut_to_what_the_budget_leaves() {
+        // limit, committed, prompt, wanted, cap
+        for (limit, committed, prompt, wanted, want) in [
+            (None, u64::MAX, 10, 4096, Some(4096)),
+            (Some(1000), 0, 10, 4096, Some(990)),
+            (Some(1000), 0, 10, 20, Some(20)),
+            (Some(1000), 900, 10, 4096, Some(90)),
+            (Some(1000), 974, 10, 4096, Some(16)),
+            (Some(1000), 975, 10, 4096, None),
+            (Some(1000), 985, 10, 5, Some(5)),
+            (Some(1000), 986, 10, 5, None),
+            (Some(1000), 1000, 0, 1, None),
+            (Some(100), 150, 0, 4096, None),
+            (Some(100), u64::MAX, 1, 1, None),
+            (Some(u64::MAX), 0, 0, 7, Some(7)),
         ] {
             assert_eq!(
-                budget_admits(limit, spent, outstanding),
+                admitted_cap(limit, committed, prompt, wanted),
                 want,
-                "limit {limit:?} spent {spent} outstanding {outstanding}"
+                "limit {limit:?} committed {committed} prompt {prompt} wanted {wanted}"
             );
         }
+        assert_eq!(wanted_cap(None), DEFAULT_MAX_TOKENS);
+        assert_eq!(wanted_cap(Some(9)), 9);
     }
 
     #[test]
-    fn concurrent_reservations_overshoot_by_at_most_one() {
-        // Reservations of 15 against 100, all in flight at once, none settled yet.
-        let (limit, amount) = (100u64, 15u64);
+    fn concurrent_reservations_never_pass_the_limit() {
+        // 24 requests at once, each a prompt of 8 wanting 10, against 100; none settled yet.
         let mut outstanding = 0;
         let mut admitted = 0;
         for _ in 0..24 {
-            if budget_admits(Some(limit), 0, outstanding) {
-                outstanding += amount;
+            if let Some(cap) = admitted_cap(Some(100), outstanding, 8, 10) {
+                outstanding += 8 + u64::from(cap);
                 admitted += 1;
             }
         }
-        assert_eq!(admitted, 7);
-        assert!(outstanding < limit + amount, "{outstanding}");
+        assert_eq!(admitted, 5);
+        assert!(outstanding <= 100, "{outstanding}");
+        // Without a max_tokens, the first takes what is left and the others wait for it.
+        let first = admitted_cap(Some(100), 0, 8, wanted_cap(None));
+        assert_eq!(first, Some(92));
+        assert_eq!(admitted_cap(Some(100), 100, 8, wanted_cap(None)), None);
+    }
+
+    #[test]
+    fn an_org_limit_only_lowers_the_service_ceiling() {
+        assert_eq!(monthly_limit(None, None), None);
+        assert_eq!(monthly_limit(Some(500), None), Some(500));
+        assert_eq!(monthly_limit(None, Some(300)), Some(300));
+        assert_eq!(monthly_limit(Some(100), Some(300)), Some(100));
+        assert_eq!(monthly_limit(Some(1_000_000), Some(300)), Some(300));
+        assert_eq!(key_rpm(None, 600), 600);
+        assert_eq!(key_rpm(Some(5), 600), 5);
+        assert_eq!(key_rpm(Some(100_000), 600), 600);
+        assert_eq!(key_rpm(Some(0), 600), 1);
+        assert_eq!(key_rpm(Some(9), 0), 1);
     }
 
     #[test]

@@ -98,9 +98,17 @@ pub fn usage(req: &ChatRequest, tokens: &[String]) -> Usage {
 }
 
 /// The stream, ready to pace: one chunk per token, the last one carrying
-/// the finish reason and usage.
+/// the finish reason and usage. `max_tokens` cuts it short, like a real
+/// provider's completion cap, with the "length" finish reason.
 pub fn chunks(req: &ChatRequest) -> Vec<Chunk> {
-    let tokens = reply_tokens(req);
+    let mut tokens = reply_tokens(req);
+    let cap = req.max_tokens.map_or(usize::MAX, |m| m as usize);
+    let finish_reason = if tokens.len() > cap {
+        tokens.truncate(cap);
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
     let usage = usage(req, &tokens);
     let mut chunks: Vec<Chunk> = tokens
         .into_iter()
@@ -111,7 +119,7 @@ pub fn chunks(req: &ChatRequest) -> Vec<Chunk> {
         .collect();
     chunks.push(Chunk {
         usage: Some(usage),
-        finish_reason: Some(FinishReason::Stop),
+        finish_reason: Some(finish_reason),
         ..Chunk::default()
     });
     chunks
@@ -254,6 +262,23 @@ mod tests {
         let c = completion(&r);
         assert_eq!(c.text, tokens.concat());
         assert_eq!(c.finish_reason, Some(FinishReason::Stop));
+    }
+
+    #[test]
+    fn max_tokens_cuts_the_reply_with_the_length_finish_reason() {
+        let r = ChatRequest {
+            max_tokens: Some(3),
+            ..req("hello")
+        };
+        let c = completion(&r);
+        assert_eq!(c.text, "You said: hello\n\n");
+        assert_eq!(c.usage.completion_tokens, 3);
+        assert_eq!(c.finish_reason, Some(FinishReason::Length));
+        let roomy = ChatRequest {
+            max_tokens: Some(1000),
+            ..req("hello")
+        };
+        assert_eq!(completion(&roomy).finish_reason, Some(FinishReason::Stop));
     }
 
     #[test]

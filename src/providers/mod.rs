@@ -480,6 +480,34 @@ pub fn estimate_tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(4)
 }
 
+/// What providers charge for each message beyond its text (its role and separators):
+/// OpenAI documents 3, Anthropic and Gemini are close; the upper end is taken.
+pub const TOKENS_PER_MESSAGE: u64 = 4;
+/// Charged once per request (the reply's priming).
+pub const TOKENS_PER_REQUEST: u64 = 3;
+
+/// A prompt's estimated tokens, for budgets: each message's text (a system prompt is one
+/// message) plus the per-message and per-request overhead providers add.
+pub fn estimate_prompt_tokens<S: AsRef<str>>(messages: impl IntoIterator<Item = S>) -> u64 {
+    TOKENS_PER_REQUEST
+        + messages
+            .into_iter()
+            .map(|m| estimate_tokens(m.as_ref()) + TOKENS_PER_MESSAGE)
+            .sum::<u64>()
+}
+
+impl ChatRequest {
+    /// The estimated tokens of this request's prompt: the system prompt and every message.
+    pub fn prompt_estimate(&self) -> u64 {
+        estimate_prompt_tokens(
+            self.system
+                .iter()
+                .map(String::as_str)
+                .chain(self.messages.iter().map(|m| m.content.as_str())),
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -719,6 +747,24 @@ mod tests {
             c.tool_calls.unwrap()[0]["function"]["arguments"],
             "{\"x\":1}"
         );
+    }
+
+    #[test]
+    fn a_prompt_estimate_counts_each_message_and_the_request_overhead() {
+        assert_eq!(estimate_prompt_tokens([""; 0]), 3);
+        // "go": 1 token of text, 4 for the message, 3 for the request.
+        assert_eq!(estimate_prompt_tokens(["go"]), 8);
+        let req = ChatRequest {
+            system: Some("Be brief.".into()),
+            messages: vec![
+                ChatMessage::user("hello there"),
+                ChatMessage::assistant("hi"),
+                ChatMessage::user("go"),
+            ],
+            ..Default::default()
+        };
+        // 3 + 3 + 1 + 1 of text, 4 messages of 4, and 3.
+        assert_eq!(req.prompt_estimate(), 8 + 16 + 3);
     }
 
     #[test]

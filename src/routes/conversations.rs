@@ -14,7 +14,6 @@ use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
 use crate::limits;
-use crate::providers;
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
 use crate::webhooks::EventType;
@@ -236,13 +235,16 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
     }
     // The conversation, its org's settings and the provider keys that may serve it: read at
-    // once, before the model (and so the provider) is known.
+    // once, before the model (and so the provider) is known; with an access token, the
+    // user's rate limit is counted meanwhile (an API key's was, before the handler).
     let db = ctx.db()?;
-    let (owned, keys) = futures::join!(
+    let user_rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
+    let (owned, keys, admitted) = futures::join!(
         owned(&ctx, &who),
-        provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0))
+        provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0)),
+        limits::client::admit_user(&ctx.env, &who.user_id, user_rpm)
     );
-    let ((conv, settings), keys) = (owned?, keys?);
+    let ((conv, settings), keys, ()) = (owned?, keys?, admitted?);
     ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
@@ -255,24 +257,10 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .into_iter()
     .filter(|s| !s.trim().is_empty())
     .collect();
-    // The history is only known to the conversation's object: the reservation counts the
-    // new message and the instructions, and settling corrects it to the real usage.
-    let prompt_estimate = providers::estimate_tokens(&body.content)
-        + system
-            .iter()
-            .map(|s| providers::estimate_tokens(s))
-            .sum::<u64>();
     let provider_key = keys
         .resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, provider, ctx.now)
         .await?;
-    let reservation = limits::client::reserve(
-        &ctx.env,
-        &conv.org_id,
-        settings.monthly_token_limit,
-        limits::reservation_amount(body.max_tokens, prompt_estimate),
-    )
-    .await?;
-    ctx.timing.mark("key-budget");
+    ctx.timing.mark("key");
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         user_id: who.user_id.clone(),
@@ -285,7 +273,11 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         history_char_budget: ctx.cfg.history_char_budget,
         demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
-        reservation_id: reservation.id.clone(),
+        // Reserved by the conversation's object, which alone knows the history it sends.
+        monthly_token_limit: limits::monthly_limit(
+            settings.monthly_token_limit,
+            ctx.cfg.default_monthly_token_limit,
+        ),
         api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).
@@ -300,10 +292,6 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     });
     let sent = client::send(&ctx, &cmd).await;
     ctx.timing.mark("reply");
-    // Only a started reply (200) settles its reservation; anything else used nothing.
-    if !sent.as_ref().is_ok_and(|r| r.status_code() == 200) {
-        limits::client::settle(&ctx.env, &reservation, 0).await;
-    }
     sent
 }
 

@@ -126,6 +126,10 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if let Some(settings) = &body.settings {
         settings
             .validate()
+            .and_then(|()| {
+                let cfg = &ctx.cfg;
+                settings.within_service_limits(cfg.api_key_rpm, cfg.default_monthly_token_limit)
+            })
             .map_err(|e| ApiError::validation(format!("settings: {e}")))?;
     }
     let db = ctx.db()?;

@@ -44,8 +44,17 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = ctx.body_bytes(BODY_LIMIT).await?;
-    let req = openai_compat::parse_request(&body).map_err(|e| ApiError::Validation(e.message))?;
-    let org_id = acting_org(&ctx, &who, organization_header(&ctx).as_deref()).await?;
+    let mut req =
+        openai_compat::parse_request(&body).map_err(|e| ApiError::Validation(e.message))?;
+    // With an access token, the user's rate limit is counted meanwhile (an API key's was,
+    // before the handler).
+    let user_rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
+    let named = organization_header(&ctx);
+    let (org_id, admitted) = futures::join!(
+        acting_org(&ctx, &who, named.as_deref()),
+        limits::client::admit_user(&ctx.env, &who.user_id, user_rpm)
+    );
+    let (org_id, ()) = (org_id?, admitted?);
     let db = ctx.db()?;
     let settings = match &who.api_key {
         Some(key) if key.org_id == org_id => key.settings.clone(),
@@ -65,10 +74,16 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
         &who.user_id,
         &org_id,
         kind,
-        settings.monthly_token_limit,
-        limits::reservation_amount(req.max_tokens, prompt_estimate),
+        limits::monthly_limit(
+            settings.monthly_token_limit,
+            ctx.cfg.default_monthly_token_limit,
+        ),
+        prompt_estimate,
+        req.max_tokens,
     )
     .await?;
+    // The provider is held to the completion cap the budget admitted.
+    req.chat.max_tokens = reservation.cap;
     ctx.timing.mark("key-budget");
     let job = Job {
         kind,
@@ -101,13 +116,15 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
     answer
 }
 
+/// The prompt's estimated tokens. Messages that go upstream verbatim (tool turns, content
+/// parts) are counted from what they carry as text: their content and tool calls.
 fn prompt_estimate(chat: &ChatRequest) -> u64 {
-    chat.system.as_deref().map_or(0, providers::estimate_tokens)
-        + chat
-            .messages
-            .iter()
-            .map(|m| providers::estimate_tokens(&m.content))
-            .sum::<u64>()
+    match chat.passthrough.get("messages") {
+        Some(serde_json::Value::Array(raw)) => {
+            providers::estimate_prompt_tokens(raw.iter().map(openai_compat::message_text))
+        }
+        _ => chat.prompt_estimate(),
+    }
 }
 
 /// One completion, everything the task that runs it needs.

@@ -594,10 +594,255 @@ async fn a_send_reports_where_its_time_went_in_server_timing() {
             name
         })
         .collect();
-    assert_eq!(
-        phases,
-        ["auth", "conversation", "key-budget", "reply"],
-        "{timing}"
-    );
+    assert_eq!(phases, ["auth", "conversation", "key", "reply"], "{timing}");
     resp.text().await.unwrap();
+}
+
+/// Sets the monthly token budget of `org` (the caller must be an admin of it).
+async fn set_budget(app: &TestApp, user: &User, org: &str, limit: u64) {
+    let resp = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/orgs/{org}"),
+            Some(&user.token),
+            &json!({"settings": {"monthly_token_limit": limit}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "set the budget");
+}
+
+/// The org's usage row for `model`, once it has `requests` requests (usage is recorded after
+/// the reply ends).
+async fn usage_of(app: &TestApp, user: &User, org: &str, model: &str, requests: u64) -> Value {
+    for _ in 0..100 {
+        let page: Value = app
+            .get(
+                &format!("/api/orgs/{org}/usage?group_by=model"),
+                Some(&user.token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let row = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == model && r["requests"] == requests)
+            .cloned();
+        if let Some(row) = row {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no usage row with {requests} request(s) for {model}");
+}
+
+#[tokio::test]
+async fn deleting_a_conversation_mid_reply_meters_and_settles_what_was_streamed() {
+    let app = spawn_app().await;
+    let user = app.register("delete-mid").await;
+    let org = user.personal_org.clone();
+    // Room for the first reply's reservation (250 + its prompt) and little more: unless the
+    // deleted reply settles it, the next send does not fit.
+    set_budget(&app, &user, &org, 270).await;
+    let model = "openai/mock-tokens-400-delay-30";
+    let conv = app.conversation(&user, model).await;
+    let resp = app
+        .send_message(
+            &user.token,
+            &conv,
+            &json!({"content": "go", "max_tokens": 250}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut reader = SseReader::new(resp);
+    let mut streamed = String::new();
+    reader.next_event().await.unwrap(); // message.created
+    for _ in 0..3 {
+        let (_, event, data) = reader.next_event().await.unwrap();
+        assert_eq!(event, "delta");
+        streamed.push_str(data["text"].as_str().unwrap());
+    }
+    let deleted = app
+        .delete(&format!("/api/conversations/{conv}"), Some(&user.token))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    drop(reader);
+
+    let row = usage_of(&app, &user, &org, model, 1).await;
+    let completion = row["completion_tokens"].as_u64().unwrap();
+    assert!(
+        completion >= (streamed.len() as u64).div_ceil(4) && completion < 250,
+        "what was streamed before the deletion is metered: {row}"
+    );
+    assert!(row["prompt_tokens"].as_u64().unwrap() > 0, "{row}");
+
+    // The reservation was settled with that use (just after the usage row is written), so
+    // the budget has room again.
+    let next = app.conversation(&user, "demo/echo").await;
+    for _ in 0..50 {
+        let sse = app
+            .chat(
+                &user.token,
+                &next,
+                &json!({"content": "hi", "max_tokens": 20}),
+            )
+            .await;
+        if sse.status == 200 {
+            return;
+        }
+        assert_eq!(sse.status, 429, "{:?}", sse.events);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the deleted reply's reservation was never settled");
+}
+
+#[tokio::test]
+async fn aborting_or_deleting_while_the_first_token_is_pending_is_a_409_not_a_5xx() {
+    let app = spawn_app().await;
+    let user = app.register("early-stop").await;
+    // ttfb: the provider has not answered yet; delay: its headers are in, its first token not.
+    for model in [
+        "openai/mock-ttfb-3000-tokens-3",
+        "anthropic/mock-tokens-3-delay-3000",
+    ] {
+        for stop in ["abort", "delete"] {
+            let case = format!("{model}, {stop}");
+            let conv = app.conversation(&user, model).await;
+            let stopper = async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                let path = format!("/api/conversations/{conv}");
+                let resp = if stop == "abort" {
+                    app.post(&format!("{path}/abort"), Some(&user.token), &json!({}))
+                        .await
+                } else {
+                    app.delete(&path, Some(&user.token)).await
+                };
+                assert_eq!(resp.status(), 204, "{case}: the {stop} itself");
+            };
+            let go = json!({"content": "go"});
+            let (sent, ()) = tokio::join!(app.send_message(&user.token, &conv, &go), stopper);
+            let body = assert_problem(sent, 409, "conflict").await;
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(if stop == "abort" {
+                    "aborted"
+                } else {
+                    "deleted"
+                }),
+                "{case}: {body}"
+            );
+            if stop == "abort" {
+                // Nothing was stored and the conversation is free for the next message.
+                let page = messages(&app, &user, &conv, "").await;
+                assert_eq!(page["items"], json!([]), "{case}");
+                let sse = app
+                    .chat(
+                        &user.token,
+                        &conv,
+                        &json!({"content": "again", "model": "demo/echo"}),
+                    )
+                    .await;
+                assert_eq!(sse.status, 200, "{case}: {:?}", sse.events);
+            } else {
+                let gone = app
+                    .get(&format!("/api/conversations/{conv}"), Some(&user.token))
+                    .await;
+                assert_eq!(gone.status(), 404, "{case}");
+            }
+        }
+    }
+}
+
+/// (model, where its request carries the completion cap).
+fn capped_providers() -> [(&'static str, &'static str); 3] {
+    [
+        ("openai/mock-tokens-6000", "/max_completion_tokens"),
+        ("anthropic/mock-tokens-6000", "/max_tokens"),
+        (
+            "gemini/mock-tokens-6000",
+            "/generationConfig/maxOutputTokens",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_upstream_request_carries_a_completion_cap_within_what_the_budget_has_left() {
+    let app = spawn_app().await;
+    for (model, cap_at) in capped_providers() {
+        // Each provider in an org of its own, with a 1,000-token budget and nothing spent.
+        let user = app.register("capped").await;
+        set_budget(&app, &user, &user.personal_org, 1000).await;
+        let tag = format!("cap{}", user.id.replace(['_', '-'], ""));
+        let model = format!("{model}-{tag}");
+        let last_sent = || {
+            mock()
+                .requests()
+                .into_iter()
+                .rev()
+                .find(|r| {
+                    r.path.contains(&tag)
+                        || r.body["model"].as_str().is_some_and(|m| m.contains(&tag))
+                })
+                .unwrap_or_else(|| panic!("{model}: nothing reached the mock"))
+        };
+        // What the client asks for, when it is lower, is kept.
+        let conv = app.conversation(&user, &model).await;
+        let sse = app
+            .chat(
+                &user.token,
+                &conv,
+                &json!({"content": "a little", "max_tokens": 20}),
+            )
+            .await;
+        assert_eq!(sse.status, 200, "{model}: {:?}", sse.events);
+        assert_eq!(
+            last_sent().body.pointer(cap_at),
+            Some(&json!(20)),
+            "{model}"
+        );
+        let first = &sse.last().2["usage"];
+        let spent =
+            first["prompt_tokens"].as_u64().unwrap() + first["completion_tokens"].as_u64().unwrap();
+
+        // Without max_tokens, the cap is what the budget has left after the prompt.
+        let conv = app.conversation(&user, &model).await;
+        let sse = app
+            .chat(&user.token, &conv, &json!({"content": "write a lot"}))
+            .await;
+        assert_eq!(sse.status, 200, "{model}: {:?}", sse.events);
+        let usage = &sse.last().2["usage"];
+        let total =
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap();
+        assert!(
+            spent + total <= 1000,
+            "{model}: the replies stayed within the budget: {spent} + {usage}"
+        );
+        let sent = last_sent();
+        let cap = sent.body.pointer(cap_at).and_then(Value::as_u64);
+        assert!(
+            cap.is_some_and(|c| (16..=1000 - spent).contains(&c)),
+            "{model}: the cap sent upstream is {cap:?}: {}",
+            sent.body
+        );
+    }
+
+    // The demo model is held to the cap too: 40 tokens leave it 32 after its prompt.
+    let user = app.register("capped-demo").await;
+    set_budget(&app, &user, &user.personal_org, 40).await;
+    let conv = app.conversation(&user, "demo/echo").await;
+    let sse = app
+        .chat(&user.token, &conv, &json!({"content": "go"}))
+        .await;
+    assert_eq!(sse.status, 200, "{:?}", sse.events);
+    let usage = &sse.last().2["usage"];
+    let total =
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap();
+    assert!(total <= 40, "demo/echo stayed within the budget: {usage}");
+    // Spent: what is left is below a useful reply, so the next send is refused up front.
+    let resp = app
+        .send_message(&user.token, &conv, &json!({"content": "more"}))
+        .await;
+    assert_problem(resp, 429, "budget_exceeded").await;
 }

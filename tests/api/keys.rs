@@ -438,6 +438,38 @@ async fn an_admin_can_delete_any_key_of_the_org() {
     .await;
 }
 
+#[tokio::test]
+async fn an_org_cannot_raise_its_keys_rate_limit_above_the_service_ceiling() {
+    let app = spawn_app().await;
+    let owner = app.register("rpm-ceiling").await;
+    let org = create_org(&app, &owner, "Greedy Org").await;
+    let path = format!("/api/orgs/{org}");
+    let patch = |rpm: u64| {
+        app.request(Method::PATCH, &path, Some(&owner.token))
+            .json(&json!({"settings": {"rate_limit_rpm": rpm}}))
+            .send()
+    };
+    // The test server runs with the default API_KEY_RATE_LIMIT_RPM, 600: an org may only lower it.
+    let body = assert_problem(patch(601).await.unwrap(), 400, "validation_failed").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("600"),
+        "the ceiling is named: {body}"
+    );
+    let org_now = json_of(
+        app.get(&format!("/api/orgs/{org}"), Some(&owner.token))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        org_now["settings"]["rate_limit_rpm"],
+        Value::Null,
+        "unchanged"
+    );
+    let resp = patch(600).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_of(resp).await["settings"]["rate_limit_rpm"], 600);
+}
+
 // ---------------------------------------------------------------------------------------
 // Provider keys
 

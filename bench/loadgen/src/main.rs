@@ -392,7 +392,8 @@ impl Bench {
             ("LOGIN_FAILURES_PER_ACCOUNT".into(), big.clone()),
             ("LOGIN_FAILURES_PER_ADDRESS".into(), big.clone()),
             ("REGISTRATIONS_PER_ADDRESS_PER_HOUR".into(), big.clone()),
-            ("API_KEY_RATE_LIMIT_RPM".into(), big),
+            ("API_KEY_RATE_LIMIT_RPM".into(), big.clone()),
+            ("USER_RATE_LIMIT_RPM".into(), big),
         ];
         let spawned = Instant::now();
         let proc = Proc::spawn(
