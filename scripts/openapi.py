@@ -394,7 +394,10 @@ components["schemas"].update({
     "WebhookDelivery": obj({
         "id": ID, "event": S, "event_id": ID, "status": {"enum": ["pending", "delivered", "failed"]},
         "attempts": {"type": "array", "items": obj({
-            "at": TIME, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+            "at": TIME, "status_code": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"],
+                      "description": "without an HTTP answer: `connection failed`, `timed out after 10 s`, "
+                                     "`refused by policy: …`, `no endpoint is configured`…"},
             "duration_ms": INT}, ["at", "status_code", "error", "duration_ms"])},
         "created_at": TIME, "delivered_at": NULLABLE_TIME,
         "next_attempt_at": {**NULLABLE_TIME, "description": "while pending"},
@@ -413,7 +416,13 @@ components["schemas"].update({
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
                "retried with exponential backoff and jitter (10 s, 30 s, 1.5 min… up to 1 h apart) until a 2xx, "
-               "for up to 24 h. At least once: deduplicate on the event id.")
+               "for up to 24 h. At least once: deduplicate on the event id. The URL must be https to a public "
+               "host: loopback, private, link-local, unique-local, CGNAT, metadata and other internal or "
+               "reserved addresses in any spelling (hex, decimal, octal, short forms, IPv4 inside IPv6), "
+               "local names (single labels, localhost, *.local, *.internal, *.home.arpa…), credentials and "
+               "plain http are refused (400), unless the operator lists the host in "
+               "WEBHOOK_ALLOW_INSECURE_HOSTS (development only). Names are not resolved. The rule is "
+               "applied again at every delivery attempt; a refused attempt reads `refused by policy: …`.")
 paths.update({
     "/api/livekit/token": {"post": op(
         "A LiveKit access token for the caller", "federation", errors=(503,),
@@ -444,7 +453,9 @@ paths.update({
                   params=(ORG,), description="404 when none is configured."),
         "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(403, 404),
                   params=(ORG,), description=WEBHOOK_DOC,
-                  body=obj({"url": {"type": "string", "description": "https, or http to localhost/127.0.0.1/[::1]"},
+                  body=obj({"url": {"type": "string",
+                                    "description": "https to a public host (see the description); stored "
+                                                   "in canonical form"},
                             "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                             "events": {"type": "array", "items": ORG_EVENT, "minItems": 1}},
                            ["url", "secret", "events"])),

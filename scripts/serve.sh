@@ -6,7 +6,7 @@
 #   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
-# Provider/LiveKit/limit variables set in the environment override the vars file.
+# Provider/LiveKit/limit/webhook variables set in the environment override the vars file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
@@ -33,7 +33,8 @@ runtime_env="$STATE_DIR/runtime.env"
       GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
       PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
       LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
-      HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS; do
+      HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
+      WEBHOOK_ALLOW_INSECURE_HOSTS; do
     if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
   done ) > "$runtime_env"
 

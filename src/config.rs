@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::domain::outbound::AllowedHosts;
 use crate::error::ApiError;
 use crate::providers::ProviderKind;
 
@@ -33,6 +34,9 @@ pub struct Config {
     pub history_char_budget: usize,
     pub demo_token_delay_ms: u32,
     pub frame_ancestors: String,
+    /// Hosts webhooks may reach over plain http, and even when internal: for local
+    /// development and tests only (`WEBHOOK_ALLOW_INSECURE_HOSTS`, `host[:port]`, comma-separated).
+    pub webhook_insecure_hosts: AllowedHosts,
 }
 
 pub struct LiveKit {
@@ -131,6 +135,11 @@ impl Config {
             (Some(url), Some(secret)) => Some(Provisioning { url, secret }),
             _ => None,
         };
+        let webhook_insecure_hosts =
+            AllowedHosts::parse(&string(env, "WEBHOOK_ALLOW_INSECURE_HOSTS").unwrap_or_default())
+                .map_err(|e| {
+                ApiError::Unavailable(format!("WEBHOOK_ALLOW_INSECURE_HOSTS is invalid: {e}"))
+            })?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -160,6 +169,7 @@ impl Config {
             history_char_budget: number(env, "HISTORY_CHAR_BUDGET", 48_000),
             demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),
             frame_ancestors: string(env, "FRAME_ANCESTORS").unwrap_or_else(|| "'self'".into()),
+            webhook_insecure_hosts,
         })
     }
 
