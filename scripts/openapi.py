@@ -483,7 +483,9 @@ document = {
                        "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
                        "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
                        "phase: `auth`, then the route's own, such as `conversation`, `key-budget` and `reply` "
-                       "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`.",
+                       "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`. "
+                       "A method no route answers (`QUERY`, `PROPFIND`…) is 501 `not_implemented` on every "
+                       "path; a known method on a path without it is 405 `method_not_allowed` with `allow`.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],

@@ -15,17 +15,23 @@ use crate::util::{new_id, now_ms};
 pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
     let started = now_ms();
     let request_id = new_id("req");
-    let method = req.method().to_string();
+    // The method as the client sent it: `req.method()` reads every method the `worker` crate
+    // does not know (QUERY, PROPFIND…) as GET.
+    let method = req.inner().method();
     let path = req.path();
 
     if !routes::is_api_path(&path) {
-        let resp = serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e));
+        let resp = match routes::web_client_method(&method) {
+            Ok(()) => serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e)),
+            Err(e) => problem(&e),
+        };
         return finish(resp, &request_id, None, &env);
     }
 
     let timing = Rc::new(Timing::new(started));
     let (route_name, result) = match routes::find(&method, &path) {
         Match::NotFound => ("-", Err(ApiError::NotFound)),
+        Match::UnknownMethod => ("-", Err(ApiError::MethodNotImplemented(method.clone()))),
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
         Match::Found(route, params) => (
             route.pattern,
