@@ -25,18 +25,22 @@ mkdir -p "$STATE_DIR"
 # is inside STATE_DIR, so a relative path (the default) would point nowhere.
 STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 
-# One env file for wrangler: the secrets, then overrides from this environment (later lines win).
+# One env file for wrangler: the secrets, then overrides from this environment (later lines
+# win). It holds the secrets, so only its owner may read it: written under umask 077 (a file
+# left by an older run is removed first, since truncating it would keep its mode).
 runtime_env="$STATE_DIR/runtime.env"
+rm -f "$runtime_env"
 ( umask 077
-  cat "$VARS_FILE"
-  for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
-      GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
-      PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
-      LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
-      HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
-      WEBHOOK_ALLOW_INSECURE_HOSTS; do
-    if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
-  done ) > "$runtime_env"
+  { cat "$VARS_FILE"
+    for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
+        GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
+        PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
+        LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
+        HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
+        WEBHOOK_ALLOW_INSECURE_HOSTS; do
+      if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+    done
+  } > "$runtime_env" )
 
 # wrangler.toml without its [build] section and with absolute paths: this server runs the
 # build that exists and never rebuilds or restarts because a file in src/ or web/ changed.
