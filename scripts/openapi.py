@@ -135,7 +135,10 @@ components = {
         "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME,
                    "orgs": {"type": "array", "items": ref("OrgMembership")}},
                   ["id", "email", "name", "created_at", "orgs"]),
-        "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S, "ip": S,
+        "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S,
+                        "ip": {"type": "string",
+                               "description": "the client address: CF-Connecting-IP behind Cloudflare "
+                                              "(TRUST_CF_CONNECTING_IP), else `unknown`"},
                         "current": {"type": "boolean"}},
                        ["id", "created_at", "last_used_at", "user_agent", "ip", "current"]),
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,

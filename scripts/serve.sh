@@ -7,6 +7,8 @@
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
 # Provider/LiveKit/limit/webhook variables set in the environment override the vars file.
+# CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
+# environment says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
@@ -25,19 +27,24 @@ mkdir -p "$STATE_DIR"
 # is inside STATE_DIR, so a relative path (the default) would point nowhere.
 STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 
-# One env file for wrangler: the secrets, then overrides from this environment (later lines
-# win). It holds the secrets, so only its owner may read it: written under umask 077 (a file
-# left by an older run is removed first, since truncating it would keep its mode).
+# One env file for wrangler: this script's defaults, the secrets, then overrides from this
+# environment (later lines win). It holds the secrets, so only its owner may read it: written
+# under umask 077 (a file left by an older run is removed first, since truncating it would
+# keep its mode).
+# Off Cloudflare a client can send any CF-Connecting-IP, so it is not trusted here unless the
+# environment says TRUST_CF_CONNECTING_IP=true (the integration tests do, to give each test its
+# own address); wrangler.toml turns it on for deploys.
 runtime_env="$STATE_DIR/runtime.env"
 rm -f "$runtime_env"
 ( umask 077
-  { cat "$VARS_FILE"
+  { echo "TRUST_CF_CONNECTING_IP=false"
+    cat "$VARS_FILE"
     for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
         GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
         PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
         LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
         HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
-        WEBHOOK_ALLOW_INSECURE_HOSTS; do
+        WEBHOOK_ALLOW_INSECURE_HOSTS TRUST_CF_CONNECTING_IP; do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done
   } > "$runtime_env" )

@@ -37,6 +37,9 @@ pub struct Config {
     /// Hosts webhooks may reach over plain http, and even when internal: for local
     /// development and tests only (`WEBHOOK_ALLOW_INSECURE_HOSTS`, `host[:port]`, comma-separated).
     pub webhook_insecure_hosts: AllowedHosts,
+    /// Whether `CF-Connecting-IP` is the client's address: only when the Worker runs behind
+    /// Cloudflare, which sets it. Anywhere else a client can set it to anything.
+    pub trust_cf_connecting_ip: bool,
 }
 
 pub struct LiveKit {
@@ -91,6 +94,15 @@ pub fn parse_encryption_keys(s: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
     Ok(keys)
 }
 
+/// An on/off var: `true` or `false` (any case); anything else is an error, not a guess.
+pub fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("must be true or false, not `{}`", s.trim())),
+    }
+}
+
 impl Config {
     /// The configuration of this isolate, read on first use.
     pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
@@ -140,6 +152,9 @@ impl Config {
                 .map_err(|e| {
                 ApiError::Unavailable(format!("WEBHOOK_ALLOW_INSECURE_HOSTS is invalid: {e}"))
             })?;
+        let trust_cf_connecting_ip = string(env, "TRUST_CF_CONNECTING_IP")
+            .map_or(Ok(false), |v| parse_switch(&v))
+            .map_err(|e| ApiError::Unavailable(format!("TRUST_CF_CONNECTING_IP {e}")))?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -170,6 +185,7 @@ impl Config {
             demo_token_delay_ms: number(env, "DEMO_TOKEN_DELAY_MS", 40),
             frame_ancestors: string(env, "FRAME_ANCESTORS").unwrap_or_else(|| "'self'".into()),
             webhook_insecure_hosts,
+            trust_cf_connecting_ip,
         })
     }
 
@@ -245,5 +261,13 @@ mod tests {
         assert!(parse_encryption_keys("1:short").is_err());
         assert!(parse_encryption_keys(&format!("1:{k},1:{k}")).is_err());
         assert!(parse_encryption_keys("").is_err());
+    }
+
+    #[test]
+    fn switches_are_true_or_false_and_nothing_else() {
+        assert_eq!(parse_switch(" TRUE "), Ok(true));
+        assert_eq!(parse_switch("false"), Ok(false));
+        assert!(parse_switch("yes").is_err());
+        assert!(parse_switch("1").is_err());
     }
 }

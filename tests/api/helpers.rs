@@ -91,6 +91,9 @@ fn start_server() -> Server {
         .env("PROVISIONING_WEBHOOK_URL", &provisioning.url)
         // The webhook receivers of the tests listen on 127.0.0.1, over plain http.
         .env("WEBHOOK_ALLOW_INSECURE_HOSTS", "127.0.0.1")
+        // Each test sends its own CF-Connecting-IP (`TestApp::ip`), so throttles do not cross
+        // tests: this server believes it, as a Worker behind Cloudflare does.
+        .env("TRUST_CF_CONNECTING_IP", "true")
         .env(
             "PROVISIONING_WEBHOOK_SECRET",
             crate::federation::PROVISIONING_SECRET,

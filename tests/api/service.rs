@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, own_state_dir, spawn_app, OwnServer};
 
 #[tokio::test]
 async fn health_queries_d1_and_kv_and_says_ok() {
@@ -228,4 +228,40 @@ async fn a_known_method_on_a_path_without_it_is_405_with_the_paths_methods() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{method} /login");
     }
+}
+
+/// The address sessions (and throttles, and the audit log) know a client by.
+async fn session_address(app: &crate::helpers::TestApp, tag: &str) -> String {
+    let user = app.register(tag).await;
+    let sessions: Value = app
+        .get("/api/sessions", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sessions["items"][0]["ip"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn behind_cloudflare_the_client_address_is_cf_connecting_ip() {
+    // The shared test server trusts the header, as a deployed Worker does.
+    let app = spawn_app().await;
+    assert_eq!(session_address(&app, "addr-cf").await, app.ip);
+}
+
+#[tokio::test]
+async fn off_cloudflare_a_client_chosen_cf_connecting_ip_is_not_believed() {
+    // Served as `make dev` serves: TRUST_CF_CONNECTING_IP is off.
+    let state = own_state_dir("addr");
+    let own = OwnServer::spawn(&state, &[]).await;
+    let mut app = spawn_app().await;
+    app.base = own.base.clone();
+    let address = session_address(&app, "addr-dev").await;
+    own.shut_down().await;
+    let _ = std::fs::remove_dir_all(&state);
+    assert_ne!(
+        address, app.ip,
+        "the client's own CF-Connecting-IP was believed"
+    );
+    assert_eq!(address, "unknown");
 }
