@@ -3,6 +3,7 @@
 #   PORT       port on 127.0.0.1 (default 8787)
 #   STATE_DIR  where local D1/KV/DO state lives (default .wrangler/state)
 #   VARS_FILE  secrets file (default .dev.vars, created by scripts/dev-vars.sh)
+#   INSPECTOR_PORT  the runtime's inspector port (default: a free one)
 #   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
@@ -64,5 +65,10 @@ awk -v root="$PWD" '
 ' wrangler.toml > "$config"
 
 npx --no-install wrangler d1 migrations apply DB --local --config "$config" --persist-to "$STATE_DIR" >/dev/null
+# wrangler's default inspector port is 9229 when free: servers starting at the same moment
+# (the test suites start several) both take it and one fails. A free port of its own instead.
+INSPECTOR_PORT="${INSPECTOR_PORT:-$(node -e 'const s = require("net").createServer();
+  s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')}"
 exec npx --no-install wrangler dev --config "$config" --ip 127.0.0.1 --port "$PORT" \
+  --inspector-port "$INSPECTOR_PORT" \
   --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false
