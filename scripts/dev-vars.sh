@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Writes a secrets file (default .dev.vars) with freshly generated keys, if it does not exist.
+# Writes a secrets file (default .dev.vars) with freshly generated keys, readable by its owner
+# only, if it does not exist; an existing one is made private (chmod go=).
 # Never committed (.gitignore); in production the same names are set with `wrangler secret put`.
 set -euo pipefail
 file="${1:-.dev.vars}"
-[ -f "$file" ] && exit 0
+if [ -f "$file" ]; then
+  # It holds secrets: its owner's only, however it was made.
+  chmod go= "$file" || echo "warning: could not make $file private (chmod go=)" >&2
+  exit 0
+fi
 umask 077
 rand() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
 cat > "$file" <<VARS

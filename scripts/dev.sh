@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-bash scripts/dev-vars.sh .dev.vars
+bash scripts/dev-vars.sh "${VARS_FILE:-.dev.vars}"
+# Webhooks to receivers on this machine (plain http, loopback), as a local setup needs, unless
+# the environment or the vars file says which hosts (an empty value allows none).
+if [ -z "${WEBHOOK_ALLOW_INSECURE_HOSTS+set}" ] \
+    && ! grep -q '^WEBHOOK_ALLOW_INSECURE_HOSTS=' "${VARS_FILE:-.dev.vars}"; then
+  export WEBHOOK_ALLOW_INSECURE_HOSTS='localhost,127.0.0.1,[::1]'
+fi
 echo "chatgate: http://127.0.0.1:${PORT:-8787}  (state in ${STATE_DIR:-.wrangler/state}; demo model: demo/echo)" >&2
 exec bash scripts/serve.sh

@@ -143,7 +143,10 @@ components = {
         "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME,
                    "orgs": {"type": "array", "items": ref("OrgMembership")}},
                   ["id", "email", "name", "created_at", "orgs"]),
-        "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S, "ip": S,
+        "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S,
+                        "ip": {"type": "string",
+                               "description": "the client address: CF-Connecting-IP behind Cloudflare "
+                                              "(TRUST_CF_CONNECTING_IP), else `unknown`"},
                         "current": {"type": "boolean"}},
                        ["id", "created_at", "last_used_at", "user_agent", "ip", "current"]),
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,
@@ -445,7 +448,10 @@ components["schemas"].update({
     "WebhookDelivery": obj({
         "id": ID, "event": S, "event_id": ID, "status": {"enum": ["pending", "delivered", "failed"]},
         "attempts": {"type": "array", "items": obj({
-            "at": TIME, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+            "at": TIME, "status_code": {"type": ["integer", "null"]},
+            "error": {"type": ["string", "null"],
+                      "description": "without an HTTP answer: `connection failed`, `timed out after 10 s`, "
+                                     "`refused by policy: …`, `no endpoint is configured`…"},
             "duration_ms": INT}, ["at", "status_code", "error", "duration_ms"])},
         "created_at": TIME, "delivered_at": NULLABLE_TIME,
         "next_attempt_at": {**NULLABLE_TIME, "description": "while pending"},
@@ -465,7 +471,14 @@ WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, cre
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
                "retried with exponential backoff and jitter (10 s, 30 s, 1.5 min… up to 1 h apart) until a 2xx, "
                "for up to 24 h. At least once: deduplicate on the event id. With `features.webhooks` false the "
-               "webhook routes are 403 `feature_disabled`, no event is queued and pending retries fail.")
+               "webhook routes are 403 `feature_disabled`, no event is queued and pending retries fail. "
+               "The URL must be https to a public "
+               "host: loopback, private, link-local, unique-local, CGNAT, metadata and other internal or "
+               "reserved addresses in any spelling (hex, decimal, octal, short forms, IPv4 inside IPv6), "
+               "local names (single labels, localhost, *.local, *.internal, *.home.arpa…), credentials and "
+               "plain http are refused (400), unless the operator lists the host in "
+               "WEBHOOK_ALLOW_INSECURE_HOSTS (development only). Names are not resolved. The rule is "
+               "applied again at every delivery attempt; a refused attempt reads `refused by policy: …`.")
 HOOKS_403 = feature_off("webhooks", also_forbidden=True)
 paths.update({
     "/api/livekit/token": {"post": op(
@@ -509,7 +522,9 @@ paths.update({
                   params=(ORG,), description="404 when none is configured.", extra_responses=HOOKS_403),
         "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(404,),
                   params=(ORG,), description=WEBHOOK_DOC, extra_responses=HOOKS_403,
-                  body=obj({"url": {"type": "string", "description": "https, or http to localhost/127.0.0.1/[::1]"},
+                  body=obj({"url": {"type": "string",
+                                    "description": "https to a public host (see the description); stored "
+                                                   "in canonical form"},
                             "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                             "events": {"type": "array", "items": ORG_EVENT, "minItems": 1}},
                            ["url", "secret", "events"])),
@@ -538,7 +553,9 @@ document = {
                        "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
                        "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
                        "phase: `auth`, then the route's own, such as `conversation`, `key` and `reply` "
-                       "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`.",
+                       "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`. "
+                       "A method no route answers (`QUERY`, `PROPFIND`…) is 501 `not_implemented` on every "
+                       "path; a known method on a path without it is 405 `method_not_allowed` with `allow`.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],

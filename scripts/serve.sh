@@ -3,10 +3,13 @@
 #   PORT       port on 127.0.0.1 (default 8787)
 #   STATE_DIR  where local D1/KV/DO state lives (default .wrangler/state)
 #   VARS_FILE  secrets file (default .dev.vars, created by scripts/dev-vars.sh)
+#   INSPECTOR_PORT  the runtime's inspector port (default: a free one)
 #   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
-# Provider/LiveKit/limit variables set in the environment override the vars file.
+# Provider/LiveKit/limit/webhook variables set in the environment override the vars file.
+# CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
+# environment says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
@@ -25,18 +28,28 @@ mkdir -p "$STATE_DIR"
 # is inside STATE_DIR, so a relative path (the default) would point nowhere.
 STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 
-# One env file for wrangler: the secrets, then overrides from this environment (later lines win).
+# One env file for wrangler: this script's defaults, the secrets, then overrides from this
+# environment (later lines win). It holds the secrets, so only its owner may read it: written
+# under umask 077 (a file left by an older run is removed first, since truncating it would
+# keep its mode).
+# Off Cloudflare a client can send any CF-Connecting-IP, so it is not trusted here unless the
+# environment says TRUST_CF_CONNECTING_IP=true (the integration tests do, to give each test its
+# own address); wrangler.toml turns it on for deploys.
 runtime_env="$STATE_DIR/runtime.env"
+rm -f "$runtime_env"
 ( umask 077
-  cat "$VARS_FILE"
-  for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
-      GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
-      PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
-      LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
-      HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
-      SERVICE_KEYS DEFAULT_MONTHLY_TOKEN_LIMIT USER_RATE_LIMIT_RPM; do
-    if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
-  done ) > "$runtime_env"
+  { echo "TRUST_CF_CONNECTING_IP=false"
+    cat "$VARS_FILE"
+    for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
+        GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
+        PROVISIONING_WEBHOOK_SECRET LOGIN_FAILURES_PER_ACCOUNT LOGIN_FAILURES_PER_ADDRESS \
+        LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
+        HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
+        WEBHOOK_ALLOW_INSECURE_HOSTS TRUST_CF_CONNECTING_IP SERVICE_KEYS DEFAULT_MONTHLY_TOKEN_LIMIT \
+        USER_RATE_LIMIT_RPM MAX_ORGS_PER_USER MAX_API_KEYS_PER_USER_PER_ORG MAX_PENDING_INVITATIONS_PER_ORG; do
+      if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+    done
+  } > "$runtime_env" )
 
 # wrangler.toml without its [build] section and with absolute paths: this server runs the
 # build that exists and never rebuilds or restarts because a file in src/ or web/ changed.
@@ -53,5 +66,10 @@ awk -v root="$PWD" '
 ' wrangler.toml > "$config"
 
 npx --no-install wrangler d1 migrations apply DB --local --config "$config" --persist-to "$STATE_DIR" >/dev/null
+# wrangler's default inspector port is 9229 when free: servers starting at the same moment
+# (the test suites start several) both take it and one fails. A free port of its own instead.
+INSPECTOR_PORT="${INSPECTOR_PORT:-$(node -e 'const s = require("net").createServer();
+  s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')}"
 exec npx --no-install wrangler dev --config "$config" --ip 127.0.0.1 --port "$PORT" \
+  --inspector-port "$INSPECTOR_PORT" \
   --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false

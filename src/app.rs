@@ -15,17 +15,23 @@ use crate::util::{new_id, now_ms};
 pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
     let started = now_ms();
     let request_id = new_id("req");
-    let method = req.method().to_string();
+    // The method as the client sent it: `req.method()` reads every method the `worker` crate
+    // does not know (QUERY, PROPFIND…) as GET.
+    let method = req.inner().method();
     let path = req.path();
 
     if !routes::is_api_path(&path) {
-        let resp = serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e));
+        let resp = match routes::web_client_method(&method) {
+            Ok(()) => serve_asset(req, &env).await.unwrap_or_else(|e| problem(&e)),
+            Err(e) => problem(&e),
+        };
         return finish(resp, &request_id, None, &env);
     }
 
     let timing = Rc::new(Timing::new(started));
     let (route_name, result) = match routes::find(&method, &path) {
         Match::NotFound => ("-", Err(ApiError::NotFound)),
+        Match::UnknownMethod => ("-", Err(ApiError::MethodNotImplemented(method.clone()))),
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
         Match::Found(route, params) => (
             route.pattern,
@@ -74,7 +80,10 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     let cfg = Config::get(env)?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let ip = header("cf-connecting-ip").unwrap_or_else(|| "unknown".into());
+    let ip = client_address(
+        cfg.trust_cf_connecting_ip,
+        header("cf-connecting-ip").as_deref(),
+    );
     let user_agent = header("user-agent").unwrap_or_default();
     let ctx = Ctx {
         req,
@@ -101,6 +110,23 @@ async fn dispatch(
             f(ctx, who).await
         }
     }
+}
+
+/// What per-address limits, sessions and the audit log know a client by, when the runtime
+/// gives no address of its own.
+pub const UNKNOWN_ADDRESS: &str = "unknown";
+
+/// The client's address. Behind Cloudflare (`TRUST_CF_CONNECTING_IP=true`) that is
+/// `CF-Connecting-IP`, which Cloudflare sets and a client cannot. Anywhere else (`wrangler
+/// dev`, a self-hosted workerd) the header is whatever the client sent, and the runtime gives
+/// the Worker no socket address (`wrangler dev` fills the header in from the socket only when
+/// the client left it out), so every client is `unknown`: per-address limits then count all
+/// clients together. `X-Forwarded-For` is never read.
+pub fn client_address(trust_cf_connecting_ip: bool, cf_connecting_ip: Option<&str>) -> String {
+    cf_connecting_ip
+        .filter(|_| trust_cf_connecting_ip)
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .map_or_else(|| UNKNOWN_ADDRESS.to_string(), |ip| ip.to_string())
 }
 
 /// Turns an error into its problem+json response (with `allow` / `retry-after` when due).
@@ -198,4 +224,30 @@ async fn serve_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
         .assets("ASSETS")
         .map_err(|e| ApiError::internal(format!("assets binding: {e}")))?;
     Ok(assets.fetch_request(req).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cf_connecting_ip_is_the_address_only_when_cloudflare_is_trusted_to_set_it() {
+        for (trust, header, want) in [
+            (true, Some("203.0.113.7"), "203.0.113.7"),
+            (true, Some(" 2001:db8::1 "), "2001:db8::1"),
+            (true, Some("2001:DB8:0::1"), "2001:db8::1"),
+            (true, None, UNKNOWN_ADDRESS),
+            (true, Some("not an address"), UNKNOWN_ADDRESS),
+            (true, Some("203.0.113.7, 10.0.0.1"), UNKNOWN_ADDRESS),
+            (false, Some("203.0.113.7"), UNKNOWN_ADDRESS),
+            (false, Some("127.0.0.1"), UNKNOWN_ADDRESS),
+            (false, None, UNKNOWN_ADDRESS),
+        ] {
+            assert_eq!(
+                client_address(trust, header),
+                want,
+                "trust {trust}, header {header:?}"
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::domain::outbound::AllowedHosts;
 use crate::error::ApiError;
 use crate::providers::ProviderKind;
 
@@ -46,6 +47,12 @@ pub struct Config {
     pub max_orgs_per_user: u32,
     pub max_api_keys_per_user_per_org: u32,
     pub max_pending_invitations_per_org: u32,
+    /// Hosts webhooks may reach over plain http, and even when internal: for local
+    /// development and tests only (`WEBHOOK_ALLOW_INSECURE_HOSTS`, `host[:port]`, comma-separated).
+    pub webhook_insecure_hosts: AllowedHosts,
+    /// Whether `CF-Connecting-IP` is the client's address: only when the Worker runs behind
+    /// Cloudflare, which sets it. Anywhere else a client can set it to anything.
+    pub trust_cf_connecting_ip: bool,
 }
 
 pub struct LiveKit {
@@ -122,6 +129,15 @@ pub fn parse_encryption_keys(s: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
     Ok(keys)
 }
 
+/// An on/off var: `true` or `false` (any case); anything else is an error, not a guess.
+pub fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("must be true or false, not `{}`", s.trim())),
+    }
+}
+
 impl Config {
     /// The configuration of this isolate, read on first use.
     pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
@@ -172,6 +188,14 @@ impl Config {
         let default_monthly_token_limit =
             parse_token_limit(string(env, "DEFAULT_MONTHLY_TOKEN_LIMIT").as_deref())
                 .map_err(unavailable)?;
+        let webhook_insecure_hosts =
+            AllowedHosts::parse(&string(env, "WEBHOOK_ALLOW_INSECURE_HOSTS").unwrap_or_default())
+                .map_err(|e| {
+                ApiError::Unavailable(format!("WEBHOOK_ALLOW_INSECURE_HOSTS is invalid: {e}"))
+            })?;
+        let trust_cf_connecting_ip = string(env, "TRUST_CF_CONNECTING_IP")
+            .map_or(Ok(false), |v| parse_switch(&v))
+            .map_err(|e| ApiError::Unavailable(format!("TRUST_CF_CONNECTING_IP {e}")))?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -207,6 +231,8 @@ impl Config {
             max_orgs_per_user: number(env, "MAX_ORGS_PER_USER", 20),
             max_api_keys_per_user_per_org: number(env, "MAX_API_KEYS_PER_USER_PER_ORG", 50),
             max_pending_invitations_per_org: number(env, "MAX_PENDING_INVITATIONS_PER_ORG", 100),
+            webhook_insecure_hosts,
+            trust_cf_connecting_ip,
         })
     }
 
@@ -300,5 +326,13 @@ mod tests {
         for bad in ["0", "-5", "lots", "1e6"] {
             assert!(parse_token_limit(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn switches_are_true_or_false_and_nothing_else() {
+        assert_eq!(parse_switch(" TRUE "), Ok(true));
+        assert_eq!(parse_switch("false"), Ok(false));
+        assert!(parse_switch("yes").is_err());
+        assert!(parse_switch("1").is_err());
     }
 }

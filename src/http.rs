@@ -21,7 +21,8 @@ pub struct Ctx {
     pub request_id: String,
     /// Path parameters, in the order of the route's pattern.
     pub params: Vec<String>,
-    /// The client address: `CF-Connecting-IP` only (never `X-Forwarded-For`).
+    /// The client address (`app::client_address`): `CF-Connecting-IP` behind Cloudflare,
+    /// else `unknown`; never `X-Forwarded-For`.
     pub ip: String,
     pub user_agent: String,
     pub now: i64,

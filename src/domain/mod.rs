@@ -3,6 +3,7 @@
 pub mod email;
 pub mod model_id;
 pub mod name;
+pub mod outbound;
 pub mod password;
 pub mod settings;
 

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use worker::Response;
 
 use crate::auth::guard::Principal;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 
 pub mod audit;
@@ -183,6 +183,8 @@ pub enum Match<'r> {
     /// The path exists with other methods (for the `allow` header).
     WrongMethod(String),
     NotFound,
+    /// No route answers this method on any path (501).
+    UnknownMethod,
 }
 
 /// Whether `path` fits `pattern`, returning the `{param}` segments.
@@ -205,7 +207,12 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
     }
 }
 
+/// `method` is the request's method exactly as sent: methods are case-sensitive, and the
+/// runtime's own conversion (`worker::Method`) reads every method it does not know as GET.
 pub fn find(method: &str, path: &str) -> Match<'static> {
+    if !is_known_method(method) {
+        return Match::UnknownMethod;
+    }
     let mut allowed: Vec<&str> = Vec::new();
     for route in ROUTES {
         if let Some(params) = match_pattern(route.pattern, path) {
@@ -221,6 +228,26 @@ pub fn find(method: &str, path: &str) -> Match<'static> {
         Match::NotFound
     } else {
         Match::WrongMethod(allowed.join(", "))
+    }
+}
+
+/// Whether some route answers `method`, or the web client does (GET and HEAD). Any other
+/// method is not implemented (501) on every path; a known one on a path without it is 405.
+pub fn is_known_method(method: &str) -> bool {
+    WEB_CLIENT_METHODS.contains(&method) || ROUTES.iter().any(|r| r.method == method)
+}
+
+/// The methods the web client's pages and assets answer.
+pub const WEB_CLIENT_METHODS: [&str; 2] = ["GET", "HEAD"];
+
+/// Whether the web client answers `method`: `Err` is the 405 or 501 to answer instead.
+pub fn web_client_method(method: &str) -> Result<(), ApiError> {
+    if WEB_CLIENT_METHODS.contains(&method) {
+        Ok(())
+    } else if is_known_method(method) {
+        Err(ApiError::MethodNotAllowed(WEB_CLIENT_METHODS.join(", ")))
+    } else {
+        Err(ApiError::MethodNotImplemented(method.to_string()))
     }
 }
 
@@ -265,6 +292,36 @@ mod tests {
             _ => panic!("expected 405"),
         }
         assert!(matches!(find("GET", "/api/nothing-here"), Match::NotFound));
+    }
+
+    #[test]
+    fn methods_no_route_knows_are_not_implemented_and_never_read_as_get() {
+        for method in [
+            "QUERY", "PROPFIND", "PURGE", "TRACE", "CONNECT", "get", "Get", "",
+        ] {
+            assert!(
+                matches!(find(method, "/api/me"), Match::UnknownMethod),
+                "{method} /api/me"
+            );
+            assert!(
+                matches!(find(method, "/api/nothing-here"), Match::UnknownMethod),
+                "{method}"
+            );
+            assert!(
+                matches!(
+                    web_client_method(method),
+                    Err(ApiError::MethodNotImplemented(_))
+                ),
+                "{method} on a page"
+            );
+        }
+        // HEAD is known (the web client answers it), so on an API path it is 405.
+        assert!(matches!(find("HEAD", "/api/me"), Match::WrongMethod(_)));
+        assert!(web_client_method("GET").is_ok() && web_client_method("HEAD").is_ok());
+        match web_client_method("POST") {
+            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "GET, HEAD"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use worker::Response;
 
 use crate::auth::guard::Principal;
 use crate::domain::settings::Feature;
+use crate::domain::outbound::{self, AllowedHosts};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, no_content, ok, page_limit, Ctx, BODY_LIMIT};
 use crate::routes::audit;
@@ -27,35 +28,16 @@ async fn admin_scope(ctx: &Ctx, who: &Principal) -> ApiResult<OrgScope> {
     Ok(scope)
 }
 
-/// A delivery URL: https anywhere, or plain http to this machine (for development).
-/// No credentials in it (they would be stored in clear) and no fragment.
-fn endpoint_url(raw: &str) -> ApiResult<String> {
-    let bad = |why: &str| ApiError::validation(format!("url {why}"));
+/// A delivery URL: one the outbound rule allows (`domain::outbound`: https to a public host,
+/// plain http only to a host the operator lists), with no fragment. Kept in canonical form.
+fn endpoint_url(raw: &str, allowed: &AllowedHosts) -> ApiResult<String> {
+    let bad = |why: &dyn std::fmt::Display| ApiError::validation(format!("url {why}"));
     if raw.len() > MAX_URL_CHARS {
-        return Err(bad("is too long"));
+        return Err(bad(&"is too long"));
     }
-    let url = worker::Url::parse(raw).map_err(|_| bad("is not a valid absolute URL"))?;
-    let local = matches!(
-        url.host_str(),
-        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
-    );
-    match url.scheme() {
-        "https" => {}
-        "http" if local => {}
-        _ => {
-            return Err(bad(
-                "must be https (plain http only to localhost, 127.0.0.1 or [::1])",
-            ))
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not contain credentials"));
-    }
+    let url = outbound::check(raw, allowed).map_err(|e| bad(&e))?;
     if url.fragment().is_some() {
-        return Err(bad("must not have a fragment"));
+        return Err(bad(&"must not have a fragment"));
     }
     Ok(url.to_string())
 }
@@ -111,7 +93,7 @@ struct PutWebhook {
 pub async fn put(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let scope = admin_scope(&ctx, &who).await?;
     let body: PutWebhook = ctx.json(BODY_LIMIT).await?;
-    let url = endpoint_url(&body.url)?;
+    let url = endpoint_url(&body.url, &ctx.cfg.webhook_insecure_hosts)?;
     let secret = signing_secret(&body.secret)?;
     let events = event_list(&body.events)?;
     let db = ctx.db()?;
@@ -172,26 +154,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_urls_are_https_or_local_http() {
-        for ok in [
-            "https://hooks.example.com/chatgate",
-            "https://hooks.example.com:8443/x?y=1",
-            "http://127.0.0.1:9000/hook",
-            "http://localhost/hook",
-            "http://[::1]:9000/",
+    fn endpoint_urls_follow_the_outbound_rule() {
+        let none = AllowedHosts::default();
+        let local = AllowedHosts::parse("127.0.0.1").unwrap();
+        for (raw, allowed, want) in [
+            (
+                "https://hooks.example.com/chatgate",
+                &none,
+                Some("https://hooks.example.com/chatgate"),
+            ),
+            (
+                "https://Hooks.Example.com:8443/x?y=1",
+                &none,
+                Some("https://hooks.example.com:8443/x?y=1"),
+            ),
+            (
+                "http://127.1:9000/hook",
+                &local,
+                Some("http://127.0.0.1:9000/hook"),
+            ),
+            ("http://127.0.0.1:9000/hook", &none, None),
+            ("https://127.0.0.1:9000/hook", &none, None),
+            ("http://localhost/hook", &none, None),
+            ("https://[::1]:9000/", &none, None),
+            ("https://169.254.169.254/", &none, None),
+            ("https://metadata.google.internal/", &none, None),
+            ("http://hooks.example.com/", &none, None),
+            ("ftp://hooks.example.com/", &none, None),
+            ("https://user:pw@hooks.example.com/", &none, None),
+            ("https://hooks.example.com/#frag", &none, None),
+            ("/relative", &none, None),
+            ("", &none, None),
         ] {
-            assert!(endpoint_url(ok).is_ok(), "{ok}");
+            assert_eq!(endpoint_url(raw, allowed).ok().as_deref(), want, "{raw}");
         }
-        for bad in [
-            "http://hooks.example.com/",
-            "ftp://hooks.example.com/",
-            "https://user:pw@hooks.example.com/",
-            "https://hooks.example.com/#frag",
-            "/relative",
-            "",
-        ] {
-            assert!(endpoint_url(bad).is_err(), "{bad}");
-        }
+        let long = format!("https://hooks.example.com/{}", "a".repeat(MAX_URL_CHARS));
+        assert!(endpoint_url(&long, &none).is_err());
     }
 
     #[test]

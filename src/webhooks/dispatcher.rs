@@ -18,6 +18,7 @@ use worker::{
 
 use super::{next_attempt_at, signature_header, Enqueue};
 use crate::config::Config;
+use crate::domain::outbound;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
 use crate::util::{now_ms, rfc3339, JS_MAX_SAFE};
@@ -55,6 +56,10 @@ const LEASE_MS: i64 = 60_000;
 /// Deliveries per alarm run, and at once (a Worker has six outgoing connections).
 const BATCH: i64 = 25;
 const PARALLEL: usize = 5;
+/// What an attempt records when the outbound rule refuses its URL, and when no HTTP answer
+/// came back: never the runtime's own words.
+const REFUSED: &str = "refused by policy: the URL is not an allowed outbound target";
+const CONNECTION_FAILED: &str = "connection failed";
 /// How long finished deliveries stay listed.
 const RETENTION_MS: i64 = 30 * 24 * 3_600_000;
 
@@ -237,6 +242,19 @@ impl Dispatcher {
                 return Outcome::error(at, "the endpoint could not be loaded", false);
             }
         };
+        // The rule again, at every attempt: it may have changed since the URL was stored, or
+        // the URL may predate it. Refused attempts are retried (a corrected URL or rule still
+        // delivers) and say only that the rule refused them.
+        let url = match outbound::check(&url, &cfg.webhook_insecure_hosts) {
+            Ok(url) => url,
+            Err(e) => {
+                worker::console_log!(
+                    "{}",
+                    serde_json::json!({"webhook": d.target, "refused": e.to_string()})
+                );
+                return Outcome::error(at, REFUSED, false);
+            }
+        };
         let signature = signature_header(secret.as_bytes(), at / 1000, &d.body);
         let request = (|| {
             let headers = Headers::new();
@@ -249,20 +267,31 @@ impl Dispatcher {
                 .with_headers(headers)
                 .with_redirect(RequestRedirect::Manual)
                 .with_body(Some(d.body.clone().into()));
-            Request::new_with_init(&url, &init)
+            Request::new_with_init(url.as_str(), &init)
         })();
         let request = match request {
             Ok(r) => r,
-            Err(e) => return Outcome::error(at, truncate(&format!("bad request: {e}")), false),
+            Err(e) => {
+                worker::console_error!("webhook request {}: {e}", d.target);
+                return Outcome::error(at, "the request could not be built", false);
+            }
         };
         let controller = AbortController::default();
         let signal = controller.signal();
         let fetch = Fetch::Request(request);
         let sent = fetch.send_with_signal(&signal);
         let timeout = worker::Delay::from(ATTEMPT_TIMEOUT);
+        // The runtime's error text is for the log only: it tells a refused connection from an
+        // unreachable host or a TLS failure, which would turn the delivery list into a probe.
         let (status_code, error) = match select(Box::pin(sent), timeout).await {
             Either::Left((Ok(resp), _)) => (Some(resp.status_code()), None),
-            Either::Left((Err(e), _)) => (None, Some(truncate(&e.to_string()))),
+            Either::Left((Err(e), _)) => {
+                worker::console_log!(
+                    "{}",
+                    serde_json::json!({"webhook": d.target, "connection_failed": e.to_string()})
+                );
+                (None, Some(CONNECTION_FAILED.to_string()))
+            }
             Either::Right(_) => {
                 controller.abort();
                 (
@@ -413,10 +442,6 @@ impl Dispatcher {
         };
         json_response(200, &Page { items, next_cursor })
     }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(200).collect()
 }
 
 #[derive(Deserialize)]

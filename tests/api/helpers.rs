@@ -93,6 +93,11 @@ fn start_server() -> Server {
         .env("GEMINI_API_KEY", SERVICE_KEYS[2])
         .env("WEBHOOK_RETRY_BASE_MS", "200")
         .env("PROVISIONING_WEBHOOK_URL", &provisioning.url)
+        // The webhook receivers of the tests listen on 127.0.0.1, over plain http.
+        .env("WEBHOOK_ALLOW_INSECURE_HOSTS", "127.0.0.1")
+        // Each test sends its own CF-Connecting-IP (`TestApp::ip`), so throttles do not cross
+        // tests: this server believes it, as a Worker behind Cloudflare does.
+        .env("TRUST_CF_CONNECTING_IP", "true")
         .env(
             "PROVISIONING_WEBHOOK_SECRET",
             crate::federation::PROVISIONING_SECRET,
@@ -415,4 +420,92 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// A server of a test's own (not the shared one): scripts/serve.sh on `state_dir` with only
+/// the given variables, as `make dev` serves (CF-Connecting-IP not trusted, no insecure
+/// webhook hosts) unless they say otherwise. It can be stopped and started again on the same
+/// state.
+pub struct OwnServer {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl OwnServer {
+    pub fn start(state_dir: &std::path::Path, vars: &[(&str, &str)]) -> OwnServer {
+        let root = repo_root();
+        let port = free_port();
+        let vars_file = state_dir.join("test.vars");
+        std::fs::write(
+            &vars_file,
+            format!("JWT_SECRET={JWT_SECRET}\nENCRYPTION_KEYS=1:{ENCRYPTION_KEY_B64}\n"),
+        )
+        .unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state_dir.join("wrangler.log"))
+            .unwrap();
+        // Waited for in `stop`; if the test panics first, the watchdog ends it with the run.
+        #[allow(clippy::zombie_processes)]
+        let child = std::process::Command::new("bash")
+            .arg(root.join("tests/support/watchdog.sh"))
+            .arg("bash")
+            .arg(root.join("scripts/serve.sh"))
+            .current_dir(&root)
+            .env("PORT", port.to_string())
+            .env("STATE_DIR", state_dir)
+            .env("VARS_FILE", &vars_file)
+            .envs(vars.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::blocking::Client::new();
+        for _ in 0..240 {
+            if client
+                .get(format!("{base}/health"))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return OwnServer { base, child };
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("wrangler dev did not start; see {}", state_dir.display());
+    }
+
+    /// `start` from async code.
+    pub async fn spawn(state_dir: &std::path::Path, vars: &[(&'static str, &'static str)]) -> Self {
+        let (dir, vars) = (state_dir.to_path_buf(), vars.to_vec());
+        tokio::task::spawn_blocking(move || OwnServer::start(&dir, &vars))
+            .await
+            .unwrap()
+    }
+
+    /// Ends the server (the watchdog stops its process group when stdin closes).
+    pub fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+
+    /// `stop` from async code.
+    pub async fn shut_down(self) {
+        tokio::task::spawn_blocking(move || self.stop())
+            .await
+            .unwrap();
+    }
+}
+
+/// A fresh state directory for an `OwnServer`.
+pub fn own_state_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chatgate-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, own_state_dir, spawn_app, OwnServer};
 
 #[tokio::test]
 async fn health_queries_d1_and_kv_and_says_ok() {
@@ -160,4 +160,108 @@ async fn the_web_client_is_served_with_a_strict_content_security_policy() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     let html = resp.text().await.unwrap();
     assert!(html.contains("chatgate"), "the page names the service");
+}
+
+#[tokio::test]
+async fn methods_no_route_knows_are_501_and_never_served_as_get() {
+    let app = spawn_app().await;
+    let user = app.register("methods").await;
+    for method in ["QUERY", "PROPFIND", "PURGE"] {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        // API paths, and the web client's pages and assets.
+        for path in [
+            "/api/me",
+            "/health",
+            "/api/nowhere",
+            "/",
+            "/login",
+            "/favicon.svg",
+        ] {
+            let resp = app
+                .request(m.clone(), path, Some(&user.token))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 501, "{method} {path}");
+            assert!(
+                resp.headers().get("x-request-id").is_some(),
+                "{method} {path}"
+            );
+            assert_problem(resp, 501, "not_implemented").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_known_method_on_a_path_without_it_is_405_with_the_paths_methods() {
+    let app = spawn_app().await;
+    let user = app.register("methods-405").await;
+    let resp = app
+        .request(Method::PUT, "/api/me", Some(&user.token))
+        .send()
+        .await
+        .unwrap();
+    let allow = resp.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
+    assert!(!allow.contains("PUT"), "{allow}");
+    assert_problem(resp, 405, "method_not_allowed").await;
+    // The web client's pages answer GET and HEAD only.
+    for (method, path) in [
+        (Method::POST, "/login"),
+        (Method::DELETE, "/"),
+        (Method::PATCH, "/chat"),
+    ] {
+        let resp = app
+            .request(method.clone(), path, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], "GET, HEAD", "{method} {path}");
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+    for method in [Method::GET, Method::HEAD] {
+        let resp = app
+            .request(method.clone(), "/login", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method} /login");
+    }
+}
+
+/// The address sessions (and throttles, and the audit log) know a client by.
+async fn session_address(app: &crate::helpers::TestApp, tag: &str) -> String {
+    let user = app.register(tag).await;
+    let sessions: Value = app
+        .get("/api/sessions", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sessions["items"][0]["ip"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn behind_cloudflare_the_client_address_is_cf_connecting_ip() {
+    // The shared test server trusts the header, as a deployed Worker does.
+    let app = spawn_app().await;
+    assert_eq!(session_address(&app, "addr-cf").await, app.ip);
+}
+
+#[tokio::test]
+async fn off_cloudflare_a_client_chosen_cf_connecting_ip_is_not_believed() {
+    // Served as `make dev` serves: TRUST_CF_CONNECTING_IP is off.
+    let state = own_state_dir("addr");
+    let own = OwnServer::spawn(&state, &[]).await;
+    let mut app = spawn_app().await;
+    app.base = own.base.clone();
+    let address = session_address(&app, "addr-dev").await;
+    own.shut_down().await;
+    let _ = std::fs::remove_dir_all(&state);
+    assert_ne!(
+        address, app.ip,
+        "the client's own CF-Connecting-IP was believed"
+    );
+    assert_eq!(address, "unknown");
 }

@@ -509,3 +509,36 @@ test('sign out ends the session', async () => {
   await page.waitForURL(/\/login/);
   assertClean(main.problems, 'sign out');
 });
+
+test('a crafted next= never leaves the site nor strands the user on the sign-in page', async () => {
+  const fresh = await newPage(env);
+  const { page, problems } = fresh;
+  const onChat = (u) => u.origin === new URL(env.base).origin && u.pathname === '/chat';
+  try {
+    const account = await signUpUI(page);
+    // Each resolves to another origin: a backslash, a tab or newline the URL parser drops,
+    // a protocol-relative or absolute URL, another scheme. The default page instead.
+    const crafted = ['/\\evil.example/x', '/%5Cevil.example/x', '/%09/evil.example/x', '/%0A/evil.example/x',
+      '%2F%2Fevil.example/x', 'https://evil.example/x', 'javascript:alert(1)'];
+    for (const next of crafted) {
+      await page.goto(`/login?next=${next}`);
+      await page.waitForURL(onChat, { timeout: 5_000 });
+      await page.locator('#composer-input').waitFor();
+    }
+    // A same-origin next is followed with its query and hash.
+    await page.goto(`/login?next=${encodeURIComponent('/settings/profile?x=1#top')}`);
+    await page.waitForURL((u) => u.pathname === '/settings/profile' && u.search === '?x=1' && u.hash === '#top');
+    // And signing in (not only being signed in) applies the same rule.
+    await page.goto('/chat');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/login');
+    await page.goto('/login?next=/\\evil.example/x');
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password', { exact: true }).fill(account.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(onChat, { timeout: 5_000 });
+    assertClean(problems, 'crafted next');
+  } finally {
+    await fresh.context.close().catch(() => {});
+  }
+});

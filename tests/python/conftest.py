@@ -233,6 +233,9 @@ def server():
         ANTHROPIC_BASE_URL=mock_base,
         GEMINI_BASE_URL=mock_base,
         DEMO_TOKEN_DELAY_MS="10",
+        # Each request sends its own CF-Connecting-IP (Server.request): believed here, as
+        # behind Cloudflare, so per-address throttles do not cross tests.
+        TRUST_CF_CONNECTING_IP="true",
         **SERVICE_KEYS,
         **LIVEKIT,
     )

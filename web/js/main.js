@@ -74,6 +74,22 @@ function notFound() {
     h('p', null, h('a', { href: '/chat', class: 'btn btn-primary' }, 'Go to your chats'))));
 }
 
+/**
+ * Where a `next` parameter may lead: its path, query and hash when it resolves to this
+ * origin, else the default page. Resolving is the only safe test: the URL parser drops tabs
+ * and newlines and reads `\` as `/`, so `/\evil.example` and `/%09/evil.example` leave the
+ * site although they start with a single slash.
+ */
+function sameOriginPath(next) {
+  if (next) {
+    try {
+      const url = new URL(next, location.origin);
+      if (url.origin === location.origin) return url.pathname + url.search + url.hash;
+    } catch { /* not a URL: the default page */ }
+  }
+  return '/chat';
+}
+
 async function render() {
   const m = match(location.pathname);
   if (m && m.handler.redirect) {
@@ -90,8 +106,7 @@ async function render() {
     return;
   }
   if (def && kind === 'public' && auth.signedIn) {
-    const next = query.get('next');
-    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/chat', { replace: true });
+    navigate(sameOriginPath(query.get('next')), { replace: true });
     return;
   }
 
