@@ -15,7 +15,9 @@ use crate::util::{new_id, now_ms};
 pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Response> {
     let started = now_ms();
     let request_id = new_id("req");
-    let method = req.method().to_string();
+    // The request's own method: worker's `Method` reads any method it does not list (QUERY,
+    // PROPFIND…) as GET, which would serve a GET route to it instead of a 405.
+    let method = req.inner().method();
     let path = req.path();
 
     if !routes::is_api_path(&path) {

@@ -76,6 +76,27 @@ async fn unknown_routes_are_404_problems_and_wrong_methods_405_with_allow() {
 }
 
 #[tokio::test]
+async fn a_method_the_router_does_not_know_is_405_not_served_as_get() {
+    // Found by the fuzzer (tests/python/test_fuzz.py): `QUERY /api/me` answered 200 with the
+    // user, because the Workers runtime's method enum reads every unknown method as GET.
+    let app = spawn_app().await;
+    let user = app.register("query-method").await;
+    for (path, allow) in [("/api/me", "GET, PATCH, DELETE"), ("/health", "GET")] {
+        let resp = app
+            .request(
+                Method::from_bytes(b"QUERY").unwrap(),
+                path,
+                Some(&user.token),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["allow"].to_str().unwrap(), allow, "{path}");
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+}
+
+#[tokio::test]
 async fn bad_bodies_get_the_right_4xx_problem() {
     let app = spawn_app().await;
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
