@@ -1,12 +1,12 @@
 # chatgate: `make dev` serves the Worker locally; `make test` runs the whole suite.
 # Both install what they need first (scripts/setup.sh), so they work on a fresh machine.
 SHELL := /bin/bash
-.PHONY: dev test setup test-setup build lint unit integration python e2e bench clean
+.PHONY: dev test setup test-setup build lint unit integration python fuzz e2e bench clean
 
 dev:
 	bash scripts/dev.sh
 
-test: test-setup lint unit build integration python e2e
+test: test-setup lint unit build integration python fuzz e2e
 
 setup:
 	bash scripts/setup.sh
@@ -33,7 +33,13 @@ integration:
 # The official OpenAI and LiveKit Python clients against the running Worker (tests/python).
 python:
 	cargo build -p chatgate-mock --quiet
-	.venv/bin/python -m pytest -q tests/python
+	.venv/bin/python -m pytest -q tests/python --ignore=tests/python/test_fuzz.py
+
+# The OpenAPI document against the running Worker: schemathesis with a fixed seed and a few
+# examples per operation, about a minute (tests/python/test_fuzz.py).
+fuzz:
+	cargo build -p chatgate-mock --quiet
+	.venv/bin/python -m pytest -q tests/python/test_fuzz.py
 
 # The web client in headless Chromium (tests/e2e).
 e2e:

@@ -33,7 +33,83 @@ S = {"type": "string"}
 TIME = {"type": "string", "format": "date-time"}
 ID = {"type": "string", "description": "opaque id"}
 INT = {"type": "integer"}
+COUNT = {"type": "integer", "minimum": 0}
+NULLABLE_S = {"type": ["string", "null"]}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def nullable(schema):
+    """`schema` or JSON null: a serde `Option` field, where an explicit null means absent."""
+    out = dict(schema)
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    elif isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    else:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return out
+
+
+# --- The domain's validators (src/domain/, the handlers), as JSON Schema ------------------
+# Patterns are ECMA-262 and Python alike. Where a validator trims its input or counts after
+# normalising, the pattern is the strict form (what a careful client sends); the server
+# also takes the padded form.
+CONTROL = r"\x00-\x1f\x7f-\x9f"  # Rust's char::is_control (Unicode Cc)
+# Rust's str::trim strips Unicode White_Space: its printable members (the rest are controls).
+SPACE = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PRINTABLE = f"[^{CONTROL}]"
+VISIBLE = f"[^{CONTROL}{SPACE}]"
+
+
+def display_name(field):
+    """domain::DisplayName: up to 100 characters after trimming, none a control, not blank."""
+    return {"type": "string", "minLength": 1, "maxLength": 100,
+            "pattern": f"^{PRINTABLE}*{VISIBLE}{PRINTABLE}*$",
+            "description": f"{field}: 1 to 100 printable characters, not only spaces (trimmed)"}
+
+
+NAME = display_name("name")
+EMAIL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}"
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+TLD = r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = {"type": "string", "maxLength": 254,
+         "pattern": rf"^{EMAIL_ATOM}(?:\.{EMAIL_ATOM}){{0,2}}@(?:{LABEL}\.){{1,3}}{TLD}$",
+         "description": "an address (`local@domain`, compared lowercased)"}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 256,
+            "description": "8 to 256 characters, not among the 10,000 most common passwords (400 if it is)"}
+# domain::ModelId: `provider/model`; the model part 1-128 of `A-Za-z0-9._:@/-` without empty,
+# `.` or `..` path segments; `demo/echo` is the demo provider's only model.
+MODEL_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._:@-]*"
+MODEL = {"type": "string", "maxLength": 135,
+         "pattern": rf"^(?:(?:openai|anthropic|gemini)/{MODEL_SEGMENT}(?:/{MODEL_SEGMENT})*|demo/echo)$",
+         "description": "`provider/model` (openai, anthropic, gemini; `demo/echo`); it must also be enabled in "
+                        "the organization (`enabled_models`), else 400",
+         "examples": ["demo/echo", "openai/gpt-4o-mini"]}
+ROLE = {"enum": ["owner", "admin", "member"]}
+PROVIDER = {"enum": ["openai", "anthropic", "gemini"]}
+DELIVERY = {"enum": ["cookie", "body"], "default": "cookie",
+            "description": "where the refresh token goes: an HttpOnly cookie (default) or this JSON body"}
+HOST = rf"(?:{LABEL}\.)*{TLD}"
+LOCAL_HOST = r"(?:localhost|127\.0\.0\.1|\[::1\])"
+ORIGIN = {"type": "string", "maxLength": 300,
+          "pattern": rf"^(?:https://{HOST}|http://{LOCAL_HOST})(?::[0-9]{{1,4}})?$",
+          "description": "`https://host[:port]`, or http for localhost, 127.0.0.1, [::1]; no path"}
+WEBHOOK_URL = {"type": "string", "maxLength": 2048,
+               "pattern": rf"^(?:https://{HOST}|http://{LOCAL_HOST})(?::[0-9]{{1,4}})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$",
+               "description": "https, or http to localhost/127.0.0.1/[::1]; no credentials, no fragment"}
+SECRET = {"type": "string", "minLength": 16, "maxLength": 256, "pattern": f"^{PRINTABLE}*$",
+          "description": "16 to 256 printable characters"}
+PROVIDER_KEY = {"type": "string", "pattern": r"^[!-~]{20,512}$",
+                "description": "20 to 512 printable ASCII characters without spaces (surrounding spaces are trimmed)"}
+ROOM = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
+TITLE = {"type": "string", "maxLength": 200, "pattern": f"^{PRINTABLE}*$",
+         "description": "up to 200 printable characters (trimmed); empty: `New conversation`"}
+SYSTEM_PROMPT = {"type": "string", "maxLength": 20000}
+# Not only whitespace: at least one character that str::trim keeps.
+CONTENT = {"type": "string", "minLength": 1, "maxLength": 100000, "pattern": rf"[^\t-\r\x85{SPACE}]",
+           "description": "1 to 100,000 characters, not only whitespace"}
+TOKENS = {"type": "integer", "minimum": 1, "maximum": 200000}
+ORG_ID = {"type": "string", "description": "an organization of the caller (else 404)"}
 
 PROBLEMS = {
     400: "Invalid request (`validation_failed`): malformed JSON, unknown fields, invalid values",
@@ -48,6 +124,11 @@ PROBLEMS = {
     502: "The provider failed (`upstream_error`)",
     503: "A dependency is unavailable (`service_unavailable`)",
 }
+KEY_ERRORS = {
+    403: "The API key lacks the route's scope, or the caller's role does not allow this (`forbidden`)",
+    429: "The API key's requests-per-minute limit (`rate_limited`), with `retry-after`",
+}
+FEATURE_403 = "The organization has switched this feature off (`feature_disabled`), or the caller's role does not allow this (`forbidden`)"
 
 
 def problem(status, text=None):
@@ -68,7 +149,9 @@ def json_response(schema, text="OK"):
 
 
 def op(summary, tag, ok=None, body=None, errors=(), public=False, keys=False, params=(), status=200,
-       description=None, ok_text="OK", extra_responses=None):
+       description=None, ok_text="OK", extra_responses=None, body_required=True, texts=None):
+    """One operation. Statuses: `errors`, plus 401 unless public, 400/413/415 with a body, and
+    403/429 where an API key is accepted (scopes and the key's rate limit)."""
     o = {"summary": summary, "tags": [tag], "responses": {}}
     if description:
         o["description"] = description
@@ -79,7 +162,9 @@ def op(summary, tag, ok=None, body=None, errors=(), public=False, keys=False, pa
     if params:
         o["parameters"] = list(params)
     if body is not None:
-        o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        o["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+        if not body_required:
+            o["requestBody"]["description"] = "Optional: a request without a body (and no content-type) is the empty object."
     if status == 204:
         o["responses"]["204"] = {"description": ok_text if ok_text != "OK" else "Done"}
     else:
@@ -89,15 +174,20 @@ def op(summary, tag, ok=None, body=None, errors=(), public=False, keys=False, pa
         codes.add(401)
     if body is not None:
         codes.update({400, 413, 415})
+    texts = dict(texts or {})
+    if keys:
+        codes.update({403, 429})
+        for code, text in KEY_ERRORS.items():
+            texts.setdefault(code, text)
     for code in sorted(codes):
-        o["responses"][str(code)] = problem(code)
+        o["responses"][str(code)] = problem(code, texts.get(code))
     if extra_responses:
         o["responses"].update(extra_responses)
     return o
 
 
-def path_param(name, text):
-    return {"name": name, "in": "path", "required": True, "schema": S, "description": text}
+def path_param(name, text, schema=None):
+    return {"name": name, "in": "path", "required": True, "schema": schema or S, "description": text}
 
 
 def query(name, schema, text):
@@ -105,8 +195,27 @@ def query(name, schema, text):
 
 
 LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")
-CURSOR = query("cursor", S, "`next_cursor` of the previous page")
+# Cursors are what `next_cursor` said: base64url (no padding) of `<sort key>|<id>`.
+CURSOR = query("cursor", {"type": "string", "format": "cursor"},
+               "`next_cursor` of the previous page, as it was: base64url of `<sort key>|<id>` "
+               "(another value is 400)")
 CONV = path_param("id", "conversation id")
+
+# --- Server-Sent Events: the reply stream of a conversation ---------------------------------
+# OpenAPI 3.1 has no keyword for the items of a stream: the `text/event-stream` schema here
+# describes each event (`event`, `id`, `data`), as OpenAPI 3.2's `itemSchema` does, with the
+# JSON of the `data:` line given by `contentMediaType` and `contentSchema`.
+
+
+def json_text(schema):
+    """A string holding JSON that `schema` describes (an event's `data:` line)."""
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def sse_event(name, data, text):
+    return obj({"event": {"const": name}, "id": {"type": "string", "pattern": "^[0-9]+$"}, "data": json_text(data)},
+               ["event", "id", "data"], description=text)
+
 
 SSE = {
     "description": (
@@ -114,9 +223,10 @@ SSE = {
         "(id 0; `{user_message, assistant_message_id}`), `delta` (`{text}`; id = byte length of the reply "
         "so far), then `message.completed` (`{message, usage}`; also when aborted, with status `aborted`) "
         "or `error` (`{code, message}`; the message is left `failed` with its partial text); the final "
-        "event's id is the reply's byte length + 1."
+        "event's id is the reply's byte length + 1. The schema describes one event."
     ),
-    "content": {"text/event-stream": {"schema": S}},
+    "content": {"text/event-stream": {"schema": {"oneOf": [
+        ref("SseMessageCreated"), ref("SseDelta"), ref("SseMessageCompleted"), ref("SseError")]}}},
 }
 
 components = {
@@ -137,9 +247,9 @@ components = {
             "token_type": {"const": "Bearer"},
             "expires_in": {"type": "integer", "description": "seconds (900)"},
             "refresh_token": {"type": "string", "description": "only with `refresh_token_in: \"body\"`"},
-        }, ["access_token", "token_type", "expires_in"]),
-        "OrgMembership": obj({"id": ID, "name": S, "role": {"enum": ["owner", "admin", "member"]}},
-                             ["id", "name", "role"]),
+        }, ["access_token", "token_type", "expires_in"],
+            description="`user` on register, login and embed exchange; not on refresh."),
+        "OrgMembership": obj({"id": ID, "name": S, "role": ROLE}, ["id", "name", "role"]),
         "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME,
                    "orgs": {"type": "array", "items": ref("OrgMembership")}},
                   ["id", "email", "name", "created_at", "orgs"]),
@@ -152,92 +262,124 @@ components = {
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,
                              "created_at": TIME, "last_activity_at": TIME},
                             ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at"]),
-        "Usage": obj({"prompt_tokens": INT, "completion_tokens": INT}, ["prompt_tokens", "completion_tokens"]),
+        "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT}, ["prompt_tokens", "completion_tokens"]),
         "Message": obj({
             "id": ID, "seq": INT, "role": {"enum": ["user", "assistant"]}, "content": S,
-            "model": {"type": ["string", "null"]},
+            "model": NULLABLE_S,
             "status": {"enum": ["complete", "streaming", "aborted", "failed"]},
             "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}, "created_at": TIME,
         }, ["id", "seq", "role", "content", "model", "status", "usage", "created_at"]),
+        "SseMessageCreated": sse_event("message.created", obj(
+            {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
+            "First event of a send (id 0): the stored user message and the id of the reply."),
+        "SseDelta": sse_event("delta", obj({"text": S}, ["text"]),
+                              "Text appended to the reply; the id is the reply's byte length with it."),
+        "SseMessageCompleted": sse_event("message.completed", obj(
+            {"message": {"oneOf": [ref("Message"), {"type": "null"}]},
+             "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}}, ["message", "usage"]),
+            "The reply ended (status `complete` or `aborted`); the id is its byte length + 1."),
+        "SseError": sse_event("error", obj({"code": {"const": "upstream_error"}, "message": S}, ["code", "message"]),
+                              "The provider failed mid-reply; the message is kept as `failed`."),
     },
 }
 
 AUTH_BODY_NOTE = "Bodies on this route are limited to 16 KiB."
-DELIVERY = {"enum": ["cookie", "body"], "default": "cookie",
-            "description": "where the refresh token goes: an HttpOnly cookie (default) or this JSON body"}
+TOKENS_JSON = ref("Tokens")
 
 paths = {
     "/health": {"get": op("Health of the service and its storage", "service", public=True,
-                          ok=obj({"status": {"const": "ok"}, "checks": obj({"d1": S, "kv": S})}),
+                          ok=obj({"status": {"const": "ok"}, "checks": obj({"d1": S, "kv": S})}, ["status", "checks"]),
                           extra_responses={"503": problem(503, "D1 or KV failing; `checks` names which")})},
     "/api": {"get": op("Service name and version", "service", public=True,
-                       ok=obj({"name": S, "version": S, "openapi": S}))},
+                       ok=obj({"name": S, "version": S, "openapi": S}, ["name", "version", "openapi"]))},
     "/openapi.json": {"get": op("This document", "service", public=True, ok={"type": "object"})},
     "/api/auth/register": {"post": op(
         "Create an account (and its personal organization) and a session", "auth", public=True, status=201,
-        ok=ref("Tokens"), errors=(409, 429), ok_text="Created; the refresh token is set as a cookie unless asked in the body",
+        ok=TOKENS_JSON, errors=(409, 429),
+        ok_text="Created; the refresh token is set as a cookie unless asked in the body",
+        texts={429: "Too many registrations from this client address (`rate_limited`), with `retry-after`"},
         description="Passwords: 8 to 256 characters, not among the 10,000 most common. The email is shown as "
                     "typed and compared by its key (Unicode NFKC, lower-case, the domain in ASCII through IDNA): "
                     "another spelling of a registered address is 409. At most "
                     "`REGISTRATIONS_PER_ADDRESS_PER_HOUR` attempts per client address, counted before any work: "
                     "429 with `retry-after` past it. " + AUTH_BODY_NOTE,
-        body=obj({"email": S, "password": S, "name": S, "refresh_token_in": DELIVERY}, ["email", "password", "name"]))},
+        body=obj({"email": EMAIL, "password": PASSWORD, "name": NAME, "refresh_token_in": DELIVERY},
+                 ["email", "password", "name"]))},
     "/api/auth/login": {"post": op(
-        "Log in with email and password", "auth", public=True, ok=ref("Tokens"), errors=(429,),
+        "Log in with email and password", "auth", public=True, ok=TOKENS_JSON, errors=(401, 429),
+        texts={401: "Unknown email, malformed email or wrong password: one answer (`invalid_credentials`)"},
         description="Unknown email and wrong password give the same 401 `invalid_credentials`. Every attempt is "
                     "counted, before the password is checked, against the account and the client address (a "
                     "success takes it back): past the limits, 429 with `retry-after`, even for the right "
                     "password. " + AUTH_BODY_NOTE,
         body=obj({"email": S, "password": S, "refresh_token_in": DELIVERY}, ["email", "password"]))},
     "/api/auth/refresh": {"post": op(
-        "Exchange a refresh token for new tokens (rotation)", "auth", public=True, ok=ref("Tokens"), errors=(403,),
-        description="The token comes from the cookie or the body. A token presented in the body is returned in "
-                    "the body unless `refresh_token_in` says otherwise. A token has exactly one successor: "
+        "Exchange a refresh token for new tokens (rotation)", "auth", public=True, ok=TOKENS_JSON,
+        errors=(401, 403), body_required=False,
+        texts={401: "No refresh token, an unknown or expired one, or one rotated more than 10 seconds ago "
+                    "(whose session is then revoked) (`unauthorized`)",
+               403: "A cookie request with a foreign `Origin` (`forbidden`)"},
+        description="The token comes from the body or else the cookie. A token presented in the body is returned "
+                    "in the body unless `refresh_token_in` says otherwise. A token has exactly one successor: "
                     "presenting it again up to 10 seconds after its rotation (two tabs at once, a retried "
                     "request) returns that same pair; presenting it later is 401 and revokes its session "
                     "(reuse detection). Cookie requests with a foreign `Origin` are 403. "
-                    "The body is optional.",
-        body=obj({"refresh_token": S, "refresh_token_in": DELIVERY}))},
+                    "The body is optional. " + AUTH_BODY_NOTE,
+        body=obj({"refresh_token": NULLABLE_S, "refresh_token_in": nullable(DELIVERY)}))},
     "/api/auth/logout": {"post": op(
-        "Revoke the current session", "auth", public=True, status=204, errors=(401, 403),
-        description="The session of the bearer access token, or else of the refresh token (cookie or body); "
-                    "its refresh token and access tokens stop working at once. The body is optional.",
-        body=obj({"refresh_token": S}))},
+        "Revoke the current session", "auth", public=True, status=204, errors=(401, 403), body_required=False,
+        texts={401: "No valid bearer token and no valid refresh token (`unauthorized`, `token_expired`)",
+               403: "A cookie request with a foreign `Origin` (`forbidden`)"},
+        description="The session of the bearer access token, or else of the refresh token (body or cookie); "
+                    "its refresh token and access tokens stop working at once. The body is optional "
+                    "(`refresh_token_in` is accepted and has no effect here). " + AUTH_BODY_NOTE,
+        body=obj({"refresh_token": NULLABLE_S, "refresh_token_in": nullable(DELIVERY)}))},
     "/api/auth/logout-all": {"post": op("Revoke every session of the user", "auth", status=204)},
     "/api/me": {
         "get": op("The current user with their organizations", "me", ok=ref("Me")),
-        "patch": op("Rename the current user", "me", ok=ref("Me"), body=obj({"name": S}, ["name"]),
+        "patch": op("Rename the current user", "me", ok=ref("Me"), body=obj({"name": NAME}, ["name"]),
                     description="Any other field is 400. " + AUTH_BODY_NOTE),
         "delete": op("Delete the account and everything it owns", "me", status=204, errors=(429,),
                      body=obj({"password": S}, ["password"]),
+                     texts={401: "Not authenticated, or a wrong password (`invalid_credentials`)",
+                            429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
                      description="Removes sessions, keys, conversations and memberships, and the organizations "
-                                 "where the user was the only owner. A wrong password is 401 `invalid_credentials`."),
+                                 "where the user was the only owner. A wrong password is 401 `invalid_credentials`. "
+                                 + AUTH_BODY_NOTE),
     },
     "/api/me/password": {"post": op(
         "Change the password; every other session is revoked", "me", status=204, errors=(429,),
-        body=obj({"current_password": S, "new_password": S}, ["current_password", "new_password"]))},
+        texts={401: "Not authenticated, or a wrong current password (`invalid_credentials`)",
+               429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
+        description="A wrong `current_password` is 401 `invalid_credentials` (checked before `new_password`). "
+                    + AUTH_BODY_NOTE,
+        body=obj({"current_password": S, "new_password": PASSWORD}, ["current_password", "new_password"]))},
     "/api/sessions": {"get": op("The user's live sessions, most recently used first", "me",
                                 ok=page(ref("Session")))},
     "/api/sessions/{id}": {"delete": op("Revoke one of the user's sessions", "me", status=204, errors=(404,),
                                         params=(path_param("id", "session id"),))},
     "/api/conversations": {
         "post": op("Start a conversation", "conversations", status=201, ok=ref("Conversation"), keys=True,
-                   errors=(404,),
+                   errors=(404,), body_required=False,
                    description="`org_id` defaults to the caller's personal organization (an API key: its own); "
-                               "`model` defaults to `demo/echo` and must be enabled in the organization.",
-                   body=obj({"org_id": S, "title": S, "model": S, "system_prompt": S})),
+                               "`model` defaults to `demo/echo` (or the organization's first enabled model) and "
+                               "must be enabled in the organization. The body is optional.",
+                   body=obj({"org_id": nullable(ORG_ID), "title": nullable(TITLE), "model": nullable(MODEL),
+                             "system_prompt": nullable(SYSTEM_PROMPT)})),
         "get": op("The caller's conversations, newest activity first", "conversations", keys=True,
                   ok=page(ref("Conversation")), errors=(400, 404),
                   description="Only those in organizations the caller still belongs to: a former member's "
                               "conversations are hidden (not deleted), and their routes are 404. `org_id` of an "
                               "organization the caller is not in: 404.",
-                  params=(query("org_id", S, "only this organization's"), LIMIT, CURSOR)),
+                  params=(query("org_id", S, "only this organization's (an API key: only its own, else 404)"),
+                          LIMIT, CURSOR)),
     },
     "/api/conversations/{id}": {
         "get": op("One conversation", "conversations", ok=ref("Conversation"), keys=True, errors=(404,), params=(CONV,)),
         "patch": op("Rename it, change its model or system prompt", "conversations", ok=ref("Conversation"),
                     keys=True, errors=(404,), params=(CONV,),
-                    body=obj({"title": S, "model": S, "system_prompt": S})),
+                    body=obj({"title": nullable(TITLE), "model": nullable(MODEL),
+                              "system_prompt": nullable(SYSTEM_PROMPT)})),
         "delete": op("Delete it with its messages", "conversations", status=204, keys=True, errors=(404,),
                      params=(CONV,)),
     },
@@ -246,6 +388,12 @@ paths = {
                   errors=(400, 404), params=(CONV, LIMIT, CURSOR)),
         "post": op("Send a message; the reply streams back", "conversations", keys=True,
                    errors=(404, 409, 429, 502, 503), params=(CONV,),
+                   texts={429: "The key's rate limit or the organization's monthly token budget "
+                               "(`rate_limited`, `budget_exceeded`), or the provider's (`upstream_error`), "
+                               "with `retry-after`",
+                          400: "Invalid request (`validation_failed`), a model not enabled in the organization, "
+                               "a provider that refused the request (`upstream_error`), or no key for the "
+                               "provider (`no_provider_key`)"},
                    description="One reply per conversation at a time (409 while one streams). The organization's "
                                "custom instructions, the system prompt and the history go upstream. A provider that "
                                "fails before the first token is an HTTP error (`upstream_error`, with the provider's "
@@ -256,23 +404,25 @@ paths = {
                                "`max_tokens` (or 4096) cut to what the month has left after the prompt; 429 "
                                "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for). "
                                "Access tokens: 429 `rate_limited` past the per-user rate (`USER_RATE_LIMIT_RPM`).",
-                   body=obj({"content": S, "model": S,
-                             "max_tokens": {"type": "integer", "minimum": 1, "maximum": 200000}}, ["content"]),
+                   body=obj({"content": CONTENT, "model": nullable(MODEL), "max_tokens": nullable(TOKENS)},
+                            ["content"]),
                    extra_responses={"200": SSE}),
     },
     "/api/conversations/{id}/messages/{message_id}/stream": {"get": op(
         "Replay a reply after Last-Event-ID, then follow it live", "conversations", keys=True,
         errors=(400, 404), extra_responses={"200": SSE},
+        texts={400: "`Last-Event-ID` is not an event id of this reply (`validation_failed`)"},
         params=(CONV, path_param("message_id", "the assistant message"),
-                {"name": "Last-Event-ID", "in": "header", "required": False, "schema": S,
-                 "description": "the id of the last event received; absent: from the start"}))},
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{0,9}$"},
+                 "description": "the id of the last event received; absent or empty: from the start. An id "
+                                "past the reply's end, or inside a character, is 400"}))},
     "/api/conversations/{id}/abort": {"post": op(
         "Stop the reply in progress, keeping its text as `aborted`", "conversations", status=204, keys=True,
         errors=(404,), params=(CONV,))},
 }
 
 ORG = path_param("org", "organization id")
-ROLE = {"enum": ["owner", "admin", "member"]}
 SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out return to their defaults): "
                 "`enabled_models` (`provider/model` names; empty = every configured model), "
                 "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
@@ -286,45 +436,53 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`rate_limit_rpm` and `monthly_token_limit` may only lower the service's own limits "
                 "(`API_KEY_RATE_LIMIT_RPM`, `DEFAULT_MONTHLY_TOKEN_LIMIT`): a value above them is 400; "
                 "a null `monthly_token_limit` means the service's default budget, if any.")
+FEATURES = {"embed": {"type": "boolean"}, "webhooks": {"type": "boolean"}, "livekit": {"type": "boolean"},
+            "byok": {"type": "boolean"}}
+SETTINGS_FIELDS = {
+    "enabled_models": {"type": "array", "items": MODEL, "maxItems": 100},
+    "monthly_token_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000_000},
+    "custom_instructions": {"type": "string", "maxLength": 8000},
+    "features": obj(FEATURES, description="absent flags are on"),
+    "rate_limit_rpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000},
+}
 components["schemas"].update({
-    "OrgSettings": obj({
-        "enabled_models": {"type": "array", "items": S},
-        "monthly_token_limit": {"type": ["integer", "null"], "minimum": 1},
-        "custom_instructions": S,
-        "features": {"type": "object", "additionalProperties": {"type": "boolean"}},
-        "rate_limit_rpm": {"type": ["integer", "null"], "minimum": 1},
-    }),
+    "OrgSettings": obj(SETTINGS_FIELDS, list(SETTINGS_FIELDS), description="As stored: every field present."),
+    "OrgSettingsInput": obj(SETTINGS_FIELDS, description="Every field optional; left out means its default."),
     "Org": obj({"id": ID, "name": S, "settings": ref("OrgSettings"), "role": ROLE}, ["id", "name", "settings", "role"]),
     "Member": obj({"user_id": ID, "email": S, "name": S, "role": ROLE, "joined_at": TIME},
                   ["user_id", "email", "name", "role", "joined_at"]),
-    "Invitation": obj({"id": ID, "email": S, "role": ROLE, "invited_by": {"type": ["string", "null"]},
-                       "created_at": TIME, "expires_at": TIME}, ["id", "email", "role", "created_at", "expires_at"]),
+    "Invitation": obj({"id": ID, "email": S, "role": ROLE, "invited_by": NULLABLE_S,
+                       "created_at": TIME, "expires_at": TIME},
+                      ["id", "email", "role", "invited_by", "created_at", "expires_at"]),
     "ApiKey": obj({"id": ID, "name": S, "prefix": S, "org_id": ID, "user_id": ID, "created_at": TIME,
                    "expires_at": NULLABLE_TIME, "last_used_at": NULLABLE_TIME,
                    "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
-                  ["id", "name", "prefix", "org_id", "created_at", "expires_at", "scopes"],
+                  ["id", "name", "prefix", "org_id", "created_at", "expires_at", "last_used_at", "scopes"],
                   description="Never the key itself. `user_id` appears in the org listing."),
-    "ProviderKey": obj({"provider": {"enum": ["openai", "anthropic", "gemini"]}, "scope": {"enum": ["user", "org"]},
-                        "org_id": ID, "masked": S, "updated_at": TIME}, ["provider", "scope", "masked", "updated_at"]),
-    "UsageRow": obj({"key": S, "requests": INT, "prompt_tokens": INT, "completion_tokens": INT, "cost_micros": INT},
+    "ProviderKey": obj({"provider": PROVIDER, "scope": {"enum": ["user", "org"]},
+                        "org_id": ID, "masked": S, "updated_at": TIME}, ["provider", "scope", "masked", "updated_at"],
+                       description="`org_id` only for an organization's key."),
+    "UsageRow": obj({"key": S, "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT,
+                     "cost_micros": COUNT},
                     ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros"]),
 })
 
+ADMIN_403 = {403: "The caller is a member of the organization without the role (`forbidden`)"}
 paths.update({
     "/api/orgs": {
         "post": op("Create an organization; the caller is its owner", "orgs", status=201, ok=ref("Org"),
                    errors=(409,),
                    description="409 `conflict` when the caller already owns `MAX_ORGS_PER_USER` (20) organizations "
                                "besides their personal one; checked atomically with the insert.",
-                   body=obj({"name": S}, ["name"])),
+                   body=obj({"name": NAME}, ["name"])),
         "get": op("The caller's organizations with their role", "orgs", ok=page(ref("OrgMembership")),
                   errors=(400,), params=(LIMIT, CURSOR)),
     },
     "/api/orgs/{org}": {
         "get": op("One organization", "orgs", ok=ref("Org"), errors=(404,), params=(ORG,)),
         "patch": op("Rename it or change its settings (admin+)", "orgs", ok=ref("Org"), errors=(403, 404),
-                    params=(ORG,), description=SETTINGS_DOC,
-                    body=obj({"name": S, "settings": {"oneOf": [ref("OrgSettings"), {"type": "null"}]}})),
+                    params=(ORG,), description=SETTINGS_DOC, texts=ADMIN_403,
+                    body=obj({"name": nullable(NAME), "settings": nullable(ref("OrgSettingsInput"))})),
         "delete": op("Delete it and everything in it (owner)", "orgs", status=204, errors=(403, 404, 409),
                      params=(ORG,), description="A personal organization goes only with its account (409)."),
     },
@@ -342,11 +500,11 @@ paths.update({
         "post": op("Invite an email (admin+; only owners invite owners)", "orgs", status=201, errors=(403, 404, 409),
                    params=(ORG,), ok=obj({"id": ID, "token": S, "expires_at": TIME}, ["id", "token", "expires_at"]),
                    ok_text="Created; `token` is shown once (7 days, single use, bound to the email)",
-                   description="An earlier pending invitation of the same email is revoked. 409 `conflict` when the "
-                               "email is a member already, or when the organization has "
-                               "`MAX_PENDING_INVITATIONS_PER_ORG` (100) pending invitations (checked atomically "
+                   description="`role` defaults to `member`. An earlier pending invitation of the same email is "
+                               "revoked. 409 `conflict` when the email is a member already, or when the organization "
+                               "has `MAX_PENDING_INVITATIONS_PER_ORG` (100) pending invitations (checked atomically "
                                "with the insert; a replacement does not count).",
-                   body=obj({"email": S, "role": ROLE}, ["email"])),
+                   body=obj({"email": EMAIL, "role": nullable(ROLE)}, ["email"])),
         "get": op("Pending invitations (admin+)", "orgs", ok=page(ref("Invitation")), errors=(400, 403, 404),
                   description="Those that can still be accepted: not used, revoked or expired, and whose inviter "
                               "could still send them.",
@@ -360,23 +518,26 @@ paths.update({
         ok=obj({"org": ref("OrgMembership")}, ["org"]),
         description="The caller's email must be the invited one; an unknown, used, revoked or expired token, or "
                     "another email, is 404. So is an invitation whose inviter can no longer grant its role (demoted "
-                    "below it, or no longer a member): it keeps only the authority its inviter still has.",
+                    "below it, or no longer a member): it keeps only the authority its inviter still has. 409 when "
+                    "the caller is already a member.",
         body=obj({"token": S}, ["token"]))},
     "/api/orgs/{org}/keys": {"get": op("Every API key of the organization (admin+)", "keys",
                                        ok=page(ref("ApiKey")), errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR))},
     "/api/keys": {
         "post": op("Issue an API key; the key is shown only in this response", "keys", status=201,
                    ok=obj({"id": ID, "name": S, "key": S, "prefix": S, "org_id": ID, "created_at": TIME,
-                           "expires_at": NULLABLE_TIME, "scopes": {"type": "array", "items": S}},
+                           "expires_at": NULLABLE_TIME, "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
                           ["id", "name", "key", "prefix", "org_id", "created_at", "expires_at", "scopes"]),
                    errors=(404, 409),
                    description="Format `cg_` + 40 base62 characters + a 6-character checksum. `scopes`: `chat` "
                                "(the /v1 API, the default) and `conversations` (/api/conversations). A key acts as "
-                               "its creator in its organization and stops when the creator leaves it. 409 "
-                               "`conflict` when the caller has `MAX_API_KEYS_PER_USER_PER_ORG` (50) keys in the "
-                               "organization (expired ones count until deleted); checked atomically with the insert.",
-                   body=obj({"name": S, "org_id": S, "expires_at": TIME,
-                             "scopes": {"type": "array", "items": {"enum": ["chat", "conversations"]}}},
+                               "its creator in its organization and stops when the creator leaves it. `expires_at` "
+                               "must be in the future (else 400). 409 `conflict` when the caller has "
+                               "`MAX_API_KEYS_PER_USER_PER_ORG` (50) keys in the organization (expired ones count "
+                               "until deleted); checked atomically with the insert.",
+                   body=obj({"name": NAME, "org_id": ORG_ID, "expires_at": NULLABLE_TIME,
+                             "scopes": nullable({"type": "array", "minItems": 1,
+                                                 "items": {"enum": ["chat", "conversations"]}})},
                             ["name", "org_id"])),
         "get": op("The caller's API keys (never the secret)", "keys", ok=page(ref("ApiKey")), errors=(400,),
                   params=(LIMIT, CURSOR)),
@@ -388,28 +549,120 @@ paths.update({
                                      errors=(400,), params=(LIMIT, CURSOR))},
     "/api/provider-keys/{provider}": {
         "put": op("Set a bring-your-own provider key (sealed with AES-256-GCM)", "keys", status=204,
-                  errors=(403, 404), params=(path_param("provider", "openai, anthropic or gemini"),),
+                  errors=(403, 404), params=(path_param("provider", "openai, anthropic or gemini", PROVIDER),),
+                  texts={403: FEATURE_403},
                   description="With `org_id` (admin+) the key serves the whole organization. A chat request uses "
                               "the user's key, then the org's, then the service's; in an organization with "
                               "`features.byok` false only the service's (and an org key cannot be set there: 403 "
                               "`feature_disabled`).",
                   extra_responses=feature_off("byok", also_forbidden=True),
-                  body=obj({"api_key": S, "org_id": S}, ["api_key"])),
-        "delete": op("Remove a provider key", "keys", status=204, errors=(400, 403, 404),
-                     params=(path_param("provider", "openai, anthropic or gemini"),
+                  body=obj({"api_key": PROVIDER_KEY, "org_id": nullable(ORG_ID)}, ["api_key"])),
+        "delete": op("Remove a provider key", "keys", status=204, errors=(400, 403, 404), texts={403: FEATURE_403},
+                     params=(path_param("provider", "openai, anthropic or gemini", PROVIDER),
                              query("org_id", S, "remove the organization's key instead of the caller's"))),
     },
     "/api/orgs/{org}/usage": {"get": op(
         "Usage of the organization (admin+)", "usage", ok=page(ref("UsageRow")), errors=(400, 403, 404),
-        params=(ORG, query("from", S, "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
-                query("to", S, "YYYY-MM-DD or RFC 3339, exclusive (default: the start of next month)"),
+        description="Every group in one page, ordered by key (`next_cursor` is always null). `from` must be "
+                    "before `to` (else 400).",
+        params=(ORG, query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
+                           "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
+                query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
+                      "YYYY-MM-DD or RFC 3339, exclusive (default: the start of next month)"),
                 query("group_by", {"enum": ["day", "user", "model"], "default": "day"}, "row key")))},
 })
 
+# --- OpenAI-compatible API ---------------------------------------------------------------
 OPENAI_ERROR = {"description": "OpenAI-shaped error `{\"error\": {\"message\", \"type\", \"code\", \"param\"}}`",
-                "content": {"application/json": {"schema": obj(
-                    {"error": obj({"message": S, "type": S, "code": {"type": ["string", "null"]},
-                                   "param": {"type": ["string", "null"]}}, extra=True)}, ["error"])}}}
+                "content": {"application/json": {"schema": ref("OpenAIError")}}}
+TEXT_PART = obj({"type": {"const": "text"}, "text": S}, ["type", "text"], extra=True,
+                description="other part types (images, audio, files): `openai/*` models only")
+CHAT_MESSAGE = obj({
+    "role": {"enum": ["system", "developer", "user", "assistant"]},
+    "content": {"anyOf": [S, {"type": "array", "items": TEXT_PART}]},
+    **{k: {"description": "passed to OpenAI as it is (any value); ignored for other providers"}
+       for k in ("name", "tool_call_id", "refusal", "audio")},
+    **{k: {"description": "an assistant's tool calls: `openai/*` models only (else 400); ignored on other roles"}
+       for k in ("tool_calls", "function_call")},
+}, ["role", "content"],
+    # Whether an assistant's tool calls are accepted depends on the model; the document keeps to
+    # what every model accepts.
+    **{"if": {"type": "object", "properties": {"role": {"const": "assistant"}}, "required": ["role"]},
+       "then": {"properties": {"tool_calls": {"type": "null"}, "function_call": {"type": "null"}}}}, description="`tool`/`function` turns, `tool_calls` and non-text content parts are "
+                                    "accepted for `openai/*` models only.")
+OPENAI_ONLY = ["tools", "tool_choice", "response_format", "logprobs", "modalities", "prediction",
+               "web_search_options"]
+TUNING = ["frequency_penalty", "presence_penalty", "logit_bias", "seed", "metadata", "store", "service_tier",
+          "parallel_tool_calls", "top_logprobs", "reasoning_effort", "verbosity", "prompt_cache_key",
+          "safety_identifier"]
+U32 = {"type": ["integer", "null"], "minimum": 1, "maximum": 4294967295}
+components["schemas"].update({
+    "OpenAIError": obj({"error": obj({"message": S, "type": S, "code": NULLABLE_S, "param": NULLABLE_S},
+                                     ["message", "type", "code", "param"])}, ["error"]),
+    "ChatCompletionRequest": obj({
+        "model": MODEL,
+        "messages": {"type": "array", "items": CHAT_MESSAGE, "minItems": 1, "maxItems": 1000,
+                     "contains": {"type": "object", "properties": {"role": {"enum": ["user", "assistant"]}}},
+                     "description": "at least one user or assistant message"},
+        "stream": {"type": ["boolean", "null"]},
+        "stream_options": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+            "include_usage": {"type": ["boolean", "null"]}, "include_obfuscation": {"type": ["boolean", "null"]}}},
+        "max_tokens": U32, "max_completion_tokens": U32,
+        "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+        "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "stop": {"anyOf": [S, {"type": "array", "items": S, "maxItems": 4}, {"type": "null"}]},
+        "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 1, "description": "only 1"},
+        "user": NULLABLE_S,
+        **{k: {"enum": [None, False], "description": "any value for `openai/*` models (passed through)"}
+           for k in OPENAI_ONLY},
+        **{k: {"description": f"OpenAI's `{k}`, passed to OpenAI as it is (any value); dropped for other "
+                              "providers"} for k in TUNING},
+        **{k: {"type": "null", "description": "not supported: absent or null"}
+           for k in ("functions", "function_call", "audio")},
+    }, ["model", "messages"], description="OpenAI's Chat Completions request. Null counts as absent."),
+    "ChatCompletion": obj({
+        "id": S, "object": {"const": "chat.completion"}, "created": COUNT, "model": S,
+        "choices": {"type": "array", "minItems": 1, "maxItems": 1, "items": obj({
+            "index": {"const": 0},
+            "message": obj({"role": {"const": "assistant"}, "content": NULLABLE_S, "refusal": {"type": "null"},
+                            "tool_calls": {"type": "array"}}, ["role", "content", "refusal"]),
+            "logprobs": {"type": "null"},
+            "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter"]},
+        }, ["index", "message", "logprobs", "finish_reason"])},
+        "usage": ref("ChatUsage"),
+    }, ["id", "object", "created", "model", "choices", "usage"]),
+    "ChatUsage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT},
+                     ["prompt_tokens", "completion_tokens", "total_tokens"]),
+    "ChatCompletionChunk": obj({
+        "id": S, "object": {"const": "chat.completion.chunk"}, "created": COUNT, "model": S,
+        "choices": {"type": "array", "maxItems": 1, "items": obj({
+            "index": {"const": 0},
+            "delta": obj({"role": {"const": "assistant"}, "content": S, "tool_calls": {"type": "array"}}),
+            "logprobs": {"type": "null"},
+            "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter", None]},
+        }, ["index", "delta", "logprobs", "finish_reason"])},
+        "usage": {"oneOf": [ref("ChatUsage"), {"type": "null"}],
+                  "description": "with `stream_options.include_usage`: null on every chunk but the last, "
+                                 "which has no choices"},
+    }, ["id", "object", "created", "model", "choices"], description="One `data:` frame of a streamed reply."),
+    "ModelList": obj({"object": {"const": "list"}, "data": {"type": "array", "items": obj(
+        {"id": MODEL, "object": {"const": "model"},
+         "owned_by": {"enum": ["chatgate", "openai", "anthropic", "gemini"]}}, ["id", "object", "owned_by"])}},
+        ["object", "data"]),
+})
+V1_ERRORS = {
+    400: "Invalid request (`invalid_request_error`): bad JSON or parameters, a model not enabled in the "
+         "organization, no key for the provider, or a request the provider refused",
+    401: "Missing or invalid credentials (`authentication_error`)",
+    403: "The API key lacks the `chat` scope (`invalid_request_error`, code `forbidden`)",
+    404: "The `OpenAI-Organization` is not one of the caller's (`invalid_request_error`, code `not_found`)",
+    413: "Body over 1 MiB",
+    415: "Body is not application/json",
+    429: "Rate limited (`rate_limit_error`: the key's limit or the provider's) or the monthly token budget "
+         "spent (`insufficient_quota`), with `retry-after`",
+    502: "The provider failed (`api_error`)",
+    503: "A dependency is unavailable (`api_error`)",
+}
 paths.update({
     "/v1/chat/completions": {"post": {
         "summary": "OpenAI Chat Completions for any configured model", "tags": ["openai"],
@@ -419,22 +672,34 @@ paths.update({
                        "user's personal org, or the one named by the `OpenAI-Organization` header, and the per-user "
                        "rate applies (429 `rate_limit_exceeded`). With a monthly budget the completion cap sent "
                        "upstream is `max_completion_tokens`/`max_tokens` (or 4096) cut to what the month has left "
-                       "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit.",
+                       "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit. "
+                       "OpenAI-only features (tools, tool turns, response_format, images…) are refused for other "
+                       "providers.",
         "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
                         "description": "an organization id of the caller (access tokens only)"}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("ChatCompletionRequest")}}},
         "responses": {"200": {"description": "`chat.completion`, or with `stream: true` a `text/event-stream` of "
-                                             "`chat.completion.chunk` frames ending in `data: [DONE]`",
-                              "content": {"application/json": {"schema": {"type": "object"}},
-                                          "text/event-stream": {"schema": S}}},
-                      **{str(c): OPENAI_ERROR for c in (400, 401, 403, 404, 413, 415, 429, 502, 503)}},
+                                             "`chat.completion.chunk` frames ending in "
+                                             "`data: [DONE]`; a provider failure mid-stream is one OpenAI error "
+                                             "frame before the end",
+                              "content": {"application/json": {"schema": ref("ChatCompletion")},
+                                          "text/event-stream": {"schema": obj({
+                                              "event": {"const": "message",
+                                                        "description": "no `event:` line: the default type"},
+                                              "data": {"anyOf": [
+                                                  {"const": "[DONE]"},
+                                                  json_text({"oneOf": [ref("ChatCompletionChunk"),
+                                                                       ref("OpenAIError")]})]}}, ["data"],
+                                              description="One event: a `data:` line")}}},
+                      **{str(c): {**OPENAI_ERROR, "description": t} for c, t in V1_ERRORS.items()}},
     }},
     "/v1/models": {"get": {
         "summary": "The models the organization may use", "tags": ["openai"],
         "security": [{"apiKey": []}, {"bearer": []}],
-        "responses": {"200": json_response(obj({"object": {"const": "list"}, "data": {"type": "array", "items": obj(
-            {"id": S, "object": {"const": "model"}, "owned_by": S}, ["id", "object", "owned_by"])}},
-            ["object", "data"])), "401": OPENAI_ERROR},
+        "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
+                        "description": "an organization id of the caller (access tokens only)"}],
+        "responses": {"200": json_response(ref("ModelList")),
+                      **{str(c): {**OPENAI_ERROR, "description": V1_ERRORS[c]} for c in (401, 403, 404, 429)}},
     }},
 })
 
@@ -452,19 +717,19 @@ components["schemas"].update({
             "error": {"type": ["string", "null"],
                       "description": "without an HTTP answer: `connection failed`, `timed out after 10 s`, "
                                      "`refused by policy: …`, `no endpoint is configured`…"},
-            "duration_ms": INT}, ["at", "status_code", "error", "duration_ms"])},
+            "duration_ms": COUNT}, ["at", "status_code", "error", "duration_ms"])},
         "created_at": TIME, "delivered_at": NULLABLE_TIME,
         "next_attempt_at": {**NULLABLE_TIME, "description": "while pending"},
-    }, ["id", "event", "event_id", "status", "attempts", "created_at", "delivered_at"]),
+    }, ["id", "event", "event_id", "status", "attempts", "created_at", "delivered_at", "next_attempt_at"]),
     "AuditEvent": obj({
         "id": ID, "type": {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detected", "session.revoked",
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
                                     "member.added", "member.removed", "org.settings_changed"]},
         "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
         "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
-        "org_id": {"type": ["string", "null"]},
+        "org_id": NULLABLE_S,
         "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
-        "user_agent": {"type": ["string", "null"]}, "details": {"type": "object"},
+        "user_agent": NULLABLE_S, "details": {"type": "object"},
     }, ["id", "type", "created_at", "actor_id", "subject_id", "org_id", "ip", "user_agent", "details"]),
 })
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
@@ -495,24 +760,24 @@ paths.update({
                     "`canPublish`, `canSubscribe`, `canPublishData` for that room; owners and admins also "
                     "`roomAdmin`. 404 for an organization the caller is not in; 403 `feature_disabled` when it has "
                     "`features.livekit` false; 503 `service_unavailable` when LiveKit is not configured.",
-        body=obj({"room": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
-                  "org_id": {"type": "string", "description": "one of the caller's organizations"},
-                  "participant_name": S},
-                 ["room"]))},
+        body=obj({"room": ROOM, "org_id": nullable(ORG_ID),
+                  "participant_name": nullable(display_name("participant_name"))}, ["room"]))},
     "/api/embed/tickets": {"post": op(
         "A single-use, 60-second ticket for an embedding site", "federation", status=201, errors=(404,),
         ok=obj({"ticket": S, "expires_at": TIME}, ["ticket", "expires_at"]), extra_responses=feature_off("embed"),
         description="Bound to the caller, the org (any member) and `origin` (`https://host[:port]`, or http for "
                     "localhost, 127.0.0.1, [::1]; no path): only a page of that origin can exchange it.",
-        body=obj({"org_id": S, "origin": S}, ["org_id", "origin"]))},
+        body=obj({"org_id": ORG_ID, "origin": ORIGIN}, ["org_id", "origin"]))},
     "/api/embed/exchange": {
         "post": op("Exchange an embed ticket for session tokens, once", "federation", public=True,
-                   ok=ref("Tokens"), errors=(401,),
+                   ok=TOKENS_JSON, errors=(401, 403),
+                   texts={401: "A used, expired or unknown ticket, or one issued for another origin (`unauthorized`)"},
+                   body=obj({"ticket": S}, ["ticket"]),
                    description="Called by the embedding page (CORS). The `Origin` header must be the ticket's "
                                "origin. Answers as login does, with `refresh_token` always in the body (no cookie). "
                                "A used, expired or unknown ticket, or another origin, is 401; a ticket shown to "
                                "another origin is spent. 403 `feature_disabled` when its organization has "
-                               "switched `features.embed` off since.",
+                               "switched `features.embed` off since. " + AUTH_BODY_NOTE,
                    extra_responses=feature_off("embed")),
         "options": {"summary": "CORS preflight of the exchange", "tags": ["federation"], "security": [],
                     "responses": {"204": {"description": "access-control-allow-origin: the caller's origin"}}},
@@ -522,11 +787,9 @@ paths.update({
                   params=(ORG,), description="404 when none is configured.", extra_responses=HOOKS_403),
         "put": op("Set the org's webhook endpoint (admin+)", "webhooks", ok=ref("Webhook"), errors=(404,),
                   params=(ORG,), description=WEBHOOK_DOC, extra_responses=HOOKS_403,
-                  body=obj({"url": {"type": "string",
-                                    "description": "https to a public host (see the description); stored "
-                                                   "in canonical form"},
-                            "secret": {"type": "string", "minLength": 16, "maxLength": 256},
-                            "events": {"type": "array", "items": ORG_EVENT, "minItems": 1}},
+                  body=obj({"url": WEBHOOK_URL, "secret": SECRET,
+                            "events": {"type": "array", "items": ORG_EVENT, "minItems": 1,
+                                       "description": "duplicates are dropped"}},
                            ["url", "secret", "events"])),
         "delete": op("Remove the org's webhook endpoint (admin+)", "webhooks", status=204, errors=(404,),
                      params=(ORG,), description="Pending deliveries fail at their next attempt.",

@@ -2,7 +2,7 @@
 # Installs everything the build and the tests need, idempotently, from the package
 # registries only (see ../shared/PLATFORM.md): nothing here downloads from anywhere else.
 #   scripts/setup.sh          build tools (wasm target, npm packages, the wasm-bindgen CLI)
-#   scripts/setup.sh --test   also what the test suite needs (Chromium, Python clients)
+#   scripts/setup.sh --test   also what the test suite needs (Chromium, Python clients, schemathesis)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,9 +44,11 @@ if [ "${1:-}" = "--test" ]; then
     log "creating the Python test environment"
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c 'import openai, livekit.api' 2>/dev/null; then
-    log "installing the Python clients used by the tests"
-    .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  # `python -m pip`, not .venv/bin/pip: a venv copied from elsewhere keeps a pip script
+  # whose first line points at the original venv (and would install there).
+  if ! .venv/bin/python -c 'import openai, livekit.api, schemathesis' 2>/dev/null; then
+    log "installing the Python clients and schemathesis used by the tests"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
   fi
 fi
 log "ok"

@@ -199,8 +199,17 @@ pub fn is_json_content_type(value: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses a JSON body, telling malformed JSON apart from JSON of the wrong shape.
+/// Parses a JSON body, telling malformed JSON apart from JSON of the wrong shape. Every body
+/// is an object: serde would also read a struct from an array (`[null, null]` as `{}`).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => ApiError::validation("the request body must be a JSON object"),
+                Err(e) => ApiError::MalformedJson(strip_position(&e.to_string())),
+            },
+        );
+    }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::Validation(strip_position(&e.to_string())),
         _ => ApiError::MalformedJson(strip_position(&e.to_string())),
@@ -302,7 +311,6 @@ mod tests {
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Body {
         name: String,
     }
@@ -317,6 +325,22 @@ mod tests {
             Err(ApiError::Validation(m)) => assert!(m.contains("unknown field `admin`"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_body_that_is_json_but_not_an_object_is_refused() {
+        // serde reads a struct from an array too: `[null, null]` was an empty PATCH.
+        for body in [&br#"["a"]"#[..], b" [null]", b"\"a\"", b"null", b"1"] {
+            match parse_json::<Body>(body) {
+                Err(ApiError::Validation(m)) => assert!(m.contains("JSON object"), "{m}"),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        assert!(matches!(
+            parse_json::<Body>(b"[1,"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert_eq!(parse_json::<Body>(b" {\"name\":\"a\"}").unwrap().name, "a");
     }
 
     #[test]

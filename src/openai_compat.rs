@@ -109,7 +109,7 @@ pub fn parse_request(body: &[u8]) -> Result<CompatRequest, CompatError> {
     let temperature = opt_number(&obj, "temperature", 2.0)?;
     let top_p = opt_number(&obj, "top_p", 1.0)?;
     let stop = parse_stop(present(&obj, "stop"))?;
-    if present(&obj, "n").is_some_and(|n| n.as_u64() != Some(1)) {
+    if present(&obj, "n").is_some_and(|n| integer(n) != Some(1)) {
         return invalid("n", "must be 1: chatgate returns a single choice");
     }
     let user = match present(&obj, "user") {
@@ -174,11 +174,16 @@ fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, CompatE
     }
 }
 
+/// An integer, written `5` or `5.0` (JSON Schema's `integer`).
+fn integer(v: &Value) -> Option<i64> {
+    v.as_number().and_then(crate::util::json_integer)
+}
+
 fn opt_tokens(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, CompatError> {
     let Some(v) = present(obj, key) else {
         return Ok(None);
     };
-    match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+    match integer(v).and_then(|n| u32::try_from(n).ok()) {
         Some(n) if n >= 1 => Ok(Some(n)),
         _ => invalid(key, "must be a positive integer"),
     }
@@ -626,6 +631,19 @@ mod tests {
             c.passthrough.is_empty(),
             "tuning fields are dropped for anthropic"
         );
+    }
+
+    #[test]
+    fn token_counts_and_n_may_be_written_as_integral_floats() {
+        // JSON Schema's `integer` includes 100.0 (found by the fuzzer); 100.5 is still refused.
+        let r = parse(
+            json!({"model": "demo/echo", "messages": user("Hi"), "max_tokens": 100.0,
+                             "max_completion_tokens": 50.0, "n": 1.0}),
+        )
+        .unwrap();
+        assert_eq!(r.max_tokens, Some(50));
+        let bad = parse(json!({"model": "demo/echo", "messages": user("Hi"), "max_tokens": 100.5}));
+        assert_eq!(bad.unwrap_err().param.as_deref(), Some("max_tokens"));
     }
 
     #[test]

@@ -38,6 +38,32 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// A JSON number that is an integer: `5` or `5.0` (JSON Schema's `integer`, which the OpenAPI
+/// document promises), within ±2^53 for a float; `5.5` is not.
+pub fn json_integer(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+            .map(|f| f as i64)
+    })
+}
+
+/// serde `deserialize_with` for an optional integer field that takes `5.0` as `5`.
+pub fn de_opt_integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    json_integer(&n)
+        .and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected an integer in range, found {n}")))
+}
+
 /// Parses `YYYY-MM-DD` or an RFC 3339 timestamp into epoch milliseconds.
 pub fn parse_date_or_time(s: &str) -> Option<i64> {
     if let Some(ms) = parse_rfc3339(s) {

@@ -48,14 +48,14 @@ pub struct OrgSettings {
     /// `provider/model` names; empty means every configured model.
     #[serde(default)]
     pub enabled_models: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     pub monthly_token_limit: Option<i64>,
     #[serde(default)]
     pub custom_instructions: String,
     #[serde(default)]
     pub features: serde_json::Map<String, serde_json::Value>,
     /// Requests per minute per API key; `None` means the service default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     pub rate_limit_rpm: Option<i64>,
 }
 
@@ -224,6 +224,22 @@ mod tests {
         assert!(with(None, Some(10_000_000))
             .within_service_limits(600, None)
             .is_ok());
+    }
+
+    #[test]
+    fn integers_may_be_written_as_integral_floats() {
+        // JSON Schema's `integer` (the OpenAPI document's) includes 5.0; a client that writes
+        // every number as a float is not refused for it. Found by the fuzzer.
+        let s = parse(
+            serde_json::json!({"monthly_token_limit": 17179869184.0, "rate_limit_rpm": 60.0}),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.monthly_token_limit, s.rate_limit_rpm),
+            (Some(17179869184), Some(60))
+        );
+        assert!(parse(serde_json::json!({"rate_limit_rpm": 60.5})).is_err());
+        assert!(parse(serde_json::json!({"monthly_token_limit": 1e300})).is_err());
     }
 
     #[test]

@@ -271,6 +271,11 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
 /// Returns the token and whether it came in the body.
 async fn presented_refresh_token(ctx: &mut Ctx) -> ApiResult<(Option<String>, RefreshBody)> {
     let body: RefreshBody = ctx.json_opt(AUTH_BODY_LIMIT).await?.unwrap_or_default();
+    refresh_token_of(ctx, body)
+}
+
+/// The refresh token of a request whose (optional) body is read: the body's, else the cookie's.
+fn refresh_token_of(ctx: &Ctx, body: RefreshBody) -> ApiResult<(Option<String>, RefreshBody)> {
     if let Some(t) = body.refresh_token.clone() {
         return Ok((Some(t), body));
     }
@@ -355,6 +360,8 @@ fn successor_of(secret: &[u8], token: &str) -> String {
 
 /// Revokes the current session: the one of the bearer access token, else of the refresh token.
 pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
+    // The body is read (and refused when bad) even when a bearer token decides the session.
+    let body: RefreshBody = ctx.json_opt(AUTH_BODY_LIMIT).await?.unwrap_or_default();
     let db = ctx.db()?;
     // The bearer access token names the session; when it is missing or no longer valid
     // (expired, say), the refresh token does.
@@ -368,7 +375,7 @@ pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
             None => return Err(ApiError::Unauthorized("no session to log out of")),
         },
         bearer_failure => {
-            let (token, _) = presented_refresh_token(&mut ctx).await?;
+            let (token, _) = refresh_token_of(&ctx, body)?;
             let Some(token) = token else {
                 return Err(match bearer_failure {
                     Some(Err(e)) => e,

@@ -218,6 +218,7 @@ pub async fn messages(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 struct SendMessage {
     content: String,
     model: Option<String>,
+    #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     max_tokens: Option<u32>,
 }
 

@@ -231,10 +231,16 @@ pub fn find(method: &str, path: &str) -> Match<'static> {
     }
 }
 
-/// Whether some route answers `method`, or the web client does (GET and HEAD). Any other
-/// method is not implemented (501) on every path; a known one on a path without it is 405.
+/// The methods HTTP itself defines (RFC 9110, and PATCH): on a path without them, 405.
+const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Whether `method` is one HTTP defines (as spelled there: methods are case-sensitive). Any
+/// other (QUERY, PROPFIND…) is not implemented (501) on every path; a known one on a path
+/// without it is 405 with `allow`.
 pub fn is_known_method(method: &str) -> bool {
-    WEB_CLIENT_METHODS.contains(&method) || ROUTES.iter().any(|r| r.method == method)
+    HTTP_METHODS.contains(&method)
 }
 
 /// The methods the web client's pages and assets answer.
@@ -296,9 +302,7 @@ mod tests {
 
     #[test]
     fn methods_no_route_knows_are_not_implemented_and_never_read_as_get() {
-        for method in [
-            "QUERY", "PROPFIND", "PURGE", "TRACE", "CONNECT", "get", "Get", "",
-        ] {
+        for method in ["QUERY", "PROPFIND", "PURGE", "get", "Get", ""] {
             assert!(
                 matches!(find(method, "/api/me"), Match::UnknownMethod),
                 "{method} /api/me"
@@ -315,8 +319,14 @@ mod tests {
                 "{method} on a page"
             );
         }
-        // HEAD is known (the web client answers it), so on an API path it is 405.
-        assert!(matches!(find("HEAD", "/api/me"), Match::WrongMethod(_)));
+        // HTTP's own methods are known: on a path without them, 405.
+        for method in ["HEAD", "TRACE", "OPTIONS", "PUT"] {
+            assert!(
+                matches!(find(method, "/api/me"), Match::WrongMethod(_)),
+                "{method}"
+            );
+            assert!(web_client_method(method).is_err() || method == "HEAD");
+        }
         assert!(web_client_method("GET").is_ok() && web_client_method("HEAD").is_ok());
         match web_client_method("POST") {
             Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "GET, HEAD"),

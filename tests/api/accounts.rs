@@ -450,6 +450,35 @@ async fn a_rotated_token_presented_again_within_the_grace_window_gets_the_same_s
 }
 
 #[tokio::test]
+async fn logout_with_a_bearer_token_still_refuses_a_bad_body_and_keeps_the_session() {
+    // Found by the fuzzer: with a valid bearer token the body was never read, so a body with
+    // unknown fields (or no JSON at all) logged the caller out instead of being refused.
+    let app = spawn_app().await;
+    let user = app.register("logout-body").await;
+    let resp = app
+        .post(
+            "/api/auth/logout",
+            Some(&user.token),
+            &json!({"refresh_token": "x", "everywhere": true}),
+        )
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
+    let resp = app
+        .request(Method::POST, "/api/auth/logout", Some(&user.token))
+        .header("content-type", "text/plain")
+        .body("bye")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 415, "unsupported_media_type").await;
+    assert_eq!(
+        app.get("/api/me", Some(&user.token)).await.status(),
+        200,
+        "a refused logout leaves the session alone"
+    );
+}
+
+#[tokio::test]
 async fn logout_revocation_logout_all_and_password_change_stop_access_tokens_at_once() {
     let app = spawn_app().await;
 

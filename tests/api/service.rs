@@ -76,6 +76,29 @@ async fn unknown_routes_are_404_problems_and_wrong_methods_405_with_allow() {
 }
 
 #[tokio::test]
+async fn a_json_array_is_not_read_as_an_empty_object() {
+    // Found by the fuzzer: serde reads a struct from an array, so `[null, null]` was a PATCH
+    // (or a logout) with every optional field left out, answered 200 (204).
+    let app = spawn_app().await;
+    let user = app.register("array-body").await;
+    let path = format!("/api/orgs/{}", user.personal_org);
+    let resp = app
+        .send_json(
+            Method::PATCH,
+            &path,
+            Some(&user.token),
+            &json!([null, null]),
+        )
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
+    let resp = app
+        .post("/api/auth/logout", Some(&user.token), &json!([null, null]))
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
+    assert_eq!(app.get("/api/me", Some(&user.token)).await.status(), 200);
+}
+
+#[tokio::test]
 async fn bad_bodies_get_the_right_4xx_problem() {
     let app = spawn_app().await;
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![

@@ -204,8 +204,10 @@ def serving(env: dict, log_path: pathlib.Path, timeout: float = 90):
         log.close()
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def started(**overrides: str):
+    """The mock upstream and the built Worker with fresh state (`overrides` set more of the
+    Worker's variables): yields a `Server`, stops both on exit."""
     mock_bin = ROOT / "target" / "debug" / "chatgate-mock"
     if not mock_bin.exists():
         pytest.fail("build the mock first: cargo build -p chatgate-mock (make python does)")
@@ -239,9 +241,16 @@ def server():
         **SERVICE_KEYS,
         **LIVEKIT,
     )
+    env.update(overrides)
     try:
         with serving(env, state_dir / "wrangler.log") as base:
             yield Server(base, mock_base, state_dir)
     finally:
         mock.terminate()
         mock.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server():
+    with started() as s:
+        yield s
