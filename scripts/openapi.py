@@ -95,8 +95,10 @@ ORIGIN = {"type": "string", "maxLength": 300,
           "pattern": rf"^(?:https://{HOST}|http://{LOCAL_HOST})(?::[0-9]{{1,4}})?$",
           "description": "`https://host[:port]`, or http for localhost, 127.0.0.1, [::1]; no path"}
 WEBHOOK_URL = {"type": "string", "maxLength": 2048,
-               "pattern": rf"^(?:https://{HOST}|http://{LOCAL_HOST})(?::[0-9]{{1,4}})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$",
-               "description": "https, or http to localhost/127.0.0.1/[::1]; no credentials, no fragment"}
+               "pattern": rf"^https://(?:{LABEL}\.)+{TLD}(?::[0-9]{{1,4}})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$",
+               "description": "https to a public host; no credentials, no fragment. Internal addresses and "
+                              "local names are refused (400) in any spelling; plain http only to a host the "
+                              "operator lists in WEBHOOK_ALLOW_INSECURE_HOSTS"}
 SECRET = {"type": "string", "minLength": 16, "maxLength": 256, "pattern": f"^{PRINTABLE}*$",
           "description": "16 to 256 printable characters"}
 PROVIDER_KEY = {"type": "string", "pattern": r"^[!-~]{20,512}$",
@@ -817,8 +819,8 @@ document = {
                        "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
                        "phase: `auth`, then the route's own, such as `conversation`, `key` and `reply` "
                        "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`. "
-                       "A method no route answers (`QUERY`, `PROPFIND`…) is 501 `not_implemented` on every "
-                       "path; a known method on a path without it is 405 `method_not_allowed` with `allow`.",
+                       "A method a path does not have (`PUT /api/me`, `QUERY`, `PROPFIND`…) is 405 "
+                       "`method_not_allowed` with `allow`.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],

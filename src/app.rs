@@ -31,7 +31,6 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
     let timing = Rc::new(Timing::new(started));
     let (route_name, result) = match routes::find(&method, &path) {
         Match::NotFound => ("-", Err(ApiError::NotFound)),
-        Match::UnknownMethod => ("-", Err(ApiError::MethodNotImplemented(method.clone()))),
         Match::WrongMethod(allow) => ("-", Err(ApiError::MethodNotAllowed(allow))),
         Match::Found(route, params) => (
             route.pattern,

@@ -24,8 +24,6 @@ pub enum ApiError {
     NotFound,
     /// 405, with the methods the path does allow.
     MethodNotAllowed(String),
-    /// 501: a request method no route (and not the web client) answers, such as `QUERY`.
-    MethodNotImplemented(String),
     /// 409
     Conflict(String),
     /// 413, with the limit in bytes.
@@ -72,7 +70,6 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::FeatureDisabled(_) => 403,
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::MethodNotImplemented(_) => 501,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -94,7 +91,6 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "feature_disabled",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::MethodNotImplemented(_) => "not_implemented",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -118,7 +114,6 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "Feature disabled",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
-            ApiError::MethodNotImplemented(_) => "Not implemented",
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
             ApiError::UnsupportedMediaType => "Unsupported media type",
@@ -144,10 +139,6 @@ impl ApiError {
             ),
             ApiError::NotFound => "the resource does not exist".into(),
             ApiError::MethodNotAllowed(allow) => format!("this path allows: {allow}"),
-            ApiError::MethodNotImplemented(method) => format!(
-                "this server does not implement the method {}",
-                method.chars().take(32).collect::<String>()
-            ),
             ApiError::PayloadTooLarge(limit) => {
                 format!("the request body is larger than this route's limit of {limit} bytes")
             }

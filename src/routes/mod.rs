@@ -183,8 +183,6 @@ pub enum Match<'r> {
     /// The path exists with other methods (for the `allow` header).
     WrongMethod(String),
     NotFound,
-    /// No route answers this method on any path (501).
-    UnknownMethod,
 }
 
 /// Whether `path` fits `pattern`, returning the `{param}` segments.
@@ -210,9 +208,6 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
 /// `method` is the request's method exactly as sent: methods are case-sensitive, and the
 /// runtime's own conversion (`worker::Method`) reads every method it does not know as GET.
 pub fn find(method: &str, path: &str) -> Match<'static> {
-    if !is_known_method(method) {
-        return Match::UnknownMethod;
-    }
     let mut allowed: Vec<&str> = Vec::new();
     for route in ROUTES {
         if let Some(params) = match_pattern(route.pattern, path) {
@@ -231,29 +226,15 @@ pub fn find(method: &str, path: &str) -> Match<'static> {
     }
 }
 
-/// The methods HTTP itself defines (RFC 9110, and PATCH): on a path without them, 405.
-const HTTP_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
-/// Whether `method` is one HTTP defines (as spelled there: methods are case-sensitive). Any
-/// other (QUERY, PROPFIND…) is not implemented (501) on every path; a known one on a path
-/// without it is 405 with `allow`.
-pub fn is_known_method(method: &str) -> bool {
-    HTTP_METHODS.contains(&method)
-}
-
 /// The methods the web client's pages and assets answer.
 pub const WEB_CLIENT_METHODS: [&str; 2] = ["GET", "HEAD"];
 
-/// Whether the web client answers `method`: `Err` is the 405 or 501 to answer instead.
+/// Whether the web client answers `method`: `Err` is the 405 to answer instead.
 pub fn web_client_method(method: &str) -> Result<(), ApiError> {
     if WEB_CLIENT_METHODS.contains(&method) {
         Ok(())
-    } else if is_known_method(method) {
-        Err(ApiError::MethodNotAllowed(WEB_CLIENT_METHODS.join(", ")))
     } else {
-        Err(ApiError::MethodNotImplemented(method.to_string()))
+        Err(ApiError::MethodNotAllowed(WEB_CLIENT_METHODS.join(", ")))
     }
 }
 
@@ -301,31 +282,23 @@ mod tests {
     }
 
     #[test]
-    fn methods_no_route_knows_are_not_implemented_and_never_read_as_get() {
-        for method in ["QUERY", "PROPFIND", "PURGE", "get", "Get", ""] {
+    fn methods_no_route_has_are_405_and_never_read_as_get() {
+        for method in ["QUERY", "PROPFIND", "PURGE", "TRACE", "get", "Get", ""] {
+            match find(method, "/api/me") {
+                Match::WrongMethod(allow) => assert_eq!(allow, "GET, PATCH, DELETE", "{method}"),
+                _ => panic!("{method} /api/me: expected 405"),
+            }
             assert!(
-                matches!(find(method, "/api/me"), Match::UnknownMethod),
-                "{method} /api/me"
-            );
-            assert!(
-                matches!(find(method, "/api/nothing-here"), Match::UnknownMethod),
+                matches!(find(method, "/api/nothing-here"), Match::NotFound),
                 "{method}"
             );
             assert!(
                 matches!(
                     web_client_method(method),
-                    Err(ApiError::MethodNotImplemented(_))
+                    Err(ApiError::MethodNotAllowed(_))
                 ),
                 "{method} on a page"
             );
-        }
-        // HTTP's own methods are known: on a path without them, 405.
-        for method in ["HEAD", "TRACE", "OPTIONS", "PUT"] {
-            assert!(
-                matches!(find(method, "/api/me"), Match::WrongMethod(_)),
-                "{method}"
-            );
-            assert!(web_client_method(method).is_err() || method == "HEAD");
         }
         assert!(web_client_method("GET").is_ok() && web_client_method("HEAD").is_ok());
         match web_client_method("POST") {

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use worker::Response;
 
 use crate::auth::guard::Principal;
-use crate::domain::settings::Feature;
 use crate::domain::outbound::{self, AllowedHosts};
+use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, no_content, ok, page_limit, Ctx, BODY_LIMIT};
 use crate::routes::audit;

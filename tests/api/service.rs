@@ -186,32 +186,38 @@ async fn the_web_client_is_served_with_a_strict_content_security_policy() {
 }
 
 #[tokio::test]
-async fn methods_no_route_knows_are_501_and_never_served_as_get() {
+async fn methods_no_route_has_are_405_and_never_served_as_get() {
     let app = spawn_app().await;
     let user = app.register("methods").await;
     for method in ["QUERY", "PROPFIND", "PURGE"] {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
-        // API paths, and the web client's pages and assets.
-        for path in [
-            "/api/me",
-            "/health",
-            "/api/nowhere",
-            "/",
-            "/login",
-            "/favicon.svg",
+        // API paths (with their own methods in `allow`), and the web client's pages and assets.
+        for (path, allow) in [
+            ("/api/me", "GET, PATCH, DELETE"),
+            ("/health", "GET"),
+            ("/", "GET, HEAD"),
+            ("/login", "GET, HEAD"),
+            ("/favicon.svg", "GET, HEAD"),
         ] {
             let resp = app
                 .request(m.clone(), path, Some(&user.token))
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), 501, "{method} {path}");
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
             assert!(
                 resp.headers().get("x-request-id").is_some(),
                 "{method} {path}"
             );
-            assert_problem(resp, 501, "not_implemented").await;
+            assert_problem(resp, 405, "method_not_allowed").await;
         }
+        let resp = app
+            .request(m.clone(), "/api/nowhere", Some(&user.token))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(resp, 404, "not_found").await;
     }
 }
 
