@@ -5,8 +5,7 @@
 
 use crate::domain::model_id::ModelId;
 use crate::providers::{
-    ChatMessage, ChatRequest, Chunk, Completion, ProviderKind, Role, UpstreamError,
-    UpstreamErrorKind, Usage,
+    ChatRequest, Chunk, Completion, Message, ProviderKind, UpstreamError, UpstreamErrorKind, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -142,6 +141,7 @@ pub fn parse_request(body: &[u8]) -> Result<CompatRequest, CompatError> {
         user,
         stream,
         passthrough,
+        ..ChatRequest::default()
     };
     Ok(CompatRequest {
         model,
@@ -243,7 +243,7 @@ fn parse_stop(value: Option<&Value>) -> Result<Vec<String>, CompatError> {
 
 struct ParsedMessages {
     system: Option<String>,
-    messages: Vec<ChatMessage>,
+    messages: Vec<Message>,
     /// Something only OpenAI's raw format can carry (tool turns, images,
     /// names, a system message mid-conversation): send the array verbatim.
     raw_needed: bool,
@@ -313,20 +313,14 @@ fn parse_messages(value: Option<&Value>, openai: bool) -> Result<ParsedMessages,
                 raw_needed |= !messages.is_empty();
                 system.push(text);
             }
-            "user" => messages.push(ChatMessage {
-                role: Role::User,
-                content: text,
-            }),
+            "user" => messages.push(Message::user(text)),
             "assistant" if has_calls && !openai => {
                 return invalid(
                     format!("{at}.tool_calls"),
                     "are only supported for openai/* models",
                 )
             }
-            "assistant" => messages.push(ChatMessage {
-                role: Role::Assistant,
-                content: text,
-            }),
+            "assistant" => messages.push(Message::assistant(text)),
             _ => {}
         }
     }
@@ -398,16 +392,24 @@ fn usage_json(u: Usage) -> Value {
 pub fn completion_body(id: &str, created: u64, model: &str, c: &Completion) -> Value {
     let mut message = Map::new();
     message.insert("role".into(), "assistant".into());
-    // OpenAI sends null content for a reply that is only tool calls.
-    let content = if c.text.is_empty() && c.tool_calls.is_some() {
+    // OpenAI sends null content for a reply that is only tool calls (or a refusal).
+    let text = c.text();
+    let calls: Vec<Value> = c
+        .tool_calls()
+        .map(|t| json!({"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}))
+        .collect();
+    let content = if text.is_empty() && (!calls.is_empty() || c.refusal().is_some()) {
         Value::Null
     } else {
-        c.text.clone().into()
+        text.into()
     };
     message.insert("content".into(), content);
-    message.insert("refusal".into(), Value::Null);
-    if let Some(calls) = &c.tool_calls {
-        message.insert("tool_calls".into(), calls.clone());
+    message.insert(
+        "refusal".into(),
+        c.refusal().map_or(Value::Null, Into::into),
+    );
+    if !calls.is_empty() {
+        message.insert("tool_calls".into(), calls.into());
     }
     let finish_reason = c.finish_reason.as_ref().map_or("stop", |r| r.as_openai());
     json!({
@@ -455,13 +457,35 @@ impl ChunkWriter {
         }
         self.usage = c.usage.or(self.usage);
         let mut frames = Vec::new();
-        if !c.text.is_empty() || c.tool_calls.is_some() {
+        if !c.text.is_empty() || !c.tool_calls.is_empty() || !c.refusal.is_empty() {
             let mut delta = self.delta();
             if !c.text.is_empty() {
                 delta.insert("content".into(), c.text.clone().into());
             }
-            if let Some(calls) = &c.tool_calls {
-                delta.insert("tool_calls".into(), calls.clone());
+            if !c.refusal.is_empty() {
+                delta.insert("refusal".into(), c.refusal.clone().into());
+            }
+            if !c.tool_calls.is_empty() {
+                let calls: Vec<Value> = c
+                    .tool_calls
+                    .iter()
+                    .map(|d| {
+                        let mut call = Map::new();
+                        call.insert("index".into(), d.index.into());
+                        if let Some(id) = &d.id {
+                            call.insert("id".into(), id.clone().into());
+                            call.insert("type".into(), "function".into());
+                        }
+                        let mut function = Map::new();
+                        if let Some(name) = &d.name {
+                            function.insert("name".into(), name.clone().into());
+                        }
+                        function.insert("arguments".into(), d.arguments.clone().into());
+                        call.insert("function".into(), function.into());
+                        call.into()
+                    })
+                    .collect();
+                delta.insert("tool_calls".into(), calls.into());
             }
             frames.push(self.frame(delta, None));
         }
@@ -565,6 +589,7 @@ pub fn upstream_error_body(e: &UpstreamError) -> Value {
 mod tests {
     use super::*;
     use crate::providers::{sse::SseDecoder, stream_mapper, FinishReason};
+    use crate::providers::{Block, Role, ToolCall};
 
     fn parse(v: Value) -> Result<CompatRequest, CompatError> {
         parse_request(v.to_string().as_bytes())
@@ -610,17 +635,13 @@ mod tests {
         let c = &r.chat;
         assert_eq!(c.model, "claude-3-5-haiku-latest");
         assert_eq!(c.system.as_deref(), Some("Be brief.\n\nUse French."));
-        let turns: Vec<(Role, &str)> = c
-            .messages
-            .iter()
-            .map(|m| (m.role, m.content.as_str()))
-            .collect();
+        let turns: Vec<(Role, String)> = c.messages.iter().map(|m| (m.role, m.text())).collect();
         assert_eq!(
             turns,
             vec![
-                (Role::User, "Hi\nthere"),
-                (Role::Assistant, "Hello"),
-                (Role::User, "Again")
+                (Role::User, "Hi\nthere".to_owned()),
+                (Role::Assistant, "Hello".to_owned()),
+                (Role::User, "Again".to_owned())
             ]
         );
         assert_eq!(
@@ -664,7 +685,7 @@ mod tests {
         assert_eq!(p.get("seed"), Some(&json!(1)));
         assert!(p.get("tools").is_some() && p.get("store").is_none());
         assert_eq!(r.max_tokens, Some(50), "max_completion_tokens wins");
-        assert_eq!(r.chat.messages[0].content, "Weather?");
+        assert_eq!(r.chat.messages[0].text(), "Weather?");
         assert!(!r.stream && !r.include_usage);
         // Plain text messages are rebuilt, not passed raw.
         let plain = parse(json!({"model": "openai/gpt-4o", "messages": user("hi")})).unwrap();
@@ -835,13 +856,10 @@ mod tests {
     #[test]
     fn completions_and_errors_render_in_openai_shape() {
         let c = Completion {
-            text: "Hi".into(),
-            usage: Usage {
-                prompt_tokens: 3,
-                completion_tokens: 1,
-            },
+            content: vec![Block::Text("Hi".into())],
+            usage: Usage::new(3, 1),
             finish_reason: Some(FinishReason::Length),
-            tool_calls: None,
+            logprobs: None,
         };
         let body = completion_body("chatcmpl-9", 42, "gemini/gemini-2.5-flash", &c);
         assert_eq!(
@@ -853,7 +871,12 @@ mod tests {
             })
         );
         let tools = Completion {
-            tool_calls: Some(json!([{"id": "c1"}])),
+            content: vec![Block::ToolCall(ToolCall {
+                id: "c1".into(),
+                name: "w".into(),
+                arguments: "{}".into(),
+                signature: None,
+            })],
             finish_reason: Some(FinishReason::ToolCalls),
             ..Default::default()
         };

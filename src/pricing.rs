@@ -70,10 +70,7 @@ mod tests {
     use super::*;
 
     fn usage(p: u64, c: u64) -> Usage {
-        Usage {
-            prompt_tokens: p,
-            completion_tokens: c,
-        }
+        Usage::new(p, c)
     }
 
     #[test]

@@ -108,10 +108,7 @@ pub struct MessageRow {
 impl MessageRow {
     pub fn view(&self) -> MessageView {
         let usage = match (self.prompt_tokens, self.completion_tokens) {
-            (Some(p), Some(c)) => Some(Usage {
-                prompt_tokens: p.max(0) as u64,
-                completion_tokens: c.max(0) as u64,
-            }),
+            (Some(p), Some(c)) => Some(Usage::new(p.max(0) as u64, c.max(0) as u64)),
             _ => None,
         };
         MessageView {

@@ -18,7 +18,7 @@ use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::client::{self as limiter, Reservation};
 use crate::providers::sse::encode_event;
-use crate::providers::{self, ChatMessage, ChatRequest, Role, UpstreamError, Usage};
+use crate::providers::{self, Block, ChatRequest, Message, Role, UpstreamError, Usage};
 use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms, JS_MAX_SAFE};
 
@@ -68,6 +68,7 @@ impl Meter {
                         counted => counted,
                     },
                     completion_tokens: seen.completion_tokens.max(providers::estimate_tokens(text)),
+                    ..seen
                 }
             }
         }
@@ -114,7 +115,7 @@ fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
 
 /// The history sent upstream: the new user message, then older messages newest first until
 /// the character budget is spent (oldest dropped first), in chronological order.
-fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<ChatMessage>> {
+fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<Message>> {
     #[derive(serde::Deserialize)]
     struct Row {
         seq: i64,
@@ -125,10 +126,7 @@ fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<C
     // conversation costs what its recent messages cost.
     const PAGE: i64 = 64;
     let mut used = new_message.chars().count();
-    let mut picked = vec![ChatMessage {
-        role: Role::User,
-        content: new_message.to_string(),
-    }];
+    let mut picked = vec![Message::user(new_message)];
     let mut before = JS_MAX_SAFE;
     'pages: loop {
         let rows: Vec<Row> = shared
@@ -152,9 +150,9 @@ fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<C
             } else {
                 Role::User
             };
-            picked.push(ChatMessage {
+            picked.push(Message {
                 role,
-                content: r.content,
+                content: vec![Block::Text(r.content)],
             });
         }
         if last_page {

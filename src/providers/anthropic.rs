@@ -5,6 +5,7 @@ use super::{
     Chunk, Completion, ErrorDetail, FinishReason, HttpRequestSpec, ProviderKind, Role,
     StreamMapper, UpstreamError, UpstreamErrorKind, Usage, DEFAULT_MAX_TOKENS,
 };
+use crate::providers::model;
 use serde::{Deserialize, Serialize};
 
 pub const NAME: &str = "anthropic";
@@ -46,13 +47,17 @@ pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> Htt
     // Anthropic refuses empty text blocks, and two turns of one role in a row
     // are one turn to it anyway: drop the empty ones and join the neighbours.
     let mut turns: Vec<(Role, String)> = Vec::with_capacity(req.messages.len());
-    for m in req.messages.iter().filter(|m| !m.content.trim().is_empty()) {
+    for m in req.messages.iter() {
+        let text = m.text();
+        if text.trim().is_empty() {
+            continue;
+        }
         match turns.last_mut() {
             Some((role, content)) if *role == m.role => {
                 content.push_str("\n\n");
-                content.push_str(&m.content);
+                content.push_str(&text);
             }
-            _ => turns.push((m.role, m.content.clone())),
+            _ => turns.push((m.role, text)),
         }
     }
     let messages = turns
@@ -217,20 +222,23 @@ fn finish_reason(s: &str) -> FinishReason {
 
 pub(super) fn parse_completion(body: &[u8]) -> Result<Completion, UpstreamError> {
     let body: Body = parse_json(KIND, body)?;
-    let usage = body.usage.map_or_else(Usage::default, |u| Usage {
-        prompt_tokens: u.prompt().unwrap_or_default(),
-        completion_tokens: u.output_tokens.unwrap_or_default(),
+    let usage = body.usage.map_or_else(Usage::default, |u| {
+        Usage::new(
+            u.prompt().unwrap_or_default(),
+            u.output_tokens.unwrap_or_default(),
+        )
     });
+    let text: String = body
+        .content
+        .into_iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text)
+        .collect();
     Ok(Completion {
-        text: body
-            .content
-            .into_iter()
-            .filter(|b| b.kind == "text")
-            .filter_map(|b| b.text)
-            .collect(),
+        content: vec![model::Block::Text(text)],
         usage,
         finish_reason: body.stop_reason.as_deref().map(finish_reason),
-        tool_calls: None,
+        logprobs: None,
     })
 }
 
@@ -311,7 +319,7 @@ impl StreamMapper for AnthropicStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::super::{tests::replay_whole, ChatMessage};
+    use super::super::{tests::replay_whole, Message};
     use super::*;
     use serde_json::{json, Value};
 
@@ -321,10 +329,10 @@ mod tests {
             model: "claude-3-5-haiku-latest".into(),
             system: Some("Be brief.".into()),
             messages: vec![
-                ChatMessage::user("Hi"),
-                ChatMessage::assistant(""), // a failed reply with no text
-                ChatMessage::user("Still there?"),
-                ChatMessage::assistant("Yes"),
+                Message::user("Hi"),
+                Message::assistant(""), // a failed reply with no text
+                Message::user("Still there?"),
+                Message::assistant("Yes"),
             ],
             stop: vec!["END".into()],
             user: Some("u1".into()),
@@ -376,13 +384,7 @@ mod tests {
             "Bonjour ! Voilà une réponse courte 🙂 — rien de plus."
         );
         let last = chunks.last().unwrap();
-        assert_eq!(
-            last.usage,
-            Some(Usage {
-                prompt_tokens: 14 + 3 + 8,
-                completion_tokens: 21
-            })
-        );
+        assert_eq!(last.usage, Some(Usage::new(14 + 3 + 8, 21)));
         assert_eq!(last.finish_reason, Some(FinishReason::Stop));
         assert_eq!(
             chunks
@@ -459,13 +461,7 @@ mod tests {
         let delta = r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"input_tokens":12,"cache_read_input_tokens":5,"output_tokens":30}}"#;
         assert!(m.on_event(&ev(delta)).unwrap().is_empty());
         let last = m.on_event(&ev(r#"{"type":"message_stop"}"#)).unwrap();
-        assert_eq!(
-            last[0].usage,
-            Some(Usage {
-                prompt_tokens: 17,
-                completion_tokens: 30
-            })
-        );
+        assert_eq!(last[0].usage, Some(Usage::new(17, 30)));
         assert_eq!(last[0].finish_reason, Some(FinishReason::Length));
         assert!(m.finish().is_ok());
     }
@@ -486,14 +482,8 @@ mod tests {
     fn non_streaming_bodies_parse() {
         let body = br#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-3-5-haiku-20241022","content":[{"type":"text","text":"Hi "},{"type":"tool_use","id":"t","name":"f","input":{}},{"type":"text","text":"there"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":3}}"#;
         let c = parse_completion(body).unwrap();
-        assert_eq!(c.text, "Hi there");
+        assert_eq!(c.text(), "Hi there");
         assert_eq!(c.finish_reason, Some(FinishReason::Length));
-        assert_eq!(
-            c.usage,
-            Usage {
-                prompt_tokens: 12,
-                completion_tokens: 3
-            }
-        );
+        assert_eq!(c.usage, Usage::new(12, 3));
     }
 }

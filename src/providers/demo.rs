@@ -27,13 +27,13 @@ before connecting OpenAI, Anthropic or Gemini.";
 struct Request<'a> {
     model: &'a str,
     system: Option<&'a str>,
-    messages: Vec<Message<'a>>,
+    messages: Vec<Message>,
 }
 
 #[derive(Serialize)]
-struct Message<'a> {
+struct Message {
     role: Role,
-    content: &'a str,
+    content: String,
 }
 
 /// Never sent anywhere: the demo is served in-process. It exists so
@@ -47,7 +47,7 @@ pub(super) fn build_request(base: &str, req: &ChatRequest) -> HttpRequestSpec {
             .iter()
             .map(|m| Message {
                 role: m.role,
-                content: &m.content,
+                content: m.text(),
             })
             .collect(),
     };
@@ -64,7 +64,7 @@ pub(super) fn build_request(base: &str, req: &ChatRequest) -> HttpRequestSpec {
 pub fn reply_tokens(req: &ChatRequest) -> Vec<String> {
     let last_user = req.messages.iter().rev().find(|m| m.role == Role::User);
     let reply = match last_user {
-        Some(m) => format!("You said: {}\n\n{ABOUT}", m.content),
+        Some(m) => format!("You said: {}\n\n{ABOUT}", m.text()),
         None => format!("Hello!\n\n{ABOUT}"),
     };
     split_words(&reply)
@@ -86,15 +86,13 @@ fn split_words(text: &str) -> Vec<String> {
 }
 
 pub fn usage(req: &ChatRequest, tokens: &[String]) -> Usage {
-    let chars = req
+    let chars: String = req
         .system
         .iter()
-        .chain(req.messages.iter().map(|m| &m.content));
-    let prompt: u64 = estimate_tokens(&chars.map(String::as_str).collect::<String>());
-    Usage {
-        prompt_tokens: prompt.max(1),
-        completion_tokens: tokens.len() as u64,
-    }
+        .cloned()
+        .chain(req.messages.iter().map(|m| m.prompt_text()))
+        .collect();
+    Usage::new(estimate_tokens(&chars).max(1), tokens.len() as u64)
 }
 
 /// The stream, ready to pace: one chunk per token, the last one carrying
@@ -152,7 +150,7 @@ impl Frame {
             text: self.text,
             usage: self.usage,
             finish_reason,
-            tool_calls: None,
+            ..Chunk::default()
         }
     }
 }
@@ -201,7 +199,7 @@ impl StreamMapper for DemoStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::super::{stream_mapper, ChatMessage};
+    use super::super::{stream_mapper, Message};
     use super::*;
 
     fn req(text: &str) -> ChatRequest {
@@ -209,9 +207,9 @@ mod tests {
             model: MODEL.into(),
             system: Some("Be nice.".into()),
             messages: vec![
-                ChatMessage::user("first"),
-                ChatMessage::assistant("ok"),
-                ChatMessage::user(text),
+                Message::user("first"),
+                Message::assistant("ok"),
+                Message::user(text),
             ],
             ..Default::default()
         }
@@ -252,15 +250,9 @@ mod tests {
         let r = req("hello");
         let tokens = reply_tokens(&r);
         // "Be nice." + "first" + "ok" + "hello" = 20 chars
-        assert_eq!(
-            usage(&r, &tokens),
-            Usage {
-                prompt_tokens: 5,
-                completion_tokens: tokens.len() as u64
-            }
-        );
+        assert_eq!(usage(&r, &tokens), Usage::new(5, tokens.len() as u64));
         let c = completion(&r);
-        assert_eq!(c.text, tokens.concat());
+        assert_eq!(c.text(), tokens.concat());
         assert_eq!(c.finish_reason, Some(FinishReason::Stop));
     }
 
@@ -271,7 +263,7 @@ mod tests {
             ..req("hello")
         };
         let c = completion(&r);
-        assert_eq!(c.text, "You said: hello\n\n");
+        assert_eq!(c.text(), "You said: hello\n\n");
         assert_eq!(c.usage.completion_tokens, 3);
         assert_eq!(c.finish_reason, Some(FinishReason::Length));
         let roomy = ChatRequest {
@@ -294,6 +286,6 @@ mod tests {
         assert!(mapper.finish().is_ok());
         assert_eq!(got, expected);
         let c = parse_completion(br#"{"text":"hi","finish_reason":"stop","usage":{"prompt_tokens":1,"completion_tokens":1}}"#).unwrap();
-        assert_eq!(c.text, "hi");
+        assert_eq!(c.text(), "hi");
     }
 }

@@ -15,27 +15,27 @@ const KIND: ProviderKind = ProviderKind::Gemini;
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Request<'a> {
-    contents: Vec<Content<'a>>,
+    contents: Vec<Content>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system_instruction: Option<SystemInstruction<'a>>,
+    system_instruction: Option<SystemInstruction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     generation_config: Option<GenerationConfig<'a>>,
 }
 
 #[derive(Serialize)]
-struct Content<'a> {
+struct Content {
     role: &'static str,
-    parts: Vec<Part<'a>>,
+    parts: Vec<Part>,
 }
 
 #[derive(Serialize)]
-struct Part<'a> {
-    text: &'a str,
+struct Part {
+    text: String,
 }
 
 #[derive(Serialize)]
-struct SystemInstruction<'a> {
-    parts: [Part<'a>; 1],
+struct SystemInstruction {
+    parts: [Part; 1],
 }
 
 #[derive(Serialize)]
@@ -55,16 +55,20 @@ pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> Htt
     // Neighbouring turns of one role become parts of one content; empty
     // turns (a failed reply) are dropped, Gemini refuses empty parts.
     let mut contents: Vec<Content> = Vec::with_capacity(req.messages.len());
-    for m in req.messages.iter().filter(|m| !m.content.is_empty()) {
+    for m in req.messages.iter() {
+        let text = m.text();
+        if text.is_empty() {
+            continue;
+        }
         let role = match m.role {
             Role::User => "user",
             Role::Assistant => "model",
         };
         match contents.last_mut() {
-            Some(last) if last.role == role => last.parts.push(Part { text: &m.content }),
+            Some(last) if last.role == role => last.parts.push(Part { text }),
             _ => contents.push(Content {
                 role,
-                parts: vec![Part { text: &m.content }],
+                parts: vec![Part { text }],
             }),
         }
     }
@@ -82,7 +86,9 @@ pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> Htt
         contents,
         system_instruction: req.system.as_deref().filter(|s| !s.is_empty()).map(|text| {
             SystemInstruction {
-                parts: [Part { text }],
+                parts: [Part {
+                    text: text.to_owned(),
+                }],
             }
         }),
         generation_config: has_config.then_some(config),
@@ -173,9 +179,11 @@ struct Mapped {
 }
 
 fn map_response(r: Response) -> Mapped {
-    let usage = r.usage_metadata.map(|u| Usage {
-        prompt_tokens: u.prompt_token_count,
-        completion_tokens: u.candidates_token_count + u.thoughts_token_count,
+    let usage = r.usage_metadata.map(|u| {
+        Usage::new(
+            u.prompt_token_count,
+            u.candidates_token_count + u.thoughts_token_count,
+        )
     });
     // A blocked prompt has no candidate at all, only the feedback.
     let blocked = r
@@ -282,10 +290,10 @@ pub(super) fn parse_completion(body: &[u8]) -> Result<Completion, UpstreamError>
     }
     let mapped = map_response(parse_json(KIND, body)?);
     Ok(Completion {
-        text: mapped.text,
+        content: vec![super::Block::Text(mapped.text)],
         usage: mapped.usage.unwrap_or_default(),
         finish_reason: mapped.finish_reason,
-        tool_calls: None,
+        logprobs: None,
     })
 }
 
@@ -340,7 +348,7 @@ impl StreamMapper for GeminiStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::super::{tests::replay_whole, ChatMessage};
+    use super::super::{tests::replay_whole, Message};
     use super::*;
     use serde_json::json;
 
@@ -350,9 +358,9 @@ mod tests {
             model: "gemini-2.5-flash".into(),
             system: Some("Be brief.".into()),
             messages: vec![
-                ChatMessage::user("Hi"),
-                ChatMessage::user("there"),
-                ChatMessage::assistant("Hello"),
+                Message::user("Hi"),
+                Message::user("there"),
+                Message::assistant("Hello"),
             ],
             max_tokens: Some(100),
             temperature: Some(0.7),
@@ -388,7 +396,7 @@ mod tests {
         );
         let plain = ChatRequest {
             model: "a/../b?x".into(),
-            messages: vec![ChatMessage::user("Hi")],
+            messages: vec![Message::user("Hi")],
             ..Default::default()
         };
         let spec = build_request("https://g", "k", &plain);
@@ -416,13 +424,7 @@ mod tests {
         );
         let last = chunks.last().unwrap();
         assert_eq!(last.finish_reason, Some(FinishReason::Stop));
-        assert_eq!(
-            last.usage,
-            Some(Usage {
-                prompt_tokens: 11,
-                completion_tokens: 24 + 52
-            })
-        );
+        assert_eq!(last.usage, Some(Usage::new(11, 24 + 52)));
         assert_eq!(chunks.iter().filter(|c| c.usage.is_some()).count(), 1);
     }
 
@@ -440,13 +442,7 @@ mod tests {
         let mut m = GeminiStream::default();
         let chunks = m.on_event(&ev).unwrap();
         assert_eq!(chunks[0].finish_reason, Some(FinishReason::ContentFilter));
-        assert_eq!(
-            chunks[0].usage,
-            Some(Usage {
-                prompt_tokens: 5,
-                completion_tokens: 0
-            })
-        );
+        assert_eq!(chunks[0].usage, Some(Usage::new(5, 0)));
         assert!(m.finish().is_ok());
     }
 
@@ -471,14 +467,8 @@ mod tests {
     fn non_streaming_bodies_parse() {
         let body = r#"{"candidates":[{"content":{"parts":[{"text":"thinking...","thought":true},{"text":"Hi "},{"text":"there"}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,"totalTokenCount":6},"modelVersion":"gemini-2.0-flash"}"#;
         let c = parse_completion(body.as_bytes()).unwrap();
-        assert_eq!(c.text, "Hi there");
+        assert_eq!(c.text(), "Hi there");
         assert_eq!(c.finish_reason, Some(FinishReason::Length));
-        assert_eq!(
-            c.usage,
-            Usage {
-                prompt_tokens: 4,
-                completion_tokens: 2
-            }
-        );
+        assert_eq!(c.usage, Usage::new(4, 2));
     }
 }

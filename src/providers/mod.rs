@@ -9,11 +9,14 @@
 pub mod anthropic;
 pub mod demo;
 pub mod gemini;
+pub mod model;
 pub mod openai;
 pub mod sse;
 
+pub use model::*;
+
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 /// Anthropic requires `max_tokens`; this is sent when the client gave none.
@@ -52,46 +55,28 @@ impl fmt::Display for ProviderKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Assistant,
-}
-
-#[derive(Clone, Debug)]
-pub struct ChatMessage {
-    pub role: Role,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
-    }
-
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::Assistant,
-            content: content.into(),
-        }
-    }
-}
-
+/// A request to a model, whatever the ingress format and the provider.
 #[derive(Clone, Debug, Default)]
 pub struct ChatRequest {
     /// The model part only, e.g. "gpt-4o-mini".
     pub model: String,
+    /// System and developer instructions, joined.
     pub system: Option<String>,
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<ResponseFormat>,
+    pub reasoning: Option<ReasoningRequest>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub stop: Vec<String>,
+    pub seed: Option<i64>,
     pub user: Option<String>,
+    /// OpenAI only: the log probability of each output token, and of this many alternatives.
+    pub logprobs: bool,
+    pub top_logprobs: Option<u32>,
     pub stream: bool,
     /// OpenAI only: fields copied verbatim into the body ("messages" replaces
     /// the built ones, for tool messages and non-text parts).
@@ -132,114 +117,6 @@ fn json_headers<const N: usize>(extra: [(&str, String); N]) -> Vec<(String, Stri
 /// serde_json writes non-finite floats as null), so no error path is needed.
 fn to_json<T: Serialize>(body: &T) -> String {
     serde_json::to_string(body).unwrap_or_default()
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-impl Usage {
-    pub fn total(&self) -> u64 {
-        self.prompt_tokens + self.completion_tokens
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FinishReason {
-    Stop,
-    Length,
-    ContentFilter,
-    ToolCalls,
-    /// The provider's own value, lower-cased (e.g. Gemini "other", Anthropic "pause_turn").
-    Other(String),
-}
-
-impl FinishReason {
-    /// OpenAI's vocabulary; a reason it does not have reads as "stop" so
-    /// strict OpenAI clients still accept it.
-    pub fn as_openai(&self) -> &str {
-        match self {
-            Self::Stop | Self::Other(_) => "stop",
-            Self::Length => "length",
-            Self::ContentFilter => "content_filter",
-            Self::ToolCalls => "tool_calls",
-        }
-    }
-
-    /// For storage and logs: like `as_openai` but keeps the provider's own value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Other(s) => s,
-            other => other.as_openai(),
-        }
-    }
-}
-
-/// One piece of a reply, the same for every provider.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Chunk {
-    pub text: String,
-    /// Cumulative usage; when several chunks carry one, the last wins.
-    pub usage: Option<Usage>,
-    pub finish_reason: Option<FinishReason>,
-    /// OpenAI `delta.tool_calls`, verbatim.
-    pub tool_calls: Option<serde_json::Value>,
-}
-
-impl Chunk {
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
-            && self.usage.is_none()
-            && self.finish_reason.is_none()
-            && self.tool_calls.is_none()
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Completion {
-    pub text: String,
-    pub usage: Usage,
-    pub finish_reason: Option<FinishReason>,
-    pub tool_calls: Option<serde_json::Value>,
-}
-
-impl Completion {
-    /// Folds a streamed chunk in: text appended, last usage and finish reason
-    /// kept, tool-call fragments merged by `index` as OpenAI clients do.
-    pub fn push(&mut self, chunk: &Chunk) {
-        self.text.push_str(&chunk.text);
-        if let Some(usage) = chunk.usage {
-            self.usage = usage;
-        }
-        if let Some(reason) = &chunk.finish_reason {
-            self.finish_reason = Some(reason.clone());
-        }
-        if let Some(serde_json::Value::Array(deltas)) = &chunk.tool_calls {
-            let calls = self
-                .tool_calls
-                .get_or_insert_with(|| serde_json::Value::Array(Vec::new()));
-            if let serde_json::Value::Array(calls) = calls {
-                deltas.iter().for_each(|d| merge_tool_call(calls, d));
-            }
-        }
-    }
-}
-
-fn merge_tool_call(calls: &mut Vec<serde_json::Value>, delta: &serde_json::Value) {
-    let index = delta.get("index");
-    let Some(existing) = calls.iter_mut().find(|c| c.get("index") == index) else {
-        calls.push(delta.clone());
-        return;
-    };
-    let fragment = delta
-        .pointer("/function/arguments")
-        .and_then(|a| a.as_str())
-        .unwrap_or_default();
-    if let Some(serde_json::Value::String(args)) = existing.pointer_mut("/function/arguments") {
-        args.push_str(fragment);
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -502,8 +379,8 @@ impl ChatRequest {
         estimate_prompt_tokens(
             self.system
                 .iter()
-                .map(String::as_str)
-                .chain(self.messages.iter().map(|m| m.content.as_str())),
+                .cloned()
+                .chain(self.messages.iter().map(Message::prompt_text)),
         )
     }
 }
@@ -689,7 +566,7 @@ mod tests {
         assert_eq!(ProviderKind::parse("OpenAI"), None);
         let req = ChatRequest {
             model: "m".into(),
-            messages: vec![ChatMessage::user("hi")],
+            messages: vec![Message::user("hi")],
             ..Default::default()
         };
         for kind in [
@@ -713,43 +590,6 @@ mod tests {
     }
 
     #[test]
-    fn completion_push_folds_text_usage_and_tool_call_fragments() {
-        let mut c = Completion::default();
-        let call = |v: serde_json::Value| Chunk {
-            tool_calls: Some(v),
-            ..Default::default()
-        };
-        c.push(&Chunk {
-            text: "a".into(),
-            ..Default::default()
-        });
-        c.push(&call(serde_json::json!([{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}])));
-        c.push(&call(
-            serde_json::json!([{"index":0,"function":{"arguments":"{\"x\":"}}]),
-        ));
-        c.push(&call(
-            serde_json::json!([{"index":0,"function":{"arguments":"1}"}}]),
-        ));
-        let usage = Usage {
-            prompt_tokens: 3,
-            completion_tokens: 4,
-        };
-        c.push(&Chunk {
-            text: "b".into(),
-            usage: Some(usage),
-            finish_reason: Some(FinishReason::ToolCalls),
-            ..Default::default()
-        });
-        assert_eq!(c.text, "ab");
-        assert_eq!(c.usage, usage);
-        assert_eq!(c.finish_reason, Some(FinishReason::ToolCalls));
-        assert_eq!(
-            c.tool_calls.unwrap()[0]["function"]["arguments"],
-            "{\"x\":1}"
-        );
-    }
-
-    #[test]
     fn a_prompt_estimate_counts_each_message_and_the_request_overhead() {
         assert_eq!(estimate_prompt_tokens([""; 0]), 3);
         // "go": 1 token of text, 4 for the message, 3 for the request.
@@ -757,9 +597,9 @@ mod tests {
         let req = ChatRequest {
             system: Some("Be brief.".into()),
             messages: vec![
-                ChatMessage::user("hello there"),
-                ChatMessage::assistant("hi"),
-                ChatMessage::user("go"),
+                Message::user("hello there"),
+                Message::assistant("hi"),
+                Message::user("go"),
             ],
             ..Default::default()
         };

@@ -1,9 +1,9 @@
 //! OpenAI Chat Completions (also any server that speaks it, via the base URL).
 
 use super::{
-    ended_early, json_headers, parse_json, sse::SseEvent, stream_error, to_json, ChatRequest,
-    Chunk, Completion, ErrorDetail, FinishReason, HttpRequestSpec, ProviderKind, Role,
-    StreamMapper, UpstreamError, UpstreamErrorKind, Usage,
+    ended_early, json_headers, parse_json, sse::SseEvent, stream_error, to_json, Block,
+    ChatRequest, Chunk, Completion, ErrorDetail, FinishReason, HttpRequestSpec, ProviderKind, Role,
+    StreamMapper, ToolCall, ToolCallDelta, UpstreamError, UpstreamErrorKind, Usage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,14 +54,14 @@ struct Request<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Messages<'a> {
-    Built(Vec<Message<'a>>),
+    Built(Vec<Message>),
     Raw(&'a Value),
 }
 
 #[derive(Serialize)]
-struct Message<'a> {
+struct Message {
     role: &'static str,
-    content: &'a str,
+    content: String,
 }
 
 #[derive(Serialize)]
@@ -75,14 +75,14 @@ pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> Htt
         None => {
             let system = req.system.iter().map(|s| Message {
                 role: "system",
-                content: s,
+                content: s.clone(),
             });
             let turns = req.messages.iter().map(|m| Message {
                 role: match m.role {
                     Role::User => "user",
                     Role::Assistant => "assistant",
                 },
-                content: &m.content,
+                content: m.text(),
             });
             Messages::Built(system.chain(turns).collect())
         }
@@ -130,7 +130,60 @@ struct StreamChoice {
 #[derive(Deserialize)]
 struct Delta {
     content: Option<String>,
-    tool_calls: Option<Value>,
+    refusal: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<WireToolCallDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCallDelta {
+    #[serde(default)]
+    index: u32,
+    id: Option<String>,
+    function: Option<WireFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionDelta {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+impl From<WireToolCallDelta> for ToolCallDelta {
+    fn from(d: WireToolCallDelta) -> Self {
+        let (name, arguments) = d
+            .function
+            .map(|f| (f.name, f.arguments.unwrap_or_default()))
+            .unwrap_or_default();
+        ToolCallDelta {
+            index: d.index,
+            id: d.id,
+            name,
+            arguments,
+            signature: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    id: String,
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -150,7 +203,8 @@ struct Choice {
 struct ResponseMessage {
     content: Option<String>,
     refusal: Option<String>,
-    tool_calls: Option<Value>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    tool_calls: Vec<WireToolCall>,
 }
 
 #[derive(Deserialize)]
@@ -163,10 +217,7 @@ struct WireUsage {
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
-        Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-        }
+        Usage::new(u.prompt_tokens, u.completion_tokens)
     }
 }
 
@@ -238,12 +289,26 @@ pub(super) fn parse_completion(body: &[u8]) -> Result<Completion, UpstreamError>
         refusal,
         tool_calls,
     } = choice.message;
+    let mut blocks = Vec::new();
+    if let Some(text) = content.filter(|t| !t.is_empty()) {
+        blocks.push(Block::Text(text));
+    }
+    if let Some(refusal) = refusal.filter(|r| !r.is_empty()) {
+        blocks.push(Block::Refusal(refusal));
+    }
+    blocks.extend(tool_calls.into_iter().map(|c| {
+        Block::ToolCall(ToolCall {
+            id: c.id,
+            name: c.function.name,
+            arguments: c.function.arguments,
+            signature: None,
+        })
+    }));
     Ok(Completion {
-        // A refusal replaces the content; show it rather than an empty reply.
-        text: content.or(refusal).unwrap_or_default(),
+        content: blocks,
         usage,
         finish_reason: choice.finish_reason.as_deref().map(finish_reason),
-        tool_calls: tool_calls.filter(|t| !t.is_null()),
+        logprobs: None,
     })
 }
 
@@ -277,7 +342,8 @@ impl StreamMapper for OpenAiStream {
         if let Some(choice) = parsed.choices.into_iter().next() {
             if let Some(delta) = choice.delta {
                 chunk.text = delta.content.unwrap_or_default();
-                chunk.tool_calls = delta.tool_calls.filter(|t| !t.is_null());
+                chunk.refusal = delta.refusal.unwrap_or_default();
+                chunk.tool_calls = delta.tool_calls.into_iter().map(Into::into).collect();
             }
             chunk.finish_reason = choice.finish_reason.as_deref().map(finish_reason);
         }
@@ -301,7 +367,7 @@ impl StreamMapper for OpenAiStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::super::{tests::replay_whole, ChatMessage};
+    use super::super::{tests::replay_whole, Message};
     use super::*;
 
     fn body(spec: &HttpRequestSpec) -> Value {
@@ -314,9 +380,9 @@ mod tests {
             model: "gpt-4o-mini".into(),
             system: Some("Be brief.".into()),
             messages: vec![
-                ChatMessage::user("Hi"),
-                ChatMessage::assistant("Hello"),
-                ChatMessage::user("Again"),
+                Message::user("Hi"),
+                Message::assistant("Hello"),
+                Message::user("Again"),
             ],
             max_tokens: Some(50),
             temperature: Some(0.5),
@@ -356,7 +422,7 @@ mod tests {
         passthrough.insert("model".into(), serde_json::json!("evil"));
         let req = ChatRequest {
             model: "gpt-4o".into(),
-            messages: vec![ChatMessage::user("x")],
+            messages: vec![Message::user("x")],
             passthrough,
             ..Default::default()
         };
@@ -378,15 +444,9 @@ mod tests {
         .unwrap();
         let mut c = Completion::default();
         chunks.iter().for_each(|ch| c.push(ch));
-        assert_eq!(c.text, "Hello! Ça va? 🙂 How can I help you today?");
+        assert_eq!(c.text(), "Hello! Ça va? 🙂 How can I help you today?");
         assert_eq!(c.finish_reason, Some(FinishReason::Stop));
-        assert_eq!(
-            c.usage,
-            Usage {
-                prompt_tokens: 19,
-                completion_tokens: 13
-            }
-        );
+        assert_eq!(c.usage, Usage::new(19, 13));
         // Usage arrives once, in its own chunk after the finish reason.
         assert_eq!(chunks.iter().filter(|c| c.usage.is_some()).count(), 1);
         assert!(chunks.last().unwrap().usage.is_some());
@@ -402,13 +462,10 @@ mod tests {
         let mut c = Completion::default();
         chunks.iter().for_each(|ch| c.push(ch));
         assert_eq!(c.finish_reason, Some(FinishReason::ToolCalls));
-        let calls = c.tool_calls.unwrap();
-        assert_eq!(calls[0]["id"], "call_Fz0ccR5bGcRUqJ9vBhXlHzEe");
-        assert_eq!(calls[0]["function"]["name"], "get_weather");
-        assert_eq!(
-            calls[0]["function"]["arguments"],
-            r#"{"location":"Paris, France"}"#
-        );
+        let calls: Vec<_> = c.tool_calls().collect();
+        assert_eq!(calls[0].id, "call_Fz0ccR5bGcRUqJ9vBhXlHzEe");
+        assert_eq!(calls[0].name, "get_weather");
+        assert_eq!(calls[0].arguments, r#"{"location":"Paris, France"}"#);
         assert_eq!(c.usage.completion_tokens, 17);
     }
 
@@ -447,16 +504,10 @@ mod tests {
     fn non_streaming_bodies_parse() {
         let body = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
         let c = parse_completion(body).unwrap();
-        assert_eq!(c.text, "Hi there");
+        assert_eq!(c.text(), "Hi there");
         assert_eq!(c.finish_reason, Some(FinishReason::Length));
-        assert_eq!(
-            c.usage,
-            Usage {
-                prompt_tokens: 5,
-                completion_tokens: 2
-            }
-        );
-        assert!(c.tool_calls.is_none());
+        assert_eq!(c.usage, Usage::new(5, 2));
+        assert_eq!(c.tool_calls().count(), 0);
         assert_eq!(
             parse_completion(b"[]").unwrap_err().kind,
             UpstreamErrorKind::Protocol

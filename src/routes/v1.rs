@@ -196,6 +196,7 @@ impl Meter {
                 self.prompt_estimate
             },
             completion_tokens: seen.completion_tokens.max(providers::estimate_tokens(text)),
+            ..seen
         }
     }
 }
@@ -313,7 +314,7 @@ async fn stream_reply(job: Job, answer: oneshot::Sender<ApiResult<Response>>) {
     drop(source);
     let used = match (&outcome, client_gone, seen_usage) {
         (Ok(()), false, Some(u)) => u,
-        _ => job.meter.interrupted(seen_usage, &reply.text),
+        _ => job.meter.interrupted(seen_usage, &reply.text()),
     };
     if !client_gone {
         let frames = match &outcome {
