@@ -43,6 +43,16 @@ struct Metadata<'a> {
     user_id: &'a str,
 }
 
+/// What this provider cannot do of `req` (see `super::validate`).
+pub(super) fn validate(_req: &ChatRequest) -> Result<(), super::Unsupported> {
+    Ok(())
+}
+
+/// Whether an image or document can go by URL (see `super::takes_url`).
+pub(super) fn takes_url(_block: &super::Block) -> bool {
+    true
+}
+
 pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> HttpRequestSpec {
     // Anthropic refuses empty text blocks, and two turns of one role in a row
     // are one turn to it anyway: drop the empty ones and join the neighbours.

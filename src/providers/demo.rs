@@ -36,6 +36,11 @@ struct Message {
     content: String,
 }
 
+/// The demo model takes every feature (see `super::validate`).
+pub(super) fn validate(_req: &ChatRequest) -> Result<(), super::Unsupported> {
+    Ok(())
+}
+
 /// Never sent anywhere: the demo is served in-process. It exists so
 /// `build_request` is total over `ProviderKind`.
 pub(super) fn build_request(base: &str, req: &ChatRequest) -> HttpRequestSpec {

@@ -51,6 +51,16 @@ struct GenerationConfig<'a> {
     stop_sequences: &'a [String],
 }
 
+/// What this provider cannot do of `req` (see `super::validate`).
+pub(super) fn validate(_req: &ChatRequest) -> Result<(), super::Unsupported> {
+    Ok(())
+}
+
+/// Whether an image or document can go by URL (see `super::takes_url`).
+pub(super) fn takes_url(_block: &super::Block) -> bool {
+    true
+}
+
 pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> HttpRequestSpec {
     // Neighbouring turns of one role become parts of one content; empty
     // turns (a failed reply) are dropped, Gemini refuses empty parts.

@@ -106,6 +106,47 @@ pub fn build_request(
     }
 }
 
+/// A request a provider cannot carry out as asked: refused with a 400 naming the parameter,
+/// never silently dropped. `param` uses Chat Completions' names (`tools[0].strict`,
+/// `logprobs`, `messages[2].content[1]`); an ingress with other names translates them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    pub param: String,
+    pub message: String,
+}
+
+impl Unsupported {
+    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            param: param.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `kind` can carry out `req`, checked before anything is reserved or sent;
+/// `build_request` may then assume it can.
+pub fn validate(kind: ProviderKind, req: &ChatRequest) -> Result<(), Unsupported> {
+    match kind {
+        ProviderKind::OpenAi => openai::validate(req),
+        ProviderKind::Anthropic => anthropic::validate(req),
+        ProviderKind::Gemini => gemini::validate(req),
+        ProviderKind::Demo => demo::validate(req),
+    }
+}
+
+/// Whether `kind` takes this image or document by URL; where it does not, the Worker
+/// fetches it first (under the outbound rule, with a size cap and a timeout) and sends the
+/// bytes (`Media::Base64`).
+pub fn takes_url(kind: ProviderKind, block: &Block) -> bool {
+    match kind {
+        ProviderKind::OpenAi => openai::takes_url(block),
+        ProviderKind::Anthropic => anthropic::takes_url(block),
+        ProviderKind::Gemini => gemini::takes_url(block),
+        ProviderKind::Demo => true,
+    }
+}
+
 /// Content-Type first, then the provider's own headers.
 fn json_headers<const N: usize>(extra: [(&str, String); N]) -> Vec<(String, String)> {
     let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];

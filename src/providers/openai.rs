@@ -69,6 +69,16 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// What this provider cannot do of `req` (see `super::validate`).
+pub(super) fn validate(_req: &ChatRequest) -> Result<(), super::Unsupported> {
+    Ok(())
+}
+
+/// Whether an image or document can go by URL (see `super::takes_url`).
+pub(super) fn takes_url(_block: &super::Block) -> bool {
+    true
+}
+
 pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> HttpRequestSpec {
     let messages = match req.passthrough.get("messages") {
         Some(raw) => Messages::Raw(raw),
