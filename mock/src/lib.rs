@@ -31,6 +31,9 @@ mod anthropic;
 mod gemini;
 mod openai;
 mod reply;
+mod schema;
+
+pub use reply::thinking_signature;
 
 use std::io;
 use std::net::Ipv4Addr;
