@@ -439,7 +439,7 @@ fn authorize(headers: &HeaderMap) -> Result<(), &'static str> {
 }
 
 /// Anthropic's error shape: `{"type": "error", "error": {"type", "message"}}`.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     let kind = match status.as_u16() {
         401 => "authentication_error",
         403 => "permission_error",

@@ -448,7 +448,7 @@ fn authorize(headers: &HeaderMap) -> Result<(), &'static str> {
 }
 
 /// Google's error shape: `{"error": {"code", "message", "status"}}`.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     let name = match status.as_u16() {
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",

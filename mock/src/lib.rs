@@ -43,15 +43,17 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-/// Larger than any prompt a test sends; the recorder buffers whole bodies.
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The recorder buffers whole bodies up to this size: above every provider's own
+/// limit for a request with images (Anthropic's is 32 MB), so a large base64
+/// image is recorded whole. Larger bodies are a 413 in the provider's shape.
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// One request as the mock received it.
 #[derive(Clone, Debug, Serialize)]
@@ -177,14 +179,7 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "mock: body too large or unreadable",
-        )
-            .into_response();
-    };
-    lock(&log).push(RecordedRequest {
+    let recorded = |body| RecordedRequest {
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -200,10 +195,33 @@ async fn record(State(log): State<Log>, request: Request, next: Next) -> Respons
                 )
             })
             .collect(),
-        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    });
+        body,
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        lock(&log).push(recorded(serde_json::Value::Null));
+        return too_large(parts.uri.path());
+    };
+    lock(&log).push(recorded(
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    ));
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// A body over [`MAX_BODY`] (or one that failed mid-way), in the error shape of
+/// the provider its path belongs to.
+fn too_large(path: &str) -> Response {
+    let error = if path.starts_with("/v1/messages") {
+        anthropic::error
+    } else if path.starts_with("/v1beta/") {
+        gemini::error
+    } else {
+        openai::error
+    };
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "mock: request body over 64 MiB or unreadable",
+    )
 }
 
 async fn list_requests(State(log): State<Log>) -> Json<Vec<RecordedRequest>> {

@@ -424,7 +424,7 @@ fn authorize(headers: &HeaderMap) -> Result<(), &'static str> {
 }
 
 /// OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     let (kind, code) = match status.as_u16() {
         401 => ("invalid_request_error", Some("invalid_api_key")),
         404 => ("invalid_request_error", Some("model_not_found")),
