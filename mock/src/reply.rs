@@ -701,9 +701,43 @@ mod tests {
             "status-200",
             "system-echo",
             "tokens",
+            "gemini-2.5-flash-thinking",
+            "mock-tools",
+            "mock-cached",
+            "write-5",
+            "not-missing",
         ] {
             assert_eq!(Directives::parse(model), Directives::default(), "{model}");
         }
+    }
+
+    #[test]
+    fn feature_directives_are_read_too() {
+        let d =
+            Directives::parse("mock-tools-2-refuse-describe-cached-100-cache-write-30-unknown-ids");
+        assert_eq!(d.calls, Some(2));
+        assert_eq!((d.cached, d.cache_write), (100, 30));
+        assert!(d.refuse && d.describe && d.unknown && d.call_ids);
+        assert_eq!(Directives::parse("mock-tools-0").calls, Some(1));
+        assert_eq!(Directives::parse("mock-tools-999").calls, Some(MAX_CALLS));
+        assert!(Directives::parse("missing-model").unknown);
+    }
+
+    #[test]
+    fn fragments_concatenate_back_to_the_json_text() {
+        let text = r#"{"city":"Zürich","n":1}"#;
+        let pieces = fragments(text);
+        assert!(pieces.iter().all(|p| p.chars().count() <= FRAGMENT_CHARS));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(pieces.len(), 3);
+    }
+
+    #[test]
+    fn thinking_signatures_are_deterministic_and_bound_to_the_text() {
+        let signature = thinking_signature("Thinking about: x");
+        assert_eq!(signature, thinking_signature("Thinking about: x"));
+        assert_ne!(signature, thinking_signature("Thinking about: y"));
+        assert_eq!(signature.len(), 44, "base64 of 32 bytes");
     }
 
     #[test]
