@@ -154,6 +154,7 @@ impl MessagesRequest {
         if self.output_format.is_some() && !beta(headers).any(|b| b == STRUCTURED_OUTPUTS_BETA) {
             return Err("output_format: Extra inputs are not permitted".to_owned());
         }
+        self.validate_tool_pairs()?;
         for (i, m) in self.messages.iter().enumerate() {
             let blocks = m.content.as_array().into_iter().flatten().enumerate();
             for (j, block) in
@@ -173,6 +174,52 @@ impl MessagesRequest {
                     }
                     Some(_) => {}
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MessagesRequest {
+    /// Every `tool_result` answers a `tool_use` of the message before it, and
+    /// every `tool_use` is answered in the message after it (unless it ends the
+    /// conversation).
+    fn validate_tool_pairs(&self) -> Result<(), String> {
+        let blocks = |m: &Message, kind: &str, id: &str| -> Vec<(usize, String)> {
+            let all = m.content.as_array().into_iter().flatten().enumerate();
+            all.filter(|(_, b)| b["type"] == kind)
+                .map(|(j, b)| (j, b[id].as_str().unwrap_or_default().to_owned()))
+                .collect()
+        };
+        for (i, m) in self.messages.iter().enumerate() {
+            let called: Vec<String> = match i.checked_sub(1).map(|p| &self.messages[p]) {
+                Some(previous) => blocks(previous, "tool_use", "id")
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect(),
+                None => Vec::new(),
+            };
+            for (j, id) in blocks(m, "tool_result", "tool_use_id") {
+                if !called.contains(&id) {
+                    return Err(format!("messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
+                }
+            }
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            let Some(next) = self.messages.get(i + 1) else {
+                break;
+            };
+            let answered: Vec<String> = blocks(next, "tool_result", "tool_use_id")
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect();
+            let missing: Vec<String> = blocks(m, "tool_use", "id")
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| !answered.contains(id))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!("messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.", missing.join(", ")));
             }
         }
         Ok(())

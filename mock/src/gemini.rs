@@ -116,6 +116,26 @@ fn output(response: &Value) -> String {
 }
 
 impl GenerateRequest {
+    /// A turn of function responses follows a turn of function calls, one
+    /// response for each call.
+    fn validate(&self) -> Result<(), &'static str> {
+        let count =
+            |c: &Content, kind: &str| c.parts.iter().filter(|p| field(p, kind).is_some()).count();
+        for (i, content) in self.contents.iter().enumerate() {
+            let responses = count(content, "functionResponse");
+            let calls = i
+                .checked_sub(1)
+                .map_or(0, |p| count(&self.contents[p], "functionCall"));
+            if responses > 0 && calls == 0 {
+                return Err("Please ensure that function response turn comes immediately after a function call turn.");
+            }
+            if calls > 0 && responses != calls {
+                return Err("Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.");
+            }
+        }
+        Ok(())
+    }
+
     fn config(&self, camel: &str) -> Option<&Value> {
         field(self.generation_config.as_ref()?, camel)
     }
@@ -243,6 +263,9 @@ pub(crate) async fn generate(
             "* GenerateContentRequest.contents: contents is not specified",
         ));
     }
+    request
+        .validate()
+        .map_err(|message| error(StatusCode::BAD_REQUEST, message))?;
     let directives = Directives::parse(model);
     reply::gate(&directives, error).await?;
     if directives.unknown {

@@ -98,6 +98,29 @@
 //! `response` is `{"output": "<text>"}` (the key Google documents), else the
 //! compact JSON of `response` (keys sorted).
 //!
+//! Calls and results must pair up as each provider requires, else its 400:
+//!
+//! - OpenAI (`invalid_request_error`, `code: null`): a `tool` message after no
+//!   assistant `tool_calls` — ``Invalid parameter: messages with role 'tool' must
+//!   be a response to a preceeding message with 'tool_calls'.`` (`param:
+//!   "messages.[<i>].role"`); a `tool_call_id` not among them — ``Invalid
+//!   parameter: 'tool_call_id' of '<id>' not found in 'tool_calls' of previous
+//!   message.``; calls not all answered by the `tool` messages right after — ``An
+//!   assistant message with 'tool_calls' must be followed by tool messages
+//!   responding to each 'tool_call_id'. The following tool_call_ids did not have
+//!   response messages: <ids>``.
+//! - Anthropic (`invalid_request_error`): ``messages.<i>.content.<j>: unexpected
+//!   `tool_use_id` found in `tool_result` blocks: <id>. Each `tool_result` block
+//!   must have a corresponding `tool_use` block in the previous message.``, and
+//!   ``messages.<i>: `tool_use` ids were found without `tool_result` blocks
+//!   immediately after: <ids>. Each `tool_use` block must have a corresponding
+//!   `tool_result` block in the next message.`` (a `tool_use` in the last
+//!   message is allowed).
+//! - Gemini (`INVALID_ARGUMENT`): `Please ensure that function response turn
+//!   comes immediately after a function call turn.`, and `Please ensure that the
+//!   number of function response parts is equal to the number of function call
+//!   parts of the function call turn.` (a call turn that ends the contents is allowed).
+//!
 //! ## Images and documents (`describe`)
 //!
 //! Read from every message: OpenAI `image_url` parts (`url` a URL or a

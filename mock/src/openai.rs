@@ -106,6 +106,69 @@ impl ChatRequest {
     }
 }
 
+impl ChatRequest {
+    /// OpenAI's pairing rules for tool calls, which a translator can break: every
+    /// `tool` message answers a call of the assistant message before it, and every
+    /// call is answered by the `tool` messages right after. `Err((message, param))`.
+    fn validate(&self) -> Result<(), (String, Option<String>)> {
+        let call_ids = |m: &Message| -> Vec<String> {
+            m.tool_calls
+                .iter()
+                .flatten()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        for (i, m) in self
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role == "tool")
+        {
+            let previous = self.messages[..i].iter().rev().find(|p| p.role != "tool");
+            let calls = previous
+                .filter(|p| p.role == "assistant")
+                .map(call_ids)
+                .filter(|ids| !ids.is_empty());
+            let Some(calls) = calls else {
+                return Err((
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned(),
+                    Some(format!("messages.[{i}].role")),
+                ));
+            };
+            let id = m.tool_call_id.as_deref().unwrap_or_default();
+            if !calls.iter().any(|c| c == id) {
+                return Err((
+                    format!("Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."),
+                    None,
+                ));
+            }
+        }
+        for (i, m) in self
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role == "assistant")
+        {
+            let answered: Vec<&str> = self.messages[i + 1..]
+                .iter()
+                .take_while(|n| n.role == "tool")
+                .filter_map(|n| n.tool_call_id.as_deref())
+                .collect();
+            let missing: Vec<String> = call_ids(m)
+                .into_iter()
+                .filter(|id| !answered.contains(&id.as_str()))
+                .collect();
+            if !missing.is_empty() {
+                return Err((
+                    format!("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}", missing.join(", ")),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `"none"`, `"auto"`, `"required"`, `{"type": "function", "function": {"name"}}`,
 /// or `{"type": "allowed_tools", "allowed_tools": {"mode", "tools"}}`.
 fn tool_choice(choice: Option<&Value>) -> ToolChoice {
@@ -191,6 +254,10 @@ pub(crate) async fn chat_completions(
             StatusCode::BAD_REQUEST,
             &format!("We could not parse the JSON body of your request: {e}"),
         )
+    })?;
+    request.validate().map_err(|(message, param)| {
+        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+        reply::error_response(StatusCode::BAD_REQUEST, body)
     })?;
     let directives = Directives::parse(&request.model);
     reply::gate(&directives, error).await?;

@@ -1572,15 +1572,56 @@ async fn a_tool_result_is_answered_with_the_tools_name_and_the_result_as_receive
         all_text(Provider::Gemini, &reply),
         r#"Tool get_weather said: {"sky":"clear","temp":21}"#
     );
+}
 
-    // A result whose id matches no call names the id instead.
-    let mut body = after_tool_call(Provider::OpenAi, json!("42"));
-    body["messages"][2]["tool_call_id"] = json!("call_elsewhere");
-    let (_, reply) = send_raw(Provider::OpenAi, &server, "mock", body).await;
-    assert_eq!(
-        all_text(Provider::OpenAi, &reply),
-        "Tool call_elsewhere said: 42"
-    );
+#[tokio::test]
+async fn tool_calls_and_results_that_do_not_pair_up_get_each_providers_400() {
+    let server = MockServer::start().await.unwrap();
+    let openai_error = |message: &str, param: Value| json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+
+    let mut wrong_id = after_tool_call(Provider::OpenAi, json!("42"));
+    wrong_id["messages"][2]["tool_call_id"] = json!("call_elsewhere");
+    let mut orphan = ask(Provider::OpenAi, "hi");
+    orphan["messages"] = json!([{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_1", "content": "42"}]);
+    let mut unanswered = after_tool_call(Provider::OpenAi, json!("42"));
+    unanswered["messages"][2] = json!({"role": "user", "content": "well?"});
+    let cases = [
+        (wrong_id, openai_error("Invalid parameter: 'tool_call_id' of 'call_elsewhere' not found in 'tool_calls' of previous message.", Value::Null)),
+        (orphan, openai_error("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", json!("messages.[1].role"))),
+        (unanswered, openai_error("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: call_1", Value::Null)),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = send_raw(Provider::OpenAi, &server, "mock", body).await;
+        assert_eq!((status, reply), (400, expected));
+    }
+
+    let anthropic_error = |message: &str| json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
+    let mut wrong_id = after_tool_call(Provider::Anthropic, json!("42"));
+    wrong_id["messages"][2]["content"][0]["tool_use_id"] = json!("toolu_elsewhere");
+    let mut unanswered = after_tool_call(Provider::Anthropic, json!("42"));
+    unanswered["messages"][2] = json!({"role": "user", "content": "well?"});
+    let cases = [
+        (wrong_id, anthropic_error("messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_elsewhere. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.")),
+        (unanswered, anthropic_error("messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: call_1. Each `tool_use` block must have a corresponding `tool_result` block in the next message.")),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = send_raw(Provider::Anthropic, &server, "mock", body).await;
+        assert_eq!((status, reply), (400, expected));
+    }
+
+    let gemini_error = |message: &str| json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}});
+    let mut short = after_tool_call(Provider::Gemini, json!({"output": "42"}));
+    short["contents"][1]["parts"] = json!([{"functionCall": {"name": "get_weather", "args": {}}}, {"functionCall": {"name": "get_weather", "args": {}}}]);
+    let mut orphan = after_tool_call(Provider::Gemini, json!({"output": "42"}));
+    orphan["contents"][1] = json!({"role": "model", "parts": [{"text": "ok"}]});
+    let cases = [
+        (short, gemini_error("Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.")),
+        (orphan, gemini_error("Please ensure that function response turn comes immediately after a function call turn.")),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = send_raw(Provider::Gemini, &server, "mock", body).await;
+        assert_eq!((status, reply), (400, expected));
+    }
 }
 
 #[tokio::test]
