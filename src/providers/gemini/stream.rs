@@ -304,19 +304,20 @@ impl Parts {
             return;
         }
         self.open_reasoning = None;
-        let reasoning = signature.map(|signature| ReasoningDelta {
-            index: self.new_reasoning(),
-            text: String::new(),
-            signature: Some(signature),
-            redacted: None,
-        });
-        let chunk = Chunk {
-            text,
-            reasoning,
-            ..Chunk::default()
-        };
-        if !chunk.is_empty() {
-            out.push(chunk);
+        // The signature in a chunk of its own, so no reader can put it after the text.
+        if let Some(signature) = signature {
+            out.push(Chunk {
+                reasoning: Some(ReasoningDelta {
+                    index: self.new_reasoning(),
+                    text: String::new(),
+                    signature: Some(signature),
+                    redacted: None,
+                }),
+                ..Chunk::default()
+            });
+        }
+        if !text.is_empty() {
+            out.push(Chunk::text(text));
         }
     }
 }
@@ -579,6 +580,15 @@ mod tests {
             {"functionCall":{"id":"fc_9","name":"f","args":{"b":[1,2],"a":"x"}},"thoughtSignature":"sig-2"},
             {"functionCall":{"name":"g"}}
         ],"role":"model"},"finishReason":"STOP"}]}"#;
+        let mut chunks = Vec::new();
+        let response: Response = serde_json::from_str(body).unwrap();
+        map_response(&mut Parts::default(), response, &mut chunks);
+        let kinds: Vec<(bool, &str)> = chunks
+            .iter()
+            .take(3)
+            .map(|c| (c.reasoning.is_some(), c.text.as_str()))
+            .collect();
+        assert_eq!(kinds, [(true, ""), (true, ""), (false, "The answer.")]);
         let c = parse_completion(body.as_bytes()).unwrap();
         assert_eq!(
             c.content,
