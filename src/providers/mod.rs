@@ -487,6 +487,21 @@ mod tests {
             "gemini_stream",
             include_str!("../../tests/fixtures/sse/gemini_stream.sse"),
         ),
+        (
+            ProviderKind::Gemini,
+            "gemini_function_calls",
+            include_str!("../../tests/fixtures/sse/gemini_function_calls.sse"),
+        ),
+        (
+            ProviderKind::Gemini,
+            "gemini_thinking",
+            include_str!("../../tests/fixtures/sse/gemini_thinking.sse"),
+        ),
+        (
+            ProviderKind::Gemini,
+            "gemini_json",
+            include_str!("../../tests/fixtures/sse/gemini_json.sse"),
+        ),
     ];
 
     #[test]
