@@ -1,105 +1,11 @@
-//! Anthropic Messages API.
+//! Replies: a whole message body, and the event stream.
 
-use super::{
-    ended_early, json_headers, parse_json, sse::SseEvent, stream_error, to_json, ChatRequest,
-    Chunk, Completion, ErrorDetail, FinishReason, HttpRequestSpec, ProviderKind, Role,
-    StreamMapper, UpstreamError, UpstreamErrorKind, Usage, DEFAULT_MAX_TOKENS,
+use super::KIND;
+use crate::providers::{
+    ended_early, model, parse_json, sse::SseEvent, stream_error, Chunk, Completion, FinishReason,
+    StreamMapper, UpstreamError, Usage,
 };
-use crate::providers::model;
-use serde::{Deserialize, Serialize};
-
-pub const NAME: &str = "anthropic";
-pub const API_VERSION: &str = "2023-06-01";
-
-const KIND: ProviderKind = ProviderKind::Anthropic;
-
-#[derive(Serialize)]
-struct Request<'a> {
-    model: &'a str,
-    max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
-    messages: Vec<Message>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop_sequences: &'a [String],
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Metadata<'a>>,
-}
-
-/// Owned content: neighbouring turns of one role are joined (see below).
-#[derive(Serialize)]
-struct Message {
-    role: &'static str,
-    content: String,
-}
-
-#[derive(Serialize)]
-struct Metadata<'a> {
-    user_id: &'a str,
-}
-
-/// What this provider cannot do of `req` (see `super::validate`).
-pub(super) fn validate(_req: &ChatRequest) -> Result<(), super::Unsupported> {
-    Ok(())
-}
-
-/// Whether an image or document can go by URL (see `super::takes_url`).
-pub(super) fn takes_url(_block: &super::Block) -> bool {
-    true
-}
-
-pub(super) fn build_request(base: &str, api_key: &str, req: &ChatRequest) -> HttpRequestSpec {
-    // Anthropic refuses empty text blocks, and two turns of one role in a row
-    // are one turn to it anyway: drop the empty ones and join the neighbours.
-    let mut turns: Vec<(Role, String)> = Vec::with_capacity(req.messages.len());
-    for m in req.messages.iter() {
-        let text = m.text();
-        if text.trim().is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((role, content)) if *role == m.role => {
-                content.push_str("\n\n");
-                content.push_str(&text);
-            }
-            _ => turns.push((m.role, text)),
-        }
-    }
-    let messages = turns
-        .into_iter()
-        .map(|(role, content)| Message {
-            role: match role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            },
-            content,
-        })
-        .collect();
-    let body = Request {
-        model: &req.model,
-        max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        system: req.system.as_deref().filter(|s| !s.trim().is_empty()),
-        messages,
-        temperature: req.temperature,
-        top_p: req.top_p,
-        stop_sequences: &req.stop,
-        stream: req.stream,
-        metadata: req.user.as_deref().map(|user_id| Metadata { user_id }),
-    };
-    HttpRequestSpec {
-        url: format!("{base}/v1/messages"),
-        headers: json_headers([
-            ("x-api-key", api_key.to_owned()),
-            ("anthropic-version", API_VERSION.to_owned()),
-        ]),
-        body: to_json(&body),
-    }
-}
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -183,43 +89,6 @@ struct Body {
     usage: Option<WireUsage>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<WireError>,
-}
-
-#[derive(Deserialize)]
-struct WireError {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    message: Option<String>,
-}
-
-pub(super) fn error_detail(body: &[u8]) -> ErrorDetail {
-    let Some(err) = serde_json::from_slice::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.error)
-    else {
-        return ErrorDetail::default();
-    };
-    let kind = match err.kind.as_deref().unwrap_or_default() {
-        "invalid_request_error" | "request_too_large" | "billing_error" => {
-            Some(UpstreamErrorKind::BadRequest)
-        }
-        "authentication_error" | "permission_error" => Some(UpstreamErrorKind::Unauthorized),
-        "not_found_error" => Some(UpstreamErrorKind::NotFound),
-        "rate_limit_error" => Some(UpstreamErrorKind::RateLimited { retry_after: None }),
-        "overloaded_error" => Some(UpstreamErrorKind::Overloaded),
-        "api_error" | "timeout_error" => Some(UpstreamErrorKind::Server),
-        _ => None,
-    };
-    ErrorDetail {
-        message: err.message,
-        kind,
-        retry_after: None,
-    }
-}
-
 fn finish_reason(s: &str) -> FinishReason {
     match s {
         "end_turn" | "stop_sequence" => FinishReason::Stop,
@@ -230,7 +99,7 @@ fn finish_reason(s: &str) -> FinishReason {
     }
 }
 
-pub(super) fn parse_completion(body: &[u8]) -> Result<Completion, UpstreamError> {
+pub(in crate::providers) fn parse_completion(body: &[u8]) -> Result<Completion, UpstreamError> {
     let body: Body = parse_json(KIND, body)?;
     let usage = body.usage.map_or_else(Usage::default, |u| {
         Usage::new(
@@ -329,63 +198,14 @@ impl StreamMapper for AnthropicStream {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::super::{tests::replay_whole, Message};
     use super::*;
-    use serde_json::{json, Value};
-
-    #[test]
-    fn build_request_puts_system_on_top_and_always_sends_max_tokens() {
-        let req = ChatRequest {
-            model: "claude-3-5-haiku-latest".into(),
-            system: Some("Be brief.".into()),
-            messages: vec![
-                Message::user("Hi"),
-                Message::assistant(""), // a failed reply with no text
-                Message::user("Still there?"),
-                Message::assistant("Yes"),
-            ],
-            stop: vec!["END".into()],
-            user: Some("u1".into()),
-            stream: true,
-            ..Default::default()
-        };
-        let spec = build_request("https://api.anthropic.com", "sk-ant-test", &req);
-        assert_eq!(spec.url, "https://api.anthropic.com/v1/messages");
-        assert!(spec
-            .headers
-            .contains(&("x-api-key".into(), "sk-ant-test".into())));
-        assert!(spec
-            .headers
-            .contains(&("anthropic-version".into(), "2023-06-01".into())));
-        let body: Value = serde_json::from_str(&spec.body).unwrap();
-        assert_eq!(
-            body,
-            json!({
-                "model": "claude-3-5-haiku-latest", "max_tokens": 4096, "system": "Be brief.",
-                "messages": [
-                    {"role": "user", "content": "Hi\n\nStill there?"},
-                    {"role": "assistant", "content": "Yes"}
-                ],
-                "stop_sequences": ["END"], "stream": true, "metadata": {"user_id": "u1"}
-            })
-        );
-        let small = ChatRequest {
-            max_tokens: Some(10),
-            temperature: Some(0.2),
-            ..req
-        };
-        let body: Value = serde_json::from_str(&build_request("b", "k", &small).body).unwrap();
-        assert_eq!(
-            (body["max_tokens"].clone(), body["temperature"].clone()),
-            (json!(10), json!(0.2))
-        );
-    }
+    use crate::providers::{tests::replay_whole, UpstreamErrorKind};
 
     #[test]
     fn the_recorded_stream_maps_to_text_then_one_usage_chunk() {
         let chunks = replay_whole(
             KIND,
-            include_str!("../../tests/fixtures/sse/anthropic_stream.sse"),
+            include_str!("../../../tests/fixtures/sse/anthropic_stream.sse"),
         )
         .unwrap();
         let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
@@ -409,7 +229,7 @@ mod tests {
     fn an_error_frame_mid_stream_is_an_upstream_error() {
         let err = replay_whole(
             KIND,
-            include_str!("../../tests/fixtures/sse/anthropic_error.sse"),
+            include_str!("../../../tests/fixtures/sse/anthropic_error.sse"),
         )
         .unwrap_err();
         assert_eq!(
