@@ -483,6 +483,21 @@ mod tests {
             include_str!("../../tests/fixtures/sse/anthropic_error.sse"),
         ),
         (
+            ProviderKind::Anthropic,
+            "anthropic_tool_use",
+            include_str!("../../tests/fixtures/sse/anthropic_tool_use.sse"),
+        ),
+        (
+            ProviderKind::Anthropic,
+            "anthropic_thinking",
+            include_str!("../../tests/fixtures/sse/anthropic_thinking.sse"),
+        ),
+        (
+            ProviderKind::Anthropic,
+            "anthropic_refusal",
+            include_str!("../../tests/fixtures/sse/anthropic_refusal.sse"),
+        ),
+        (
             ProviderKind::Gemini,
             "gemini_stream",
             include_str!("../../tests/fixtures/sse/gemini_stream.sse"),
