@@ -293,7 +293,8 @@ pub(in crate::providers) fn takes_url(block: &Block) -> bool {
 /// The effort level to send. A token budget alone (from a client that speaks Anthropic's or
 /// Gemini's terms) becomes the level whose budget, in `Effort::budget_tokens`, is nearest,
 /// so effort -> budget -> effort comes back unchanged: below 1536 minimal, below 3072 low,
-/// below 6144 medium, else high.
+/// below 6144 medium, else high. (A model without "minimal", such as o3, answers that with
+/// a 400 naming `reasoning_effort`, relayed as it is.)
 fn reasoning_effort(reasoning: &ReasoningRequest) -> Option<&'static str> {
     let effort = reasoning.effort.or_else(|| {
         reasoning.budget_tokens.map(|budget| match budget {
