@@ -472,6 +472,32 @@ mod tests {
             "openai_tool_calls",
             include_str!("../../tests/fixtures/sse/openai_tool_calls.sse"),
         ),
+        // Sources in openai.rs's tests.
+        (
+            ProviderKind::OpenAi,
+            "openai_parallel_tool_calls",
+            include_str!("../../tests/fixtures/sse/openai_parallel_tool_calls.sse"),
+        ),
+        (
+            ProviderKind::OpenAi,
+            "openai_refusal",
+            include_str!("../../tests/fixtures/sse/openai_refusal.sse"),
+        ),
+        (
+            ProviderKind::OpenAi,
+            "openai_logprobs",
+            include_str!("../../tests/fixtures/sse/openai_logprobs.sse"),
+        ),
+        (
+            ProviderKind::OpenAi,
+            "openai_refusal_logprobs",
+            include_str!("../../tests/fixtures/sse/openai_refusal_logprobs.sse"),
+        ),
+        (
+            ProviderKind::OpenAi,
+            "openai_usage_details",
+            include_str!("../../tests/fixtures/sse/openai_usage_details.sse"),
+        ),
         (
             ProviderKind::Anthropic,
             "anthropic_stream",
