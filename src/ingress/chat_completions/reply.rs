@@ -332,3 +332,347 @@ pub fn upstream_error_frame(e: &UpstreamError) -> String {
     };
     data_frame(&error_body(&e.message, kind, None, Some(code)))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::providers::{
+        sse::SseDecoder, stream_mapper, FinishReason, ProviderKind, ReasoningDelta, ToolCallDelta,
+    };
+
+    fn anthropic_chunks() -> Vec<Chunk> {
+        let mut dec = SseDecoder::new();
+        let mut mapper = stream_mapper(ProviderKind::Anthropic);
+        let mut chunks = Vec::new();
+        let fixture = include_str!("../../../tests/fixtures/sse/anthropic_stream.sse");
+        for ev in dec
+            .feed(fixture.as_bytes())
+            .unwrap()
+            .into_iter()
+            .chain(dec.finish().unwrap())
+        {
+            chunks.extend(mapper.on_event(&ev).unwrap());
+        }
+        mapper.finish().unwrap();
+        chunks
+    }
+
+    fn usage_of(chunks: &[Chunk]) -> Usage {
+        chunks
+            .iter()
+            .filter_map(|c| c.usage)
+            .last()
+            .unwrap_or_default()
+    }
+
+    fn render(chunks: &[Chunk], include_usage: bool) -> Vec<String> {
+        let mut w = ChunkWriter::new(
+            "chatcmpl-1",
+            1700000000,
+            "anthropic/claude-3-5-haiku-latest",
+            include_usage,
+        );
+        let mut frames: Vec<String> = chunks.iter().flat_map(|c| w.on_chunk(c)).collect();
+        frames.extend(w.finish(usage_of(chunks)));
+        assert!(
+            w.finish(Usage::default()).is_empty(),
+            "finish is idempotent"
+        );
+        frames
+    }
+
+    fn payloads(frames: &[String]) -> Vec<Value> {
+        frames
+            .iter()
+            .take_while(|f| f.as_str() != "data: [DONE]\n\n")
+            .map(|f| {
+                serde_json::from_str(
+                    f.strip_prefix("data: ")
+                        .unwrap()
+                        .strip_suffix("\n\n")
+                        .unwrap(),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn deltas(bodies: &[Value]) -> Vec<&Value> {
+        bodies
+            .iter()
+            .filter_map(|b| b["choices"].get(0))
+            .map(|c| &c["delta"])
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_anthropic_reply_renders_as_openai_chunks_with_usage_when_asked() {
+        let chunks = anthropic_chunks();
+        let frames = render(&chunks, true);
+        assert_eq!(frames.last().unwrap(), "data: [DONE]\n\n");
+        assert!(frames.iter().all(|f| f.starts_with("data: ")
+            && f.ends_with("\n\n")
+            && f.matches('\n').count() == 2));
+        let bodies = payloads(&frames);
+        assert_eq!(bodies.len(), frames.len() - 1);
+        assert_eq!(bodies[0]["choices"][0]["delta"]["role"], "assistant");
+        assert!(bodies[1..]
+            .iter()
+            .all(|b| b["choices"][0]["delta"].get("role").is_none()));
+        let text: String = deltas(&bodies)
+            .iter()
+            .filter_map(|d| d["content"].as_str())
+            .collect();
+        assert_eq!(
+            text,
+            "Bonjour ! Voilà une réponse courte 🙂 — rien de plus."
+        );
+        let (usage_chunk, rest) = bodies.split_last().unwrap();
+        assert_eq!(usage_chunk["choices"], json!([]));
+        assert_eq!(
+            usage_chunk["usage"],
+            json!({"prompt_tokens": 25, "completion_tokens": 21, "total_tokens": 46,
+                   "prompt_tokens_details": {"cached_tokens": 0},
+                   "completion_tokens_details": {"reasoning_tokens": 0}})
+        );
+        assert!(rest.iter().all(|b| b["object"] == "chat.completion.chunk"
+            && b["id"] == "chatcmpl-1"
+            && b["usage"].is_null()));
+        let finishes: Vec<&Value> = rest
+            .iter()
+            .map(|b| &b["choices"][0]["finish_reason"])
+            .filter(|f| !f.is_null())
+            .collect();
+        assert_eq!(finishes, vec![&json!("stop")]);
+    }
+
+    #[test]
+    fn without_include_usage_there_is_no_usage_chunk() {
+        let bodies = payloads(&render(&anthropic_chunks(), false));
+        assert!(bodies
+            .iter()
+            .all(|b| b.get("usage").is_none() && b["choices"].as_array().unwrap().len() == 1));
+        assert_eq!(
+            bodies.last().unwrap()["choices"][0]["finish_reason"],
+            "stop"
+        );
+    }
+
+    #[test]
+    fn finish_supplies_a_finish_reason_and_role_for_an_empty_reply() {
+        let mut w = ChunkWriter::new("c", 1, "demo/echo", true);
+        let frames = w.finish(Usage::new(5, 0));
+        assert_eq!(frames.len(), 3);
+        let bodies = payloads(&frames);
+        assert_eq!(
+            bodies[0]["choices"][0]["delta"],
+            json!({"role": "assistant"})
+        );
+        assert_eq!(bodies[0]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            bodies[1]["usage"]["total_tokens"], 5,
+            "the billed usage is reported"
+        );
+    }
+
+    fn call_delta(index: u32, id: Option<&str>, name: Option<&str>, args: &str) -> Chunk {
+        Chunk {
+            tool_calls: vec![ToolCallDelta {
+                index,
+                id: id.map(Into::into),
+                name: name.map(Into::into),
+                arguments: args.into(),
+                signature: None,
+            }],
+            ..Chunk::default()
+        }
+    }
+
+    #[test]
+    fn streamed_tool_calls_name_each_call_once_then_send_argument_fragments() {
+        let chunks = vec![
+            call_delta(0, Some("call_a"), Some("weather"), ""),
+            call_delta(0, None, None, "{\"city\":"),
+            // A provider repeating the id on a later fragment does not repeat it to the client.
+            call_delta(0, Some("call_a"), Some("weather"), "\"Paris\"}"),
+            Chunk {
+                tool_calls: vec![ToolCallDelta {
+                    index: 1,
+                    id: Some("call_b".into()),
+                    name: Some("time".into()),
+                    arguments: "{}".into(),
+                    signature: Some("sig==".into()),
+                }],
+                ..Chunk::default()
+            },
+            Chunk {
+                finish_reason: Some(FinishReason::ToolCalls),
+                ..Chunk::default()
+            },
+        ];
+        let bodies = payloads(&render(&chunks, false));
+        let calls: Vec<&Value> = deltas(&bodies)
+            .iter()
+            .filter_map(|d| d.get("tool_calls"))
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                &json!([{"index": 0, "id": "call_a", "type": "function", "function": {"name": "weather", "arguments": ""}}]),
+                &json!([{"index": 0, "function": {"arguments": "{\"city\":"}}]),
+                &json!([{"index": 0, "function": {"arguments": "\"Paris\"}"}}]),
+                &json!([{"index": 1, "id": "call_b__thought__sig==", "type": "function", "function": {"name": "time", "arguments": "{}"}}]),
+            ]
+        );
+        assert_eq!(
+            bodies.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+    }
+
+    #[test]
+    fn streamed_reasoning_sends_its_text_then_the_whole_block_with_its_signature() {
+        let reasoning =
+            |text: &str, signature: Option<&str>, redacted: Option<&str>, index| Chunk {
+                reasoning: Some(ReasoningDelta {
+                    index,
+                    text: text.into(),
+                    signature: signature.map(Into::into),
+                    redacted: redacted.map(Into::into),
+                }),
+                ..Chunk::default()
+            };
+        let chunks = vec![
+            reasoning("Let me ", None, None, 0),
+            reasoning("think.", None, None, 0),
+            reasoning("", Some("sig-1"), None, 0),
+            reasoning("", None, Some("opaque"), 1),
+            Chunk::text("Done."),
+            Chunk {
+                refusal: "No.".into(),
+                logprobs: Some(json!({"content": [{"token": "No", "logprob": -0.1}]})),
+                ..Chunk::default()
+            },
+        ];
+        let bodies = payloads(&render(&chunks, false));
+        let d = deltas(&bodies);
+        assert_eq!(
+            d[0],
+            &json!({"role": "assistant", "reasoning_content": "Let me "})
+        );
+        assert_eq!(d[1], &json!({"reasoning_content": "think."}));
+        assert_eq!(
+            d[2],
+            &json!({"thinking_blocks": [{"type": "thinking", "thinking": "Let me think.", "signature": "sig-1"}]})
+        );
+        assert_eq!(
+            d[3],
+            &json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "opaque"}]})
+        );
+        assert_eq!(d[4], &json!({"content": "Done."}));
+        assert_eq!(d[5], &json!({"refusal": "No."}));
+        assert_eq!(
+            bodies[5]["choices"][0]["logprobs"]["content"][0]["token"],
+            "No"
+        );
+    }
+
+    #[test]
+    fn a_completion_renders_every_block_and_the_usage_details() {
+        let c = Completion {
+            content: vec![
+                Block::Reasoning(Reasoning {
+                    text: "Think.".into(),
+                    signature: Some("sig".into()),
+                    redacted: None,
+                }),
+                Block::Text("Hi".into()),
+                Block::ToolCall(ToolCall {
+                    id: "c1".into(),
+                    name: "w".into(),
+                    arguments: "{}".into(),
+                    signature: Some("gsig".into()),
+                }),
+            ],
+            usage: Usage {
+                cached_prompt_tokens: 2,
+                cache_write_tokens: 3,
+                reasoning_tokens: 4,
+                ..Usage::new(10, 6)
+            },
+            finish_reason: Some(FinishReason::ToolCalls),
+            logprobs: Some(vec![json!({"token": "Hi", "logprob": -0.5})]),
+        };
+        let body = completion_body("chatcmpl-9", 42, "gemini/gemini-2.5-flash", &c);
+        assert_eq!(
+            body,
+            json!({
+                "id": "chatcmpl-9", "object": "chat.completion", "created": 42, "model": "gemini/gemini-2.5-flash",
+                "choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": "Hi", "refusal": null,
+                    "tool_calls": [{"id": "c1__thought__gsig", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+                    "reasoning_content": "Think.",
+                    "thinking_blocks": [{"type": "thinking", "thinking": "Think.", "signature": "sig"}]
+                }, "logprobs": {"content": [{"token": "Hi", "logprob": -0.5}], "refusal": null}, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 6, "total_tokens": 16,
+                          "prompt_tokens_details": {"cached_tokens": 2},
+                          "completion_tokens_details": {"reasoning_tokens": 4},
+                          "cache_creation_input_tokens": 3}
+            })
+        );
+        let refusal = Completion {
+            content: vec![Block::Refusal("No.".into())],
+            finish_reason: Some(FinishReason::Refusal),
+            ..Completion::default()
+        };
+        let body = completion_body("x", 1, "anthropic/claude-haiku-4-5", &refusal);
+        let message = &body["choices"][0]["message"];
+        assert_eq!(
+            (&message["content"], &message["refusal"]),
+            (&Value::Null, &json!("No."))
+        );
+        assert!(message.get("reasoning_content").is_none() && message.get("tool_calls").is_none());
+        assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    }
+
+    #[test]
+    fn errors_render_in_openai_shape_with_their_param() {
+        assert_eq!(
+            api_error_body(&ApiError::param(
+                "tools[0].strict",
+                "tools[0].strict is not supported"
+            )),
+            json!({"error": {"message": "tools[0].strict is not supported", "type": "invalid_request_error",
+                             "param": "tools[0].strict", "code": "validation_failed"}})
+        );
+        assert_eq!(
+            api_error_body(&ApiError::ModelNotFound("openai: no such model".into()))["error"],
+            json!({"message": "openai: no such model", "type": "invalid_request_error", "param": null, "code": "model_not_found"})
+        );
+        assert_eq!(
+            api_error_body(&ApiError::RateLimited(3))["error"]["type"],
+            "rate_limit_error"
+        );
+        let e = UpstreamError::new(
+            UpstreamErrorKind::RateLimited {
+                retry_after: Some(3),
+            },
+            429,
+            "openai: slow down",
+        );
+        let frame = upstream_error_frame(&e);
+        assert_eq!(
+            frame,
+            format!(
+                "data: {}\n\n",
+                error_body(
+                    "openai: slow down",
+                    "rate_limit_error",
+                    None,
+                    Some("rate_limited")
+                )
+            )
+        );
+    }
+}
