@@ -362,7 +362,7 @@ mod tests {
         chunks
             .iter()
             .filter_map(|c| c.usage)
-            .last()
+            .next_back()
             .unwrap_or_default()
     }
 
