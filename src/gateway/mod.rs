@@ -470,3 +470,45 @@ async fn stream<R: Render>(
     drop(tx);
     meter.record(&env, used).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter() -> Meter {
+        let account = Account {
+            org_id: "org_1".into(),
+            user_id: "usr_1".into(),
+            api_key_id: None,
+            monthly_limit: Some(1000),
+        };
+        Meter::unreserved(account, &ModelId::demo_echo(), 40)
+    }
+
+    #[test]
+    fn a_complete_reply_is_billed_the_providers_count() {
+        let seen = Usage {
+            cached_prompt_tokens: 3,
+            ..Usage::new(12, 7)
+        };
+        assert_eq!(
+            meter().usage(Some(seen), "whatever was received", true),
+            seen
+        );
+    }
+
+    #[test]
+    fn a_reply_cut_short_is_billed_at_least_what_was_received() {
+        let m = meter();
+        // Nothing counted: the prompt estimate, and the text received (12 chars: 3 tokens).
+        assert_eq!(m.usage(None, "abcdabcdabcd", false), Usage::new(40, 3));
+        // A provider's prompt count wins; its completion count wins when larger.
+        assert_eq!(
+            m.usage(Some(Usage::new(25, 9)), "abcd", false),
+            Usage::new(25, 9)
+        );
+        // Complete but never counted (a provider without usage): estimated too.
+        assert_eq!(m.usage(None, "abcd", true), Usage::new(40, 1));
+        assert_eq!((m.reservation.id, m.reservation.cap), (None, None));
+    }
+}
