@@ -239,7 +239,9 @@ components = {
                    "description": "An issued API key (`cg_…`), on the routes that accept one."},
     },
     "schemas": {
-        "Problem": obj({"type": S, "title": S, "status": INT, "detail": S, "code": S},
+        "Problem": obj({"type": S, "title": S, "status": INT, "detail": S, "code": S,
+                        "param": {"type": "string", "description": "the parameter a validation failure "
+                                                                   "is about, when it is about one"}},
                        ["type", "title", "status", "detail", "code"], extra=True,
                        description="RFC 9457 problem details; `code` is stable snake_case."),
         "User": obj({"id": ID, "email": S, "name": S, "created_at": TIME}, ["id", "email", "name", "created_at"]),
@@ -577,26 +579,76 @@ paths.update({
 # --- OpenAI-compatible API ---------------------------------------------------------------
 OPENAI_ERROR = {"description": "OpenAI-shaped error `{\"error\": {\"message\", \"type\", \"code\", \"param\"}}`",
                 "content": {"application/json": {"schema": ref("OpenAIError")}}}
-TEXT_PART = obj({"type": {"const": "text"}, "text": S}, ["type", "text"], extra=True,
-                description="other part types (images, audio, files): `openai/*` models only")
-CHAT_MESSAGE = obj({
-    "role": {"enum": ["system", "developer", "user", "assistant"]},
-    "content": {"anyOf": [S, {"type": "array", "items": TEXT_PART}]},
-    **{k: {"description": "passed to OpenAI as it is (any value); ignored for other providers"}
-       for k in ("name", "tool_call_id", "refusal", "audio")},
-    **{k: {"description": "an assistant's tool calls: `openai/*` models only (else 400); ignored on other roles"}
-       for k in ("tool_calls", "function_call")},
-}, ["role", "content"],
-    # Whether an assistant's tool calls are accepted depends on the model; the document keeps to
-    # what every model accepts.
-    **{"if": {"type": "object", "properties": {"role": {"const": "assistant"}}, "required": ["role"]},
-       "then": {"properties": {"tool_calls": {"type": "null"}, "function_call": {"type": "null"}}}}, description="`tool`/`function` turns, `tool_calls` and non-text content parts are "
-                                    "accepted for `openai/*` models only.")
-OPENAI_ONLY = ["tools", "tool_choice", "response_format", "logprobs", "modalities", "prediction",
-               "web_search_options"]
-TUNING = ["frequency_penalty", "presence_penalty", "logit_bias", "seed", "metadata", "store", "service_tier",
-          "parallel_tool_calls", "top_logprobs", "reasoning_effort", "verbosity", "prompt_cache_key",
-          "safety_identifier"]
+TEXT_PART = obj({"type": {"const": "text"}, "text": S}, ["type", "text"])
+TEXT_CONTENT = {"anyOf": [S, {"type": "array", "items": TEXT_PART}]}
+BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+IMAGE_URL = {"type": "string", "maxLength": 8192,
+             "pattern": rf"^(?:https?://\S+|data:image/[a-z0-9.+-]+;base64,{BASE64})$",
+             "description": "an `https` URL (fetched by chatgate, under the outbound rule, for a provider "
+                            "that cannot take URLs) or a base64 `data:` URL of an image"}
+USER_PART = {"oneOf": [
+    TEXT_PART,
+    obj({"type": {"const": "image_url"},
+         "image_url": {"anyOf": [IMAGE_URL, obj({"url": IMAGE_URL, "detail": {
+             "enum": ["auto", None], "description": "only `auto`: `low` and `high` are refused (400)"}}, ["url"])]}},
+        ["type", "image_url"]),
+    obj({"type": {"const": "file"}, "file": obj({
+        "file_data": {"type": "string", "pattern": rf"^(?:data:application/pdf;base64,)?{BASE64}$",
+                      "description": "base64 (a PDF), or a base64 `data:` URL"},
+        "filename": NULLABLE_S,
+        "file_id": {"type": "null", "description": "not supported: chatgate has no file store (400)"}},
+        ["file_data"])}, ["type", "file"]),
+], "description": "`input_audio` parts are refused (400)"}
+TOOL_CALL = obj({"id": {"type": "string", "description": "as chatgate sent it (a Gemini thought signature "
+                                                         "rides in it after `__thought__`)"},
+                 "type": {"const": "function"},
+                 "function": obj({"name": S, "arguments": {"type": "string", "description": "JSON text"}},
+                                 ["name"])}, ["id", "function"])
+THINKING_BLOCK = {"oneOf": [
+    obj({"type": {"const": "thinking"}, "thinking": S, "signature": NULLABLE_S}, ["type"]),
+    obj({"type": {"const": "redacted_thinking"}, "data": S}, ["type", "data"]),
+], "description": "LiteLLM's shape of a reasoning block, as chatgate renders it: sent back as it came"}
+
+
+def message(role, props, required=("role", "content"), **more):
+    return obj({"role": {"enum": role} if isinstance(role, list) else {"const": role}, **props},
+               list(required), **more)
+
+
+CHAT_MESSAGE = {"oneOf": [
+    message(["system", "developer"], {"content": TEXT_CONTENT, "name": NULLABLE_S},
+            description="joined, in order and wherever they stand, into the one system prompt"),
+    message("user", {"content": {"anyOf": [S, {"type": "array", "items": USER_PART}]}, "name": NULLABLE_S}),
+    message("assistant", {
+        "content": {"anyOf": [S, {"type": "null"}, {"type": "array", "items": {"oneOf": [
+            TEXT_PART, obj({"type": {"const": "refusal"}, "refusal": S}, ["type", "refusal"])]}}]},
+        "name": NULLABLE_S, "refusal": NULLABLE_S,
+        "tool_calls": {"type": ["array", "null"], "items": TOOL_CALL},
+        "reasoning_content": {"type": ["string", "null"],
+                              "description": "reasoning text sent back (when `thinking_blocks` is absent)"},
+        "thinking_blocks": {"type": ["array", "null"], "items": THINKING_BLOCK},
+    }, ["role"], description="content may be null (or absent) when tool_calls or refusal is given"),
+    message("tool", {"tool_call_id": S, "content": TEXT_CONTENT}, ["role", "tool_call_id", "content"],
+            description="consecutive tool results make one user turn"),
+], "description": "`function` messages and `audio` are not supported (400)"}
+TOOL = obj({"type": {"const": "function"}, "function": obj({
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    "description": NULLABLE_S,
+    "parameters": {"type": ["object", "null"], "description": "a JSON Schema object"},
+    "strict": {"type": ["boolean", "null"]}}, ["name"])}, ["type", "function"],
+    description="function tools only (other types: 400); names must be unique")
+# OpenAI-only tuning: passed to OpenAI as it is; for another provider refused (400, naming it)
+# unless at the value that changes nothing, which is what the document allows.
+OPENAI_ONLY = {
+    "frequency_penalty": {"enum": [0, None]}, "presence_penalty": {"enum": [0, None]},
+    "logit_bias": {"type": ["object", "null"], "maxProperties": 0},
+    "service_tier": {"enum": ["auto", "default", None]},
+    "metadata": {"type": ["object", "null"], "maxProperties": 0},
+    "store": {"enum": [False, None]}, "verbosity": {"enum": ["medium", None]},
+    "modalities": {"anyOf": [{"const": ["text"]}, {"type": "null"}]},
+    **{k: {"type": "null"} for k in ("prediction", "web_search_options", "prompt_cache_key",
+                                     "safety_identifier", "prompt_cache_retention")},
+}
 U32 = {"type": ["integer", "null"], "minimum": 1, "maximum": 4294967295}
 components["schemas"].update({
     "OpenAIError": obj({"error": obj({"message": S, "type": S, "code": NULLABLE_S, "param": NULLABLE_S},
@@ -604,8 +656,8 @@ components["schemas"].update({
     "ChatCompletionRequest": obj({
         "model": MODEL,
         "messages": {"type": "array", "items": CHAT_MESSAGE, "minItems": 1, "maxItems": 1000,
-                     "contains": {"type": "object", "properties": {"role": {"enum": ["user", "assistant"]}}},
-                     "description": "at least one user or assistant message"},
+                     "contains": {"type": "object", "properties": {"role": {"enum": ["user", "assistant", "tool"]}}},
+                     "description": "at least one user, assistant or tool message"},
         "stream": {"type": ["boolean", "null"]},
         "stream_options": {"type": ["object", "null"], "additionalProperties": False, "properties": {
             "include_usage": {"type": ["boolean", "null"]}, "include_obfuscation": {"type": ["boolean", "null"]}}},
@@ -615,32 +667,72 @@ components["schemas"].update({
         "stop": {"anyOf": [S, {"type": "array", "items": S, "maxItems": 4}, {"type": "null"}]},
         "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 1, "description": "only 1"},
         "user": NULLABLE_S,
-        **{k: {"enum": [None, False], "description": "any value for `openai/*` models (passed through)"}
-           for k in OPENAI_ONLY},
-        **{k: {"description": f"OpenAI's `{k}`, passed to OpenAI as it is (any value); dropped for other "
-                              "providers"} for k in TUNING},
+        "seed": {"type": ["integer", "null"], "minimum": -9007199254740991, "maximum": 9007199254740991},
+        "logprobs": {"type": ["boolean", "null"]},
+        "top_logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20,
+                         "description": "requires `logprobs: true`"},
+        "tools": {"type": ["array", "null"], "items": TOOL, "maxItems": 128},
+        "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required", None]}, obj({
+            "type": {"const": "function"}, "function": obj({"name": S}, ["name"])}, ["type", "function"])],
+            "description": "`required` or a named tool needs `tools` (naming one of them)"},
+        "parallel_tool_calls": {"type": ["boolean", "null"]},
+        "response_format": {"oneOf": [
+            {"type": "null"},
+            obj({"type": {"enum": ["text", "json_object"]}}, ["type"]),
+            obj({"type": {"const": "json_schema"}, "json_schema": obj({
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "description": NULLABLE_S,
+                "schema": {"type": ["object", "null"]}, "strict": {"type": ["boolean", "null"]}}, ["name"])},
+                ["type", "json_schema"])]},
+        "reasoning_effort": {"enum": ["minimal", "low", "medium", "high", None]},
+        "thinking": {"oneOf": [{"type": "null"}, obj({"type": {"const": "enabled"},
+                                                       "budget_tokens": {"type": "integer", "minimum": 1,
+                                                                         "maximum": 4294967295}},
+                                                      ["type", "budget_tokens"]),
+                               obj({"type": {"const": "disabled"}}, ["type"])],
+                     "description": "LiteLLM's extension: a reasoning token budget (with or instead of "
+                                    "`reasoning_effort`)"},
+        **{k: {**v, "description": f"OpenAI's `{k}`: any value for `openai/*` models (passed through); for "
+                                   "other providers only the value that changes nothing (else 400)"}
+           for k, v in OPENAI_ONLY.items()},
         **{k: {"type": "null", "description": "not supported: absent or null"}
            for k in ("functions", "function_call", "audio")},
-    }, ["model", "messages"], description="OpenAI's Chat Completions request. Null counts as absent."),
+    }, ["model", "messages"], description="OpenAI's Chat Completions request, for every provider. Null counts as "
+                                          "absent. What a model's provider cannot do is refused with 400 "
+                                          "naming the parameter (`param`)."),
     "ChatCompletion": obj({
         "id": S, "object": {"const": "chat.completion"}, "created": COUNT, "model": S,
         "choices": {"type": "array", "minItems": 1, "maxItems": 1, "items": obj({
             "index": {"const": 0},
-            "message": obj({"role": {"const": "assistant"}, "content": NULLABLE_S, "refusal": {"type": "null"},
-                            "tool_calls": {"type": "array"}}, ["role", "content", "refusal"]),
-            "logprobs": {"type": "null"},
+            "message": obj({"role": {"const": "assistant"}, "content": NULLABLE_S, "refusal": NULLABLE_S,
+                            "tool_calls": {"type": "array", "items": TOOL_CALL},
+                            "reasoning_content": {"type": "string", "description": "the reasoning blocks' text"},
+                            "thinking_blocks": {"type": "array", "items": THINKING_BLOCK}},
+                           ["role", "content", "refusal"]),
+            "logprobs": {"type": ["object", "null"], "description": "with `logprobs: true`: OpenAI's `content`"},
             "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter"]},
         }, ["index", "message", "logprobs", "finish_reason"])},
         "usage": ref("ChatUsage"),
     }, ["id", "object", "created", "model", "choices", "usage"]),
-    "ChatUsage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT},
-                     ["prompt_tokens", "completion_tokens", "total_tokens"]),
+    "ChatUsage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT,
+                      "prompt_tokens_details": obj({"cached_tokens": COUNT}, ["cached_tokens"]),
+                      "completion_tokens_details": obj({"reasoning_tokens": COUNT}, ["reasoning_tokens"]),
+                      "cache_creation_input_tokens": {**COUNT, "description": "prompt tokens written to the "
+                                                                              "provider's cache (Anthropic), when any"}},
+                     ["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                      "completion_tokens_details"]),
     "ChatCompletionChunk": obj({
         "id": S, "object": {"const": "chat.completion.chunk"}, "created": COUNT, "model": S,
         "choices": {"type": "array", "maxItems": 1, "items": obj({
             "index": {"const": 0},
-            "delta": obj({"role": {"const": "assistant"}, "content": S, "tool_calls": {"type": "array"}}),
-            "logprobs": {"type": "null"},
+            "delta": obj({"role": {"const": "assistant"}, "content": S, "refusal": S,
+                          "reasoning_content": S,
+                          "thinking_blocks": {"type": "array", "items": THINKING_BLOCK,
+                                              "description": "a reasoning block whole, once its signature came"},
+                          "tool_calls": {"type": "array", "items": obj({
+                              "index": COUNT, "id": S, "type": {"const": "function"},
+                              "function": obj({"name": S, "arguments": S}, ["arguments"])}, ["index", "function"]),
+                              "description": "`id`, `type` and `function.name` on a call's first fragment only"}}),
+            "logprobs": {"type": ["object", "null"]},
             "finish_reason": {"enum": ["stop", "length", "tool_calls", "content_filter", None]},
         }, ["index", "delta", "logprobs", "finish_reason"])},
         "usage": {"oneOf": [ref("ChatUsage"), {"type": "null"}],
@@ -657,8 +749,9 @@ V1_ERRORS = {
          "organization, no key for the provider, or a request the provider refused",
     401: "Missing or invalid credentials (`authentication_error`)",
     403: "The API key lacks the `chat` scope (`invalid_request_error`, code `forbidden`)",
-    404: "The `OpenAI-Organization` is not one of the caller's (`invalid_request_error`, code `not_found`)",
-    413: "Body over 1 MiB",
+    404: "The `OpenAI-Organization` is not one of the caller's (`invalid_request_error`, code `not_found`), or "
+         "the provider does not know the model (code `model_not_found`)",
+    413: "Body over 20 MiB",
     415: "Body is not application/json",
     429: "Rate limited (`rate_limit_error`: the key's limit or the provider's) or the monthly token budget "
          "spent (`insufficient_quota`), with `retry-after`",
@@ -675,8 +768,10 @@ paths.update({
                        "rate applies (429 `rate_limit_exceeded`). With a monthly budget the completion cap sent "
                        "upstream is `max_completion_tokens`/`max_tokens` (or 4096) cut to what the month has left "
                        "after the prompt; 429 `insufficient_quota` when less than a useful reply would fit. "
-                       "OpenAI-only features (tools, tool turns, response_format, images…) are refused for other "
-                       "providers.",
+                       "Every feature (tools and tool results, images and PDFs, response_format, reasoning, "
+                       "logprobs) goes to every provider; what a provider cannot do is refused with 400 naming "
+                       "the parameter. A remote image a provider cannot fetch itself is fetched by chatgate "
+                       "(https only, never an internal address, 20 MiB and 10 s per request).",
         "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
                         "description": "an organization id of the caller (access tokens only)"}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": ref("ChatCompletionRequest")}}},

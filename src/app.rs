@@ -8,6 +8,7 @@ use worker::{Context, Env, Headers, Request, Response};
 use crate::auth::guard;
 use crate::config::Config;
 use crate::error::ApiError;
+pub use crate::http::problem;
 use crate::http::{Ctx, Timing};
 use crate::routes::{self, Handler, Match};
 use crate::util::{new_id, now_ms};
@@ -46,11 +47,7 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
                     serde_json::json!({"request_id": request_id, "error": e.code(), "context": context})
                 );
             }
-            if routes::is_openai_path(&path) {
-                openai_error(&e)
-            } else {
-                problem(&e)
-            }
+            crate::ingress::error_response(&path, &e)
         }
     };
     let status = resp.status_code();
@@ -103,7 +100,7 @@ async fn dispatch(
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
                 let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
-                crate::limits::client::admit_key(&ctx.env, key, rpm).await?;
+                crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm).await?;
                 ctx.timing.mark("rate-limit");
             }
             f(ctx, who).await
@@ -126,45 +123,6 @@ pub fn client_address(trust_cf_connecting_ip: bool, cf_connecting_ip: Option<&st
         .filter(|_| trust_cf_connecting_ip)
         .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
         .map_or_else(|| UNKNOWN_ADDRESS.to_string(), |ip| ip.to_string())
-}
-
-/// Turns an error into its problem+json response (with `allow` / `retry-after` when due).
-pub fn problem(e: &ApiError) -> Response {
-    error_response(e, "application/problem+json", e.problem_json().to_string())
-}
-
-/// An error response: its status, `retry-after` and `allow` headers, and the given body.
-fn error_response(e: &ApiError, content_type: &str, body: String) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", content_type);
-    if let Some(secs) = e.retry_after() {
-        let _ = headers.set("retry-after", &secs.to_string());
-    }
-    if let ApiError::MethodNotAllowed(allow) = e {
-        let _ = headers.set("allow", allow);
-    }
-    Response::builder()
-        .with_status(e.status())
-        .with_headers(headers)
-        .fixed(body.into_bytes())
-}
-
-/// The same error in OpenAI's shape `{"error":{"message","type","param","code"}}`, for the
-/// OpenAI-compatible `/v1` paths, so OpenAI's own clients raise their matching exception.
-pub fn openai_error(e: &ApiError) -> Response {
-    let (kind, code) = match e {
-        ApiError::InvalidCredentials | ApiError::Unauthorized(_) => {
-            ("authentication_error", "invalid_api_key")
-        }
-        ApiError::TokenExpired => ("authentication_error", "token_expired"),
-        ApiError::RateLimited(_) => ("rate_limit_error", "rate_limit_exceeded"),
-        ApiError::BudgetExceeded(_) => ("insufficient_quota", "insufficient_quota"),
-        ApiError::Upstream { status: 429, .. } => ("rate_limit_error", "rate_limit_exceeded"),
-        e if e.status() >= 500 => ("api_error", e.code()),
-        e => ("invalid_request_error", e.code()),
-    };
-    let body = crate::openai_compat::error_body(&e.detail(), kind, Some(code)).to_string();
-    error_response(e, "application/json; charset=utf-8", body)
 }
 
 /// Copies the response with the headers every response carries. (Responses from fetch and

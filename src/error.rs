@@ -8,6 +8,9 @@ use serde_json::json;
 pub enum ApiError {
     /// 400: the request is well-formed JSON but its content is not acceptable.
     Validation(String),
+    /// 400: as `Validation`, naming the offending parameter (`messages[2].content[1]`,
+    /// `tools[0].strict`), which both error shapes carry as `param`.
+    InvalidParam { param: String, detail: String },
     /// 400: the body is not JSON at all.
     MalformedJson(String),
     /// 401: wrong email or password (one answer for both).
@@ -36,6 +39,8 @@ pub enum ApiError {
     BudgetExceeded(u64),
     /// 400: no provider key is configured for the model's provider.
     NoProviderKey(&'static str),
+    /// 404: the provider does not know the model (or the key may not use it).
+    ModelNotFound(String),
     /// The upstream provider refused or failed; status is what we answer.
     Upstream {
         status: u16,
@@ -55,20 +60,37 @@ impl ApiError {
         ApiError::Validation(detail.into())
     }
 
+    /// A validation failure about one parameter; the detail should start with its name.
+    pub fn param(param: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::InvalidParam {
+            param: param.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The parameter a validation failure is about, when known.
+    pub fn param_name(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidParam { param, .. } => Some(param),
+            _ => None,
+        }
+    }
+
     pub fn internal(context: impl std::fmt::Display) -> Self {
         ApiError::Internal(context.to_string())
     }
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedJson(_) | ApiError::NoProviderKey(_) => {
-                400
-            }
+            ApiError::Validation(_)
+            | ApiError::InvalidParam { .. }
+            | ApiError::MalformedJson(_)
+            | ApiError::NoProviderKey(_) => 400,
             ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
                 401
             }
             ApiError::Forbidden(_) | ApiError::FeatureDisabled(_) => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
@@ -83,13 +105,16 @@ impl ApiError {
     /// The stable snake_case code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedJson(_) => "validation_failed",
+            ApiError::Validation(_)
+            | ApiError::InvalidParam { .. }
+            | ApiError::MalformedJson(_) => "validation_failed",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::TokenExpired => "token_expired",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::FeatureDisabled(_) => "feature_disabled",
             ApiError::NotFound => "not_found",
+            ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -105,7 +130,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            ApiError::Validation(_) => "Invalid request",
+            ApiError::Validation(_) | ApiError::InvalidParam { .. } => "Invalid request",
             ApiError::MalformedJson(_) => "Malformed JSON",
             ApiError::InvalidCredentials => "Invalid credentials",
             ApiError::Unauthorized(_) => "Unauthorized",
@@ -113,6 +138,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::FeatureDisabled(_) => "Feature disabled",
             ApiError::NotFound => "Not found",
+            ApiError::ModelNotFound(_) => "Model not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
@@ -129,7 +155,11 @@ impl ApiError {
     /// What the client reads. Never includes internal context.
     pub fn detail(&self) -> String {
         match self {
-            ApiError::Validation(d) | ApiError::Conflict(d) | ApiError::Unavailable(d) => d.clone(),
+            ApiError::Validation(d)
+            | ApiError::InvalidParam { detail: d, .. }
+            | ApiError::ModelNotFound(d)
+            | ApiError::Conflict(d)
+            | ApiError::Unavailable(d) => d.clone(),
             ApiError::MalformedJson(d) => format!("the request body is not valid JSON: {d}"),
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => (*d).into(),
@@ -166,13 +196,17 @@ impl ApiError {
 
     pub fn problem_json(&self) -> serde_json::Value {
         let code = self.code();
-        json!({
+        let mut problem = json!({
             "type": format!("urn:chatgate:problem:{code}"),
             "title": self.title(),
             "status": self.status(),
             "detail": self.detail(),
             "code": code,
-        })
+        });
+        if let (Some(param), Some(obj)) = (self.param_name(), problem.as_object_mut()) {
+            obj.insert("param".into(), param.into());
+        }
+        problem
     }
 
     /// What goes to the log: the internal context for server faults, the code otherwise.
@@ -232,6 +266,24 @@ mod tests {
             for field in ["type", "title", "status", "detail", "code"] {
                 assert!(p.get(field).is_some(), "{field} missing in {p}");
             }
+            assert!(p.get("param").is_none(), "{p}");
         }
+    }
+
+    #[test]
+    fn a_validation_failure_about_a_parameter_names_it() {
+        let e = ApiError::param("tools[0].strict", "tools[0].strict is not supported");
+        let p = e.problem_json();
+        assert_eq!(p["param"], "tools[0].strict");
+        assert_eq!(
+            (p["status"].as_u64(), p["code"].as_str()),
+            (Some(400), Some("validation_failed"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_model_upstream_is_a_404_model_not_found() {
+        let e = ApiError::ModelNotFound("openai: The model `gpt-9` does not exist".into());
+        assert_eq!((e.status(), e.code()), (404, "model_not_found"));
     }
 }

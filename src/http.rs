@@ -234,6 +234,29 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> ApiResult<Response
         .fixed(body))
 }
 
+/// An error as `application/problem+json` (with `allow` / `retry-after` when due): the
+/// shape of every error outside the model-API ingress routes.
+pub fn problem(e: &ApiError) -> Response {
+    error_response(e, "application/problem+json", e.problem_json().to_string())
+}
+
+/// An error response: its status, `retry-after` and `allow` headers, and the given body
+/// (an ingress format renders its own shape of the error).
+pub fn error_response(e: &ApiError, content_type: &str, body: String) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", content_type);
+    if let Some(secs) = e.retry_after() {
+        let _ = headers.set("retry-after", &secs.to_string());
+    }
+    if let ApiError::MethodNotAllowed(allow) = e {
+        let _ = headers.set("allow", allow);
+    }
+    Response::builder()
+        .with_status(e.status())
+        .with_headers(headers)
+        .fixed(body.into_bytes())
+}
+
 pub fn ok<T: Serialize>(value: &T) -> ApiResult<Response> {
     json_response(200, value)
 }

@@ -12,11 +12,17 @@ use crate::providers::{
     self, ChatRequest, Chunk, ProviderKind, StreamMapper, UpstreamError, UpstreamErrorKind,
 };
 
+/// A provider's failure as chatgate answers it: an unknown model is a 404
+/// `model_not_found` (as OpenAI answers it), the rest `upstream_error` with the status
+/// `UpstreamError::http_status` gives.
 pub fn api_error(e: &UpstreamError) -> ApiError {
-    ApiError::Upstream {
-        status: e.http_status(),
-        detail: e.message.clone(),
-        retry_after: e.retry_after(),
+    match e.kind {
+        UpstreamErrorKind::NotFound => ApiError::ModelNotFound(e.message.clone()),
+        _ => ApiError::Upstream {
+            status: e.http_status(),
+            detail: e.message.clone(),
+            retry_after: e.retry_after(),
+        },
     }
 }
 

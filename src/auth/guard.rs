@@ -3,8 +3,16 @@
 use crate::auth::tokens::{TokenError, TokenKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
-use crate::routes::Access;
 use crate::store;
+
+/// Which credentials a route accepts (each route of the table declares one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// An access token (a person's session).
+    User,
+    /// An access token or an issued API key.
+    UserOrKey,
+}
 
 /// Who is calling.
 #[derive(Clone, Debug)]

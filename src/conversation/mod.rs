@@ -88,7 +88,7 @@ impl DurableObject for Conversation {
             ("DELETE", "/") => self.wipe().await,
             _ => Err(ApiError::NotFound),
         };
-        Ok(result.unwrap_or_else(|e| crate::app::problem(&e)))
+        Ok(result.unwrap_or_else(|e| crate::http::problem(&e)))
     }
 }
 

@@ -3,31 +3,21 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::Admitted;
 use crate::providers::Usage;
 
-/// Everything the Durable Object needs to run one reply; resolved by the Worker, which
-/// holds the bindings for keys and settings. The provider key travels only here.
+/// Everything the Durable Object needs to run one reply, admitted by the Worker, which
+/// holds the bindings for keys and settings (the provider key travels only here).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SendCommand {
     pub conversation_id: String,
-    pub user_id: String,
-    pub org_id: String,
     pub content: String,
-    /// `provider/model`.
-    pub model: String,
     pub system: Option<String>,
-    pub provider_key: Option<String>,
-    pub base_url: String,
     pub history_char_budget: usize,
-    pub demo_token_delay_ms: u32,
     pub max_tokens: Option<u32>,
-    /// The org's monthly token budget (`limits::monthly_limit`): the object reserves the
-    /// reply's share of it once the history, and so the prompt, is known.
-    #[serde(default)]
-    pub monthly_token_limit: Option<u64>,
-    /// The API key the send came with, for metering.
-    #[serde(default)]
-    pub api_key_id: Option<String>,
+    /// The call the pipeline admitted: model, who pays (and the org's monthly budget, which
+    /// the object reserves from once the history, and so the prompt, is known), provider key.
+    pub call: Admitted,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]

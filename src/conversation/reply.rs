@@ -14,11 +14,10 @@ use worker::{AbortController, Env, Request, Response, SqlStorageValue};
 
 use super::protocol::*;
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
-use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
-use crate::limits::client::{self as limiter, Reservation};
+use crate::gateway::{self, Meter};
 use crate::providers::sse::encode_event;
-use crate::providers::{self, Block, ChatRequest, Message, Role, UpstreamError, Usage};
+use crate::providers::{Block, ChatRequest, Message, Role, UpstreamError, Usage};
 use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms, JS_MAX_SAFE};
 
@@ -41,52 +40,25 @@ pub struct Live {
     started: bool,
     /// The provider's latest usage report.
     usage: Option<Usage>,
+    /// Whoever ends a started reply (its pump, or the conversation's deletion) takes the
+    /// `Live` out, and with it the meter: a reply is metered exactly once.
     meter: Meter,
+    conversation_id: String,
 }
 
-/// Who a reply is billed to, and the budget reservation it settles. Whoever ends a started
-/// reply (its pump, or the conversation's deletion) takes the `Live` out, and with it this:
-/// a reply is metered exactly once.
-pub struct Meter {
-    cmd: SendCommand,
-    reservation: Reservation,
-    prompt_estimate: u64,
-}
-
-impl Meter {
-    /// What the reply used: for a complete one, the provider's count; for one cut short
-    /// (failed, aborted, deleted), the provider's prompt count (else the estimate) and the
-    /// larger of its completion count and an estimate of the text received.
-    fn usage(&self, seen: Option<Usage>, text: &str, complete: bool) -> Usage {
-        match seen {
-            Some(u) if complete => u,
-            seen => {
-                let seen = seen.unwrap_or_default();
-                Usage {
-                    prompt_tokens: match seen.prompt_tokens {
-                        0 => self.prompt_estimate,
-                        counted => counted,
-                    },
-                    completion_tokens: seen.completion_tokens.max(providers::estimate_tokens(text)),
-                    ..seen
-                }
-            }
-        }
-    }
-
-    /// Records the usage, then settles the reservation with it (after the D1 record, so a
-    /// month seeded from D1 in between never misses this reply).
-    async fn record(self, env: &Env, usage: Usage) {
-        let now = now_ms();
-        if let Err(e) =
-            crate::store::usage::record_reply(env, &self.cmd, &self.cmd.model, &usage, now).await
-        {
-            worker::console_error!(
-                "{}",
-                json!({"error": "usage not recorded", "context": e.to_string()})
-            );
-        }
-        limiter::settle(env, &self.reservation, usage.total()).await;
+/// Bills a reply: the pipeline's meter (usage row, then the reservation settled), and the
+/// conversation's last activity.
+async fn record(env: &Env, meter: Meter, conversation_id: &str, usage: Usage) {
+    meter.record(env, usage).await;
+    let touched = match env.d1("DB") {
+        Ok(db) => crate::store::conversations::touch(&db, conversation_id, now_ms()).await,
+        Err(e) => Err(ApiError::internal(format!("D1 binding: {e}"))),
+    };
+    if let Err(e) = touched {
+        worker::console_error!(
+            "{}",
+            json!({"error": "touch failed", "context": e.to_string()})
+        );
     }
 }
 
@@ -178,7 +150,7 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
             "a reply is already streaming in this conversation".into(),
         ));
     }
-    let model = ModelId::parse(&cmd.model).map_err(|e| ApiError::validation(e.to_string()))?;
+    let model = cmd.call.model.clone();
     let now = now_ms();
     #[derive(serde::Deserialize)]
     struct Max {
@@ -226,49 +198,27 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         last_flush: now,
         started: false,
         usage: None,
-        meter: Meter {
-            cmd: cmd.clone(),
-            reservation: Reservation {
-                org_id: cmd.org_id.clone(),
-                id: None,
-                cap: None,
-            },
-            prompt_estimate,
-        },
+        meter: Meter::unreserved(cmd.call.account.clone(), &model, prompt_estimate),
+        conversation_id: cmd.conversation_id.clone(),
     });
-    let reservation = match limiter::reserve(
-        &shared.env,
-        &cmd.org_id,
-        cmd.monthly_token_limit,
-        prompt_estimate,
-        cmd.max_tokens,
-    )
-    .await
-    {
-        Ok(r) => r,
+    // Validated for the provider, media inlined, budget reserved (the cap set).
+    let meter = match gateway::prepare(&shared.env, &cmd.call, &mut request).await {
+        Ok(m) => m,
         Err(e) => {
             rollback(&shared, &user_msg.id, &assistant_id);
             return Err(e);
         }
     };
     if let Some(stop) = stopped(&shared, &assistant_id) {
-        return Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, stop).await);
+        return Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, stop).await);
     }
     if let Some(live) = shared.live.borrow_mut().as_mut() {
-        live.meter.reservation = reservation.clone();
+        live.meter = meter.clone();
     }
-    request.max_tokens = reservation.cap;
     // The provider's request is sent before the rows are written: on Cloudflare a write
     // holds the object's later outgoing messages until it is durable (the output gate), and
     // the wait for the first token is what the user feels.
-    let opened = ReplySource::open(
-        model.provider(),
-        &cmd.base_url,
-        cmd.provider_key.as_deref(),
-        &request,
-        cmd.demo_token_delay_ms,
-        &signal,
-    );
+    let opened = cmd.call.open(&request, &signal);
     let insert = async {
         sql_exec(
             &shared,
@@ -278,14 +228,14 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         sql_exec(
             &shared,
             "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
-            vec![(user_seq + 1).into(), assistant_id.as_str().into(), cmd.model.as_str().into(), now.into(), now.into()],
+            vec![(user_seq + 1).into(), assistant_id.as_str().into(), model.as_str().into(), now.into(), now.into()],
         )
     };
     let (opened, inserted) = futures::join!(opened, insert);
     let source = match (opened, inserted) {
         (Ok(s), Ok(())) => s,
         (Err(e), _) | (_, Err(e)) => {
-            return Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, e).await);
+            return Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, e).await);
         }
     };
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -298,7 +248,7 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         // The pump lets go without a word when the reply was stopped.
         Err(_) => ApiError::internal("the reply task ended without a word"),
     };
-    Err(unstarted(&shared, &user_msg.id, &assistant_id, &reservation, failed).await)
+    Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, failed).await)
 }
 
 /// Why a reply that has not begun must not: it was aborted, or its conversation deleted
@@ -321,12 +271,12 @@ async fn unstarted(
     shared: &Shared,
     user_id: &str,
     assistant_id: &str,
-    reservation: &Reservation,
+    meter: &Meter,
     error: ApiError,
 ) -> ApiError {
     let error = stopped(shared, assistant_id).unwrap_or(error);
     rollback(shared, user_id, assistant_id);
-    limiter::settle(&shared.env, reservation, 0).await;
+    meter.release(&shared.env).await;
     error
 }
 
@@ -501,7 +451,7 @@ async fn finish(
     let Some(live) = shared.live.borrow_mut().take() else {
         return;
     };
-    live.meter.record(&shared.env, usage).await;
+    record(&shared.env, live.meter, &live.conversation_id, usage).await;
 }
 
 /// Bills a reply the conversation's deletion cut off (`live` taken out by the wipe) as an
@@ -513,9 +463,9 @@ pub fn end_deleted(shared: &Shared, live: Live) {
     }
     let usage = live.meter.usage(live.usage, &live.content, false);
     let env = shared.env.clone();
-    shared
-        .state
-        .wait_until(async move { live.meter.record(&env, usage).await });
+    shared.state.wait_until(async move {
+        record(&env, live.meter, &live.conversation_id, usage).await;
+    });
 }
 
 /// Stops the reply in flight (if any); what was generated is kept as `aborted`.

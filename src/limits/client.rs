@@ -8,7 +8,6 @@ use worker::{Env, Method};
 use super::{Decision, HitCommand, ReserveCommand, SettleCommand};
 use crate::durable;
 use crate::error::{ApiError, ApiResult};
-use crate::store::keys::KeyAuth;
 
 async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> ApiResult<Decision> {
     let unavailable = |e: String| ApiError::Unavailable(format!("usage limiter: {e}"));
@@ -98,10 +97,10 @@ pub async fn settle(env: &Env, r: &Reservation, used: u64) {
     }
 }
 
-/// Counts one request of an API key against its rate (`super::key_rpm`); 429
-/// `rate_limited` with the seconds until the window has room.
-pub async fn admit_key(env: &Env, key: &KeyAuth, rpm: u32) -> ApiResult<()> {
-    hit(env, &key.org_id, &key.key_id, rpm).await
+/// Counts one request of an API key (`key_id`, of `org_id`) against its rate
+/// (`super::key_rpm`); 429 `rate_limited` with the seconds until the window has room.
+pub async fn admit_key(env: &Env, org_id: &str, key_id: &str, rpm: u32) -> ApiResult<()> {
+    hit(env, org_id, key_id, rpm).await
 }
 
 /// Counts one chat request made with an access token against the user's
@@ -122,36 +121,5 @@ async fn hit(env: &Env, object: &str, key_id: &str, rpm: u32) -> ApiResult<()> {
     match call(env, object, "/hit", &cmd).await? {
         Decision::Admitted { .. } => Ok(()),
         Decision::Refused { retry_after } => Err(ApiError::RateLimited(retry_after)),
-    }
-}
-
-/// What a request needs before its upstream call: the provider key (none for the demo) and
-/// the budget reservation, fetched at the same time; if the key is missing, the
-/// reservation is released again.
-pub async fn key_and_reservation(
-    ctx: &crate::http::Ctx,
-    user_id: &str,
-    org_id: &str,
-    provider: crate::providers::ProviderKind,
-    limit: Option<u64>,
-    prompt: u64,
-    max_tokens: Option<u32>,
-) -> ApiResult<(Option<String>, Reservation)> {
-    let db = ctx.db()?;
-    let key = async {
-        crate::store::provider_keys::candidates(&db, user_id, org_id)
-            .await?
-            .resolve(&db, &ctx.cfg, user_id, org_id, provider, ctx.now)
-            .await
-    };
-    let reservation = reserve(&ctx.env, org_id, limit, prompt, max_tokens);
-    let (key, reservation) = futures::join!(key, reservation);
-    let reservation = reservation?;
-    match key {
-        Ok(key) => Ok((key, reservation)),
-        Err(e) => {
-            settle(&ctx.env, &reservation, 0).await;
-            Err(e)
-        }
     }
 }

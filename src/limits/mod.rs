@@ -217,7 +217,7 @@ impl DurableObject for OrgLimiter {
         };
         Ok(result
             .and_then(|d| json_response(200, &d))
-            .unwrap_or_else(|e| crate::app::problem(&e)))
+            .unwrap_or_else(|e| crate::http::problem(&e)))
     }
 }
 

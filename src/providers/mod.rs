@@ -202,9 +202,8 @@ impl UpstreamError {
     /// at fault for the 400s; only an upstream that misbehaves is a 5xx.
     pub fn http_status(&self) -> u16 {
         match self.kind {
-            UpstreamErrorKind::BadRequest
-            | UpstreamErrorKind::Unauthorized
-            | UpstreamErrorKind::NotFound => 400,
+            UpstreamErrorKind::BadRequest | UpstreamErrorKind::Unauthorized => 400,
+            UpstreamErrorKind::NotFound => 404,
             UpstreamErrorKind::RateLimited { .. } => 429,
             UpstreamErrorKind::Server | UpstreamErrorKind::Protocol => 502,
             UpstreamErrorKind::Overloaded => 503,
@@ -590,7 +589,7 @@ mod tests {
         type Case<'a> = (ProviderKind, u16, Option<&'a str>, &'a str, UpstreamErrorKind, u16);
         let cases: &[Case] = &[
             (OpenAi, 401, None, r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijklmnop1234.","type":"invalid_request_error","code":"invalid_api_key"}}"#, Unauthorized, 400),
-            (OpenAi, 404, None, r#"{"error":{"message":"The model `gpt-9` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#, NotFound, 400),
+            (OpenAi, 404, None, r#"{"error":{"message":"The model `gpt-9` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#, NotFound, 404),
             (OpenAi, 429, Some("20"), r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#, RateLimited { retry_after: Some(20) }, 429),
             (OpenAi, 500, None, "<html>oops</html>", Server, 502),
             (Anthropic, 529, None, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, Overloaded, 503),

@@ -10,10 +10,10 @@ use crate::conversation::protocol::SendCommand;
 use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
+use crate::gateway;
 use crate::http::{
     created, decode_cursor, encode_cursor, no_content, ok, page_limit, Ctx, Page, BODY_LIMIT,
 };
-use crate::limits;
 use crate::store::{conversations, orgs, provider_keys};
 use crate::util::new_id;
 use crate::webhooks::EventType;
@@ -59,28 +59,6 @@ fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
         .ok_or_else(|| ApiError::validation("the organization enables no usable model"))
 }
 
-/// The org a request acts in: the one named (if the caller belongs to it), else the
-/// caller's personal org; an API key is bound to its own org.
-pub(crate) async fn acting_org(
-    ctx: &Ctx,
-    who: &Principal,
-    named: Option<&str>,
-) -> ApiResult<String> {
-    let db = ctx.db()?;
-    if let Some(key) = &who.api_key {
-        if named.is_some_and(|n| n != key.org_id) {
-            return Err(ApiError::NotFound);
-        }
-        return Ok(key.org_id.clone());
-    }
-    match named {
-        Some(org) => Ok(orgs::membership(&db, org, &who.user_id).await?.org_id),
-        None => orgs::personal_org(&db, &who.user_id)
-            .await?
-            .ok_or(ApiError::NotFound),
-    }
-}
-
 /// The caller's conversation and its org's settings (an API key sees only those of its org).
 async fn owned(
     ctx: &Ctx,
@@ -116,7 +94,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             model: None,
             system_prompt: None,
         });
-    let org_id = acting_org(&ctx, &who, body.org_id.as_deref()).await?;
+    let org_id = gateway::acting_org(&ctx.db()?, &who, body.org_id.as_deref()).await?;
     let settings = orgs::settings(&ctx.db()?, &org_id).await?;
     let model = match body.model.as_deref() {
         Some(m) => settings.permit(m).map_err(ApiError::Validation)?,
@@ -145,9 +123,9 @@ pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     // A named org must be one of the caller's (404 otherwise, as on every org route).
     let org = match (&who.api_key, ctx.query_param("org_id")) {
         (Some(k), named) => {
-            Some(acting_org(&ctx, &who, named.as_deref().or(Some(&k.org_id))).await?)
+            Some(gateway::acting_org(&ctx.db()?, &who, named.as_deref().or(Some(&k.org_id))).await?)
         }
-        (None, Some(named)) => Some(acting_org(&ctx, &who, Some(&named)).await?),
+        (None, Some(named)) => Some(gateway::acting_org(&ctx.db()?, &who, Some(&named)).await?),
         (None, None) => None,
     };
     let rows =
@@ -239,18 +217,16 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     // once, before the model (and so the provider) is known; with an access token, the
     // user's rate limit is counted meanwhile (an API key's was, before the handler).
     let db = ctx.db()?;
-    let user_rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
     let (owned, keys, admitted) = futures::join!(
         owned(&ctx, &who),
         provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0)),
-        limits::client::admit_user(&ctx.env, &who.user_id, user_rpm)
+        gateway::admit_user(&ctx, &who)
     );
     let ((conv, settings), keys, ()) = (owned?, keys?, admitted?);
     ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))
-        .map_err(ApiError::Validation)?;
-    let provider = model.provider();
+        .map_err(|e| ApiError::param("model", e))?;
     let system: Vec<&str> = [
         settings.custom_instructions.as_str(),
         conv.system_prompt.as_str(),
@@ -259,27 +235,26 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .filter(|s| !s.trim().is_empty())
     .collect();
     let provider_key = keys
-        .resolve(&db, &ctx.cfg, &who.user_id, &conv.org_id, provider, ctx.now)
+        .resolve(
+            &db,
+            &ctx.cfg,
+            &who.user_id,
+            &conv.org_id,
+            model.provider(),
+            ctx.now,
+        )
         .await?;
     ctx.timing.mark("key");
+    let account = gateway::Account::new(&ctx.cfg, &who, &conv.org_id, &settings);
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
-        user_id: who.user_id.clone(),
-        org_id: conv.org_id.clone(),
         content: body.content,
-        model: model.as_str().to_string(),
         system: (!system.is_empty()).then(|| system.join("\n\n")),
-        provider_key,
-        base_url: ctx.cfg.base_url(provider).to_string(),
         history_char_budget: ctx.cfg.history_char_budget,
-        demo_token_delay_ms: ctx.cfg.demo_token_delay_ms,
         max_tokens: body.max_tokens,
-        // Reserved by the conversation's object, which alone knows the history it sends.
-        monthly_token_limit: limits::monthly_limit(
-            settings.monthly_token_limit,
-            ctx.cfg.default_monthly_token_limit,
-        ),
-        api_key_id: who.api_key.as_ref().map(|k| k.key_id.clone()),
+        // Validated, reserved and run by the conversation's object, which alone knows the
+        // history it sends.
+        call: gateway::Admitted::new(&ctx.cfg, model, account, provider_key),
     };
     // Newest activity first: bumped off the hot path (the reply's end bumps it again).
     let (touch_db, conv_id, now) = (db, conv.id.clone(), ctx.now);

@@ -262,7 +262,7 @@ pub async fn exchange(mut ctx: Ctx) -> ApiResult<Response> {
     let mut resp = match result {
         Ok(resp) => resp,
         // The embedding page must be able to read why it was refused.
-        Err(e) if e.status() < 500 => crate::app::problem(&e),
+        Err(e) if e.status() < 500 => crate::http::problem(&e),
         Err(e) => return Err(e),
     };
     allow_origin(&mut resp, origin.as_deref())?;

@@ -25,14 +25,7 @@ pub mod webhooks;
 
 pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
 
-/// Which credentials a route accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// An access token (a person's session).
-    User,
-    /// An access token or an issued API key.
-    UserOrKey,
-}
+pub use crate::auth::guard::Access;
 
 pub enum Handler {
     Public(fn(Ctx) -> BoxFut),
@@ -246,11 +239,6 @@ pub fn is_api_path(path: &str) -> bool {
         || path.starts_with("/api/")
         || path == "/v1"
         || path.starts_with("/v1/")
-}
-
-/// Whether a path belongs to the OpenAI-compatible API, whose errors use OpenAI's shape.
-pub fn is_openai_path(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! Usage metering: one row per reply or completion, aggregated per org by day, user or model.
 
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env};
+use worker::D1Database;
 
 use super::{all, n, opt_s, run, s};
-use crate::conversation::protocol::SendCommand;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::providers::Usage;
 use crate::util::{day_of, new_id};
 
@@ -39,32 +38,6 @@ pub async fn record(db: &D1Database, r: &UsageRecord<'_>) -> ApiResult<()> {
     )
     .await?;
     Ok(())
-}
-
-/// Called by a conversation's Durable Object when a reply ends (complete, failed or aborted).
-pub async fn record_reply(
-    env: &Env,
-    cmd: &SendCommand,
-    model: &str,
-    usage: &Usage,
-    now: i64,
-) -> ApiResult<()> {
-    let db = env
-        .d1("DB")
-        .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))?;
-    record(
-        &db,
-        &UsageRecord {
-            org_id: &cmd.org_id,
-            user_id: &cmd.user_id,
-            api_key_id: cmd.api_key_id.as_deref(),
-            model,
-            usage: *usage,
-            now,
-        },
-    )
-    .await?;
-    super::conversations::touch(&db, &cmd.conversation_id, now).await
 }
 
 /// Tokens an org used from `first_day` (`YYYY-MM-DD`, UTC) on: the seed of its budget.

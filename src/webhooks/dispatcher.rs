@@ -90,7 +90,7 @@ impl DurableObject for Dispatcher {
             (Method::Get, "/deliveries") => self.page(&req),
             _ => Err(ApiError::NotFound),
         };
-        Ok(result.unwrap_or_else(|e| crate::app::problem(&e)))
+        Ok(result.unwrap_or_else(|e| crate::http::problem(&e)))
     }
 
     async fn alarm(&self) -> worker::Result<Response> {

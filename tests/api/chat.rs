@@ -480,14 +480,14 @@ async fn an_upstream_429_is_a_429_problem_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_model_the_upstream_does_not_know_is_a_clear_4xx() {
+async fn a_model_the_upstream_does_not_know_is_a_404_model_not_found() {
     let app = spawn_app().await;
     let user = app.register("u404").await;
     let conv = app.conversation(&user, "openai/status-404").await;
     let resp = app
         .send_message(&user.token, &conv, &json!({"content": "go"}))
         .await;
-    let body = assert_problem(resp, 400, "upstream_error").await;
+    let body = assert_problem(resp, 404, "model_not_found").await;
     assert!(
         body["detail"].as_str().unwrap().contains("openai"),
         "{body}"

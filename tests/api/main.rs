@@ -13,3 +13,4 @@ mod helpers;
 mod keys;
 mod orgs;
 mod service;
+mod v1;
