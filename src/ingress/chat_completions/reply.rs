@@ -433,8 +433,10 @@ mod tests {
         assert_eq!(
             usage_chunk["usage"],
             json!({"prompt_tokens": 25, "completion_tokens": 21, "total_tokens": 46,
-                   "prompt_tokens_details": {"cached_tokens": 0},
-                   "completion_tokens_details": {"reasoning_tokens": 0}})
+                   "prompt_tokens_details": {"cached_tokens": 8},
+                   "completion_tokens_details": {"reasoning_tokens": 0},
+                   "cache_creation_input_tokens": 3}),
+            "the fixture's cache read (8) and write (3) are part of the prompt"
         );
         assert!(rest.iter().all(|b| b["object"] == "chat.completion.chunk"
             && b["id"] == "chatcmpl-1"
