@@ -7,6 +7,7 @@ use futures::StreamExt;
 use worker::{AbortSignal, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::error::{ApiError, ApiResult};
+use crate::providers::signature::Tagger;
 use crate::providers::sse::SseDecoder;
 use crate::providers::{
     self, ChatRequest, Chunk, ProviderKind, StreamMapper, UpstreamError, UpstreamErrorKind,
@@ -133,9 +134,16 @@ impl ChunkStream {
     }
 }
 
-/// Where the chunks of a streamed reply come from: the built-in demo model, paced like a
-/// real one, or a provider's stream.
-pub enum ReplySource {
+/// A streamed reply's chunks, with their signatures tagged by the provider that made them
+/// (`providers::signature`).
+pub struct ReplySource {
+    from: From,
+    tagger: Tagger,
+}
+
+/// Where the chunks come from: the built-in demo model, paced like a real one, or a
+/// provider's stream.
+enum From {
     Demo {
         chunks: VecDeque<Chunk>,
         delay_ms: u32,
@@ -154,33 +162,45 @@ impl ReplySource {
         demo_delay_ms: u32,
         signal: &AbortSignal,
     ) -> ApiResult<ReplySource> {
-        match (kind, key) {
-            (ProviderKind::Demo, _) => Ok(ReplySource::Demo {
+        let from = match (kind, key) {
+            (ProviderKind::Demo, _) => From::Demo {
                 chunks: providers::demo::chunks(req).into(),
                 delay_ms: demo_delay_ms,
-            }),
+            },
             (kind, Some(key)) => {
                 let mut resp = send(kind, base_url, key, req, Some(signal))
                     .await
                     .map_err(|e| api_error(&e))?;
-                Ok(ReplySource::Upstream(ChunkStream::new(kind, &mut resp)?))
+                From::Upstream(ChunkStream::new(kind, &mut resp)?)
             }
-            (kind, None) => Err(ApiError::NoProviderKey(kind.as_str())),
-        }
+            (kind, None) => return Err(ApiError::NoProviderKey(kind.as_str())),
+        };
+        Ok(ReplySource {
+            from,
+            tagger: Tagger::new(kind),
+        })
     }
 
     pub async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
-        match self {
-            ReplySource::Demo { chunks, delay_ms } => {
+        let mut next = match &mut self.from {
+            From::Demo { chunks, delay_ms } => {
                 let next = chunks.pop_front();
-                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
+                // Every piece the model "writes" (text, reasoning, tool arguments) is paced.
+                let written = next.as_ref().is_some_and(|c| {
+                    c.usage.is_none() && c.finish_reason.is_none() && !c.is_empty()
+                });
+                if written && *delay_ms > 0 {
                     worker::Delay::from(std::time::Duration::from_millis(u64::from(*delay_ms)))
                         .await;
                 }
-                Ok(next)
+                next
             }
-            ReplySource::Upstream(stream) => stream.next().await,
+            From::Upstream(stream) => stream.next().await?,
+        };
+        if let Some(chunk) = &mut next {
+            self.tagger.chunk(chunk);
         }
+        Ok(next)
     }
 }
 

@@ -142,7 +142,11 @@ impl Admitted {
     pub async fn complete(&self, req: &ChatRequest) -> ApiResult<Completion> {
         let kind = self.kind();
         let key = match (kind, self.provider_key.as_deref()) {
-            (ProviderKind::Demo, _) => return Ok(demo::completion(req)),
+            (ProviderKind::Demo, _) => {
+                let mut completion = demo::completion(req);
+                providers::signature::tag_completion(kind, &mut completion);
+                return Ok(completion);
+            }
             (_, Some(key)) => key,
             (_, None) => return Err(ApiError::NoProviderKey(kind.as_str())),
         };
@@ -154,7 +158,10 @@ impl Admitted {
             detail: format!("{kind}: the response could not be read: {e}"),
             retry_after: None,
         })?;
-        providers::parse_completion(kind, &body).map_err(|e| upstream::api_error(&e))
+        let mut completion =
+            providers::parse_completion(kind, &body).map_err(|e| upstream::api_error(&e))?;
+        providers::signature::tag_completion(kind, &mut completion);
+        Ok(completion)
     }
 }
 
@@ -212,10 +219,12 @@ pub fn validate(kind: ProviderKind, req: &ChatRequest) -> ApiResult<()> {
     providers::validate(kind, req).map_err(|u| ApiError::param(u.param, u.message))
 }
 
-/// Makes `req` ready to send: validated for the provider, its remote media fetched where
+/// Makes `req` ready to send: each reasoning signature given back only to the provider that
+/// issued it (`providers::signature`), validated for the provider, its remote media fetched where
 /// the provider cannot take a URL, and the budget reserved, with `req.max_tokens` set to
 /// the completion cap the budget admitted. A refused request has reserved nothing.
 pub async fn prepare(env: &Env, call: &Admitted, req: &mut ChatRequest) -> ApiResult<Meter> {
+    providers::signature::admit(call.kind(), req);
     validate(call.kind(), req)?;
     media::inline_remote(call.kind(), req).await?;
     let prompt_estimate = req.prompt_estimate();

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod gemini;
 pub mod model;
 pub mod openai;
+pub mod signature;
 pub mod sse;
 
 pub use model::*;

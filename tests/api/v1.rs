@@ -210,3 +210,58 @@ async fn a_remote_image_at_an_internal_address_is_never_fetched_for_a_provider_t
         }
     }
 }
+
+/// A reasoning turn of `model` (non-streaming): the assistant message, with its thinking
+/// blocks, as an OpenAI client keeps it for the next request.
+async fn reasoning_turn(app: &TestApp, user: &User, model: &str) -> Value {
+    let resp = complete(
+        app,
+        user,
+        &json!({"model": model, "reasoning_effort": "low", "max_tokens": 4000,
+                "messages": [{"role": "user", "content": "Think it over"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{model}");
+    let body: Value = resp.json().await.unwrap();
+    let message = body["choices"][0]["message"].clone();
+    let blocks = message["thinking_blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b["signature"].as_str().is_some_and(|s| !s.is_empty())),
+        "{model} signs its reasoning: {message}"
+    );
+    message
+}
+
+#[tokio::test]
+async fn a_reasoning_signature_goes_back_to_its_own_provider_and_never_to_another() {
+    let app = spawn_app().await;
+    let user = app.register("v1-signatures").await;
+    let next_turn = |model: &str, assistant: &Value| {
+        json!({"model": model, "reasoning_effort": "low", "max_tokens": 4000, "messages": [
+            {"role": "user", "content": "Think it over"},
+            assistant,
+            {"role": "user", "content": "And now?"}
+        ]})
+    };
+    let claude = reasoning_turn(&app, &user, "anthropic/mock").await;
+    let gemini = reasoning_turn(&app, &user, "gemini/mock").await;
+    // Anthropic checks the signatures it gets back (the mock as the real API does): its own
+    // must arrive intact, and Gemini's must not arrive at all.
+    for (case, assistant) in [("its own", &claude), ("gemini's", &gemini)] {
+        let resp = complete(&app, &user, &next_turn("anthropic/mock", assistant)).await;
+        let status = resp.status();
+        assert_eq!(
+            status,
+            200,
+            "anthropic given {case} reasoning: {}",
+            resp.text().await.unwrap()
+        );
+    }
+    let resp = complete(&app, &user, &next_turn("gemini/mock", &claude)).await;
+    assert_eq!(resp.status(), 200, "gemini given anthropic's reasoning");
+}
