@@ -11,6 +11,7 @@ mod chat;
 mod federation;
 mod helpers;
 mod keys;
+mod messages;
 mod orgs;
 mod service;
 mod v1;

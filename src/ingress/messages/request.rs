@@ -728,9 +728,7 @@ fn media_source(s: &Map<String, Value>, at: &str, image: bool) -> Parsed<Media> 
     match required_str(s, "type", at)? {
         "base64" => {
             only_fields(s, &["type", "media_type", "data"], at)?;
-            let media_type = required_str(s, "media_type", at)?
-                .trim()
-                .to_ascii_lowercase();
+            let media_type = required_str(s, "media_type", at)?.to_owned();
             let wanted = if image { "image/" } else { "" };
             if !media_type.starts_with(wanted) || !media_type.contains('/') {
                 let what = if image {
@@ -957,13 +955,15 @@ fn parse_tools(value: Option<&Value>) -> Parsed<Vec<Tool>> {
         let t = object(item, &at)?;
         match opt_str(t, "type", &at)? {
             None | Some("custom") => {}
-            Some(other) => return invalid(
-                join(&at, "type"),
-                format!(
+            Some(other) => {
+                return invalid(
+                    join(&at, "type"),
+                    format!(
                     "{} is a server tool: chatgate relays custom tools only (name, input_schema)",
                     shown(other)
                 ),
-            ),
+                )
+            }
         }
         #[rustfmt::skip]
         only_fields(t, &["type", "name", "description", "input_schema", "cache_control", "strict",
