@@ -714,3 +714,33 @@ async fn a_message_is_metered_like_a_chat_completion() {
         "{row}"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_ends_with_the_refusal_stop_reason_on_every_provider() {
+    let app = spawn_app().await;
+    let user = app.register("msg-refusal").await;
+    for model in [
+        "openai/mock-refuse",
+        "anthropic/mock-refuse",
+        "gemini/mock-refuse",
+    ] {
+        let whole = message(&app, &user, &hello(model)).await;
+        let streamed = fold(&stream(&app, &user, &hello(model)).await);
+        for m in [&whole, &streamed] {
+            assert_eq!(m["stop_reason"], "refusal", "{model}: {m}");
+            assert_eq!(text_of(m), "", "{model}: the refusal is not reply text");
+        }
+        let details = &whole["stop_details"];
+        assert_eq!(
+            (&details["type"], &details["category"]),
+            (&json!("refusal"), &Value::Null),
+            "{model}"
+        );
+        // OpenAI and Anthropic say why; a Gemini reply blocked for safety does not.
+        assert_eq!(
+            details["explanation"].is_string(),
+            !model.starts_with("gemini"),
+            "{model}: {details}"
+        );
+    }
+}
