@@ -30,7 +30,7 @@ unit:
 integration:
 	cargo test --test api
 
-# The official OpenAI and LiveKit Python clients against the running Worker (tests/python).
+# The official OpenAI, Anthropic and LiveKit Python clients against the running Worker (tests/python).
 python:
 	cargo build -p chatgate-mock --quiet
 	.venv/bin/python -m pytest -q tests/python --ignore=tests/python/test_fuzz.py

@@ -800,6 +800,281 @@ paths.update({
     }},
 })
 
+# --- Anthropic Messages API --------------------------------------------------------------
+# As the server reads it (src/ingress/messages): null counts as absent everywhere; what chatgate
+# accepts only as a hint or refuses by name is described on the field.
+ANTHROPIC_ERROR_TYPES = ["invalid_request_error", "authentication_error", "billing_error", "permission_error",
+                         "not_found_error", "request_too_large", "rate_limit_error", "timeout_error", "api_error",
+                         "overloaded_error"]
+CACHE_CONTROL_SCHEMA = nullable(obj({"type": {"const": "ephemeral"}, "ttl": {"enum": ["5m", "1h", None]}}, ["type"],
+                             description="accepted and not relayed: chatgate sends no cache breakpoints"))
+CACHE_CONTROL = ref("AnthropicCacheControl")
+A_TEXT_SCHEMA = obj({"type": {"const": "text"}, "text": S, "cache_control": CACHE_CONTROL,
+              "citations": {"type": ["array", "null"], "maxItems": 0, "description": "not supported (400)"}},
+             ["type", "text"])
+A_TEXT = ref("AnthropicTextBlock")
+A_URL = {"type": "string", "maxLength": 8192, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?:",
+         "description": "an `https` URL (fetched by chatgate, under the outbound rule, for a provider that "
+                        "cannot take URLs)"}
+A_BASE64 = {"type": "string", "pattern": f"^{BASE64}$", "description": "base64, standard alphabet, padded"}
+A_IMAGE_SCHEMA = obj({"type": {"const": "image"}, "cache_control": CACHE_CONTROL, "source": {"oneOf": [
+    obj({"type": {"const": "base64"}, "media_type": {"type": "string", "pattern": "^image/"}, "data": A_BASE64},
+        ["type", "media_type", "data"]),
+    obj({"type": {"const": "url"}, "url": A_URL}, ["type", "url"])],
+    "description": "`file` sources are not supported: chatgate has no file store (400)"}}, ["type", "source"])
+A_IMAGE = ref("AnthropicImageBlock")
+A_DOCUMENT_SCHEMA = obj({
+    "type": {"const": "document"}, "cache_control": CACHE_CONTROL, "title": NULLABLE_S,
+    "context": {"type": "null", "description": "not supported (400)"},
+    "citations": nullable(obj({"enabled": {"enum": [False, None]}}, description="citations are not supported")),
+    "source": {"oneOf": [
+        obj({"type": {"const": "base64"}, "media_type": {"type": "string", "pattern": "/"}, "data": A_BASE64},
+            ["type", "media_type", "data"], description="a PDF (what each provider reads, it decides)"),
+        obj({"type": {"const": "url"}, "url": A_URL}, ["type", "url"]),
+        obj({"type": {"const": "text"}, "media_type": {"const": "text/plain"}, "data": S},
+            ["type", "media_type", "data"], description="becomes a text block (its title first)")],
+        "description": "`content` and `file` sources are not supported (400)"}}, ["type", "source"])
+A_DOCUMENT = ref("AnthropicDocumentBlock")
+A_TOOL_RESULT_SCHEMA = obj({
+    "type": {"const": "tool_result"}, "tool_use_id": S, "cache_control": CACHE_CONTROL,
+    "is_error": {"type": ["boolean", "null"]},
+    "content": {"anyOf": [{"type": "null"}, S, {"type": "array", "items": {"oneOf": [A_TEXT, A_IMAGE, A_DOCUMENT]}}]},
+}, ["type", "tool_use_id"])
+A_TOOL_RESULT = ref("AnthropicToolResultBlock")
+A_TOOL_USE_SCHEMA = obj({"type": {"const": "tool_use"},
+                  "id": {"type": "string", "description": "as chatgate sent it (a Gemini thought signature rides "
+                                                          "in it after `__thought__`)"},
+                  "name": S, "input": {"type": "object"}, "cache_control": CACHE_CONTROL,
+                  "caller": nullable(obj({"type": {"const": "direct"}}, ["type"]))}, ["type", "id", "name", "input"])
+A_TOOL_USE = ref("AnthropicToolUseBlock")
+A_THINKING_SCHEMA = obj({"type": {"const": "thinking"}, "thinking": S, "signature": S, "cache_control": CACHE_CONTROL},
+                 ["type", "thinking", "signature"])
+A_THINKING = ref("AnthropicThinkingBlock")
+A_REDACTED_SCHEMA = obj({"type": {"const": "redacted_thinking"}, "data": S, "cache_control": CACHE_CONTROL},
+                 ["type", "data"])
+A_REDACTED = ref("AnthropicRedactedThinkingBlock")
+A_SYSTEM = {"anyOf": [S, {"type": "array", "items": A_TEXT}]}
+
+
+def a_message(role, blocks, description=None):
+    more = {"description": description} if description else {}
+    return obj({"role": {"const": role}, "content": {"anyOf": [S, {"type": "array", "items": {"oneOf": blocks}}]}},
+               ["role", "content"], **more)
+
+
+A_TOOL_SCHEMA = obj({
+    "type": {"enum": ["custom", None], "description": "server tools (`web_search_…`, `bash_…`…) are refused (400)"},
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}, "description": NULLABLE_S,
+    "input_schema": {"type": "object", "description": "a JSON Schema object"}, "cache_control": CACHE_CONTROL,
+    "strict": {"type": ["boolean", "null"]},
+    "defer_loading": {"enum": [False, None], "description": "deferred tools are not supported (400)"},
+    "eager_input_streaming": {"type": ["boolean", "null"], "description": "accepted, not relayed"},
+    "input_examples": {"type": ["array", "null"], "maxItems": 0, "description": "not supported (400)"},
+    "allowed_callers": {"anyOf": [{"const": ["direct"]}, {"type": "null"}]},
+}, ["name", "input_schema"], description="custom tools only; names must be unique")
+A_TOOL = ref("AnthropicTool")
+A_PARALLEL = {"type": ["boolean", "null"], "description": "true: `parallel_tool_calls: false`"}
+A_THINKING_CONFIG = {"oneOf": [
+    {"type": "null"},
+    obj({"type": {"const": "enabled"}, "budget_tokens": {"type": "integer", "minimum": 1, "maximum": 4294967295},
+         "display": {"enum": ["summarized", "omitted", None]}}, ["type", "budget_tokens"]),
+    obj({"type": {"const": "adaptive"}, "display": {"enum": ["summarized", "omitted", None]}}, ["type"]),
+    obj({"type": {"const": "disabled"}}, ["type"]),
+], "description": "the reasoning request: a budget, or the model's choice (adaptive); `display: omitted` asks for "
+                  "no reasoning text"}
+A_FORMAT = obj({"type": {"const": "json_schema"}, "schema": {"type": "object"}}, ["type", "schema"])
+A_FIELDS = {
+    "model": {"type": "string", "maxLength": 135,
+              "pattern": rf"^(?:(?:openai|anthropic|gemini)/{MODEL_SEGMENT}(?:/{MODEL_SEGMENT})*|demo/echo|"
+                         rf"{MODEL_SEGMENT})$",
+              "description": "`provider/model` (as on `/v1/chat/completions`), or a bare name (`claude-sonnet-4-5`, "
+                             "as Claude Code sends), which is `anthropic/<name>`; it must be enabled in the "
+                             "organization, else 400",
+              "examples": ["claude-sonnet-4-5", "demo/echo", "openai/gpt-4o-mini"]},
+    "messages": {"type": "array", "minItems": 1, "maxItems": 100000, "items": ref("AnthropicInputMessage"),
+        "contains": {"type": "object", "properties": {"role": {"enum": ["user", "assistant"]}}},
+        "description": "at least one user or assistant message"},
+    "system": {"anyOf": [{"type": "null"}, S, {"type": "array", "items": A_TEXT}],
+               "description": "text blocks are joined by blank lines"},
+    "stream": {"type": ["boolean", "null"]},
+    "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "top_k": {"type": "null", "description": "not supported: no provider-neutral counterpart (400)"},
+    "stop_sequences": {"type": ["array", "null"], "items": S, "maxItems": 64},
+    "metadata": nullable(obj({"user_id": {"type": ["string", "null"], "maxLength": 256}},
+                             description="`user_id` is the `user` sent to the provider")),
+    "tools": {"type": ["array", "null"], "items": A_TOOL, "maxItems": 512},
+    "tool_choice": {"oneOf": [
+        {"type": "null"},
+        obj({"type": {"enum": ["auto", "any"]}, "disable_parallel_tool_use": A_PARALLEL}, ["type"]),
+        obj({"type": {"const": "tool"}, "name": S, "disable_parallel_tool_use": A_PARALLEL}, ["type", "name"]),
+        obj({"type": {"const": "none"}}, ["type"])],
+        "description": "`any` needs `tools`; `tool` names one of them"},
+    "thinking": ref("AnthropicThinkingConfig"),
+    "output_config": nullable(obj({
+        "effort": {"enum": ["low", "medium", "high", None],
+                   "description": "the reasoning effort (`xhigh` and `max` are refused: not every provider has them)"},
+        "format": nullable(A_FORMAT)})),
+    "output_format": {**nullable(A_FORMAT), "description": "deprecated form of `output_config.format` (not both)"},
+    "service_tier": {"enum": ["auto", "standard_only", None], "description": "accepted, not relayed"},
+    "context_management": nullable(obj({"edits": {"type": ["array", "null"], "items": obj(
+        {"type": {"type": "string", "pattern": "^clear_thinking_"}, "keep": {}}, ["type"])}},
+        description="Claude Code's: `clear_thinking_*` edits are accepted (no provider here reads earlier "
+                    "turns' thinking); others are refused (400)")),
+    "cache_control": CACHE_CONTROL,
+    "container": {"type": "null", "description": "not supported (400)"},
+    "inference_geo": {"type": "null", "description": "not supported (400)"},
+    "speed": {"enum": ["standard", None], "description": "`fast` is not supported (400)"},
+    "diagnostics": nullable(obj({"previous_message_id": NULLABLE_S}, description="accepted, not relayed")),
+    "mcp_servers": {"type": ["array", "null"], "maxItems": 0, "description": "not supported (400)"},
+}
+A_USAGE_SCHEMA = obj({"input_tokens": {**COUNT, "description": "prompt tokens not read from or written to the cache"},
+               "cache_creation_input_tokens": COUNT, "cache_read_input_tokens": COUNT, "output_tokens": COUNT,
+               "output_tokens_details": obj({"thinking_tokens": COUNT}, ["thinking_tokens"])},
+              ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"])
+A_USAGE = ref("AnthropicUsage")
+A_STOP_REASON = {"enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]}
+A_STOP_DETAILS_SCHEMA = obj({"type": {"const": "refusal"}, "category": {"type": "null"}, "explanation": NULLABLE_S},
+                     ["type", "category", "explanation"], description="a refusal's explanation")
+A_STOP_DETAILS = ref("AnthropicStopDetails")
+A_REPLY_BLOCK_SCHEMA = {"oneOf": [
+    obj({"type": {"const": "text"}, "text": S}, ["type", "text"]),
+    obj({"type": {"const": "tool_use"}, "id": S, "name": S, "input": {"type": "object"}}, ["type", "id", "name", "input"]),
+    obj({"type": {"const": "thinking"}, "thinking": S, "signature": S}, ["type", "thinking", "signature"]),
+    obj({"type": {"const": "redacted_thinking"}, "data": S}, ["type", "data"])]}
+
+
+A_REPLY_BLOCK = ref("AnthropicReplyBlock")
+def a_event(name, props, required):
+    return obj({"type": {"const": name}, **props}, ["type", *required])
+
+
+A_DELTA = {"oneOf": [
+    obj({"type": {"const": "text_delta"}, "text": S}, ["type", "text"]),
+    obj({"type": {"const": "input_json_delta"}, "partial_json": S}, ["type", "partial_json"]),
+    obj({"type": {"const": "thinking_delta"}, "thinking": S}, ["type", "thinking"]),
+    obj({"type": {"const": "signature_delta"}, "signature": S}, ["type", "signature"])]}
+A_EVENTS = {
+    "message_start": a_event("message_start", {"message": ref("AnthropicMessage")}, ["message"]),
+    "ping": a_event("ping", {}, []),
+    "content_block_start": a_event("content_block_start", {"index": COUNT, "content_block": A_REPLY_BLOCK},
+                                   ["index", "content_block"]),
+    "content_block_delta": a_event("content_block_delta", {"index": COUNT, "delta": A_DELTA}, ["index", "delta"]),
+    "content_block_stop": a_event("content_block_stop", {"index": COUNT}, ["index"]),
+    "message_delta": a_event("message_delta", {
+        "delta": obj({"stop_reason": A_STOP_REASON, "stop_sequence": {"type": "null"},
+                      "stop_details": A_STOP_DETAILS}, ["stop_reason", "stop_sequence"]),
+        "usage": A_USAGE}, ["delta", "usage"]),
+    "message_stop": a_event("message_stop", {}, []),
+    "error": ref("AnthropicError"),
+}
+components["securitySchemes"]["anthropicKey"] = {
+    "type": "apiKey", "in": "header", "name": "x-api-key",
+    "description": "An API key (`cg_…`) or an access token, in the header Anthropic's clients send their key in "
+                   "(`Authorization: Bearer` is read first)."}
+components["schemas"].update({
+    "AnthropicInputMessage": {"oneOf": [
+        a_message("user", [A_TEXT, A_IMAGE, A_DOCUMENT, A_TOOL_RESULT]),
+        a_message("assistant", [A_TEXT, A_TOOL_USE, A_THINKING, A_REDACTED]),
+        obj({"role": {"const": "system"}, "content": A_SYSTEM}, ["role", "content"],
+            description="joined, in order, into the one system prompt")]},
+    "AnthropicThinkingConfig": A_THINKING_CONFIG,
+    "AnthropicCacheControl": CACHE_CONTROL_SCHEMA,
+    "AnthropicTextBlock": A_TEXT_SCHEMA,
+    "AnthropicImageBlock": A_IMAGE_SCHEMA,
+    "AnthropicDocumentBlock": A_DOCUMENT_SCHEMA,
+    "AnthropicToolResultBlock": A_TOOL_RESULT_SCHEMA,
+    "AnthropicToolUseBlock": A_TOOL_USE_SCHEMA,
+    "AnthropicThinkingBlock": A_THINKING_SCHEMA,
+    "AnthropicRedactedThinkingBlock": A_REDACTED_SCHEMA,
+    "AnthropicTool": A_TOOL_SCHEMA,
+    "AnthropicUsage": A_USAGE_SCHEMA,
+    "AnthropicReplyBlock": A_REPLY_BLOCK_SCHEMA,
+    "AnthropicStopDetails": A_STOP_DETAILS_SCHEMA,
+    "AnthropicError": obj({"type": {"const": "error"}, "error": obj(
+        {"type": {"enum": ANTHROPIC_ERROR_TYPES}, "message": {
+            "type": "string", "description": "names the field it is about, as Anthropic does (`messages.1.content.0: …`)"}},
+        ["type", "message"])}, ["type", "error"]),
+    "AnthropicMessageRequest": obj(
+        {**A_FIELDS, "max_tokens": {"type": "integer", "minimum": 1, "maximum": 4294967295}},
+        ["model", "max_tokens", "messages"],
+        description="Anthropic's Messages request, for every provider. Null counts as absent. What a model's "
+                    "provider cannot do is refused with 400 naming the field in the message."),
+    "AnthropicCountTokensRequest": obj(
+        {**A_FIELDS, "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 4294967295,
+                                    "description": "optional here (a create body may be reused)"}},
+        ["model", "messages"]),
+    "AnthropicMessage": obj({
+        "id": S, "type": {"const": "message"}, "role": {"const": "assistant"},
+        "model": {"type": "string", "description": "as the request named it"},
+        "content": {"type": "array", "items": A_REPLY_BLOCK},
+        "stop_reason": {"oneOf": [A_STOP_REASON, {"type": "null"}], "description": "null only in `message_start`"},
+        "stop_sequence": {"type": "null", "description": "always null: no provider-neutral reply says which "
+                                                         "sequence matched"},
+        "stop_details": A_STOP_DETAILS, "usage": A_USAGE,
+    }, ["id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"]),
+    "AnthropicStreamEvent": {"oneOf": [
+        obj({"event": {"const": name}, "data": json_text(schema)}, ["event", "data"]) for name, schema in A_EVENTS.items()],
+        "description": "One event: `event:` its type, `data:` the JSON of it"},
+})
+A_ERRORS = {
+    400: "Invalid request (`invalid_request_error`): bad JSON or fields, a model not enabled in the organization, "
+         "no key for the provider, or a request the provider refused",
+    401: "Missing or invalid credentials (`authentication_error`)",
+    403: "The API key lacks the `chat` scope (`permission_error`)",
+    404: "The provider does not know the model (`not_found_error`)",
+    413: "Body over 20 MiB (`request_too_large`)",
+    415: "Body is not application/json (`invalid_request_error`)",
+    429: "Rate limited (the key's limit, the user's or the provider's) or the monthly token budget spent "
+         "(`rate_limit_error`), with `retry-after`",
+    502: "The provider failed (`api_error`)",
+    503: "The provider is overloaded (`overloaded_error`) or a dependency is unavailable (`api_error`)",
+}
+A_HEADERS = [{"name": "anthropic-version", "in": "header", "required": False, "schema": S,
+              "description": "accepted, any value"},
+             {"name": "anthropic-beta", "in": "header", "required": False, "schema": S,
+              "description": "accepted, any value (e.g. Claude Code's `claude-code-20250219,interleaved-thinking-…`)"}]
+
+
+def a_errors(codes):
+    return {str(c): {"description": A_ERRORS[c], "content": {"application/json": {"schema": ref("AnthropicError")}}}
+            for c in codes}
+
+
+paths.update({
+    "/v1/messages": {"post": {
+        "summary": "Anthropic Messages for any configured model", "tags": ["anthropic"],
+        "security": [{"apiKey": []}, {"anthropicKey": []}, {"bearer": []}],
+        "description": "Anthropic's request and response shapes, `stream` true or false, so the `anthropic` SDKs and "
+                       "Claude Code (`ANTHROPIC_BASE_URL`) work on every model: OpenAI and Gemini models are "
+                       "translated both ways, every feature (tools and tool results, images and PDFs, structured "
+                       "output, thinking with signatures). A bare model name is `anthropic/<name>`. Usage metering, "
+                       "budgets, rate limits, the `chat` scope and the org's enabled models apply as on "
+                       "`/v1/chat/completions`; with an access token the org is the user's personal org.",
+        "parameters": A_HEADERS,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("AnthropicMessageRequest")}}},
+        "responses": {"200": {"description": "`message`, or with `stream: true` a `text/event-stream`: "
+                                             "`message_start`, `ping`, each content block (`content_block_start`, "
+                                             "its deltas, `content_block_stop`, indexes from 0), `message_delta`, "
+                                             "`message_stop`; a provider failure mid-stream is an `error` event",
+                              "content": {"application/json": {"schema": ref("AnthropicMessage")},
+                                          "text/event-stream": {"schema": ref("AnthropicStreamEvent")}}},
+                      **a_errors([400, 401, 403, 404, 413, 415, 429, 502, 503])},
+    }},
+    "/v1/messages/count_tokens": {"post": {
+        "summary": "An estimate of a Messages request's input tokens", "tags": ["anthropic"],
+        "security": [{"apiKey": []}, {"anthropicKey": []}, {"bearer": []}],
+        "description": "chatgate's own estimate (about 4 characters a token, plus per-message overhead) of the system "
+                       "prompt, the messages and the tools' definitions; images and documents are not counted. No "
+                       "provider is called and nothing is metered.",
+        "parameters": A_HEADERS,
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": ref("AnthropicCountTokensRequest")}}},
+        "responses": {"200": json_response(obj({"input_tokens": COUNT}, ["input_tokens"])),
+                      **a_errors([400, 401, 403, 413, 415, 429])},
+    }},
+})
+
 # --- Federation, webhooks and the audit log ---
 ORG_EVENT = {"enum": ["member.joined", "member.removed", "member.role_changed", "key.created", "key.revoked",
                       "conversation.deleted"]}
@@ -910,8 +1185,9 @@ document = {
         "title": "chatgate",
         "version": "0.1.0",
         "description": "Edge-native authentication and AI-chat gateway. Errors are application/problem+json "
-                       "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape. Every response carries "
-                       "`x-request-id`; API responses also carry `Server-Timing` (milliseconds spent in each "
+                       "(RFC 9457) with a stable `code`; /v1 errors use OpenAI's shape (Anthropic's under "
+                       "/v1/messages). Every response carries "
+                       "`x-request-id` (and the same as `request-id`); API responses also carry `Server-Timing` (milliseconds spent in each "
                        "phase: `auth`, then the route's own, such as `conversation`, `key` and `reply` "
                        "for a chat send). List endpoints take `limit` (1-100, default 20) and `cursor`. "
                        "A method a path does not have (`PUT /api/me`, `QUERY`, `PROPFIND`…) is 405 "
@@ -919,7 +1195,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "federation", "webhooks", "audit"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit"]],
     "paths": paths,
     "components": components,
 }

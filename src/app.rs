@@ -139,6 +139,8 @@ fn finish(
         headers.append(&name, &value)?;
     }
     headers.set("x-request-id", request_id)?;
+    // Where Anthropic's clients read it (`_request_id`, in their errors too).
+    headers.set("request-id", request_id)?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("referrer-policy", "no-referrer")?;
     if let Some(timing) = api {

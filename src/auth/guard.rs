@@ -40,8 +40,23 @@ pub fn token_keys(ctx: &Ctx) -> TokenKeys {
     )
 }
 
+/// The credential of a request: `Authorization: Bearer …`, else `x-api-key` (where
+/// Anthropic's clients send their key). Either holds an API key or an access token.
+pub fn credential(ctx: &Ctx) -> Option<String> {
+    bearer(ctx).or_else(|| api_key_header(ctx.header("x-api-key").as_deref()))
+}
+
+fn api_key_header(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
-    let token = bearer(ctx).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+    let token = credential(ctx).ok_or(ApiError::Unauthorized(
+        "a bearer token (or x-api-key) is required",
+    ))?;
     if token.starts_with(crate::store::keys::KEY_PREFIX) {
         if access != Access::UserOrKey {
             return Err(ApiError::Unauthorized(
@@ -108,6 +123,13 @@ fn missing_scope_detail(scope: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_x_api_key_header_is_a_credential_when_not_blank() {
+        assert_eq!(api_key_header(Some(" cg_abc ")).as_deref(), Some("cg_abc"));
+        assert_eq!(api_key_header(Some("  ")), None);
+        assert_eq!(api_key_header(None), None);
+    }
 
     #[test]
     fn each_key_route_needs_its_scope() {

@@ -16,6 +16,7 @@ pub mod conversations;
 pub mod federation;
 pub mod keys;
 pub mod me;
+pub mod messages;
 pub mod orgs;
 pub mod provider_keys;
 pub mod service;
@@ -169,6 +170,9 @@ pub static ROUTES: &[Route] = &[
     // OpenAI-compatible API
     user_or_key!("POST", "/v1/chat/completions", v1::chat_completions),
     user_or_key!("GET", "/v1/models", v1::models),
+    // Anthropic Messages API
+    user_or_key!("POST", "/v1/messages", messages::create),
+    user_or_key!("POST", "/v1/messages/count_tokens", messages::count_tokens),
 ];
 
 pub enum Match<'r> {

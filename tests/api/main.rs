@@ -12,6 +12,7 @@ mod federation;
 mod helpers;
 mod keys;
 mod matrix;
+mod messages;
 mod orgs;
 mod service;
 mod v1;

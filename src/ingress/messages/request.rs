@@ -1,0 +1,1675 @@
+//! The request: Anthropic Messages JSON to a neutral `ChatRequest`.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use serde_json::{Map, Value};
+
+use crate::domain::model_id::{ModelId, ModelIdError};
+use crate::error::ApiError;
+use crate::ingress::chat_completions::THOUGHT_SEPARATOR;
+use crate::providers::{
+    estimate_tokens, Block, ChatRequest, Effort, Media, Message, Reasoning, ReasoningRequest,
+    ResponseFormat, Role, Tool, ToolCall, ToolChoice, ToolResult,
+};
+
+/// Anthropic's own limit.
+pub const MAX_MESSAGES: usize = 100_000;
+pub const MAX_TOOLS: usize = 512;
+pub const MAX_STOP_SEQUENCES: usize = 64;
+/// Anthropic's limit of `metadata.user_id`.
+pub const MAX_USER_ID_CHARS: usize = 256;
+/// The name a JSON-schema output format gets: Anthropic's has none, some providers need one.
+pub const OUTPUT_FORMAT_NAME: &str = "output";
+
+/// A parsed request: the model, the neutral request, and what only this format needs.
+#[derive(Clone, Debug)]
+pub struct MessagesRequest {
+    pub model: ModelId,
+    /// The model as the client named it, for the reply.
+    pub client_model: String,
+    pub chat: ChatRequest,
+    /// Where each neutral position came from, to name a provider's refusal in this format.
+    pub origins: Origins,
+}
+
+/// Top-level fields chatgate reads (some only to refuse or to check; see the module docs).
+#[rustfmt::skip]
+const FIELDS: &[&str] = &[
+    "model", "max_tokens", "messages", "system", "stream", "temperature", "top_p", "top_k",
+    "stop_sequences", "metadata", "tools", "tool_choice", "thinking", "output_config",
+    "output_format", "service_tier", "context_management", "cache_control", "container",
+    "inference_geo", "speed", "diagnostics", "mcp_servers",
+];
+
+/// Anthropic's block types that chatgate does not carry (server tools' blocks, search
+/// results, files in a container, tool references).
+#[rustfmt::skip]
+const UNSUPPORTED_BLOCKS: &[&str] = &[
+    "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+    "tool_search_tool_result", "mcp_tool_use", "mcp_tool_result", "search_result",
+    "container_upload", "tool_reference",
+];
+
+type Parsed<T> = Result<T, ApiError>;
+
+/// An error about `param`, in Anthropic's way of naming it: `messages.1.content.0: …`.
+fn invalid<T>(param: impl Display, problem: impl Display) -> Parsed<T> {
+    let param = param.to_string();
+    Err(ApiError::param(
+        param.clone(),
+        format!("{param}: {problem}"),
+    ))
+}
+
+/// A client-chosen name, cut for an error message.
+fn shown(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+/// SDKs send explicit nulls for unset options: null means absent.
+fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn object<'a>(v: &'a Value, at: &str) -> Parsed<&'a Map<String, Value>> {
+    v.as_object()
+        .map_or_else(|| invalid(at, "Input should be an object"), Ok)
+}
+
+/// Fails on the first field of `obj` not in `fields`, as Anthropic does.
+fn only_fields(obj: &Map<String, Value>, fields: &[&str], at: &str) -> Parsed<()> {
+    match obj.keys().find(|k| !fields.contains(&k.as_str())) {
+        Some(k) => invalid(join(at, &shown(k)), "Extra inputs are not permitted"),
+        None => Ok(()),
+    }
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str, at: &str) -> Parsed<Option<&'a str>> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => invalid(join(at, key), "Input should be a valid string"),
+    }
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, key: &str, at: &str) -> Parsed<&'a str> {
+    opt_str(obj, key, at)?.map_or_else(|| invalid(join(at, key), "Field required"), Ok)
+}
+
+fn opt_bool(obj: &Map<String, Value>, key: &str, at: &str) -> Parsed<Option<bool>> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => invalid(join(at, key), "Input should be a valid boolean"),
+    }
+}
+
+/// An integer, written `5` or `5.0` (JSON Schema's `integer`).
+fn integer(v: &Value) -> Option<i64> {
+    v.as_number().and_then(crate::util::json_integer)
+}
+
+fn positive(v: &Value) -> Option<u32> {
+    integer(v)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n >= 1)
+}
+
+fn opt_number(obj: &Map<String, Value>, key: &str) -> Parsed<Option<f64>> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => Ok(Some(x)),
+            _ => invalid(key, "must be a number from 0 to 1"),
+        },
+    }
+}
+
+/// Standard base64, padded: what every provider takes.
+fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// `cache_control` where Anthropic takes one: checked, then not relayed (module docs).
+fn cache_control(obj: &Map<String, Value>, at: &str) -> Parsed<()> {
+    let Some(v) = present(obj, "cache_control") else {
+        return Ok(());
+    };
+    let at = join(at, "cache_control");
+    let c = object(v, &at)?;
+    only_fields(c, &["type", "ttl"], &at)?;
+    if required_str(c, "type", &at)? != "ephemeral" {
+        return invalid(join(&at, "type"), "Input should be 'ephemeral'");
+    }
+    match opt_str(c, "ttl", &at)? {
+        None | Some("5m" | "1h") => Ok(()),
+        Some(_) => invalid(join(&at, "ttl"), "Input should be '5m' or '1h'"),
+    }
+}
+
+/// The model a client named: `provider/model` as it is; a bare name (`claude-sonnet-4-5`, as
+/// Claude Code and Anthropic's SDK examples send) is an Anthropic model.
+pub fn resolve_model(name: &str) -> Result<ModelId, ModelIdError> {
+    if name.contains('/') {
+        ModelId::parse(name)
+    } else {
+        ModelId::parse(&format!("anthropic/{name}"))
+    }
+}
+
+pub fn parse_request(body: &[u8]) -> Parsed<MessagesRequest> {
+    parse(body, true)
+}
+
+/// A `count_tokens` request: the same fields, `max_tokens` optional.
+pub fn parse_count_request(body: &[u8]) -> Parsed<MessagesRequest> {
+    parse(body, false)
+}
+
+fn parse(body: &[u8], create: bool) -> Parsed<MessagesRequest> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ApiError::validation(
+            "the request body must be a JSON object",
+        ));
+    };
+    only_fields(&obj, FIELDS, "")?;
+    let client_model = required_str(&obj, "model", "")?.to_owned();
+    let model = resolve_model(&client_model)
+        .map_err(|e| ApiError::param("model", format!("model: {e}")))?;
+    let max_tokens = match present(&obj, "max_tokens") {
+        Some(v) => match positive(v) {
+            Some(n) => Some(n),
+            None => {
+                return invalid(
+                    "max_tokens",
+                    "must be a positive integer (chatgate does not pre-warm caches with 0)",
+                )
+            }
+        },
+        None if create => return invalid("max_tokens", "Field required"),
+        None => None,
+    };
+    refuse_what_is_not_carried(&obj)?;
+    let turns = parse_messages(present(&obj, "messages"))?;
+    let mut system = match present(&obj, "system") {
+        None => Vec::new(),
+        Some(v) => vec![system_text(v, "system")?],
+    };
+    system.extend(turns.system);
+    let system = system.join("\n\n");
+    let tools = parse_tools(present(&obj, "tools"))?;
+    let (tool_choice, parallel_tool_calls) =
+        parse_tool_choice(present(&obj, "tool_choice"), &tools)?;
+    let (effort, format) = parse_output_config(present(&obj, "output_config"))?;
+    let (response_format, format_at) = match (format, present(&obj, "output_format")) {
+        (Some(_), Some(_)) => {
+            return invalid(
+                "output_format",
+                "is the deprecated form of output_config.format: give one of them",
+            )
+        }
+        (Some(f), None) => (Some(f), "output_config.format"),
+        (None, Some(v)) => (
+            Some(json_schema_format(v, "output_format")?),
+            "output_format",
+        ),
+        (None, None) => (None, "output_config.format"),
+    };
+    let stop = match present(&obj, "stop_sequences") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.len() <= MAX_STOP_SEQUENCES => {
+            let mut stop = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(s) => stop.push(s.clone()),
+                    _ => {
+                        return invalid(
+                            format!("stop_sequences.{i}"),
+                            "Input should be a valid string",
+                        )
+                    }
+                }
+            }
+            stop
+        }
+        Some(_) => {
+            return invalid(
+                "stop_sequences",
+                format!("must be an array of up to {MAX_STOP_SEQUENCES} strings"),
+            )
+        }
+    };
+    let chat = ChatRequest {
+        model: model.model().to_owned(),
+        system: (!system.is_empty()).then_some(system),
+        messages: turns.messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        response_format,
+        reasoning: parse_reasoning(present(&obj, "thinking"), effort)?,
+        max_tokens,
+        temperature: opt_number(&obj, "temperature")?,
+        top_p: opt_number(&obj, "top_p")?,
+        stop,
+        seed: None,
+        user: parse_metadata(present(&obj, "metadata"))?,
+        logprobs: false,
+        top_logprobs: None,
+        stream: opt_bool(&obj, "stream", "")?.unwrap_or(false),
+        passthrough: Map::new(),
+    };
+    Ok(MessagesRequest {
+        model,
+        client_model,
+        chat,
+        origins: Origins {
+            messages: turns.origins,
+            format_at,
+        },
+    })
+}
+
+/// The top-level fields that are checked, then accepted as hints or refused by name.
+fn refuse_what_is_not_carried(obj: &Map<String, Value>) -> Parsed<()> {
+    if let Some(v) = present(obj, "top_k") {
+        return match integer(v) {
+            Some(n) if n >= 0 => invalid(
+                "top_k",
+                "is not supported by chatgate: no provider-neutral counterpart (leave it out)",
+            ),
+            _ => invalid("top_k", "must be a non-negative integer"),
+        };
+    }
+    for (key, why) in [
+        (
+            "container",
+            "code execution containers are not supported by chatgate",
+        ),
+        (
+            "inference_geo",
+            "is not supported by chatgate: where a provider runs the model is its own",
+        ),
+    ] {
+        match present(obj, key) {
+            None => {}
+            Some(Value::String(_)) => return invalid(key, why),
+            Some(_) => return invalid(key, "Input should be a valid string"),
+        }
+    }
+    match present(obj, "mcp_servers") {
+        None => {}
+        Some(Value::Array(a)) if a.is_empty() => {}
+        Some(Value::Array(_)) => {
+            return invalid(
+                "mcp_servers",
+                "MCP servers are not supported by chatgate: declare their tools as custom tools",
+            )
+        }
+        Some(_) => return invalid("mcp_servers", "Input should be a valid array"),
+    }
+    match opt_str(obj, "speed", "")? {
+        None | Some("standard") => {}
+        Some("fast") => {
+            return invalid(
+                "speed",
+                "fast mode is not supported by chatgate: leave it out or use standard",
+            )
+        }
+        Some(_) => return invalid("speed", "Input should be 'standard' or 'fast'"),
+    }
+    match opt_str(obj, "service_tier", "")? {
+        None | Some("auto" | "standard_only") => {}
+        Some(_) => return invalid("service_tier", "Input should be 'auto' or 'standard_only'"),
+    }
+    if let Some(v) = present(obj, "diagnostics") {
+        let d = object(v, "diagnostics")?;
+        only_fields(d, &["previous_message_id"], "diagnostics")?;
+        opt_str(d, "previous_message_id", "diagnostics")?;
+    }
+    cache_control(obj, "")?;
+    if let Some(v) = present(obj, "context_management") {
+        parse_context_management(v)?;
+    }
+    Ok(())
+}
+
+/// Claude Code's `context_management`: clearing earlier turns' thinking changes nothing any
+/// provider here reads, so it is accepted; other edits would change the prompt and are refused.
+fn parse_context_management(v: &Value) -> Parsed<()> {
+    let at = "context_management";
+    let cm = object(v, at)?;
+    only_fields(cm, &["edits"], at)?;
+    let Some(edits) = present(cm, "edits") else {
+        return Ok(());
+    };
+    let Value::Array(edits) = edits else {
+        return invalid("context_management.edits", "Input should be a valid array");
+    };
+    for (i, edit) in edits.iter().enumerate() {
+        let eat = format!("context_management.edits.{i}");
+        let e = object(edit, &eat)?;
+        let kind = required_str(e, "type", &eat)?;
+        if !kind.starts_with("clear_thinking_") {
+            return invalid(
+                join(&eat, "type"),
+                format!(
+                    "{} is not supported by chatgate: only clear_thinking edits are accepted \
+                     (they change nothing here)",
+                    shown(kind)
+                ),
+            );
+        }
+        only_fields(e, &["type", "keep"], &eat)?;
+    }
+    Ok(())
+}
+
+fn parse_metadata(value: Option<&Value>) -> Parsed<Option<String>> {
+    let Some(v) = value else { return Ok(None) };
+    let m = object(v, "metadata")?;
+    only_fields(m, &["user_id"], "metadata")?;
+    match opt_str(m, "user_id", "metadata")? {
+        Some(id) if id.chars().count() > MAX_USER_ID_CHARS => invalid(
+            "metadata.user_id",
+            format!("must be at most {MAX_USER_ID_CHARS} characters"),
+        ),
+        id => Ok(id.map(str::to_owned)),
+    }
+}
+
+/// `system` (or a `system` message's content): a string, or text blocks joined by blank lines.
+fn system_text(v: &Value, at: &str) -> Parsed<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(blocks) => {
+            let mut texts = Vec::with_capacity(blocks.len());
+            for (j, b) in blocks.iter().enumerate() {
+                let bat = format!("{at}.{j}");
+                let b = object(b, &bat)?;
+                match required_str(b, "type", &bat)? {
+                    "text" => texts.push(text_block(b, &bat)?),
+                    other => {
+                        return invalid(
+                            join(&bat, "type"),
+                            format!("must be text here, not {}", shown(other)),
+                        )
+                    }
+                }
+            }
+            Ok(texts.join("\n\n"))
+        }
+        _ => invalid(at, "must be a string or an array of text blocks"),
+    }
+}
+
+/// A text block's text. Its `citations` (only ever from Anthropic's own search tools) are
+/// not carried.
+fn text_block(b: &Map<String, Value>, at: &str) -> Parsed<String> {
+    only_fields(b, &["type", "text", "cache_control", "citations"], at)?;
+    cache_control(b, at)?;
+    match present(b, "citations") {
+        None => {}
+        Some(Value::Array(c)) if c.is_empty() => {}
+        Some(_) => {
+            return invalid(
+                join(at, "citations"),
+                "citations are not supported by chatgate: send the text alone",
+            )
+        }
+    }
+    Ok(required_str(b, "text", at)?.to_owned())
+}
+
+/// Where each neutral message and block came from in the client's request, so a provider's
+/// refusal (in neutral positions: `messages[k].content[j]`, Chat Completions' names for the
+/// rest) names the client's own field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origins {
+    messages: Vec<MessageOrigin>,
+    /// Where the response format was given: `output_config.format` or `output_format`.
+    format_at: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MessageOrigin {
+    at: String,
+    blocks: Vec<BlockOrigin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BlockOrigin {
+    at: String,
+    /// A tool call (counted for `tool_calls[c]`).
+    call: bool,
+    /// A tool result whose content was a string (its one block is `.content`).
+    text_content: bool,
+}
+
+impl Origins {
+    /// `err` with its parameter renamed from neutral positions to the client's.
+    pub fn rename(&self, err: ApiError) -> ApiError {
+        let ApiError::InvalidParam { param, detail } = err else {
+            return err;
+        };
+        let renamed = self.client_param(&param);
+        ApiError::InvalidParam {
+            detail: detail.replacen(&param, &renamed, 1),
+            param: renamed,
+        }
+    }
+
+    fn client_param(&self, param: &str) -> String {
+        if let Some(p) = self.message_param(param) {
+            return p;
+        }
+        match param {
+            "response_format" => return self.format_at.to_owned(),
+            "parallel_tool_calls" => return "tool_choice.disable_parallel_tool_use".into(),
+            "stop" => return "stop_sequences".into(),
+            "user" => return "metadata.user_id".into(),
+            "reasoning_effort" => return "output_config.effort".into(),
+            _ => {}
+        }
+        if let Some(rest) = param.strip_prefix("tools[") {
+            if let Some((i, tail)) = rest.split_once(']') {
+                let tail = match tail {
+                    ".function.parameters" => ".input_schema".to_owned(),
+                    t => dotted(t.strip_prefix(".function").unwrap_or(t)),
+                };
+                return format!("tools.{i}{tail}");
+            }
+        }
+        dotted(param)
+    }
+
+    fn message_param(&self, param: &str) -> Option<String> {
+        let rest = param.strip_prefix("messages[")?;
+        let (k, rest) = rest.split_once(']')?;
+        let message = self.messages.get(k.parse::<usize>().ok()?)?;
+        if rest.is_empty() {
+            return Some(message.at.clone());
+        }
+        if let Some(inner) = rest.strip_prefix(".content[") {
+            let (j, tail) = inner.split_once(']')?;
+            let block = message.blocks.get(j.parse::<usize>().ok()?)?;
+            return Some(block_param(block, tail));
+        }
+        if let Some(inner) = rest.strip_prefix(".tool_calls[") {
+            let (c, tail) = inner.split_once(']')?;
+            let block = message
+                .blocks
+                .iter()
+                .filter(|b| b.call)
+                .nth(c.parse::<usize>().ok()?)?;
+            let tail = tail.strip_prefix(".function").unwrap_or(tail);
+            return Some(block_param(block, tail));
+        }
+        Some(format!("{}{}", message.at, dotted(rest)))
+    }
+}
+
+/// A block's position with what follows it in a neutral param: a tool call's `arguments`
+/// are its `input`; a tool result's `content[m]` its own.
+fn block_param(block: &BlockOrigin, tail: &str) -> String {
+    if tail == ".arguments" {
+        return format!("{}.input", block.at);
+    }
+    if let Some(inner) = tail.strip_prefix(".content[") {
+        if let Some((m, rest)) = inner.split_once(']') {
+            let content = if block.text_content {
+                format!("{}.content", block.at)
+            } else {
+                format!("{}.content.{m}", block.at)
+            };
+            return format!("{content}{}", dotted(rest));
+        }
+    }
+    format!("{}{}", block.at, dotted(tail))
+}
+
+/// `a[1].b[2]` as Anthropic writes it: `a.1.b.2`.
+fn dotted(param: &str) -> String {
+    param.replace('[', ".").replace(']', "")
+}
+
+struct Turns {
+    system: Vec<String>,
+    messages: Vec<Message>,
+    origins: Vec<MessageOrigin>,
+}
+
+fn parse_messages(value: Option<&Value>) -> Parsed<Turns> {
+    let items = match value {
+        Some(Value::Array(items)) => items,
+        Some(_) => return invalid("messages", "Input should be a valid array"),
+        None => return invalid("messages", "Field required"),
+    };
+    if items.is_empty() {
+        return invalid("messages", "must contain at least one message");
+    }
+    if items.len() > MAX_MESSAGES {
+        return invalid(
+            "messages",
+            format!("may contain at most {MAX_MESSAGES} messages"),
+        );
+    }
+    let mut turns = Turns {
+        system: Vec::new(),
+        messages: Vec::new(),
+        origins: Vec::new(),
+    };
+    // Each call's tool name by id: Gemini's functionResponse names the function.
+    let mut call_names: HashMap<String, String> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("messages.{i}");
+        let m = object(item, &at)?;
+        only_fields(m, &["role", "content"], &at)?;
+        let role = required_str(m, "role", &at)?;
+        let content_at = join(&at, "content");
+        let Some(content) = present(m, "content") else {
+            return invalid(content_at, "Field required");
+        };
+        let (role, blocks) = match role {
+            "system" => {
+                turns.system.push(system_text(content, &content_at)?);
+                continue;
+            }
+            "user" => (
+                Role::User,
+                content_blocks(content, &content_at, Role::User, &mut call_names)?,
+            ),
+            "assistant" => (
+                Role::Assistant,
+                content_blocks(content, &content_at, Role::Assistant, &mut call_names)?,
+            ),
+            _ => {
+                return invalid(
+                    join(&at, "role"),
+                    "Input should be 'user', 'assistant' or 'system'",
+                )
+            }
+        };
+        let (content, origins): (Vec<Block>, Vec<BlockOrigin>) = blocks.into_iter().unzip();
+        turns.messages.push(Message { role, content });
+        turns.origins.push(MessageOrigin {
+            at,
+            blocks: origins,
+        });
+    }
+    if turns.messages.is_empty() {
+        return invalid(
+            "messages",
+            "must include at least one user or assistant message",
+        );
+    }
+    Ok(turns)
+}
+
+fn origin(at: &str) -> BlockOrigin {
+    BlockOrigin {
+        at: at.to_owned(),
+        call: false,
+        text_content: false,
+    }
+}
+
+/// A turn's content: a string (one text block) or blocks, each checked for the role.
+fn content_blocks(
+    content: &Value,
+    at: &str,
+    role: Role,
+    call_names: &mut HashMap<String, String>,
+) -> Parsed<Vec<(Block, BlockOrigin)>> {
+    let items = match content {
+        Value::String(s) => return Ok(vec![(Block::Text(s.clone()), origin(at))]),
+        Value::Array(items) => items,
+        _ => return invalid(at, "must be a string or an array of content blocks"),
+    };
+    let mut blocks = Vec::with_capacity(items.len());
+    for (j, item) in items.iter().enumerate() {
+        let bat = format!("{at}.{j}");
+        let b = object(item, &bat)?;
+        let kind = required_str(b, "type", &bat)?;
+        let block = match (role, kind) {
+            (_, "text") => (Block::Text(text_block(b, &bat)?), origin(&bat)),
+            (Role::User, "image") => (image_block(b, &bat)?, origin(&bat)),
+            (Role::User, "document") => (document_block(b, &bat)?, origin(&bat)),
+            (Role::User, "tool_result") => tool_result_block(b, &bat, call_names)?,
+            (Role::Assistant, "tool_use") => {
+                let call = tool_use_block(b, &bat)?;
+                call_names.insert(call.id.clone(), call.name.clone());
+                let origin = BlockOrigin {
+                    call: true,
+                    ..origin(&bat)
+                };
+                (Block::ToolCall(call), origin)
+            }
+            (Role::Assistant, "thinking") => {
+                only_fields(b, &["type", "thinking", "signature", "cache_control"], &bat)?;
+                cache_control(b, &bat)?;
+                let reasoning = Reasoning {
+                    text: required_str(b, "thinking", &bat)?.to_owned(),
+                    signature: Some(required_str(b, "signature", &bat)?)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    redacted: None,
+                };
+                (Block::Reasoning(reasoning), origin(&bat))
+            }
+            (Role::Assistant, "redacted_thinking") => {
+                only_fields(b, &["type", "data", "cache_control"], &bat)?;
+                cache_control(b, &bat)?;
+                let reasoning = Reasoning {
+                    redacted: Some(required_str(b, "data", &bat)?.to_owned()),
+                    ..Reasoning::default()
+                };
+                (Block::Reasoning(reasoning), origin(&bat))
+            }
+            (Role::User, "tool_use" | "thinking" | "redacted_thinking") => {
+                return invalid(
+                    join(&bat, "type"),
+                    format!("{kind} blocks belong to assistant turns"),
+                )
+            }
+            (Role::Assistant, "image" | "document" | "tool_result") => {
+                return invalid(
+                    join(&bat, "type"),
+                    format!("{kind} blocks belong to user turns"),
+                )
+            }
+            (_, kind) if UNSUPPORTED_BLOCKS.contains(&kind) => {
+                return invalid(
+                    join(&bat, "type"),
+                    format!("{kind} blocks are not supported by chatgate"),
+                )
+            }
+            (Role::User, kind) => {
+                return invalid(
+                    join(&bat, "type"),
+                    format!(
+                        "must be text, image, document or tool_result, not {}",
+                        shown(kind)
+                    ),
+                )
+            }
+            (Role::Assistant, kind) => {
+                return invalid(
+                    join(&bat, "type"),
+                    format!(
+                        "must be text, tool_use, thinking or redacted_thinking, not {}",
+                        shown(kind)
+                    ),
+                )
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// A `source` of `base64` or `url`; `file` (by id) is refused: chatgate has no file store.
+fn media_source(s: &Map<String, Value>, at: &str, image: bool) -> Parsed<Media> {
+    match required_str(s, "type", at)? {
+        "base64" => {
+            only_fields(s, &["type", "media_type", "data"], at)?;
+            let media_type = required_str(s, "media_type", at)?.to_owned();
+            let wanted = if image { "image/" } else { "" };
+            if !media_type.starts_with(wanted) || !media_type.contains('/') {
+                let what = if image {
+                    "an image/* type"
+                } else {
+                    "a media type"
+                };
+                return invalid(join(at, "media_type"), format!("must be {what}"));
+            }
+            let data = required_str(s, "data", at)?;
+            if !is_base64(data) {
+                return invalid(
+                    join(at, "data"),
+                    "must be base64 (standard alphabet, padded)",
+                );
+            }
+            Ok(Media::Base64 {
+                media_type,
+                data: data.to_owned(),
+            })
+        }
+        "url" => {
+            only_fields(s, &["type", "url"], at)?;
+            let url = required_str(s, "url", at)?;
+            let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("https" | "http") if url.len() <= 8192 => Ok(Media::Url(url.to_owned())),
+                _ => invalid(join(at, "url"), "must be an https URL"),
+            }
+        }
+        "file" => invalid(
+            join(at, "type"),
+            "file is not supported: chatgate has no file store; send base64 or a URL",
+        ),
+        _ if image => invalid(join(at, "type"), "must be base64 or url"),
+        _ => invalid(join(at, "type"), "must be base64, url or text"),
+    }
+}
+
+fn image_block(b: &Map<String, Value>, at: &str) -> Parsed<Block> {
+    only_fields(b, &["type", "source", "cache_control"], at)?;
+    cache_control(b, at)?;
+    let sat = join(at, "source");
+    let source = object(present(b, "source").unwrap_or(&Value::Null), &sat)?;
+    Ok(Block::Image(media_source(source, &sat, true)?))
+}
+
+/// A PDF (or other bytes) as a document; a `text` source as a text block (module docs).
+fn document_block(b: &Map<String, Value>, at: &str) -> Parsed<Block> {
+    only_fields(
+        b,
+        &[
+            "type",
+            "source",
+            "title",
+            "context",
+            "citations",
+            "cache_control",
+        ],
+        at,
+    )?;
+    cache_control(b, at)?;
+    if present(b, "context").is_some() {
+        return invalid(
+            join(at, "context"),
+            "is not supported by chatgate: put it in a text block",
+        );
+    }
+    if let Some(c) = present(b, "citations") {
+        let cat = join(at, "citations");
+        let c = object(c, &cat)?;
+        only_fields(c, &["enabled"], &cat)?;
+        if opt_bool(c, "enabled", &cat)? == Some(true) {
+            return invalid(
+                join(&cat, "enabled"),
+                "citations are not supported by chatgate",
+            );
+        }
+    }
+    let title = opt_str(b, "title", at)?;
+    let sat = join(at, "source");
+    let source = object(present(b, "source").unwrap_or(&Value::Null), &sat)?;
+    match required_str(source, "type", &sat)? {
+        "text" => {
+            only_fields(source, &["type", "media_type", "data"], &sat)?;
+            if required_str(source, "media_type", &sat)? != "text/plain" {
+                return invalid(join(&sat, "media_type"), "Input should be 'text/plain'");
+            }
+            let data = required_str(source, "data", &sat)?;
+            Ok(Block::Text(match title {
+                Some(title) => format!("{title}\n\n{data}"),
+                None => data.to_owned(),
+            }))
+        }
+        "content" => invalid(
+            join(&sat, "type"),
+            "content is not supported by chatgate: send its blocks in the message",
+        ),
+        _ => Ok(Block::Document {
+            media: media_source(source, &sat, false)?,
+            name: title.map(str::to_owned),
+        }),
+    }
+}
+
+/// An id as the client sends it back, and the Gemini thought signature it may carry.
+fn split_signature(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(THOUGHT_SEPARATOR) {
+        Some((id, sig)) if !sig.is_empty() => (id, Some(sig)),
+        _ => (id, None),
+    }
+}
+
+fn tool_use_block(b: &Map<String, Value>, at: &str) -> Parsed<ToolCall> {
+    only_fields(
+        b,
+        &["type", "id", "name", "input", "cache_control", "caller"],
+        at,
+    )?;
+    cache_control(b, at)?;
+    if let Some(c) = present(b, "caller") {
+        let cat = join(at, "caller");
+        let c = object(c, &cat)?;
+        only_fields(c, &["type"], &cat)?;
+        if required_str(c, "type", &cat)? != "direct" {
+            return invalid(
+                join(&cat, "type"),
+                "only direct calls are supported by chatgate",
+            );
+        }
+    }
+    let (id, signature) = split_signature(required_str(b, "id", at)?);
+    let name = required_str(b, "name", at)?;
+    let arguments = match present(b, "input") {
+        Some(input @ Value::Object(_)) => input.to_string(),
+        Some(_) => return invalid(join(at, "input"), "Input should be an object"),
+        None => return invalid(join(at, "input"), "Field required"),
+    };
+    Ok(ToolCall {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        arguments,
+        signature: signature.map(str::to_owned),
+    })
+}
+
+fn tool_result_block(
+    b: &Map<String, Value>,
+    at: &str,
+    call_names: &HashMap<String, String>,
+) -> Parsed<(Block, BlockOrigin)> {
+    only_fields(
+        b,
+        &[
+            "type",
+            "tool_use_id",
+            "content",
+            "is_error",
+            "cache_control",
+        ],
+        at,
+    )?;
+    cache_control(b, at)?;
+    let (call_id, _) = split_signature(required_str(b, "tool_use_id", at)?);
+    let cat = join(at, "content");
+    let (content, text_content) = match present(b, "content") {
+        None => (Vec::new(), false),
+        Some(Value::String(s)) => (vec![Block::Text(s.clone())], true),
+        Some(Value::Array(items)) => {
+            let mut content = Vec::with_capacity(items.len());
+            for (m, item) in items.iter().enumerate() {
+                let iat = format!("{cat}.{m}");
+                let i = object(item, &iat)?;
+                let block = match required_str(i, "type", &iat)? {
+                    "text" => Block::Text(text_block(i, &iat)?),
+                    "image" => image_block(i, &iat)?,
+                    "document" => document_block(i, &iat)?,
+                    other => {
+                        return invalid(
+                            join(&iat, "type"),
+                            format!("must be text, image or document, not {}", shown(other)),
+                        )
+                    }
+                };
+                content.push(block);
+            }
+            (content, false)
+        }
+        Some(_) => return invalid(cat, "must be a string or an array of content blocks"),
+    };
+    let result = ToolResult {
+        name: call_names.get(call_id).cloned(),
+        call_id: call_id.to_owned(),
+        content,
+        is_error: opt_bool(b, "is_error", at)?.unwrap_or(false),
+    };
+    let origin = BlockOrigin {
+        text_content,
+        ..origin(at)
+    };
+    Ok((Block::ToolResult(result), origin))
+}
+
+fn valid_tool_name(n: &str) -> bool {
+    (1..=128).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn parse_tools(value: Option<&Value>) -> Parsed<Vec<Tool>> {
+    let items = match value {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= MAX_TOOLS => items,
+        Some(_) => {
+            return invalid(
+                "tools",
+                format!("must be an array of up to {MAX_TOOLS} tools"),
+            )
+        }
+    };
+    let mut tools: Vec<Tool> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("tools.{i}");
+        let t = object(item, &at)?;
+        match opt_str(t, "type", &at)? {
+            None | Some("custom") => {}
+            Some(other) => {
+                return invalid(
+                    join(&at, "type"),
+                    format!(
+                    "{} is a server tool: chatgate relays custom tools only (name, input_schema)",
+                    shown(other)
+                ),
+                )
+            }
+        }
+        #[rustfmt::skip]
+        only_fields(t, &["type", "name", "description", "input_schema", "cache_control", "strict",
+                         "defer_loading", "eager_input_streaming", "input_examples", "allowed_callers"], &at)?;
+        cache_control(t, &at)?;
+        let name = required_str(t, "name", &at)?;
+        if !valid_tool_name(name) {
+            return invalid(
+                join(&at, "name"),
+                "must be 1 to 128 characters of a-z, A-Z, 0-9, _ and -",
+            );
+        }
+        if tools.iter().any(|t| t.name == name) {
+            return invalid(join(&at, "name"), format!("repeats the tool name {name}"));
+        }
+        let parameters = match present(t, "input_schema") {
+            Some(s @ Value::Object(_)) => s.clone(),
+            Some(_) => return invalid(join(&at, "input_schema"), "must be a JSON Schema object"),
+            None => return invalid(join(&at, "input_schema"), "Field required"),
+        };
+        if opt_bool(t, "defer_loading", &at)? == Some(true) {
+            return invalid(
+                join(&at, "defer_loading"),
+                "deferred tools are not supported by chatgate (they need Anthropic's tool search)",
+            );
+        }
+        opt_bool(t, "eager_input_streaming", &at)?;
+        match present(t, "input_examples") {
+            None => {}
+            Some(Value::Array(e)) if e.is_empty() => {}
+            Some(_) => {
+                return invalid(
+                    join(&at, "input_examples"),
+                    "is not supported by chatgate: put examples in the description",
+                )
+            }
+        }
+        match present(t, "allowed_callers") {
+            None => {}
+            Some(v) if *v == serde_json::json!(["direct"]) => {}
+            Some(_) => {
+                return invalid(
+                    join(&at, "allowed_callers"),
+                    "only [\"direct\"] is supported by chatgate",
+                )
+            }
+        }
+        tools.push(Tool {
+            name: name.to_owned(),
+            description: opt_str(t, "description", &at)?.map(str::to_owned),
+            parameters,
+            strict: opt_bool(t, "strict", &at)?,
+        });
+    }
+    Ok(tools)
+}
+
+/// The tool choice, and `parallel_tool_calls: false` when parallel use is disabled.
+fn parse_tool_choice(
+    value: Option<&Value>,
+    tools: &[Tool],
+) -> Parsed<(Option<ToolChoice>, Option<bool>)> {
+    let Some(v) = value else {
+        return Ok((None, None));
+    };
+    let at = "tool_choice";
+    let c = object(v, at)?;
+    let kind = required_str(c, "type", at)?;
+    let fields: &[&str] = match kind {
+        "auto" | "any" => &["type", "disable_parallel_tool_use"],
+        "tool" => &["type", "name", "disable_parallel_tool_use"],
+        "none" => &["type"],
+        _ => {
+            return invalid(
+                "tool_choice.type",
+                "Input should be 'auto', 'any', 'tool' or 'none'",
+            )
+        }
+    };
+    only_fields(c, fields, at)?;
+    let choice = match kind {
+        "auto" => ToolChoice::Auto,
+        "any" => ToolChoice::Required,
+        "none" => ToolChoice::None,
+        _ => {
+            let name = required_str(c, "name", at)?;
+            if !tools.iter().any(|t| t.name == name) {
+                return invalid(
+                    "tool_choice.name",
+                    format!("names no tool in tools: {}", shown(name)),
+                );
+            }
+            ToolChoice::Named(name.to_owned())
+        }
+    };
+    if matches!(choice, ToolChoice::Required) && tools.is_empty() {
+        return invalid("tool_choice", "requires tools");
+    }
+    let parallel = match opt_bool(c, "disable_parallel_tool_use", at)? {
+        Some(true) => Some(false),
+        _ => None,
+    };
+    Ok((Some(choice), parallel))
+}
+
+/// `{type: "json_schema", schema}`: `output_config.format`, or the deprecated `output_format`.
+fn json_schema_format(v: &Value, at: &str) -> Parsed<ResponseFormat> {
+    let f = object(v, at)?;
+    only_fields(f, &["type", "schema"], at)?;
+    if required_str(f, "type", at)? != "json_schema" {
+        return invalid(join(at, "type"), "Input should be 'json_schema'");
+    }
+    let schema = match present(f, "schema") {
+        Some(s @ Value::Object(_)) => s.clone(),
+        Some(_) => return invalid(join(at, "schema"), "must be a JSON Schema object"),
+        None => return invalid(join(at, "schema"), "Field required"),
+    };
+    Ok(ResponseFormat::JsonSchema {
+        name: OUTPUT_FORMAT_NAME.to_owned(),
+        description: None,
+        schema,
+        strict: None,
+    })
+}
+
+fn parse_output_config(value: Option<&Value>) -> Parsed<(Option<Effort>, Option<ResponseFormat>)> {
+    let Some(v) = value else {
+        return Ok((None, None));
+    };
+    let at = "output_config";
+    let o = object(v, at)?;
+    only_fields(o, &["effort", "format"], at)?;
+    let effort = match opt_str(o, "effort", at)? {
+        None => None,
+        Some(e @ ("low" | "medium" | "high")) => Effort::parse(e),
+        Some("xhigh" | "max") => {
+            return invalid(
+                "output_config.effort",
+                "xhigh and max are not supported by chatgate (not every provider has them): \
+                 use low, medium or high",
+            )
+        }
+        Some(_) => {
+            return invalid(
+                "output_config.effort",
+                "Input should be 'low', 'medium', 'high', 'xhigh' or 'max'",
+            )
+        }
+    };
+    let format = match present(o, "format") {
+        None => None,
+        Some(f) => Some(json_schema_format(f, "output_config.format")?),
+    };
+    Ok((effort, format))
+}
+
+/// `thinking` with the effort of `output_config`: the neutral reasoning request.
+fn parse_reasoning(
+    thinking: Option<&Value>,
+    effort: Option<Effort>,
+) -> Parsed<Option<ReasoningRequest>> {
+    let request = |budget_tokens, include| ReasoningRequest {
+        effort,
+        budget_tokens,
+        include,
+    };
+    let Some(v) = thinking else {
+        return Ok(effort.map(|_| request(None, true)));
+    };
+    let at = "thinking";
+    let t = object(v, at)?;
+    let include = match opt_str(t, "display", at)? {
+        None | Some("summarized") => true,
+        Some("omitted") => false,
+        Some(_) => {
+            return invalid(
+                "thinking.display",
+                "Input should be 'summarized' or 'omitted'",
+            )
+        }
+    };
+    match required_str(t, "type", at)? {
+        "enabled" => {
+            only_fields(t, &["type", "budget_tokens", "display"], at)?;
+            match present(t, "budget_tokens").and_then(positive) {
+                Some(budget) => Ok(Some(request(Some(budget), include))),
+                None => invalid("thinking.budget_tokens", "must be a positive integer"),
+            }
+        }
+        "adaptive" => {
+            only_fields(t, &["type", "display"], at)?;
+            Ok(Some(request(None, include)))
+        }
+        "disabled" => {
+            only_fields(t, &["type"], at)?;
+            if effort.is_some() {
+                return invalid(
+                    "output_config.effort",
+                    "asks for reasoning while thinking is disabled",
+                );
+            }
+            Ok(None)
+        }
+        _ => invalid(
+            "thinking.type",
+            "Input should be 'enabled', 'adaptive' or 'disabled'",
+        ),
+    }
+}
+
+/// `count_tokens`: chatgate's prompt estimate (`ChatRequest::prompt_estimate`) plus the
+/// tools' definitions as text. Images and documents are not counted.
+pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
+    req.prompt_estimate()
+        + req
+            .tools
+            .iter()
+            .map(|t| {
+                estimate_tokens(&t.name)
+                    + t.description.as_deref().map_or(0, estimate_tokens)
+                    + estimate_tokens(&t.parameters.to_string())
+            })
+            .sum::<u64>()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderKind;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Parsed<MessagesRequest> {
+        parse_request(v.to_string().as_bytes())
+    }
+
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
+    #[test]
+    fn every_block_and_option_of_a_request_becomes_the_neutral_request() {
+        let r = parse(json!({
+            "model": "gemini/gemini-2.5-flash",
+            "max_tokens": 2048,
+            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}},
+                       {"type": "text", "text": "Answer in French."}],
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "What is in these?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                    {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+                    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}, "title": "a.pdf"},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Notes"}, "title": "Memo"}
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Hmm.", "signature": "sig-1"},
+                    {"type": "redacted_thinking", "data": "opaque"},
+                    {"type": "text", "text": "Let me look."},
+                    {"type": "tool_use", "id": "call_0__thought__gsig", "name": "look", "input": {"q": "cat"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_0__thought__gsig", "content": [
+                        {"type": "text", "text": "a cat"},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+                    ], "is_error": true, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                    {"type": "text", "text": "And now?"}
+                ]},
+                {"role": "system", "content": "Be kind."}
+            ],
+            "tools": [{"name": "look", "description": "Looks", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+                       "cache_control": {"type": "ephemeral"}, "strict": true, "eager_input_streaming": true}],
+            "tool_choice": {"type": "tool", "name": "look", "disable_parallel_tool_use": true},
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "output_config": {"effort": "medium", "format": {"type": "json_schema", "schema": {"type": "object"}}},
+            "temperature": 1, "top_p": 0.95, "stop_sequences": ["END"],
+            "metadata": {"user_id": "user-42"}, "stream": true, "service_tier": "auto",
+            "top_k": null, "cache_control": {"type": "ephemeral"}
+        }))
+        .unwrap();
+        assert_eq!(r.model.as_str(), "gemini/gemini-2.5-flash");
+        assert_eq!(r.client_model, "gemini/gemini-2.5-flash");
+        let c = &r.chat;
+        assert_eq!(c.model, "gemini-2.5-flash");
+        assert_eq!(
+            c.system.as_deref(),
+            Some("Be brief.\n\nAnswer in French.\n\nBe kind.")
+        );
+        let png = Media::Base64 {
+            media_type: "image/png".into(),
+            data: PNG.into(),
+        };
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(
+            c.messages[0],
+            Message {
+                role: Role::User,
+                content: vec![
+                    Block::Text("What is in these?".into()),
+                    Block::Image(png.clone()),
+                    Block::Image(Media::Url("https://example.com/cat.jpg".into())),
+                    Block::Document {
+                        media: Media::Base64 {
+                            media_type: "application/pdf".into(),
+                            data: "JVBERi0=".into()
+                        },
+                        name: Some("a.pdf".into())
+                    },
+                    Block::Text("Memo\n\nNotes".into()),
+                ]
+            }
+        );
+        assert_eq!(
+            c.messages[1].content,
+            vec![
+                Block::Reasoning(Reasoning {
+                    text: "Hmm.".into(),
+                    signature: Some("sig-1".into()),
+                    redacted: None
+                }),
+                Block::Reasoning(Reasoning {
+                    redacted: Some("opaque".into()),
+                    ..Reasoning::default()
+                }),
+                Block::Text("Let me look.".into()),
+                Block::ToolCall(ToolCall {
+                    id: "call_0".into(),
+                    name: "look".into(),
+                    arguments: "{\"q\":\"cat\"}".into(),
+                    signature: Some("gsig".into())
+                }),
+            ]
+        );
+        assert_eq!(
+            c.messages[2].content,
+            vec![
+                Block::ToolResult(ToolResult {
+                    call_id: "call_0".into(),
+                    name: Some("look".into()),
+                    content: vec![Block::Text("a cat".into()), Block::Image(png)],
+                    is_error: true
+                }),
+                Block::Text("And now?".into()),
+            ]
+        );
+        assert_eq!(
+            c.tools,
+            vec![Tool {
+                name: "look".into(),
+                description: Some("Looks".into()),
+                parameters: json!({"type": "object", "properties": {"q": {"type": "string"}}}),
+                strict: Some(true)
+            }]
+        );
+        assert_eq!(c.tool_choice, Some(ToolChoice::Named("look".into())));
+        assert_eq!(c.parallel_tool_calls, Some(false));
+        assert_eq!(
+            c.reasoning,
+            Some(ReasoningRequest {
+                effort: Some(Effort::Medium),
+                budget_tokens: Some(1024),
+                include: true
+            })
+        );
+        assert_eq!(
+            c.response_format,
+            Some(ResponseFormat::JsonSchema {
+                name: "output".into(),
+                description: None,
+                schema: json!({"type": "object"}),
+                strict: None
+            })
+        );
+        assert_eq!(
+            (c.max_tokens, c.temperature, c.top_p),
+            (Some(2048), Some(1.0), Some(0.95))
+        );
+        assert_eq!(c.stop, vec!["END".to_owned()]);
+        assert_eq!(c.user.as_deref(), Some("user-42"));
+        assert!(c.stream && c.passthrough.is_empty() && c.seed.is_none() && !c.logprobs);
+    }
+
+    #[test]
+    fn a_bare_model_name_is_an_anthropic_model_and_a_prefixed_one_is_used_as_it_is() {
+        for (name, want, provider) in [
+            (
+                "claude-sonnet-4-5",
+                "anthropic/claude-sonnet-4-5",
+                ProviderKind::Anthropic,
+            ),
+            (
+                "claude-haiku-4-5-20251001",
+                "anthropic/claude-haiku-4-5-20251001",
+                ProviderKind::Anthropic,
+            ),
+            (
+                "anthropic/claude-opus-4-6",
+                "anthropic/claude-opus-4-6",
+                ProviderKind::Anthropic,
+            ),
+            (
+                "openai/gpt-4o-mini",
+                "openai/gpt-4o-mini",
+                ProviderKind::OpenAi,
+            ),
+            (
+                "gemini/gemini-2.5-flash",
+                "gemini/gemini-2.5-flash",
+                ProviderKind::Gemini,
+            ),
+            ("demo/echo", "demo/echo", ProviderKind::Demo),
+        ] {
+            let r = parse(json!({"model": name, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+            assert_eq!(
+                (r.model.as_str(), r.model.provider()),
+                (want, provider),
+                "{name}"
+            );
+            assert_eq!(
+                r.client_model, name,
+                "the reply names the model as the client did"
+            );
+        }
+        let err = parse(json!({"model": "mistral/large", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})).unwrap_err();
+        assert_eq!(err.param_name(), Some("model"));
+        assert!(
+            err.detail().contains("unknown provider"),
+            "{}",
+            err.detail()
+        );
+    }
+
+    #[test]
+    fn what_claude_code_sends_is_accepted() {
+        // The shape of a Claude Code turn: system blocks with cache_control (the first one
+        // its billing header), tools with cache_control, thinking, context_management,
+        // metadata.user_id, a tool round trip, and the hints it adds.
+        let r = parse(json!({
+            "model": "claude-sonnet-4-5-20250929",
+            "max_tokens": 32000,
+            "stream": true,
+            "temperature": 1,
+            "system": [
+                {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.37; cc_entrypoint=cli;"},
+                {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}}
+            ],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "<system-reminder>…</system-reminder>"},
+                                             {"type": "text", "text": "list the files", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "I should run ls.", "signature": "EqQB"},
+                    {"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {"command": "ls", "description": "List files"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "README.md\nsrc", "is_error": false}]}
+            ],
+            "tools": [{"name": "Bash", "description": "Runs a command", "input_schema": {
+                "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"],
+                "additionalProperties": false, "$schema": "http://json-schema.org/draft-07/schema#"},
+                "cache_control": {"type": "ephemeral"}}],
+            "tool_choice": {"type": "auto"},
+            "thinking": {"type": "enabled", "budget_tokens": 31999},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "metadata": {"user_id": "user_8c1e_account__session_5a7c1d2e-1b2c-4d5e-8f90-a1b2c3d4e5f6"}
+        }))
+        .unwrap();
+        assert_eq!(r.model.as_str(), "anthropic/claude-sonnet-4-5-20250929");
+        assert_eq!(r.chat.tools.len(), 1);
+        assert_eq!(r.chat.reasoning.unwrap().budget_tokens, Some(31999));
+        let adaptive = parse(json!({"model": "claude-opus-4-6", "max_tokens": 64000,
+            "messages": [{"role": "user", "content": "hi"}],
+            "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 1}}]}}))
+        .unwrap();
+        assert_eq!(
+            adaptive.chat.reasoning,
+            Some(ReasoningRequest {
+                effort: Some(Effort::High),
+                budget_tokens: None,
+                include: true
+            })
+        );
+    }
+
+    #[test]
+    fn thinking_types_and_effort_become_the_reasoning_request() {
+        let with = |extra: Value| {
+            let mut body = json!({"model": "demo/echo", "max_tokens": 4096, "messages": [{"role": "user", "content": "hi"}]});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            parse(body).map(|r| r.chat.reasoning)
+        };
+        let rr = |effort, budget_tokens, include| {
+            Some(ReasoningRequest {
+                effort,
+                budget_tokens,
+                include,
+            })
+        };
+        assert_eq!(with(json!({})).unwrap(), None);
+        assert_eq!(
+            with(json!({"thinking": {"type": "disabled"}})).unwrap(),
+            None
+        );
+        assert_eq!(
+            with(json!({"thinking": {"type": "adaptive", "display": "omitted"}})).unwrap(),
+            rr(None, None, false)
+        );
+        assert_eq!(with(json!({"thinking": {"type": "enabled", "budget_tokens": 2000, "display": "summarized"}})).unwrap(), rr(None, Some(2000), true));
+        assert_eq!(
+            with(json!({"output_config": {"effort": "low"}})).unwrap(),
+            rr(Some(Effort::Low), None, true)
+        );
+        let err =
+            with(json!({"thinking": {"type": "disabled"}, "output_config": {"effort": "low"}}))
+                .unwrap_err();
+        assert_eq!(err.param_name(), Some("output_config.effort"));
+    }
+
+    #[test]
+    fn a_tool_choice_and_the_deprecated_output_format_map() {
+        let tools = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+        for (choice, want, parallel) in [
+            (json!({"type": "auto"}), ToolChoice::Auto, None),
+            (
+                json!({"type": "auto", "disable_parallel_tool_use": false}),
+                ToolChoice::Auto,
+                None,
+            ),
+            (
+                json!({"type": "any", "disable_parallel_tool_use": true}),
+                ToolChoice::Required,
+                Some(false),
+            ),
+            (json!({"type": "none"}), ToolChoice::None, None),
+        ] {
+            let r = parse(json!({"model": "demo/echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+                                 "tools": tools, "tool_choice": choice})).unwrap();
+            assert_eq!(
+                (r.chat.tool_choice, r.chat.parallel_tool_calls),
+                (Some(want), parallel),
+                "{choice}"
+            );
+        }
+        let r = parse(json!({"model": "demo/echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+                             "output_format": {"type": "json_schema", "schema": {"type": "object"}}})).unwrap();
+        assert!(matches!(
+            r.chat.response_format,
+            Some(ResponseFormat::JsonSchema { .. })
+        ));
+        let err = r
+            .origins
+            .rename(ApiError::param("response_format", "not here"));
+        assert_eq!(err.param_name(), Some("output_format"));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn invalid_requests_are_refused_naming_the_field_as_anthropic_does() {
+        let m = r#""model": "claude-sonnet-4-5", "max_tokens": 100"#;
+        let hi = r#""messages": [{"role": "user", "content": "x"}]"#;
+        let block = |b: &str| format!(r#"{m}, "messages": [{{"role": "user", "content": [{b}]}}]"#);
+        let said = |b: &str| format!(r#"{m}, "messages": [{{"role": "user", "content": "x"}}, {{"role": "assistant", "content": [{b}]}}]"#);
+        let tool = r#""tools": [{"name": "f", "input_schema": {"type": "object"}}]"#;
+        let cases: Vec<(&str, String, &str, &str)> = vec![
+            ("unknown field", format!(r#"{m}, {hi}, "temprature": 1"#), "Extra inputs are not permitted", "temprature"),
+            ("missing model", format!(r#""max_tokens": 5, {hi}"#), "Field required", "model"),
+            ("missing max_tokens", format!(r#""model": "demo/echo", {hi}"#), "Field required", "max_tokens"),
+            ("zero max_tokens", format!(r#""model": "demo/echo", "max_tokens": 0, {hi}"#), "positive integer", "max_tokens"),
+            ("missing messages", m.to_owned(), "Field required", "messages"),
+            ("empty messages", format!(r#"{m}, "messages": []"#), "at least one message", "messages"),
+            ("only system", format!(r#"{m}, "messages": [{{"role": "system", "content": "x"}}]"#), "at least one user or assistant", "messages"),
+            ("bad role", format!(r#"{m}, "messages": [{{"role": "tool", "content": "x"}}]"#), "Input should be 'user'", "messages.0.role"),
+            ("message field", format!(r#"{m}, "messages": [{{"role": "user", "content": "x", "name": "a"}}]"#), "Extra inputs", "messages.0.name"),
+            ("no content", format!(r#"{m}, "messages": [{{"role": "user"}}]"#), "Field required", "messages.0.content"),
+            ("unknown block", block(r#"{"type": "video"}"#), "must be text, image, document or tool_result", "messages.0.content.0.type"),
+            ("text without text", block(r#"{"type": "text"}"#), "Field required", "messages.0.content.0.text"),
+            ("block field", block(r#"{"type": "text", "text": "a", "foo": 1}"#), "Extra inputs", "messages.0.content.0.foo"),
+            ("bad cache_control", block(r#"{"type": "text", "text": "a", "cache_control": {"type": "forever"}}"#), "'ephemeral'", "messages.0.content.0.cache_control.type"),
+            ("citations", block(r#"{"type": "text", "text": "a", "citations": [{"type": "char_location"}]}"#), "citations are not supported", "messages.0.content.0.citations"),
+            ("image by file", block(r#"{"type": "image", "source": {"type": "file", "file_id": "f"}}"#), "no file store", "messages.0.content.0.source.type"),
+            ("image not base64", block(r#"{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "@@"}}"#), "must be base64", "messages.0.content.0.source.data"),
+            ("image not an image", block(r#"{"type": "image", "source": {"type": "base64", "media_type": "text/html", "data": "PGI+"}}"#), "image/* type", "messages.0.content.0.source.media_type"),
+            ("image url scheme", block(r#"{"type": "image", "source": {"type": "url", "url": "file:///etc/passwd"}}"#), "https URL", "messages.0.content.0.source.url"),
+            ("document context", block(r#"{"type": "document", "source": {"type": "url", "url": "https://x.com/a.pdf"}, "context": "c"}"#), "not supported", "messages.0.content.0.context"),
+            ("document citations", block(r#"{"type": "document", "source": {"type": "url", "url": "https://x.com/a.pdf"}, "citations": {"enabled": true}}"#), "citations are not supported", "messages.0.content.0.citations.enabled"),
+            ("content source", block(r#"{"type": "document", "source": {"type": "content", "content": "x"}}"#), "not supported", "messages.0.content.0.source.type"),
+            ("search result", block(r#"{"type": "search_result", "source": "s", "title": "t", "content": []}"#), "not supported by chatgate", "messages.0.content.0.type"),
+            ("tool_use from the user", block(r#"{"type": "tool_use", "id": "t", "name": "f", "input": {}}"#), "belong to assistant turns", "messages.0.content.0.type"),
+            ("tool_result from the assistant", said(r#"{"type": "tool_result", "tool_use_id": "t"}"#), "belong to user turns", "messages.1.content.0.type"),
+            ("tool_use input not an object", said(r#"{"type": "tool_use", "id": "t", "name": "f", "input": "x"}"#), "Input should be an object", "messages.1.content.0.input"),
+            ("thinking without signature", said(r#"{"type": "thinking", "thinking": "t"}"#), "Field required", "messages.1.content.0.signature"),
+            ("server tool block", said(r#"{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}"#), "not supported by chatgate", "messages.1.content.0.type"),
+            ("tool result content", block(r#"{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "search_result"}]}"#), "must be text, image or document", "messages.0.content.0.content.0.type"),
+            ("server tool", format!(r#"{m}, {hi}, "tools": [{{"type": "web_search_20250305", "name": "web_search"}}]"#), "server tool", "tools.0.type"),
+            ("tool without schema", format!(r#"{m}, {hi}, "tools": [{{"name": "f"}}]"#), "Field required", "tools.0.input_schema"),
+            ("bad tool name", format!(r#"{m}, {hi}, "tools": [{{"name": "a b", "input_schema": {{}}}}]"#), "1 to 128", "tools.0.name"),
+            ("duplicate tool", format!(r#"{m}, {hi}, "tools": [{{"name": "f", "input_schema": {{}}}}, {{"name": "f", "input_schema": {{}}}}]"#), "repeats", "tools.1.name"),
+            ("deferred tool", format!(r#"{m}, {hi}, "tools": [{{"name": "f", "input_schema": {{}}, "defer_loading": true}}]"#), "deferred tools", "tools.0.defer_loading"),
+            ("input examples", format!(r#"{m}, {hi}, "tools": [{{"name": "f", "input_schema": {{}}, "input_examples": [{{}}]}}]"#), "not supported", "tools.0.input_examples"),
+            ("tool_choice naming no tool", format!(r#"{m}, {hi}, {tool}, "tool_choice": {{"type": "tool", "name": "g"}}"#), "names no tool", "tool_choice.name"),
+            ("tool_choice any without tools", format!(r#"{m}, {hi}, "tool_choice": {{"type": "any"}}"#), "requires tools", "tool_choice"),
+            ("tool_choice type", format!(r#"{m}, {hi}, {tool}, "tool_choice": {{"type": "required"}}"#), "Input should be 'auto'", "tool_choice.type"),
+            ("none with parallel", format!(r#"{m}, {hi}, {tool}, "tool_choice": {{"type": "none", "disable_parallel_tool_use": true}}"#), "Extra inputs", "tool_choice.disable_parallel_tool_use"),
+            ("thinking type", format!(r#"{m}, {hi}, "thinking": {{"type": "on"}}"#), "Input should be 'enabled'", "thinking.type"),
+            ("thinking budget", format!(r#"{m}, {hi}, "thinking": {{"type": "enabled"}}"#), "positive integer", "thinking.budget_tokens"),
+            ("effort max", format!(r#"{m}, {hi}, "output_config": {{"effort": "max"}}"#), "use low, medium or high", "output_config.effort"),
+            ("format type", format!(r#"{m}, {hi}, "output_config": {{"format": {{"type": "json_object"}}}}"#), "'json_schema'", "output_config.format.type"),
+            ("both formats", format!(r#"{m}, {hi}, "output_config": {{"format": {{"type": "json_schema", "schema": {{}}}}}}, "output_format": {{"type": "json_schema", "schema": {{}}}}"#), "give one of them", "output_format"),
+            ("top_k", format!(r#"{m}, {hi}, "top_k": 5"#), "no provider-neutral counterpart", "top_k"),
+            ("temperature", format!(r#"{m}, {hi}, "temperature": 1.5"#), "from 0 to 1", "temperature"),
+            ("stop sequence", format!(r#"{m}, {hi}, "stop_sequences": [1]"#), "valid string", "stop_sequences.0"),
+            ("metadata field", format!(r#"{m}, {hi}, "metadata": {{"session": "s"}}"#), "Extra inputs", "metadata.session"),
+            ("long user id", format!(r#"{m}, {hi}, "metadata": {{"user_id": "{}"}}"#, "u".repeat(257)), "at most 256", "metadata.user_id"),
+            ("string stream", format!(r#"{m}, {hi}, "stream": "yes""#), "valid boolean", "stream"),
+            ("fast", format!(r#"{m}, {hi}, "speed": "fast""#), "fast mode", "speed"),
+            ("service tier", format!(r#"{m}, {hi}, "service_tier": "priority""#), "'auto' or 'standard_only'", "service_tier"),
+            ("container", format!(r#"{m}, {hi}, "container": "c""#), "containers", "container"),
+            ("mcp servers", format!(r#"{m}, {hi}, "mcp_servers": [{{"type": "url"}}]"#), "MCP servers", "mcp_servers"),
+            ("tool-clearing edit", format!(r#"{m}, {hi}, "context_management": {{"edits": [{{"type": "clear_tool_uses_20250919"}}]}}"#), "only clear_thinking", "context_management.edits.0.type"),
+            ("context field", format!(r#"{m}, {hi}, "context_management": {{"enabled": true}}"#), "Extra inputs", "context_management.enabled"),
+        ];
+        for (case, fields, message, param) in cases {
+            let err = parse_request(format!("{{{fields}}}").as_bytes()).err().unwrap_or_else(|| panic!("{case}: accepted"));
+            assert!(err.detail().contains(message), "{case}: got {:?}", err.detail());
+            assert!(err.detail().starts_with(&format!("{param}: ")), "{case}: got {:?}", err.detail());
+            assert_eq!(err.param_name(), Some(param), "{case}");
+            assert_eq!(err.status(), 400, "{case}");
+        }
+        let err = parse_request(b"{not json").unwrap_err();
+        assert_eq!(err.detail(), "the request body must be a JSON object");
+    }
+
+    #[test]
+    fn a_providers_refusal_is_renamed_to_the_clients_own_fields() {
+        let r = parse(json!({"model": "gemini/gemini-2.5-flash", "max_tokens": 100, "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image", "source": {"type": "url", "url": "https://x.com/a.png"}}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "b"}, {"type": "tool_use", "id": "c", "name": "f", "input": {}},
+                                              {"type": "tool_use", "id": "d", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c", "content": "r1"},
+                                         {"type": "tool_result", "tool_use_id": "d", "content": [{"type": "text", "text": "r2"}, {"type": "text", "text": "r3"}]}]},
+            {"role": "user", "content": "plain"}
+        ], "tools": [{"name": "f", "input_schema": {"type": "object"}}], "stop_sequences": ["x"]}))
+        .unwrap();
+        for (neutral, client) in [
+            ("messages[0].content[1]", "messages.1.content.1"),
+            ("messages[1]", "messages.2"),
+            (
+                "messages[1].content[2].arguments",
+                "messages.2.content.2.input",
+            ),
+            (
+                "messages[1].tool_calls[1].function.arguments",
+                "messages.2.content.2.input",
+            ),
+            (
+                "messages[2].content[0].content[0]",
+                "messages.3.content.0.content",
+            ),
+            (
+                "messages[2].content[1].content[1]",
+                "messages.3.content.1.content.1",
+            ),
+            ("messages[3].content[0]", "messages.4.content"),
+            ("messages[9].content[0]", "messages.9.content.0"),
+            ("tools[0].function.parameters", "tools.0.input_schema"),
+            ("tools[0].strict", "tools.0.strict"),
+            ("response_format", "output_config.format"),
+            (
+                "parallel_tool_calls",
+                "tool_choice.disable_parallel_tool_use",
+            ),
+            ("stop", "stop_sequences"),
+            ("user", "metadata.user_id"),
+            ("reasoning_effort", "output_config.effort"),
+            ("thinking.budget_tokens", "thinking.budget_tokens"),
+            ("max_tokens", "max_tokens"),
+        ] {
+            let e = r.origins.rename(ApiError::param(
+                neutral,
+                format!("{neutral} is not supported"),
+            ));
+            assert_eq!(e.param_name(), Some(client), "{neutral}");
+            assert_eq!(
+                e.detail(),
+                format!("{client} is not supported"),
+                "{neutral}"
+            );
+        }
+        assert_eq!(r.origins.rename(ApiError::NotFound).status(), 404);
+    }
+
+    #[test]
+    fn count_tokens_takes_the_request_without_max_tokens_and_counts_tools_too() {
+        let body = json!({"model": "claude-sonnet-4-5", "system": "You are terse.",
+                          "messages": [{"role": "user", "content": "Hello, world"}]});
+        let r = parse_count_request(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r.chat.max_tokens, None);
+        let plain = estimate_input_tokens(&r.chat);
+        assert_eq!(plain, r.chat.prompt_estimate());
+        let mut with_tools = body.clone();
+        with_tools["tools"] = json!([{"name": "get_weather", "description": "Weather of a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+        let r = parse_count_request(with_tools.to_string().as_bytes()).unwrap();
+        assert!(estimate_input_tokens(&r.chat) > plain + 10);
+        assert!(
+            parse_request(body.to_string().as_bytes()).is_err(),
+            "create needs max_tokens"
+        );
+    }
+}
