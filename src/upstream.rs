@@ -173,7 +173,11 @@ impl ReplySource {
         match self {
             ReplySource::Demo { chunks, delay_ms } => {
                 let next = chunks.pop_front();
-                if next.as_ref().is_some_and(|c| !c.text.is_empty()) && *delay_ms > 0 {
+                // Paced like a model's tokens: answer text and reasoning text.
+                let paced = |c: &Chunk| {
+                    !c.text.is_empty() || c.reasoning.as_ref().is_some_and(|r| !r.text.is_empty())
+                };
+                if next.as_ref().is_some_and(paced) && *delay_ms > 0 {
                     worker::Delay::from(std::time::Duration::from_millis(u64::from(*delay_ms)))
                         .await;
                 }
