@@ -61,8 +61,9 @@ fn mib(bytes: usize) -> String {
 
 impl ImageAttachment {
     /// An attachment of `kind` (only `image` for now) with the media type the client claims:
-    /// the data must decode, be at most `MAX_IMAGE_BYTES`, and be an image of that type.
-    pub fn parse(kind: &str, media_type: &str, data: &str) -> Result<Self, AttachmentError> {
+    /// the data must decode, be at most `MAX_IMAGE_BYTES`, and be an image of that type. (The
+    /// data is taken, not copied: it may be megabytes.)
+    pub fn parse(kind: &str, media_type: &str, data: String) -> Result<Self, AttachmentError> {
         if kind != "image" {
             return Err(AttachmentError::new(
                 "type",
@@ -87,7 +88,7 @@ impl ImageAttachment {
                 ),
             ));
         }
-        let bytes = b64_decode(data)
+        let bytes = b64_decode(&data)
             .ok_or_else(|| AttachmentError::new("data", "the data is not valid base64"))?;
         if bytes.len() > MAX_IMAGE_BYTES {
             return Err(AttachmentError::new(
@@ -111,7 +112,10 @@ impl ImageAttachment {
         Ok(Self {
             media_type: actual.to_owned(),
             size: bytes.len(),
-            data: data.trim().to_owned(),
+            data: match data.trim() {
+                trimmed if trimmed.len() == data.len() => data,
+                trimmed => trimmed.to_owned(),
+            },
         })
     }
 }
@@ -144,12 +148,12 @@ mod tests {
 
     #[test]
     fn a_valid_image_is_accepted_with_its_decoded_size() {
-        let a = ImageAttachment::parse("image", "image/png", PNG).unwrap();
+        let a = ImageAttachment::parse("image", "image/png", PNG.into()).unwrap();
         assert_eq!(a.media_type, "image/png");
         assert_eq!(a.size, 70);
         assert_eq!(a.data, PNG);
         // The claimed type is compared without regard to case.
-        assert!(ImageAttachment::parse("image", "IMAGE/PNG", PNG).is_ok());
+        assert!(ImageAttachment::parse("image", "IMAGE/PNG", PNG.into()).is_ok());
     }
 
     #[test]
@@ -187,7 +191,7 @@ mod tests {
                 "is image/gif, not image/png",
             ),
         ] {
-            let e = ImageAttachment::parse(kind, media_type, data).unwrap_err();
+            let e = ImageAttachment::parse(kind, media_type, data.into()).unwrap_err();
             assert_eq!(e.field, field, "{kind} {media_type}");
             assert!(e.message.contains(says), "{}", e.message);
         }
@@ -197,15 +201,15 @@ mod tests {
     fn an_image_over_the_cap_is_refused_and_one_at_the_cap_is_not() {
         let mut at_cap = b"\x89PNG\r\n\x1a\n".to_vec();
         at_cap.resize(MAX_IMAGE_BYTES, 0);
-        let ok = ImageAttachment::parse("image", "image/png", &b64(&at_cap)).unwrap();
+        let ok = ImageAttachment::parse("image", "image/png", b64(&at_cap)).unwrap();
         assert_eq!(ok.size, MAX_IMAGE_BYTES);
         at_cap.push(0);
-        let e = ImageAttachment::parse("image", "image/png", &b64(&at_cap)).unwrap_err();
+        let e = ImageAttachment::parse("image", "image/png", b64(&at_cap)).unwrap_err();
         assert_eq!(e.field, "data");
         assert!(e.message.contains("at most 3.0 MiB"), "{}", e.message);
         // Far over: refused before decoding.
         let huge = "A".repeat(MAX_IMAGE_BYTES * 2);
-        let e = ImageAttachment::parse("image", "image/png", &huge).unwrap_err();
+        let e = ImageAttachment::parse("image", "image/png", huge).unwrap_err();
         assert!(e.message.contains("at most"), "{}", e.message);
     }
 }

@@ -226,10 +226,10 @@ fn attachments(raw: Option<Vec<AttachmentIn>>) -> ApiResult<Vec<ImageAttachment>
             format!("a message may carry at most {MAX_ATTACHMENTS} images"),
         ));
     }
-    raw.iter()
+    raw.into_iter()
         .enumerate()
         .map(|(i, a)| {
-            ImageAttachment::parse(&a.kind, &a.media_type, &a.data).map_err(|e| {
+            ImageAttachment::parse(&a.kind, &a.media_type, a.data).map_err(|e| {
                 let param = format!("attachments[{i}].{}", e.field);
                 ApiError::param(&param, format!("{param}: {}", e.message))
             })
