@@ -110,6 +110,23 @@ SYSTEM_PROMPT = {"type": "string", "maxLength": 20000}
 # Not only whitespace: at least one character that str::trim keeps.
 CONTENT = {"type": "string", "minLength": 1, "maxLength": 100000, "pattern": rf"[^\t-\r\x85{SPACE}]",
            "description": "1 to 100,000 characters, not only whitespace"}
+IMAGE_TYPE = {"enum": ["image/png", "image/jpeg", "image/gif", "image/webp"]}
+# The chat route's images (src/domain/attachment.rs): at most 4, each at most 3 MiB.
+ATTACHMENT_IN = {
+    "type": "object", "additionalProperties": False, "required": ["type", "media_type", "data"],
+    "properties": {
+        "type": {"const": "image"},
+        "media_type": IMAGE_TYPE,
+        "data": {"type": "string", "contentEncoding": "base64",
+                 "description": "the image, standard base64 (padded); at most 3 MiB decoded (4 MiB of base64). "
+                                "Its type is read from its bytes and must be `media_type` (else 400 naming "
+                                "`attachments[i].media_type`)"},
+    },
+}
+REASONING_EFFORT = {"enum": ["low", "medium", "high", None],
+                    "description": "reasoning asked of the model for this reply (Anthropic thinking, Gemini "
+                                   "thinking with thoughts, OpenAI `reasoning_effort`); absent or null: the "
+                                   "model's default"}
 TOKENS = {"type": "integer", "minimum": 1, "maximum": 200000}
 ORG_ID = {"type": "string", "description": "an organization of the caller (else 404)"}
 
@@ -222,13 +239,15 @@ def sse_event(name, data, text):
 SSE = {
     "description": (
         "`text/event-stream`. Events, each with an `id:` usable as `Last-Event-ID`: `message.created` "
-        "(id 0; `{user_message, assistant_message_id}`), `delta` (`{text}`; id = byte length of the reply "
-        "so far), then `message.completed` (`{message, usage}`; also when aborted, with status `aborted`) "
+        "(id 0; `{user_message, assistant_message_id}`), `reasoning` (`{text}`, when the model streams its "
+        "reasoning) and `delta` (`{text}`), each with id = byte length of the reply so far (reasoning and "
+        "text, in the order they came), then `message.completed` (`{message, usage}`; also when aborted, with status `aborted`) "
         "or `error` (`{code, message}`; the message is left `failed` with its partial text); the final "
         "event's id is the reply's byte length + 1. The schema describes one event."
     ),
     "content": {"text/event-stream": {"schema": {"oneOf": [
-        ref("SseMessageCreated"), ref("SseDelta"), ref("SseMessageCompleted"), ref("SseError")]}}},
+        ref("SseMessageCreated"), ref("SseReasoning"), ref("SseDelta"), ref("SseMessageCompleted"),
+        ref("SseError")]}}},
 }
 
 components = {
@@ -267,17 +286,29 @@ components = {
                              "created_at": TIME, "last_activity_at": TIME},
                             ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at"]),
         "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT}, ["prompt_tokens", "completion_tokens"]),
+        "Attachment": obj({"type": {"const": "image"}, "media_type": IMAGE_TYPE, "size": COUNT},
+                          ["type", "media_type", "size"],
+                          description="An image of a user message; `size` in bytes. Its bytes: "
+                                      "`GET /api/conversations/{id}/messages/{message_id}/attachments/{index}`."),
         "Message": obj({
             "id": ID, "seq": INT, "role": {"enum": ["user", "assistant"]}, "content": S,
+            "attachments": {"type": "array", "items": ref("Attachment"),
+                            "description": "the images sent with a user message, in order (else empty)"},
+            "reasoning": {"type": ["string", "null"],
+                          "description": "the reasoning an assistant reply streamed, as text (null without); "
+                                         "its signatures stay on the server"},
             "model": NULLABLE_S,
             "status": {"enum": ["complete", "streaming", "aborted", "failed"]},
             "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}, "created_at": TIME,
-        }, ["id", "seq", "role", "content", "model", "status", "usage", "created_at"]),
+        }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at"]),
         "SseMessageCreated": sse_event("message.created", obj(
             {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
             "First event of a send (id 0): the stored user message and the id of the reply."),
         "SseDelta": sse_event("delta", obj({"text": S}, ["text"]),
                               "Text appended to the reply; the id is the reply's byte length with it."),
+        "SseReasoning": sse_event("reasoning", obj({"text": S}, ["text"]),
+                                  "Reasoning text the model streamed (before or between `delta`s); the id is "
+                                  "the reply's byte length with it."),
         "SseMessageCompleted": sse_event("message.completed", obj(
             {"message": {"oneOf": [ref("Message"), {"type": "null"}]},
              "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}}, ["message", "usage"]),
@@ -395,9 +426,11 @@ paths = {
                    texts={429: "The key's rate limit or the organization's monthly token budget "
                                "(`rate_limited`, `budget_exceeded`), or the provider's (`upstream_error`), "
                                "with `retry-after`",
-                          400: "Invalid request (`validation_failed`), a model not enabled in the organization, "
-                               "a provider that refused the request (`upstream_error`), or no key for the "
-                               "provider (`no_provider_key`)"},
+                          400: "Invalid request (`validation_failed`, with `param`: e.g. `content`, "
+                               "`attachments[0].media_type`, `reasoning_effort`), a model not enabled in the "
+                               "organization, a provider that refused the request (`upstream_error`), or no key "
+                               "for the provider (`no_provider_key`)",
+                          413: "The body is over 17 MiB (`payload_too_large`)"},
                    description="One reply per conversation at a time (409 while one streams). The organization's "
                                "custom instructions, the system prompt and the history go upstream. A provider that "
                                "fails before the first token is an HTTP error (`upstream_error`, with the provider's "
@@ -407,8 +440,19 @@ paths = {
                                "configured for the provider. With a monthly budget the reply's completion cap is its "
                                "`max_tokens` (or 4096) cut to what the month has left after the prompt; 429 "
                                "`budget_exceeded` when that leaves less than 16 tokens (or the `max_tokens` asked for). "
-                               "Access tokens: 429 `rate_limited` past the per-user rate (`USER_RATE_LIMIT_RPM`).",
-                   body=obj({"content": CONTENT, "model": nullable(MODEL), "max_tokens": nullable(TOKENS)},
+                               "Access tokens: 429 `rate_limited` past the per-user rate (`USER_RATE_LIMIT_RPM`). "
+                               "`attachments`: at most 4 images of at most 3 MiB each (4 MiB as base64: every "
+                               "provider's per-image limit), sent as base64 with the message, kept with it and sent "
+                               "again with the history; `content` may then be empty. A model that cannot take "
+                               "images is refused by its provider, naming `attachments[i]`. The body may be up to "
+                               "17 MiB on this route. `reasoning_effort` asks the model to reason; what it streams "
+                               "of its reasoning comes as `reasoning` events and is kept as the reply's `reasoning`.",
+                   body=obj({"content": {"anyOf": [CONTENT, {"const": ""}],
+                                         "description": "the message: 1 to 100,000 characters, not only "
+                                                        "whitespace; empty or blank only with `attachments`"},
+                             "model": nullable(MODEL), "max_tokens": nullable(TOKENS),
+                             "attachments": {"type": ["array", "null"], "items": ATTACHMENT_IN, "maxItems": 4},
+                             "reasoning_effort": REASONING_EFFORT},
                             ["content"]),
                    extra_responses={"200": SSE}),
     },
@@ -421,6 +465,16 @@ paths = {
                  "schema": {"type": "string", "pattern": "^[0-9]{0,9}$"},
                  "description": "the id of the last event received; absent or empty: from the start. An id "
                                 "past the reply's end, or inside a character, is 400"}))},
+    "/api/conversations/{id}/messages/{message_id}/attachments/{index}": {"get": op(
+        "An image sent with a message", "conversations", keys=True, errors=(404,),
+        ok_text="The image's bytes, with its media type (`cache-control: private`)",
+        extra_responses={"200": {
+            "description": "The image's bytes, with its media type (`cache-control: private`)",
+            "content": {t: {"schema": {"type": "string", "contentMediaType": t}} for t in IMAGE_TYPE["enum"]}}},
+        texts={404: "No such conversation of the caller, message, or attachment (`not_found`)"},
+        params=(CONV, path_param("message_id", "the user message"),
+                path_param("index", "the attachment's position in the message's `attachments`, from 0",
+                           {"type": "integer", "minimum": 0})))},
     "/api/conversations/{id}/abort": {"post": op(
         "Stop the reply in progress, keeping its text as `aborted`", "conversations", status=204, keys=True,
         errors=(404,), params=(CONV,))},

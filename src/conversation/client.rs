@@ -60,6 +60,20 @@ pub async fn stream(
     call(&ctx.env, conversation_id, Method::Get, &path, None).await
 }
 
+/// An attachment's bytes (the object answers 404 for a message or index it does not have).
+pub async fn attachment(
+    ctx: &Ctx,
+    conversation_id: &str,
+    message_id: &str,
+    index: usize,
+) -> ApiResult<Response> {
+    let path = format!(
+        "/attachment?message_id={}&index={index}",
+        encode_query(message_id)
+    );
+    call(&ctx.env, conversation_id, Method::Get, &path, None).await
+}
+
 pub async fn abort(ctx: &Ctx, conversation_id: &str) -> ApiResult<()> {
     call(&ctx.env, conversation_id, Method::Post, "/abort", None).await?;
     Ok(())

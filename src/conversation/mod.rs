@@ -2,9 +2,11 @@
 //! sequence numbers, one reply at a time, the reply persisted as it streams and relayed to
 //! every reader, whether or not the client that asked for it is still connected.
 
+pub mod attachments;
 pub mod client;
 pub mod protocol;
 mod reply;
+pub mod thoughts;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,7 +22,7 @@ use crate::providers::Usage;
 use crate::util::{rfc3339, JS_MAX_SAFE};
 use protocol::*;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS messages (
+const MESSAGES: &str = "CREATE TABLE IF NOT EXISTS messages (
     seq               INTEGER PRIMARY KEY,
     id                TEXT NOT NULL UNIQUE,
     role              TEXT NOT NULL,
@@ -32,8 +34,34 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS messages (
     finish_reason     TEXT,
     error_code        TEXT,
     created_at        INTEGER NOT NULL,
-    updated_at        INTEGER NOT NULL
+    updated_at        INTEGER NOT NULL,
+    attachments       TEXT,
+    reasoning         TEXT
 )";
+
+/// Columns added to `messages` after objects were created without them, for those objects:
+/// `attachments` (JSON: `[{type, media_type, size}]` of a user message's images) and
+/// `reasoning` (JSON: an assistant reply's `thoughts::Thought`s). Rows from before have
+/// neither (NULL): no images, no reasoning.
+const ADDED_COLUMNS: [(&str, &str); 2] = [("attachments", "TEXT"), ("reasoning", "TEXT")];
+
+/// Creates the tables, or brings an older object's up to date.
+fn migrate(sql: &SqlStorage) {
+    let _ = sql.exec(MESSAGES, None);
+    for (column, kind) in ADDED_COLUMNS {
+        // Preparing a statement that names a missing column fails: then it is added.
+        if sql
+            .exec(&format!("SELECT {column} FROM messages LIMIT 0"), None)
+            .is_err()
+        {
+            let _ = sql.exec(
+                &format!("ALTER TABLE messages ADD COLUMN {column} {kind}"),
+                None,
+            );
+        }
+    }
+    let _ = sql.exec(attachments::TABLE, None);
+}
 
 #[durable_object]
 pub struct Conversation {
@@ -51,7 +79,7 @@ pub struct Shared {
 impl DurableObject for Conversation {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        let _ = sql.exec(SCHEMA, None);
+        migrate(&sql);
         // A new instance has no reply in flight: one still marked streaming was cut off
         // by an eviction or a crash. Keep its text, mark it failed.
         let _ = sql.exec(
@@ -80,6 +108,7 @@ impl DurableObject for Conversation {
                 Err(e) => Err(ApiError::internal(e)),
             },
             ("GET", "/messages") => self.page(&req),
+            ("GET", "/attachment") => self.attachment(&req),
             ("GET", "/stream") => reply::resume(&self.shared, &req),
             ("POST", "/abort") => {
                 reply::abort(&self.shared);
@@ -103,6 +132,8 @@ pub struct MessageRow {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub created_at: i64,
+    pub attachments: Option<String>,
+    pub reasoning: Option<String>,
 }
 
 impl MessageRow {
@@ -116,6 +147,8 @@ impl MessageRow {
             seq: self.seq,
             role: self.role.clone(),
             content: self.content.clone(),
+            attachments: attachments::parse(self.attachments.as_deref()),
+            reasoning: thoughts::text(&thoughts::parse(self.reasoning.as_deref())),
             model: self.model.clone(),
             status: self.status.clone(),
             usage,
@@ -124,8 +157,8 @@ impl MessageRow {
     }
 }
 
-pub const MESSAGE_COLUMNS: &str =
-    "seq, id, role, content, model, status, prompt_tokens, completion_tokens, created_at";
+pub const MESSAGE_COLUMNS: &str = "seq, id, role, content, model, status, prompt_tokens, \
+     completion_tokens, created_at, attachments, reasoning";
 
 impl Conversation {
     /// History, newest first by `seq`.
@@ -162,6 +195,7 @@ impl Conversation {
         if let Some(live) = self.shared.live.borrow().as_ref() {
             if let Some(m) = items.iter_mut().find(|m| m.id == live.message_id) {
                 m.content = live.content.clone();
+                m.reasoning = thoughts::text(&live.thoughts);
             }
         }
         let next_cursor = if more {
@@ -172,6 +206,34 @@ impl Conversation {
         json_response(200, &Page { items, next_cursor })
     }
 
+    /// The bytes of attachment `index` of message `message_id`, with its media type.
+    fn attachment(&self, req: &Request) -> ApiResult<Response> {
+        let url = req.url()?;
+        let (mut message_id, mut index) = (String::new(), None);
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "message_id" => message_id = v.into_owned(),
+                "index" => index = v.parse::<usize>().ok(),
+                _ => {}
+            }
+        }
+        let index = index.ok_or(ApiError::NotFound)?;
+        let row = reply::message(&self.shared, &message_id)?.ok_or(ApiError::NotFound)?;
+        let view = attachments::parse(row.attachments.as_deref())
+            .into_iter()
+            .nth(index)
+            .ok_or(ApiError::NotFound)?;
+        let data =
+            attachments::load(&self.shared.sql, &message_id, index)?.ok_or(ApiError::NotFound)?;
+        let bytes = crate::crypto::b64_decode(&data)
+            .ok_or_else(|| ApiError::internal("a stored attachment is not base64"))?;
+        let headers = worker::Headers::new();
+        headers.set("content-type", &view.media_type)?;
+        headers.set("cache-control", "private")?;
+        headers.set("content-security-policy", "default-src 'none'; sandbox")?;
+        Ok(Response::from_bytes(bytes)?.with_headers(headers))
+    }
+
     /// Deletes every message: stops a reply in flight first, and bills what it streamed.
     async fn wipe(&self) -> ApiResult<Response> {
         reply::abort(&self.shared);
@@ -180,8 +242,8 @@ impl Conversation {
             reply::end_deleted(&self.shared, live);
         }
         self.shared.state.storage().delete_all().await?;
-        // The object stays usable (an empty table is all that is left).
-        let _ = self.shared.sql.exec(SCHEMA, None);
+        // The object stays usable (empty tables are all that is left).
+        migrate(&self.shared.sql);
         Ok(Response::builder().with_status(204).empty())
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::attachments::AttachmentView;
+use crate::domain::attachment::ImageAttachment;
 use crate::gateway::Admitted;
 use crate::providers::Usage;
 
@@ -15,6 +17,12 @@ pub struct SendCommand {
     pub system: Option<String>,
     pub history_char_budget: usize,
     pub max_tokens: Option<u32>,
+    /// Images sent with the message (validated by the Worker).
+    #[serde(default)]
+    pub attachments: Vec<ImageAttachment>,
+    /// `low`, `medium` or `high`: reasoning asked of the model for this reply.
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     /// The call the pipeline admitted: model, who pays (and the org's monthly budget, which
     /// the object reserves from once the history, and so the prompt, is known), provider key.
     pub call: Admitted,
@@ -26,6 +34,10 @@ pub struct MessageView {
     pub seq: i64,
     pub role: String,
     pub content: String,
+    /// The images of a user message (their bytes at `…/attachments/{index}`).
+    pub attachments: Vec<AttachmentView>,
+    /// The reasoning an assistant reply streamed, as text (its signatures stay server-side).
+    pub reasoning: Option<String>,
     pub model: Option<String>,
     pub status: String,
     pub usage: Option<Usage>,

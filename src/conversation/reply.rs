@@ -1,10 +1,11 @@
 //! One reply: started by a send, pumped from the provider into SQLite and out to every
 //! subscribed reader, resumable from any event id, abortable.
 //!
-//! Event ids: `message.created` is 0; a `delta` carries the byte length of the reply text
-//! once it is applied; the final event (`message.completed` or `error`) is that length + 1.
-//! So `Last-Event-ID: n` means "I have the first n bytes", and a resumed reader is sent
-//! exactly the rest.
+//! Event ids: `message.created` is 0; a `delta` (answer text) or `reasoning` (reasoning
+//! text) carries the byte length of the reply log once it is applied (`thoughts`: reasoning
+//! and answer text in the order they came; without reasoning, the reply text); the final
+//! event (`message.completed` or `error`) is that length + 1. So `Last-Event-ID: n` means
+//! "I have the first n bytes", and a resumed reader is sent exactly the rest.
 
 use std::rc::Rc;
 
@@ -12,12 +13,18 @@ use futures::channel::{mpsc, oneshot};
 use serde_json::json;
 use worker::{AbortController, Env, Request, Response, SqlStorageValue};
 
+use super::attachments::{self, AttachmentView};
 use super::protocol::*;
+use super::thoughts::{self, Thought};
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
+use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{self, Meter};
 use crate::providers::sse::encode_event;
-use crate::providers::{Block, ChatRequest, Message, Role, UpstreamError, Usage};
+use crate::providers::{
+    Block, ChatRequest, Effort, Media, Message, ProviderKind, ReasoningRequest, Role,
+    UpstreamError, Usage,
+};
 use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms, JS_MAX_SAFE};
 
@@ -26,11 +33,22 @@ use crate::util::{new_id, now_ms, JS_MAX_SAFE};
 /// each one costs a transaction, so a fast stream is written in batches of many deltas.
 const FLUSH_INTERVAL_MS: i64 = 1000;
 
+/// What an image costs of the history's character budget, whatever its size: about the
+/// 1,500 tokens a provider counts for a large image.
+pub const IMAGE_HISTORY_CHARS: usize = 6_000;
+/// The images of one upstream request weigh at most this together (12 MiB, 16 MiB as base64:
+/// within Gemini's 20 MB and Anthropic's 32 MB request limits, and a Worker's memory). Older
+/// turns whose images would pass it are left out, as those past the character budget are; a
+/// new message's images (at most 4 of 3 MiB) always fit.
+pub const MAX_HISTORY_IMAGE_BYTES: u64 = 12 * 1024 * 1024;
+
 /// The reply in flight.
 pub struct Live {
     pub message_id: String,
     pub seq: i64,
     pub content: String,
+    /// The reasoning streamed so far, with its signatures.
+    pub thoughts: Vec<Thought>,
     subscribers: Vec<mpsc::UnboundedSender<String>>,
     abort: Option<AbortController>,
     aborted: bool,
@@ -66,6 +84,20 @@ fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
     encode_event(Some(&id.to_string()), Some(event), &data.to_string())
 }
 
+impl Live {
+    /// The byte length of the reply log: reasoning and answer text.
+    fn log_len(&self) -> usize {
+        self.content.len() + thoughts::text_len(&self.thoughts)
+    }
+
+    /// Everything received, as the completion text a cut-short reply is billed by.
+    fn received(&self) -> String {
+        let mut all = thoughts::text(&self.thoughts).unwrap_or_default();
+        all.push_str(&self.content);
+        all
+    }
+}
+
 fn sql_exec(shared: &Shared, query: &str, args: Vec<SqlStorageValue>) -> ApiResult<()> {
     shared
         .sql
@@ -74,7 +106,7 @@ fn sql_exec(shared: &Shared, query: &str, args: Vec<SqlStorageValue>) -> ApiResu
         .map_err(|e| ApiError::internal(format!("DO SQL: {e}")))
 }
 
-fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
+pub(super) fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
     let rows: Vec<MessageRow> = shared
         .sql
         .exec(
@@ -86,25 +118,46 @@ fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>> {
 }
 
 /// The history sent upstream: the new user message, then older messages newest first until
-/// the character budget is spent (oldest dropped first), in chronological order.
-fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<Message>> {
+/// the character budget (`IMAGE_HISTORY_CHARS` per image) or `MAX_HISTORY_IMAGE_BYTES` would
+/// be passed (oldest dropped first), in chronological order. A user message carries its
+/// images; a reply written by a model of `kind`'s provider carries its reasoning blocks with
+/// their signatures, which only that provider can read (another's are left out, and not
+/// counted).
+fn history(
+    shared: &Shared,
+    new_message: Message,
+    new_image_bytes: u64,
+    budget: usize,
+    kind: ProviderKind,
+) -> ApiResult<Vec<Message>> {
     #[derive(serde::Deserialize)]
     struct Row {
         seq: i64,
+        id: String,
         role: String,
         content: String,
+        model: Option<String>,
+        attachments: Option<String>,
+        reasoning: Option<String>,
     }
+    let cost = |text: usize, images: usize| text + images * IMAGE_HISTORY_CHARS;
+    let new_images = new_message
+        .content
+        .iter()
+        .filter(|b| matches!(b, Block::Image(_)))
+        .count();
+    let mut used = cost(new_message.text().chars().count(), new_images);
+    let mut image_bytes = new_image_bytes;
     // Read newest first, a page at a time, only as far back as the budget reaches: a long
     // conversation costs what its recent messages cost.
     const PAGE: i64 = 64;
-    let mut used = new_message.chars().count();
-    let mut picked = vec![Message::user(new_message)];
+    let mut picked: Vec<(Row, Vec<AttachmentView>, Vec<Thought>)> = Vec::new();
     let mut before = JS_MAX_SAFE;
     'pages: loop {
         let rows: Vec<Row> = shared
             .sql
             .exec(
-                "SELECT seq, role, content FROM messages
+                "SELECT seq, id, role, content, model, attachments, reasoning FROM messages
                  WHERE seq < ? AND (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'aborted') AND content != ''))
                  ORDER BY seq DESC LIMIT ?",
                 vec![before.into(), PAGE.into()],
@@ -112,31 +165,96 @@ fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<M
             .to_array()?;
         let last_page = (rows.len() as i64) < PAGE;
         for r in rows {
-            used += r.content.chars().count();
-            if used > budget {
+            let images = attachments::parse(r.attachments.as_deref());
+            let same_provider = r
+                .model
+                .as_deref()
+                .and_then(|m| ModelId::parse(m).ok())
+                .is_some_and(|m| m.provider() == kind);
+            let thoughts = if r.role == "assistant" && same_provider {
+                thoughts::parse(r.reasoning.as_deref())
+            } else {
+                Vec::new()
+            };
+            used += cost(
+                r.content.chars().count()
+                    + thoughts
+                        .iter()
+                        .map(|t| t.text.chars().count())
+                        .sum::<usize>(),
+                images.len(),
+            );
+            image_bytes += images.iter().map(|i| i.size).sum::<u64>();
+            if used > budget || image_bytes > MAX_HISTORY_IMAGE_BYTES {
                 break 'pages;
             }
             before = r.seq;
-            let role = if r.role == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            };
-            picked.push(Message {
-                role,
-                content: vec![Block::Text(r.content)],
-            });
+            picked.push((r, images, thoughts));
         }
         if last_page {
             break;
         }
     }
-    picked.reverse();
-    // Providers want the conversation to open with the user.
-    while picked.first().is_some_and(|m| m.role == Role::Assistant) {
-        picked.remove(0);
+    let mut messages = vec![new_message];
+    for (r, images, thoughts) in picked {
+        messages.push(if r.role == "assistant" {
+            Message {
+                role: Role::Assistant,
+                content: thoughts::blocks(&r.content, &thoughts),
+            }
+        } else {
+            let mut content = Vec::with_capacity(images.len() + 1);
+            if !r.content.is_empty() {
+                content.push(Block::Text(r.content));
+            }
+            for (i, view) in images.into_iter().enumerate() {
+                if let Some(data) = attachments::load(&shared.sql, &r.id, i)? {
+                    content.push(Block::Image(Media::Base64 {
+                        media_type: view.media_type,
+                        data,
+                    }));
+                }
+            }
+            Message {
+                role: Role::User,
+                content,
+            }
+        });
     }
-    Ok(picked)
+    messages.reverse();
+    // Providers want the conversation to open with the user.
+    while messages.first().is_some_and(|m| m.role == Role::Assistant) {
+        messages.remove(0);
+    }
+    Ok(messages)
+}
+
+/// The chat route's name for a parameter a provider refused, named in neutral positions: in
+/// the new message (the last, `last`), its text is `content` and its images `attachments[k]`;
+/// an earlier message means the history cannot go to this model (`model`); a reasoning
+/// limit is about `reasoning_effort`.
+fn chat_param(param: &str, last: usize, text_first: bool) -> String {
+    if param.starts_with("reasoning") || param.starts_with("thinking") {
+        return "reasoning_effort".into();
+    }
+    let Some(rest) = param.strip_prefix("messages[") else {
+        return param.into();
+    };
+    let Some((index, rest)) = rest.split_once(']') else {
+        return param.into();
+    };
+    if index.parse::<usize>().ok() != Some(last) {
+        return "model".into();
+    }
+    let block = rest
+        .strip_prefix(".content[")
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(j, _)| j.parse::<usize>().ok());
+    match block {
+        Some(0) if text_first => "content".into(),
+        Some(j) => format!("attachments[{}]", j - usize::from(text_first)),
+        None => "content".into(),
+    }
 }
 
 /// Starts a reply: 409 while another streams. Reserves the reply's share of the org's
@@ -144,13 +262,26 @@ fn history(shared: &Shared, new_message: &str, budget: usize) -> ApiResult<Vec<M
 /// admitted. Waits for the provider's first chunk, so a provider that fails at once is a
 /// real HTTP error (and nothing is stored); a reply aborted, or whose conversation is
 /// deleted, before its first token is a 409.
-pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> {
+pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Response> {
     if shared.live.borrow().is_some() {
         return Err(ApiError::Conflict(
             "a reply is already streaming in this conversation".into(),
         ));
     }
     let model = cmd.call.model.clone();
+    let reasoning = match cmd.reasoning_effort.as_deref() {
+        None => None,
+        Some(e) => Some(ReasoningRequest {
+            effort: Some(Effort::parse(e).ok_or_else(|| {
+                ApiError::param(
+                    "reasoning_effort",
+                    "reasoning_effort is low, medium or high",
+                )
+            })?),
+            budget_tokens: None,
+            include: true,
+        }),
+    };
     let now = now_ms();
     #[derive(serde::Deserialize)]
     struct Max {
@@ -161,6 +292,24 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         .exec("SELECT MAX(seq) AS seq FROM messages", None)?
         .to_array()?;
     let user_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
+    // The images move into the request (they are large); the row keeps what they are.
+    let images = std::mem::take(&mut cmd.attachments);
+    let views: Vec<AttachmentView> = images.iter().map(AttachmentView::of).collect();
+    let image_bytes = views.iter().map(|v| v.size).sum();
+    let text_first = !cmd.content.is_empty();
+    let mut new_message = Message {
+        role: Role::User,
+        content: Vec::with_capacity(images.len() + 1),
+    };
+    if text_first {
+        new_message.content.push(Block::Text(cmd.content.clone()));
+    }
+    new_message.content.extend(images.into_iter().map(|a| {
+        Block::Image(Media::Base64 {
+            media_type: a.media_type,
+            data: a.data,
+        })
+    }));
     let user_msg = MessageRow {
         seq: user_seq,
         id: new_id("msg"),
@@ -171,13 +320,22 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         prompt_tokens: None,
         completion_tokens: None,
         created_at: now,
+        attachments: attachments::to_json(&views),
+        reasoning: None,
     };
     let assistant_id = new_id("msg");
     let mut request = ChatRequest {
         model: model.model().to_string(),
         system: cmd.system.clone(),
-        messages: history(&shared, &cmd.content, cmd.history_char_budget)?,
+        messages: history(
+            &shared,
+            new_message,
+            image_bytes,
+            cmd.history_char_budget,
+            model.provider(),
+        )?,
         max_tokens: cmd.max_tokens,
+        reasoning,
         stream: true,
         ..Default::default()
     };
@@ -192,6 +350,7 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         message_id: assistant_id.clone(),
         seq: user_seq + 1,
         content: String::new(),
+        thoughts: Vec::new(),
         subscribers: vec![tx],
         abort: Some(controller),
         aborted: false,
@@ -206,7 +365,13 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
         Ok(m) => m,
         Err(e) => {
             rollback(&shared, &user_msg.id, &assistant_id);
-            return Err(e);
+            return Err(match e {
+                ApiError::InvalidParam { param, detail } => ApiError::InvalidParam {
+                    param: chat_param(&param, request.messages.len() - 1, text_first),
+                    detail,
+                },
+                e => e,
+            });
         }
     };
     if let Some(stop) = stopped(&shared, &assistant_id) {
@@ -222,9 +387,27 @@ pub async fn start(shared: Rc<Shared>, cmd: SendCommand) -> ApiResult<Response> 
     let insert = async {
         sql_exec(
             &shared,
-            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?)",
-            vec![user_seq.into(), user_msg.id.as_str().into(), cmd.content.as_str().into(), now.into(), now.into()],
+            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at, attachments) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?, ?)",
+            vec![
+                user_seq.into(),
+                user_msg.id.as_str().into(),
+                cmd.content.as_str().into(),
+                now.into(),
+                now.into(),
+                user_msg.attachments.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
+            ],
         )?;
+        let data: Vec<&str> = request
+            .messages
+            .last()
+            .into_iter()
+            .flat_map(|m| &m.content)
+            .filter_map(|b| match b {
+                Block::Image(Media::Base64 { data, .. }) => Some(data.as_str()),
+                _ => None,
+            })
+            .collect();
+        attachments::insert(&shared.sql, &user_msg.id, &data)?;
         sql_exec(
             &shared,
             "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
@@ -296,6 +479,7 @@ fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
         "DELETE FROM messages WHERE id IN (?, ?)",
         vec![user_id.into(), assistant_id.into()],
     );
+    let _ = attachments::delete(&shared.sql, &[user_id]);
 }
 
 /// Sends a frame to every reader still listening; readers that went away are dropped
@@ -330,7 +514,7 @@ async fn pump(
                 if let Some(r) = &chunk.finish_reason {
                     finish_reason = Some(r.as_str().to_string());
                 }
-                let (offset, flush) = {
+                let (frames, flush) = {
                     let mut live = shared.live.borrow_mut();
                     let Some(live) = live.as_mut().filter(|l| l.message_id == assistant_id) else {
                         return;
@@ -338,29 +522,49 @@ async fn pump(
                     if chunk.usage.is_some() {
                         live.usage = chunk.usage;
                     }
-                    if chunk.text.is_empty() {
+                    // Reasoning first: a chunk's reasoning comes before its text.
+                    let mut frames = Vec::new();
+                    if let Some(d) = &chunk.reasoning {
+                        let at = live.content.len();
+                        thoughts::apply(&mut live.thoughts, d, at);
+                        if !d.text.is_empty() {
+                            let data = json!({ "text": d.text });
+                            frames.push(frame(live.log_len(), "reasoning", &data));
+                        }
+                    }
+                    if !chunk.text.is_empty() {
+                        live.content.push_str(&chunk.text);
+                        let data = json!({ "text": chunk.text });
+                        frames.push(frame(live.log_len(), "delta", &data));
+                    }
+                    if frames.is_empty() {
                         continue;
                     }
-                    live.content.push_str(&chunk.text);
                     let now = now_ms();
                     let flush = now - live.last_flush >= FLUSH_INTERVAL_MS;
                     if flush {
                         live.last_flush = now;
                     }
                     live.started = true;
-                    (live.content.len(), flush.then(|| live.content.clone()))
+                    let flush =
+                        flush.then(|| (live.content.clone(), thoughts::to_json(&live.thoughts)));
+                    (frames, flush)
                 };
-                if let Some(text) = flush {
+                if let Some((text, reasoning)) = flush {
                     let _ = sql_exec(
                         &shared,
-                        "UPDATE messages SET content = ?, updated_at = ? WHERE id = ?",
-                        vec![text.into(), now_ms().into(), assistant_id.as_str().into()],
+                        "UPDATE messages SET content = ?, reasoning = ?, updated_at = ? WHERE id = ?",
+                        vec![
+                            text.into(),
+                            reasoning.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                            now_ms().into(),
+                            assistant_id.as_str().into(),
+                        ],
                     );
                 }
-                broadcast(
-                    &shared,
-                    &frame(offset, "delta", &json!({ "text": chunk.text })),
-                );
+                for f in &frames {
+                    broadcast(&shared, f);
+                }
                 // The response goes out with its first delta already queued, so headers and
                 // the first token leave together.
                 if let Some(r) = ready.take() {
@@ -399,11 +603,12 @@ async fn finish(
     outcome: Result<(), UpstreamError>,
     finish_reason: Option<String>,
 ) {
-    let (content, aborted, usage) = match shared.live.borrow().as_ref() {
+    let (content, reasoning, log_len, aborted, usage) = match shared.live.borrow().as_ref() {
         Some(l) if l.message_id == assistant_id => {
             let complete = outcome.is_ok() && !l.aborted;
-            let usage = l.meter.usage(l.usage, &l.content, complete);
-            (l.content.clone(), l.aborted, usage)
+            let usage = l.meter.usage(l.usage, &l.received(), complete);
+            let reasoning = thoughts::to_json(&l.thoughts);
+            (l.content.clone(), reasoning, l.log_len(), l.aborted, usage)
         }
         _ => return,
     };
@@ -415,9 +620,10 @@ async fn finish(
     let now = now_ms();
     let _ = sql_exec(
         shared,
-        "UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, finish_reason = ?, error_code = ?, updated_at = ? WHERE id = ?",
+        "UPDATE messages SET content = ?, reasoning = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, finish_reason = ?, error_code = ?, updated_at = ? WHERE id = ?",
         vec![
             content.as_str().into(),
+            reasoning.map_or(SqlStorageValue::Null, SqlStorageValue::from),
             status.into(),
             (usage.prompt_tokens as i64).into(),
             (usage.completion_tokens as i64).into(),
@@ -427,7 +633,7 @@ async fn finish(
             assistant_id.into(),
         ],
     );
-    let end_id = content.len() + 1;
+    let end_id = log_len + 1;
     let final_frame = match (&outcome, aborted) {
         (Err(e), false) => frame(
             end_id,
@@ -461,7 +667,7 @@ pub fn end_deleted(shared: &Shared, live: Live) {
     if !live.started {
         return;
     }
-    let usage = live.meter.usage(live.usage, &live.content, false);
+    let usage = live.meter.usage(live.usage, &live.received(), false);
     let env = shared.env.clone();
     shared.state.wait_until(async move {
         record(&env, live.meter, &live.conversation_id, usage).await;
@@ -496,32 +702,34 @@ pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
     let (tx, rx) = mpsc::unbounded();
     let mut live_guard = shared.live.borrow_mut();
     let live = live_guard.as_mut().filter(|l| l.message_id == message_id);
-    let content = live
-        .as_ref()
-        .map(|l| l.content.clone())
-        .unwrap_or_else(|| row.content.clone());
+    let (content, thoughts) = match &live {
+        Some(l) => (l.content.clone(), l.thoughts.clone()),
+        None => (
+            row.content.clone(),
+            thoughts::parse(row.reasoning.as_deref()),
+        ),
+    };
     let after = match after.as_deref().map(str::trim) {
         None | Some("") => 0,
         Some(s) => s.parse::<usize>().map_err(|_| {
             ApiError::validation("Last-Event-ID must be an event id of this stream")
         })?,
     };
-    if after > content.len() + 1 || (after <= content.len() && !content.is_char_boundary(after)) {
-        return Err(ApiError::validation(
-            "Last-Event-ID is not an event id of this reply",
-        ));
+    let rest = thoughts::rest_after(&content, &thoughts, after)
+        .ok_or_else(|| ApiError::validation("Last-Event-ID is not an event id of this reply"))?;
+    for (id, segment) in rest {
+        let event = if segment.reasoning {
+            "reasoning"
+        } else {
+            "delta"
+        };
+        let _ = tx.unbounded_send(frame(id, event, &json!({ "text": segment.text })));
     }
-    if after < content.len() {
-        let _ = tx.unbounded_send(frame(
-            content.len(),
-            "delta",
-            &json!({ "text": &content[after..] }),
-        ));
-    }
+    let log_len = content.len() + thoughts::text_len(&thoughts);
     match live {
         Some(live) => live.subscribers.push(tx),
-        None if after <= content.len() => {
-            let end = content.len() + 1;
+        None if after <= log_len => {
+            let end = log_len + 1;
             let f = if row.status == FAILED {
                 frame(
                     end,
@@ -541,4 +749,26 @@ pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
     }
     drop(live_guard);
     sse_response(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat_param;
+
+    #[test]
+    fn a_refused_position_gets_the_chat_routes_name() {
+        for (neutral, text_first, want) in [
+            ("messages[3].content[0]", true, "content"),
+            ("messages[3].content[1]", true, "attachments[0]"),
+            ("messages[3].content[2]", true, "attachments[1]"),
+            ("messages[3].content[0]", false, "attachments[0]"),
+            ("messages[3]", true, "content"),
+            ("messages[1].content[1]", true, "model"),
+            ("thinking.budget_tokens", true, "reasoning_effort"),
+            ("reasoning_effort", false, "reasoning_effort"),
+            ("max_tokens", true, "max_tokens"),
+        ] {
+            assert_eq!(chat_param(neutral, 3, text_first), want, "{neutral}");
+        }
+    }
 }

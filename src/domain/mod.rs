@@ -1,5 +1,6 @@
 //! Validated values: once a request field becomes one of these, it is known to be valid.
 
+pub mod attachment;
 pub mod email;
 pub mod model_id;
 pub mod name;

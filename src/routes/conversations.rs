@@ -7,6 +7,7 @@ use worker::Response;
 use crate::auth::guard::Principal;
 use crate::conversation::client;
 use crate::conversation::protocol::SendCommand;
+use crate::domain::attachment::{ImageAttachment, MAX_ATTACHMENTS, MAX_IMAGE_BYTES};
 use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +22,11 @@ use crate::webhooks::EventType;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
 pub const MAX_MESSAGE_CHARS: usize = 100_000;
+/// A send's body: the usual 1 MiB, and room for the most images a message may carry, as
+/// base64 (4 of 3 MiB: 16 MiB).
+pub const SEND_BODY_LIMIT: usize = BODY_LIMIT + MAX_ATTACHMENTS * (MAX_IMAGE_BYTES / 3 * 4);
+/// The reasoning a send may ask for.
+pub const REASONING_EFFORTS: [&str; 3] = ["low", "medium", "high"];
 
 fn title(raw: &str) -> ApiResult<String> {
     let t = raw.trim();
@@ -198,20 +204,70 @@ struct SendMessage {
     model: Option<String>,
     #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     max_tokens: Option<u32>,
+    attachments: Option<Vec<AttachmentIn>>,
+    reasoning_effort: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentIn {
+    #[serde(rename = "type")]
+    kind: String,
+    media_type: String,
+    data: String,
+}
+
+/// The images of a send, each read from its bytes (`attachments[i].<field>` names a refusal).
+fn attachments(raw: Option<Vec<AttachmentIn>>) -> ApiResult<Vec<ImageAttachment>> {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::param(
+            "attachments",
+            format!("a message may carry at most {MAX_ATTACHMENTS} images"),
+        ));
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            ImageAttachment::parse(&a.kind, &a.media_type, a.data).map_err(|e| {
+                let param = format!("attachments[{i}].{}", e.field);
+                ApiError::param(&param, format!("{param}: {}", e.message))
+            })
+        })
+        .collect()
 }
 
 pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let body: SendMessage = ctx.json(BODY_LIMIT).await?;
-    if body.content.trim().is_empty() {
-        return Err(ApiError::validation("content is required"));
-    }
-    if body.content.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::validation(format!(
-            "content is longer than {MAX_MESSAGE_CHARS} characters"
-        )));
+    let body: SendMessage = ctx.json(SEND_BODY_LIMIT).await?;
+    let images = attachments(body.attachments)?;
+    let content = match body.content.trim().is_empty() {
+        // A message may be images alone.
+        true if !images.is_empty() => String::new(),
+        true => return Err(ApiError::param("content", "content is required")),
+        false => body.content,
+    };
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::param(
+            "content",
+            format!("content is longer than {MAX_MESSAGE_CHARS} characters"),
+        ));
     }
     if body.max_tokens.is_some_and(|m| m == 0 || m > 200_000) {
-        return Err(ApiError::validation("max_tokens must be from 1 to 200000"));
+        return Err(ApiError::param(
+            "max_tokens",
+            "max_tokens must be from 1 to 200000",
+        ));
+    }
+    if let Some(effort) = body
+        .reasoning_effort
+        .as_deref()
+        .filter(|e| !REASONING_EFFORTS.contains(e))
+    {
+        let shown: String = effort.chars().take(32).collect();
+        return Err(ApiError::param(
+            "reasoning_effort",
+            format!("reasoning_effort is low, medium or high, not `{shown}`"),
+        ));
     }
     // The conversation, its org's settings and the provider keys that may serve it: read at
     // once, before the model (and so the provider) is known; with an access token, the
@@ -248,10 +304,12 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let account = gateway::Account::new(&ctx.cfg, &who, &conv.org_id, &settings);
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
-        content: body.content,
+        content,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         history_char_budget: ctx.cfg.history_char_budget,
         max_tokens: body.max_tokens,
+        attachments: images,
+        reasoning_effort: body.reasoning_effort,
         // Validated, reserved and run by the conversation's object, which alone knows the
         // history it sends.
         call: gateway::Admitted::new(&ctx.cfg, model, account, provider_key),
@@ -275,6 +333,13 @@ pub async fn stream(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (conv, _) = owned(&ctx, &who).await?;
     let after = ctx.header("last-event-id");
     client::stream(&ctx, &conv.id, ctx.param(1), after.as_deref()).await
+}
+
+/// The bytes of an image sent with a message, with its media type.
+pub async fn attachment(ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let (conv, _) = owned(&ctx, &who).await?;
+    let index: usize = ctx.param(2).parse().map_err(|_| ApiError::NotFound)?;
+    client::attachment(&ctx, &conv.id, ctx.param(1), index).await
 }
 
 pub async fn abort(ctx: Ctx, who: Principal) -> ApiResult<Response> {

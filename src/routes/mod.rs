@@ -105,6 +105,11 @@ pub static ROUTES: &[Route] = &[
         conversations::stream
     ),
     user_or_key!(
+        "GET",
+        "/api/conversations/{id}/messages/{message_id}/attachments/{index}",
+        conversations::attachment
+    ),
+    user_or_key!(
         "POST",
         "/api/conversations/{id}/abort",
         conversations::abort

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod chat;
+mod chat_media;
 mod federation;
 mod helpers;
 mod keys;

@@ -75,17 +75,17 @@ function buildUrl(path, query) {
 /**
  * request('GET', '/api/me') -> parsed JSON (null for 204).
  * Options: body (JSON), query, signal, auth (default true), headers,
- * stream (return the raw Response of a text/event-stream).
+ * stream (return the raw Response of a text/event-stream), blob (return the body as a Blob).
  * A 401 triggers one coordinated refresh and one retry.
  */
 export async function request(method, path, opts = {}) {
-  const { body, query, signal, headers = {}, stream = false } = opts;
+  const { body, query, signal, headers = {}, stream = false, blob = false } = opts;
   const useAuth = opts.auth !== false;
   const url = buildUrl(path, query);
   const payload = body === undefined ? undefined : JSON.stringify(body);
 
   const send = async (tok) => {
-    const hdrs = { accept: stream ? 'text/event-stream' : 'application/json', ...headers };
+    const hdrs = { accept: stream ? 'text/event-stream' : blob ? '*/*' : 'application/json', ...headers };
     if (payload !== undefined) hdrs['content-type'] = 'application/json';
     if (tok) hdrs.authorization = `Bearer ${tok}`;
     try {
@@ -122,6 +122,7 @@ export async function request(method, path, opts = {}) {
   }
   if (!res.ok) throw await errorFromResponse(res);
   if (stream) return res;
+  if (blob) return res.blob();
   if (res.status === 204) return null;
   const text = await res.text();
   if (!text) return null;

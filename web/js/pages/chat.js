@@ -1,6 +1,7 @@
 // Chat: conversation list (infinite scroll), a conversation's history, the
-// streaming reply (fetch + SSE parser), stop, resume after a reload, rename,
-// delete, and the model picker.
+// streaming reply (fetch + SSE parser) with its reasoning, stop, resume after a
+// reload, rename, delete, the model and reasoning pickers, and images attached
+// to a message (picked, pasted or dropped).
 import { h, replace, clear, fmtRelative } from '../dom.js';
 import { api, request, itemsOf, enc } from '../api.js';
 import { readSSE } from '../sse.js';
@@ -8,10 +9,13 @@ import { renderMarkdown } from '../markdown.js';
 import { navigate, setUrl } from '../router.js';
 import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
+import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
 const RESUME_KEY = (id) => `chatgate.stream.${id}`;
+const EFFORT_KEY = 'chatgate.reasoning_effort';
+const EFFORTS = [['', 'Default'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High']];
 
 function titleFrom(text) {
   const t = text.replace(/\s+/g, ' ').trim();
@@ -171,6 +175,18 @@ export function chatPage({ main, params, embed = null }) {
     h('p', { class: 'chat-empty-title' }, 'Start a new conversation'),
     h('p', { class: 'muted' }, 'Pick a model below and send a message. Replies stream in as they are written.'));
   const scroller = h('div', { class: 'messages-scroll' }, olderBox, emptyState, log);
+  // Sent images are fetched when they come near the view.
+  const imageIO = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      const img = e.target;
+      imageIO.unobserve(img);
+      loadImage(img.dataset.path).then((url) => { img.src = url; }).catch(() => {
+        img.alt = `${img.alt} (could not be loaded)`;
+        img.classList.add('msg-image-failed');
+      });
+    }
+  }, { root: scroller, rootMargin: '400px' });
 
   const composerAlert = alertBox();
   const textarea = h('textarea', {
@@ -178,16 +194,34 @@ export function chatPage({ main, params, embed = null }) {
     'aria-describedby': 'composer-hint', maxlength: 100000,
   });
   const modelSelect = h('select', { id: 'model-select', class: 'input input-small' }, h('option', { value: 'demo/echo' }, 'demo/echo'));
+  let storedEffort = '';
+  try { storedEffort = localStorage.getItem(EFFORT_KEY) || ''; } catch { /* storage blocked */ }
+  const effortSelect = h('select', {
+    id: 'effort-select', class: 'input input-small',
+    onchange: () => { try { localStorage.setItem(EFFORT_KEY, effortSelect.value); } catch { /* storage blocked */ } },
+  }, EFFORTS.map(([value, label]) => h('option', { value, selected: value === storedEffort }, label)));
+  let pending = []; // images for the next message: {name, size, mediaType, data, url}
+  let attachAlert = false; // the composer's alert is about them
+  const fileInput = h('input', {
+    type: 'file', id: 'attach-input', class: 'sr-only', accept: ACCEPT, multiple: true, tabindex: '-1', 'aria-hidden': 'true',
+  });
+  const attachBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'attach', onclick: () => fileInput.click() },
+    h('span', { class: 'icon-image', 'aria-hidden': 'true' }), 'Attach image');
+  const pendingList = h('ul', { class: 'pending-images', 'aria-label': 'Images to send', hidden: true });
   const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'send' }, 'Send');
   const stopBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'stop', hidden: true, onclick: () => stop() },
     h('span', { class: 'icon-stop', 'aria-hidden': 'true' }), 'Stop');
   const composer = h('form', { class: 'composer', 'aria-label': 'Send a message' },
     composerAlert.el,
     h('label', { for: 'composer-input', class: 'sr-only' }, 'Message'),
+    pendingList,
     textarea,
+    fileInput,
     h('div', { class: 'composer-bar' },
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
-      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · Esc stops a reply'),
+      h('div', { class: 'model-pick' }, h('label', { for: 'effort-select' }, 'Reasoning'), effortSelect),
+      attachBtn,
+      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · paste an image to attach it · Esc stops a reply'),
       h('div', { class: 'composer-buttons' }, stopBtn, sendBtn)));
 
   const chatMain = h('section', { class: 'chat-main', 'aria-labelledby': 'chat-title' }, head, scroller, composer);
@@ -230,10 +264,75 @@ export function chatPage({ main, params, embed = null }) {
   composer.addEventListener('submit', (e) => {
     e.preventDefault();
     const text = textarea.value;
-    if (!text.trim()) { textarea.focus(); return; }
+    if (!text.trim() && !pending.length) { textarea.focus(); return; }
     if (active) return;
     send(text);
   });
+
+  // ---------- images to send ----------
+  function renderPending() {
+    replace(pendingList, pending.map((a) => h('li', { class: 'pending-image' },
+      h('img', { src: a.url, alt: '', class: 'thumb' }),
+      h('span', { class: 'pending-name' }, a.name, h('span', { class: 'muted' }, ` ${typeName(a.mediaType)}, ${fmtBytes(a.size)}`)),
+      h('button', {
+        type: 'button', class: 'btn btn-ghost btn-tiny', 'aria-label': `Remove ${a.name}`,
+        onclick: () => {
+          pending = pending.filter((x) => x !== a);
+          renderPending();
+          announce(`${a.name} removed`);
+          textarea.focus();
+        },
+      }, '×'))));
+    pendingList.hidden = !pending.length;
+    // With an image, the text may be empty.
+    textarea.required = !pending.length;
+  }
+
+  /** Adds picked, pasted or dropped files; what cannot be sent is said before sending. */
+  async function addFiles(files) {
+    const errors = [];
+    for (const file of files) {
+      if (pending.length >= MAX_IMAGES) { errors.push(`A message may carry at most ${MAX_IMAGES} images.`); break; }
+      try {
+        const image = await readImage(file);
+        if (pending.length < MAX_IMAGES) pending.push(image);
+      } catch (e) {
+        errors.push(e.message);
+      }
+    }
+    renderPending();
+    if (errors.length) {
+      composerAlert.show(errors.join(' '));
+      attachAlert = true;
+    } else if (attachAlert) {
+      composerAlert.clear();
+      attachAlert = false;
+    }
+    if (pending.length) announce(`${pending.length} image${pending.length === 1 ? '' : 's'} attached`);
+  }
+
+  fileInput.addEventListener('change', () => {
+    const files = [...fileInput.files];
+    fileInput.value = '';
+    addFiles(files);
+  });
+  textarea.addEventListener('paste', (e) => {
+    const files = [...((e.clipboardData && e.clipboardData.files) || [])].filter((f) => f.type.startsWith('image/'));
+    if (!files.length) return;
+    // An image alone is attached; text pasted with it still goes into the message.
+    if (!e.clipboardData.getData('text/plain')) e.preventDefault();
+    addFiles(files);
+  });
+  composer.addEventListener('dragover', (e) => {
+    if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
+  });
+  composer.addEventListener('drop', (e) => {
+    const files = [...((e.dataTransfer && e.dataTransfer.files) || [])];
+    if (!files.length) return;
+    e.preventDefault();
+    addFiles(files);
+  });
+
   modelSelect.addEventListener('change', async () => {
     if (!conv || conv.model === modelSelect.value) return;
     const model = modelSelect.value;
@@ -278,6 +377,31 @@ export function chatPage({ main, params, embed = null }) {
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
   const toBottom = () => { scroller.scrollTop = scroller.scrollHeight; };
 
+  /** The images of a user message: local ones (just sent) shown at once, stored ones fetched. */
+  function messageImages(m) {
+    const list = m.images || (m.attachments || []).map((a, i) => ({
+      mediaType: a.media_type, size: a.size, path: conv ? attachmentPath(conv.id, m.id, i) : null,
+    }));
+    if (!list.length) return null;
+    return h('div', { class: 'msg-images' }, list.map((a, i) => {
+      const img = h('img', { class: 'msg-image', alt: `Image ${i + 1} of ${list.length} (${typeName(a.mediaType)}, ${fmtBytes(a.size)})` });
+      if (a.url) img.src = a.url;
+      else if (a.path) { img.dataset.path = a.path; imageIO.observe(img); }
+      return img;
+    }));
+  }
+
+  /** The collapsible reasoning of a reply: open while it streams, closed once the answer starts. */
+  function reasoningView(v) {
+    const label = h('span', { class: 'reasoning-label' }, 'Reasoning');
+    const summary = h('summary', null, label, h('span', { class: 'reasoning-live', 'aria-hidden': 'true' }));
+    // Once the reader opens or closes it, it stays as they left it.
+    summary.addEventListener('click', () => { v.reasoningTouched = true; });
+    const body = h('div', { class: 'reasoning-body md' });
+    const box = h('details', { class: 'msg-reasoning', hidden: true }, summary, body);
+    return { box, label, body };
+  }
+
   function messageView(m) {
     const isUser = m.role === 'user';
     const body = h('div', { class: isUser ? 'msg-body msg-text' : 'msg-body md' });
@@ -286,25 +410,45 @@ export function chatPage({ main, params, embed = null }) {
       type: 'button', class: 'btn btn-ghost btn-tiny msg-copy',
       onclick: async () => { const ok = await copyText(v.text); announce(ok ? 'Reply copied' : 'Could not copy'); },
     }, 'Copy');
-    const el = h('article', { class: ['msg', isUser ? 'msg-user' : 'msg-assistant'], 'data-id': m.id, 'data-role': m.role },
+    const v = {
+      id: m.id, role: m.role, model: m.model, text: m.content || '', reasoning: m.reasoning || '', reasoningTouched: false,
+      status: m.status || 'complete', body, statusEl, raf: 0, error: null,
+    };
+    v.images = isUser ? messageImages(m) : null;
+    v.thoughts = isUser ? null : reasoningView(v);
+    v.el = h('article', { class: ['msg', isUser ? 'msg-user' : 'msg-assistant'], 'data-id': m.id, 'data-role': m.role },
       h('div', { class: 'msg-meta' },
         h('span', { class: 'msg-role' }, isUser ? 'You' : 'Assistant'),
         !isUser && m.model ? h('span', { class: 'msg-model' }, m.model) : null,
         statusEl,
         copyBtn),
+      v.images,
+      v.thoughts && v.thoughts.box,
       body);
-    const v = { id: m.id, role: m.role, model: m.model, text: m.content || '', status: m.status || 'complete', el, body, statusEl, raf: 0, error: null };
     paint(v);
     return v;
+  }
+
+  function paintReasoning(v) {
+    const { box, label, body } = v.thoughts;
+    box.hidden = !v.reasoning;
+    if (!v.reasoning) return;
+    const thinking = v.status === 'streaming' && !v.text;
+    replace(body, renderMarkdown(v.reasoning));
+    label.textContent = thinking ? 'Reasoning…' : 'Reasoning';
+    box.classList.toggle('is-thinking', thinking);
+    if (!v.reasoningTouched) box.open = thinking;
   }
 
   function paint(v) {
     if (v.role === 'user') {
       v.body.textContent = v.text;
+      v.body.hidden = !v.text && !!v.images;
     } else {
+      paintReasoning(v);
       const frag = renderMarkdown(v.text);
       replace(v.body, frag);
-      if (!v.text && v.status === 'streaming') v.body.append(h('span', { class: 'typing', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')));
+      if (!v.text && !v.reasoning && v.status === 'streaming') v.body.append(h('span', { class: 'typing', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')));
       if (v.error) v.body.append(h('p', { class: 'msg-error', role: 'alert' }, v.error));
     }
     const label = STATUS_LABEL[v.status];
@@ -322,7 +466,7 @@ export function chatPage({ main, params, embed = null }) {
       paint(v);
       if (stick) toBottom();
       if (act && act.lastId && v.status === 'streaming') {
-        try { sessionStorage.setItem(RESUME_KEY(v.id), JSON.stringify({ id: act.lastId, text: v.text })); } catch { /* full */ }
+        try { sessionStorage.setItem(RESUME_KEY(v.id), JSON.stringify({ id: act.lastId, text: v.text, reasoning: v.reasoning })); } catch { /* full */ }
       }
     });
   }
@@ -401,13 +545,16 @@ export function chatPage({ main, params, embed = null }) {
             act.assistant = ensureAssistant(data.assistant_message_id, model);
             announce('Assistant is replying');
           }
-        } else if (ev.event === 'delta') {
+        } else if (ev.event === 'delta' || ev.event === 'reasoning') {
           if (!act.assistant) act.assistant = ensureAssistant(`pending-${Date.now()}`, model);
           const v = act.assistant;
-          if (firstDelta && fresh) v.text = ''; // a replay from the start replaces the stored text
+          // A replay from the start replaces the stored text and reasoning.
+          if (firstDelta && fresh) { v.text = ''; v.reasoning = ''; }
           firstDelta = false;
           v.status = 'streaming';
-          v.text += typeof data.text === 'string' ? data.text : '';
+          const piece = typeof data.text === 'string' ? data.text : '';
+          if (ev.event === 'delta') v.text += piece;
+          else v.reasoning += piece;
           schedulePaint(v, act);
         } else if (ev.event === 'message.completed') {
           const v = act.assistant || (data.message && ensureAssistant(data.message.id, model));
@@ -415,6 +562,7 @@ export function chatPage({ main, params, embed = null }) {
             const msg = data.message || {};
             if (msg.id && msg.id !== v.id) rekey(v, msg.id);
             if (typeof msg.content === 'string') v.text = msg.content;
+            if ('reasoning' in msg) v.reasoning = msg.reasoning || '';
             v.status = msg.status && msg.status !== 'streaming' ? msg.status : 'complete';
             finish(v);
           }
@@ -457,6 +605,7 @@ export function chatPage({ main, params, embed = null }) {
       const v = msgs.get(id);
       if (m && v && conv && conv.id === convId) {
         v.text = m.content || '';
+        v.reasoning = m.reasoning || '';
         v.status = m.status || v.status;
         paint(v);
         if (v.status !== 'streaming') sessionStorage.removeItem(RESUME_KEY(id));
@@ -510,7 +659,10 @@ export function chatPage({ main, params, embed = null }) {
 
   async function send(text) {
     composerAlert.clear();
+    attachAlert = false;
     const model = modelSelect.value;
+    const effort = effortSelect.value;
+    const images = pending;
     const act = { ctrl: new AbortController(), convId: null, assistant: null, lastId: '', stopping: false, done: null };
     active = act;
     setStreaming(true);
@@ -532,12 +684,20 @@ export function chatPage({ main, params, embed = null }) {
       }
     }
     act.convId = conv.id;
-    const userView = addMessage({ id: `local-${Date.now()}`, role: 'user', content: text, status: 'pending' });
+    const userView = addMessage({
+      id: `local-${Date.now()}`, role: 'user', content: text, status: 'pending',
+      images: images.map((a) => ({ url: a.url, mediaType: a.mediaType, size: a.size })),
+    });
     textarea.value = '';
     autosize();
+    pending = [];
+    renderPending();
     toBottom();
+    const body = { content: text, model };
+    if (images.length) body.attachments = images.map((a) => ({ type: 'image', media_type: a.mediaType, data: a.data }));
+    if (effort) body.reasoning_effort = effort;
     const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages`, {
-      body: { content: text, model }, stream: true, signal: act.ctrl.signal,
+      body, stream: true, signal: act.ctrl.signal,
     });
     act.done = runStream(act, open, { userView, model, fresh: false }).catch((e) => {
       // The message was not accepted: take it back into the composer.
@@ -545,6 +705,7 @@ export function chatPage({ main, params, embed = null }) {
       msgs.delete(userView.id);
       if (!msgs.size) emptyState.hidden = false;
       if (!textarea.value) { textarea.value = text; autosize(); }
+      if (!pending.length && images.length) { pending = images; renderPending(); }
       if (e.code === 'no_provider_key') {
         // (Embedded: the settings open in a tab of their own, outside the embedding page.)
         const link = h('a', { href: '/settings/provider-keys', target: embed ? '_blank' : null, rel: embed ? 'noopener' : null }, 'Add a provider key');
@@ -582,7 +743,10 @@ export function chatPage({ main, params, embed = null }) {
     const v = msgs.get(m.id);
     if (!v) return;
     v.status = 'streaming';
-    if (saved && typeof saved.text === 'string' && saved.id) v.text = saved.text;
+    if (saved && typeof saved.text === 'string' && saved.id) {
+      v.text = saved.text;
+      v.reasoning = typeof saved.reasoning === 'string' ? saved.reasoning : '';
+    }
     paint(v);
     const act = { ctrl: new AbortController(), convId: conv.id, assistant: v, lastId: saved ? saved.id : '', stopping: false, done: null };
     active = act;
@@ -718,6 +882,7 @@ export function chatPage({ main, params, embed = null }) {
     update(p) { open(p.id || null); },
     destroy() {
       io.disconnect();
+      imageIO.disconnect();
       detach();
     },
   };

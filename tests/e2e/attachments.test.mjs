@@ -1,0 +1,170 @@
+// The web client's images and reasoning, in headless Chromium against demo/echo:
+// an image attached with the file picker or pasted, its thumbnail, what cannot
+// be sent said before sending, the sent image shown (and fetched back after a
+// reload), and a reply's reasoning in its own collapsible section. See
+// harness.mjs for how to run it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, newPage, shot, signUpUI, axeViolations } from './harness.mjs';
+
+// A 1×1 PNG (70 bytes).
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
+
+let env;
+let main; // {context, page, problems}
+
+before(async () => {
+  env = await start();
+  main = await newPage(env);
+  await signUpUI(main.page);
+  await main.page.locator('#model-select').selectOption('demo/echo');
+});
+
+after(async () => {
+  if (main) await main.context.close().catch(() => {});
+  if (env) await env.stop();
+});
+
+function assertClean(problems, where) {
+  assert.deepEqual(problems.csp, [], `CSP violations on ${where}`);
+  assert.deepEqual(problems.errors, [], `page errors on ${where}`);
+  assert.deepEqual(problems.dialogs, [], `dialogs fired on ${where}`);
+}
+
+const lastAssistant = (page) => page.locator('.msg-assistant').last();
+const lastUser = (page) => page.locator('.msg-user').last();
+
+/** Waits for the last reply to finish; returns its text. */
+async function replyDone(page, count) {
+  await page.waitForFunction((n) => {
+    const els = document.querySelectorAll('.msg-assistant');
+    return els.length >= n && !els[els.length - 1].classList.contains('is-streaming')
+      && els[els.length - 1].querySelector('.msg-body').innerText.length > 0;
+  }, count, { timeout: 30_000 });
+  return lastAssistant(page).locator('.msg-body').innerText();
+}
+
+/** Whether an <img> shows a decoded image. */
+const loaded = (img) => img.evaluate((el) => el.complete && el.naturalWidth > 0);
+
+test('an image picked with the file input is shown, sent, described by the model, and back after a reload', async () => {
+  const { page, problems } = main;
+  const attach = page.getByRole('button', { name: 'Attach image' });
+  await attach.waitFor();
+  // What cannot be sent is said at once, and nothing is attached.
+  const big = Buffer.alloc(3 * 1024 * 1024 + 1);
+  PNG.copy(big);
+  await page.locator('#attach-input').setInputFiles([
+    { name: 'huge.png', mimeType: 'image/png', buffer: big },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') },
+  ]);
+  const alert = page.locator('.composer .alert-error');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /huge\.png is 3\.0 MB; an image may be at most 3\.0 MB/);
+  assert.match(await alert.innerText(), /notes\.txt is not a PNG, JPEG, GIF or WebP image/);
+  assert.equal(await page.locator('.pending-image').count(), 0);
+
+  // Two images, one removed again.
+  await page.locator('#attach-input').setInputFiles([
+    { name: 'dot.png', mimeType: 'image/png', buffer: PNG },
+    { name: 'other.png', mimeType: 'image/png', buffer: PNG },
+  ]);
+  await page.locator('.pending-image').nth(1).waitFor();
+  assert.ok(await alert.isHidden(), 'the error goes once good images are attached');
+  assert.ok(await loaded(page.locator('.pending-image img').first()), 'the thumbnail shows');
+  await page.getByRole('button', { name: 'Remove other.png' }).click();
+  assert.equal(await page.locator('.pending-image').count(), 1);
+  assert.match(await page.locator('.pending-image').innerText(), /dot\.png\s+PNG, 70 B/);
+  await shot(page, 'attach-pending');
+
+  await page.locator('#composer-input').fill('What is in this picture?');
+  await page.locator('#composer-input').press('Enter');
+  await lastUser(page).locator('img.msg-image').waitFor();
+  assert.equal(await page.locator('.pending-image').count(), 0, 'sent: nothing pending');
+  const reply = await replyDone(page, 1);
+  assert.match(reply, /You said: What is in this picture\?/);
+  assert.match(reply, /You sent 1 image \(image\/png\)\./);
+  assert.ok(await loaded(lastUser(page).locator('img.msg-image')));
+  await shot(page, 'attach-sent');
+
+  // After a reload the image comes from the server (with the session's token).
+  await page.reload();
+  const img = lastUser(page).locator('img.msg-image');
+  await img.waitFor();
+  await page.waitForFunction(() => {
+    const el = document.querySelector('.msg-user img.msg-image');
+    return el && el.src.startsWith('data:image/png;base64,') && el.naturalWidth > 0;
+  });
+  assert.equal(await img.getAttribute('alt'), 'Image 1 of 1 (PNG, 70 B)');
+  assert.match(await lastUser(page).locator('.msg-body').innerText(), /What is in this picture\?/);
+  assertClean(problems, 'attach and send');
+});
+
+test('an image pasted into the composer is attached, and may be sent without text', async () => {
+  const { page, problems } = main;
+  await page.locator('#composer-input').focus();
+  await page.evaluate((bytes) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+    document.querySelector('#composer-input').dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, [...PNG]);
+  await page.locator('.pending-image').filter({ hasText: 'pasted.png' }).waitFor();
+  assert.equal(await page.locator('#composer-input').inputValue(), '');
+  const before = await page.locator('.msg-assistant').count();
+  await page.getByRole('button', { name: 'Send' }).click();
+  const reply = await replyDone(page, before + 1);
+  assert.match(reply, /^You sent 1 image \(image\/png\)\./);
+  assert.ok(await lastUser(page).locator('.msg-body').isHidden(), 'no empty bubble for an image alone');
+  assertClean(problems, 'paste');
+});
+
+test('a reply that reasons shows its reasoning, open while it streams and folded once the answer starts', async () => {
+  const { page, problems } = main;
+  await page.getByLabel('Reasoning').selectOption('low');
+  const before = await page.locator('.msg-assistant').count();
+  await page.locator('#composer-input').fill('think about the weather');
+  await page.locator('#composer-input').press('Enter');
+  // Live: open, marked as in progress, before any answer text.
+  const live = page.locator('.msg-assistant .msg-reasoning.is-thinking[open]');
+  await live.waitFor({ timeout: 15_000 });
+  assert.equal(await live.locator('summary').innerText(), 'Reasoning…');
+  await shot(page, 'reasoning-live');
+  await replyDone(page, before + 1);
+  const box = lastAssistant(page).locator('.msg-reasoning');
+  assert.equal(await box.evaluate((d) => d.open), false, 'folded once the answer came');
+  assert.equal(await box.locator('summary').innerText(), 'Reasoning');
+  await box.locator('summary').click();
+  assert.equal(await box.locator('.reasoning-body').innerText(), 'Thinking about: think about the weather');
+  await shot(page, 'reasoning-open');
+  // The request carried it only because it was set; the plain reply before has none.
+  assert.equal(await page.locator('.msg-assistant').first().locator('.msg-reasoning').isHidden(), true);
+
+  // Kept with the reply: after a reload, folded.
+  await page.reload();
+  const stored = lastAssistant(page).locator('.msg-reasoning');
+  await stored.waitFor();
+  assert.equal(await stored.evaluate((d) => d.open), false);
+  assert.equal(await page.getByLabel('Reasoning').inputValue(), 'low', 'the choice is remembered');
+  await page.getByLabel('Reasoning').selectOption('');
+  assertClean(problems, 'reasoning');
+});
+
+test('the composer with an image attached and a reply with reasoning pass axe (WCAG 2.1 AA)', async () => {
+  const a = await newPage(env, { bypassCSP: true });
+  try {
+    const { page } = a;
+    await signUpUI(page);
+    await page.locator('#model-select').selectOption('demo/echo');
+    await page.getByLabel('Reasoning').selectOption('medium');
+    await page.locator('#attach-input').setInputFiles([{ name: 'dot.png', mimeType: 'image/png', buffer: PNG }]);
+    await page.locator('#composer-input').fill('look');
+    await page.locator('#composer-input').press('Enter');
+    await replyDone(page, 1);
+    await page.locator('#attach-input').setInputFiles([{ name: 'next.png', mimeType: 'image/png', buffer: PNG }]);
+    await page.locator('.pending-image').waitFor();
+    const violations = await axeViolations(page);
+    assert.deepEqual(violations, [], 'axe violations');
+  } finally {
+    await a.context.close().catch(() => {});
+  }
+});
