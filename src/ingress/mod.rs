@@ -3,6 +3,7 @@
 //! format. Pure translation: no storage, no provider calls.
 
 pub mod chat_completions;
+pub mod responses;
 
 use worker::Response;
 
