@@ -1004,6 +1004,7 @@ fn part_origin(at: String) -> BlockOrigin {
 /// A message item: `EasyInputMessage`, an input message, or an earlier output message.
 fn message(m: &Map<String, Value>, at: &str) -> Parsed<Item> {
     only_fields(m, &["type", "role", "content", "id", "status", "phase"], at)?;
+    item_echo(m, at)?;
     let role = req_str(m, "role", at)?;
     if !matches!(role, "user" | "assistant" | "system" | "developer") {
         return bad_role(at);
@@ -1084,6 +1085,25 @@ fn message(m: &Map<String, Value>, at: &str) -> Parsed<Item> {
         "user" => Item::Turn(Role::User, blocks),
         _ => Item::Turn(Role::Assistant, blocks),
     })
+}
+
+/// What an earlier reply's item carries back besides its content — its `id`, `status` and
+/// (a message's) `phase` — checked and not relayed.
+fn item_echo(it: &Map<String, Value>, at: &str) -> Parsed<()> {
+    opt_str(it, "id", at)?;
+    match opt_str(it, "status", at)? {
+        None | Some("in_progress" | "completed" | "incomplete") => {}
+        Some(_) => {
+            return invalid(
+                format!("{at}.status"),
+                "must be in_progress, completed or incomplete",
+            )
+        }
+    }
+    match opt_str(it, "phase", at)? {
+        None | Some("commentary" | "final_answer") => Ok(()),
+        Some(_) => invalid(format!("{at}.phase"), "must be commentary or final_answer"),
+    }
 }
 
 fn bad_role<T>(at: &str) -> Parsed<T> {
@@ -1284,6 +1304,7 @@ fn function_call(c: &Map<String, Value>, at: &str) -> Parsed<ToolCall> {
         at,
     )?;
     call_extras(c, at)?;
+    item_echo(c, at)?;
     let (id, signature) = split_signature(req_str(c, "call_id", at)?);
     Ok(ToolCall {
         id: id.to_owned(),
@@ -1309,6 +1330,7 @@ fn function_call_output(c: &Map<String, Value>, at: &str) -> Parsed<ToolResult> 
         at,
     )?;
     call_extras(c, at)?;
+    item_echo(c, at)?;
     let call_id = split_signature(req_str(c, "call_id", at)?).0.to_owned();
     let oat = format!("{at}.output");
     let content = match present(c, "output") {
@@ -1362,6 +1384,7 @@ fn reasoning(r: &Map<String, Value>, at: &str) -> Parsed<Option<Reasoning>> {
         ],
         at,
     )?;
+    item_echo(r, at)?;
     let texts = |key: &str, kind: &str| -> Parsed<Vec<String>> {
         let kat = format!("{at}.{key}");
         let parts = match present(r, key) {
@@ -1777,6 +1800,9 @@ mod tests {
             ("bad role", item(r#"{"role": "robot", "content": "x"}"#), "must be one of", "input[0].role"),
             ("bad role with parts", item(r#"{"role": "robot", "content": [{"type": "input_text", "text": "x"}]}"#), "must be one of", "input[0].role"),
             ("unknown message field", item(r#"{"role": "user", "content": "x", "foo": 1}"#), "is not a recognized field", "input[0].foo"),
+            ("item id", item(r#"{"role": "user", "content": "x", "id": 5}"#), "must be a string", "input[0].id"),
+            ("item status", item(r#"{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}", "status": "done"}"#), "must be in_progress", "input[0].status"),
+            ("message phase", item(r#"{"role": "assistant", "content": "x", "phase": "draft"}"#), "commentary or final_answer", "input[0].phase"),
             ("item without type", item(r#"{"call_id": "c"}"#), "is required", "input[0].type"),
             ("item reference", item(r#"{"type": "item_reference", "id": "msg_1"}"#), "stateless", "input[0].type"),
             ("hosted tool item", item(r#"{"type": "web_search_call", "id": "ws_1", "status": "completed"}"#), "runs itself", "input[0].type"),
