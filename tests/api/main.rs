@@ -12,5 +12,6 @@ mod federation;
 mod helpers;
 mod keys;
 mod orgs;
+mod responses;
 mod service;
 mod v1;
