@@ -812,10 +812,11 @@ def item(props, required=(), **more):
 
 ITEM_STATUS = {"enum": ["in_progress", "completed", "incomplete", None]}
 TEXT_PARTS = {"type": ["array", "null"], "items": {"type": "object"}}
-RESP_TEXT_PART = item({"type": {"enum": ["input_text", "output_text"]}, "text": S,
-                       "annotations": TEXT_PARTS, "logprobs": TEXT_PARTS}, ["type", "text"],
-                      description="`output_text` only in an assistant's message (an earlier reply's text; its "
-                                  "annotations and logprobs are not sent to the model)")
+INPUT_TEXT = item({"type": {"const": "input_text"}, "text": S, "annotations": TEXT_PARTS, "logprobs": TEXT_PARTS},
+                  ["type", "text"])
+OUTPUT_TEXT = item({"type": {"enum": ["output_text", "input_text"]}, "text": S, "annotations": TEXT_PARTS,
+                    "logprobs": TEXT_PARTS}, ["type", "text"],
+                   description="an earlier reply's text (its annotations and logprobs are not sent to the model)")
 AUTO_DETAIL = {"enum": ["auto", None], "description": "only `auto`: `low`, `high` and `original` are refused (400)"}
 NO_FILE_ID = {"type": "null", "description": "not supported: chatgate has no file store (400)"}
 HTTP_URL = {"type": "string", "maxLength": 8192, "pattern": r"^https?://\S+$"}
@@ -833,22 +834,25 @@ RESP_FILE = {**item({
     "not": {"properties": {"file_data": S, "file_url": S}, "required": ["file_data", "file_url"]},
     "description": "`file_data` or `file_url`, not both"}
 RESP_REFUSAL = item({"type": {"const": "refusal"}, "refusal": S}, ["type", "refusal"])
-MEDIA_PARTS = {"type": "array", "items": {"anyOf": [RESP_TEXT_PART, RESP_IMAGE, RESP_FILE]}}
+MEDIA_PARTS = {"type": "array", "items": {"anyOf": [INPUT_TEXT, RESP_IMAGE, RESP_FILE]}}
+MESSAGE_EXTRAS = {"type": {"enum": ["message", None]}, "id": NULLABLE_S, "status": ITEM_STATUS,
+                  "phase": {"enum": ["commentary", "final_answer", None]}}
+
+
+def resp_message(roles, parts, text):
+    return item({"role": {"enum": roles}, "content": {"anyOf": [S, {"type": "array", "items": {"anyOf": parts}}]},
+                 **MESSAGE_EXTRAS}, ["role", "content"], description=text)
 CALL_EXTRAS = {"id": NULLABLE_S, "status": ITEM_STATUS,
                "namespace": {"type": "null", "description": "not supported: chatgate has no tool namespaces"},
                "caller": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"type": {"const": "direct"}},
                                                        "required": ["type"]}],
                           "description": "only direct calls"}}
 RESP_INPUT_ITEM = {"anyOf": [
-    item({"type": {"enum": ["message", None]},
-          "role": {"enum": ["user", "assistant", "system", "developer"]},
-          "content": {"anyOf": [S, {"type": "array", "items": {"anyOf": [
-              RESP_TEXT_PART, RESP_IMAGE, RESP_FILE, RESP_REFUSAL]}}]},
-          "id": NULLABLE_S, "status": ITEM_STATUS, "phase": {"enum": ["commentary", "final_answer", None]}},
-         ["role", "content"],
-         description="A message. `system` and `developer` take text only and join the system prompt after "
-                     "`instructions`; `user` takes `input_text`, `input_image`, `input_file`; `assistant` "
-                     "(an earlier reply's message) takes `output_text` and `refusal`. `input_audio` is refused."),
+    resp_message(["user"], [INPUT_TEXT, RESP_IMAGE, RESP_FILE], "A user message (`input_audio` is refused)."),
+    resp_message(["system", "developer"], [INPUT_TEXT],
+                 "Text only: joined, in order and wherever it stands, into the system prompt after "
+                 "`instructions`."),
+    resp_message(["assistant"], [OUTPUT_TEXT, RESP_REFUSAL], "An earlier reply's message."),
     item({"type": {"const": "function_call"}, "call_id": {"type": "string", "description": "as chatgate sent it "
                                                           "(a Gemini thought signature rides in it after "
                                                           "`__thought__`)"},
@@ -887,7 +891,9 @@ RESP_OPENAI_ONLY = "OpenAI's: any value for `openai/*` models (passed through); 
 components["schemas"].update({
     "ResponseCreateRequest": obj({
         "model": MODEL,
-        "input": {"anyOf": [S, {"type": "array", "items": RESP_INPUT_ITEM, "minItems": 1, "maxItems": 1000}],
+        "input": {"anyOf": [S, {"type": "array", "items": RESP_INPUT_ITEM, "minItems": 1, "maxItems": 1000,
+                                "contains": {"not": {"properties": {"role": {"enum": ["system", "developer"]}},
+                                                     "required": ["role"]}}}],
                   "description": "a string (one user message) or items; at least one that is not a system or "
                                  "developer message"},
         "instructions": NULLABLE_S,
