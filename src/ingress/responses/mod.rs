@@ -75,11 +75,14 @@
 //! another is streaming waits and is sent whole after it. A provider failure after the
 //! first event is an `error` event, then `response.failed` with what came so far.
 
+mod fields;
+mod input;
 mod reply;
 mod request;
 
+pub use input::Origins;
 pub use reply::Reply;
-pub use request::{parse_request, Origins, ResponsesRequest};
+pub use request::{parse_request, ResponsesRequest};
 
 /// `encrypted_content` of a reasoning item holding a signature (Anthropic's or Gemini's).
 pub const ENCRYPTED_SIGNATURE: &str = "chatgate:signature:";
