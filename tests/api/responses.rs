@@ -668,6 +668,16 @@ async fn a_providers_refusal_names_the_clients_own_parameter() {
         assert_eq!(error["param"], param, "{body}: {error}");
         assert_eq!(error["code"], "validation_failed", "{error}");
     }
+    // OpenAI takes no document by URL: chatgate fetches it, never from an internal address.
+    let body = json!({"model": "openai/mock", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "Read this"},
+        {"type": "input_file", "file_url": "https://127.0.0.1/report.pdf"}]}]});
+    let error = openai_error(create(&app, &user, &body).await, 400).await;
+    assert_eq!(error["param"], "input[0].content[1]", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("internal"),
+        "{error}"
+    );
     for stream in [false, true] {
         let body = json!({"model": "openai/status-404", "input": "hi", "stream": stream});
         let error = openai_error(create(&app, &user, &body).await, 404).await;
