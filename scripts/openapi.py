@@ -1129,6 +1129,270 @@ paths.update({
     }},
 })
 
+# --- OpenAI Responses API (stateless) ----------------------------------------------------------
+# Request items keep OpenAI's names; a field not listed may appear only as null (null is absent).
+NULL_ONLY = {"type": "null"}
+
+
+def item(props, required=(), **more):
+    """An object whose unknown fields may only be null, as the server reads them."""
+    return {**obj(props, required, **more), "additionalProperties": NULL_ONLY}
+
+
+ITEM_STATUS = {"enum": ["in_progress", "completed", "incomplete", None]}
+TEXT_PARTS = {"type": ["array", "null"], "items": {"type": "object"}}
+INPUT_TEXT = item({"type": {"const": "input_text"}, "text": S, "annotations": TEXT_PARTS, "logprobs": TEXT_PARTS},
+                  ["type", "text"])
+OUTPUT_TEXT = item({"type": {"enum": ["output_text", "input_text"]}, "text": S, "annotations": TEXT_PARTS,
+                    "logprobs": TEXT_PARTS}, ["type", "text"],
+                   description="an earlier reply's text (its annotations and logprobs are not sent to the model)")
+AUTO_DETAIL = {"enum": ["auto", None], "description": "only `auto`: `low`, `high` and `original` are refused (400)"}
+NO_FILE_ID = {"type": "null", "description": "not supported: chatgate has no file store (400)"}
+HTTP_URL = {"type": "string", "maxLength": 8192, "pattern": r"^https?://\S+$"}
+RESP_IMAGE = item({"type": {"const": "input_image"}, "image_url": IMAGE_URL, "detail": AUTO_DETAIL,
+                   "file_id": NO_FILE_ID}, ["type", "image_url"])
+RESP_FILE = {**item({
+    "type": {"const": "input_file"},
+    "file_data": {"type": ["string", "null"], "pattern": rf"^(?:data:[a-z0-9.+-]+/[a-z0-9.+-]+;base64,)?{BASE64}$",
+                  "description": "a base64 `data:` URL, or bare base64 (a PDF)"},
+    "file_url": {**HTTP_URL, "type": ["string", "null"],
+                 "description": "fetched by chatgate (under the outbound rule) for a provider that cannot take URLs"},
+    "filename": NULLABLE_S, "detail": AUTO_DETAIL, "file_id": NO_FILE_ID}, ["type"]),
+    "anyOf": [{"properties": {"file_data": S}, "required": ["file_data"]},
+              {"properties": {"file_url": S}, "required": ["file_url"]}],
+    "not": {"properties": {"file_data": S, "file_url": S}, "required": ["file_data", "file_url"]},
+    "description": "`file_data` or `file_url`, not both"}
+RESP_REFUSAL = item({"type": {"const": "refusal"}, "refusal": S}, ["type", "refusal"])
+MEDIA_PARTS = {"type": "array", "items": {"anyOf": [INPUT_TEXT, RESP_IMAGE, RESP_FILE]}}
+MESSAGE_EXTRAS = {"type": {"enum": ["message", None]}, "id": NULLABLE_S, "status": ITEM_STATUS,
+                  "phase": {"enum": ["commentary", "final_answer", None]}}
+
+
+def resp_message(roles, parts, text):
+    return item({"role": {"enum": roles}, "content": {"anyOf": [S, {"type": "array", "items": {"anyOf": parts}}]},
+                 **MESSAGE_EXTRAS}, ["role", "content"], description=text)
+CALL_EXTRAS = {"id": NULLABLE_S, "status": ITEM_STATUS,
+               "namespace": {"type": "null", "description": "not supported: chatgate has no tool namespaces"},
+               "caller": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"type": {"const": "direct"}},
+                                                       "required": ["type"]}],
+                          "description": "only direct calls"}}
+RESP_INPUT_ITEM = {"anyOf": [
+    resp_message(["user"], [INPUT_TEXT, RESP_IMAGE, RESP_FILE], "A user message (`input_audio` is refused)."),
+    resp_message(["system", "developer"], [INPUT_TEXT],
+                 "Text only: joined, in order and wherever it stands, into the system prompt after "
+                 "`instructions`."),
+    resp_message(["assistant"], [OUTPUT_TEXT, RESP_REFUSAL], "An earlier reply's message."),
+    item({"type": {"const": "function_call"}, "call_id": {"type": "string", "description": "as chatgate sent it "
+                                                          "(a Gemini thought signature rides in it after "
+                                                          "`__thought__`)"},
+          "name": S, "arguments": {"type": "string", "description": "JSON text"}, **CALL_EXTRAS},
+         ["type", "call_id", "name", "arguments"], description="A function call of an earlier reply."),
+    item({"type": {"const": "function_call_output"}, "call_id": S, "output": {"anyOf": [S, MEDIA_PARTS]},
+          "name": NULLABLE_S, **CALL_EXTRAS}, ["type", "call_id", "output"],
+         description="A function's result; outputs that follow one another make one turn."),
+    item({"type": {"const": "reasoning"}, "id": NULLABLE_S, "status": ITEM_STATUS,
+          "summary": {"type": "array", "items": item({"type": {"const": "summary_text"}, "text": S},
+                                                     ["type", "text"])},
+          "content": {"type": ["array", "null"], "items": item({"type": {"const": "reasoning_text"}, "text": S},
+                                                                ["type", "text"])},
+          "encrypted_content": {"type": ["string", "null"], "pattern": "^chatgate:(?:signature|redacted):",
+                                "description": "as chatgate returned it; OpenAI's own encrypted reasoning is "
+                                               "refused (400)"}},
+         ["type", "summary"], description="A reasoning item of an earlier reply, sent back so the turn continues."),
+], "description": "`item_reference` and the items of OpenAI's built-in tools are refused (400)."}
+RESP_TOOL = item({"type": {"const": "function"}, "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                  "description": NULLABLE_S, "parameters": {"type": ["object", "null"],
+                                                            "description": "a JSON Schema object"},
+                  "strict": {"type": ["boolean", "null"]},
+                  "defer_loading": {"enum": [False, None], "description": "no tool search (true: 400)"}},
+                 ["type", "name"], description="function tools only (built-in tools: 400); names must be unique")
+RESP_FORMAT = {"oneOf": [
+    {"type": "null"},
+    item({"type": {"enum": ["text", "json_object"]}}, ["type"]),
+    item({"type": {"const": "json_schema"}, "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+          "schema": {"type": "object"}, "description": NULLABLE_S, "strict": {"type": ["boolean", "null"]}},
+         ["type", "name", "schema"])]}
+RESP_EFFORT = ["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+SUMMARY = {"enum": ["auto", "concise", "detailed", None],
+           "description": "any of them returns the reasoning's text where the provider can"}
+UNSUPPORTED_STATE = {"type": "null", "description": "not supported: chatgate is stateless (400)"}
+RESP_OPENAI_ONLY = "OpenAI's: any value for `openai/*` models (passed through); for other providers "
+components["schemas"].update({
+    "ResponseCreateRequest": obj({
+        "model": MODEL,
+        "input": {"anyOf": [S, {"type": "array", "items": RESP_INPUT_ITEM, "minItems": 1, "maxItems": 1000,
+                                "contains": {"not": {"properties": {"role": {"enum": ["system", "developer"]}},
+                                                     "required": ["role"]}}}],
+                  "description": "a string (one user message) or items; at least one that is not a system or "
+                                 "developer message"},
+        "instructions": NULLABLE_S,
+        "tools": {"type": ["array", "null"], "items": RESP_TOOL, "maxItems": 128},
+        "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required", None]},
+                                  item({"type": {"const": "function"}, "name": S}, ["type", "name"])],
+                        "description": "`required` or a named tool needs `tools` (naming one of them)"},
+        "parallel_tool_calls": {"type": ["boolean", "null"]},
+        "text": {"oneOf": [{"type": "null"}, item({
+            "format": RESP_FORMAT,
+            "verbosity": {"enum": ["low", "medium", "high", None],
+                          "description": RESP_OPENAI_ONLY + "only `medium`"}})]},
+        "reasoning": {"oneOf": [{"type": "null"}, item({
+            "effort": {"enum": [*RESP_EFFORT, None],
+                       "description": "`xhigh` and `max` for `openai/*` models only; `none` asks for no reasoning"},
+            "summary": SUMMARY, "generate_summary": {**SUMMARY, "description": "deprecated: `summary`"},
+            "context": {"enum": ["auto", None]}, "mode": {"enum": ["standard", None]}})]},
+        "max_output_tokens": U32,
+        "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+        "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "top_logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20,
+                         "description": "asks for logprobs, as `include: [\"message.output_text.logprobs\"]` does"},
+        "include": {"type": ["array", "null"], "maxItems": 16, "items": {
+            "enum": ["reasoning.encrypted_content", "message.output_text.logprobs"]},
+            "description": "`reasoning.encrypted_content` is always sent; other values are refused (400)"},
+        "user": NULLABLE_S,
+        "safety_identifier": {**NULLABLE_S, "description": "for models other than `openai/*`, the end-user id "
+                                                           "when `user` is absent (both, differing: 400)"},
+        "metadata": {"type": ["object", "null"], "maxProperties": 16, "propertyNames": {"maxLength": 64},
+                     "additionalProperties": {"type": "string", "maxLength": 512},
+                     "description": "repeated in the response; sent to no provider"},
+        "stream": {"type": ["boolean", "null"]},
+        "stream_options": {"oneOf": [{"type": "null"}, item({"include_obfuscation": {"type": ["boolean", "null"]}})],
+                           "description": "chatgate never pads events"},
+        "store": {"enum": [False, None], "description": "chatgate stores nothing: `true` is refused (400)"},
+        "background": {"enum": [False, None], "description": "`true` is refused (400)"},
+        "truncation": {"enum": ["disabled", None], "description": "`auto` is refused (400)"},
+        "service_tier": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "only `auto` or `default`"},
+        "prompt_cache_key": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "none"},
+        "prompt_cache_retention": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "none"},
+        **{k: UNSUPPORTED_STATE for k in ("previous_response_id", "conversation", "prompt")},
+        **{k: {"type": "null", "description": "not supported (400)"}
+           for k in ("max_tool_calls", "context_management", "moderation", "prompt_cache_options")},
+    }, ["model", "input"], description="OpenAI's Responses request (`CreateResponse`), stateless, for every "
+                                       "provider. Null counts as absent. What a model's provider cannot do is "
+                                       "refused with 400 naming the parameter (`param`)."),
+    "ResponseOutputItem": {"oneOf": [
+        obj({"id": {"type": "string", "pattern": "^msg_"}, "type": {"const": "message"},
+             "role": {"const": "assistant"}, "status": {"enum": ["completed", "incomplete", "in_progress"]},
+             "content": {"type": "array", "items": {"oneOf": [
+                 obj({"type": {"const": "output_text"}, "text": S, "annotations": {"type": "array", "maxItems": 0},
+                      "logprobs": {"type": "array", "items": {"type": "object"}}},
+                     ["type", "text", "annotations", "logprobs"]),
+                 obj({"type": {"const": "refusal"}, "refusal": S}, ["type", "refusal"])]}}},
+            ["id", "type", "role", "status", "content"]),
+        obj({"id": {"type": "string", "pattern": "^rs_"}, "type": {"const": "reasoning"},
+             "status": {"enum": ["completed", "incomplete", "in_progress"]},
+             "summary": {"type": "array", "items": obj({"type": {"const": "summary_text"}, "text": S},
+                                                       ["type", "text"])},
+             "encrypted_content": {"type": "string", "pattern": "^chatgate:(?:signature|redacted):",
+                                   "description": "the provider's signature or redacted reasoning: send the "
+                                                  "item back as it is"}},
+            ["id", "type", "status", "summary"]),
+        obj({"id": {"type": "string", "pattern": "^fc_"}, "type": {"const": "function_call"},
+             "status": {"enum": ["completed", "incomplete", "in_progress"]}, "call_id": S, "name": S,
+             "arguments": {"type": "string", "description": "JSON text"}},
+            ["id", "type", "status", "call_id", "name", "arguments"]),
+    ]},
+    "ResponseUsage": obj({
+        "input_tokens": COUNT, "output_tokens": COUNT, "total_tokens": COUNT,
+        "input_tokens_details": obj({"cached_tokens": COUNT, "cache_write_tokens": COUNT},
+                                    ["cached_tokens", "cache_write_tokens"]),
+        "output_tokens_details": obj({"reasoning_tokens": COUNT}, ["reasoning_tokens"])},
+        ["input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"]),
+    "ResponseObject": obj({
+        "id": {"type": "string", "pattern": "^resp_"}, "object": {"const": "response"},
+        "created_at": COUNT, "completed_at": {"type": ["integer", "null"], "minimum": 0},
+        "status": {"enum": ["completed", "incomplete", "in_progress", "failed"]},
+        "error": {"oneOf": [{"type": "null"}, obj({"code": {"enum": ["server_error", "rate_limit_exceeded"]},
+                                                   "message": S}, ["code", "message"])]},
+        "incomplete_details": {"oneOf": [{"type": "null"}, obj({"reason": {
+            "enum": ["max_output_tokens", "content_filter"]}}, ["reason"])]},
+        "model": S, "output": {"type": "array", "items": ref("ResponseOutputItem")},
+        "usage": {"oneOf": [{"type": "null"}, ref("ResponseUsage")]},
+        "instructions": NULLABLE_S, "tools": {"type": "array", "items": {"type": "object"}},
+        "tool_choice": {"anyOf": [S, {"type": "object"}]}, "parallel_tool_calls": {"type": "boolean"},
+        "text": {"type": "object"}, "reasoning": obj({"effort": {"enum": [*RESP_EFFORT, None]},
+                                                      "summary": {"enum": ["auto", "concise", "detailed", None]}},
+                                                     ["effort", "summary"]),
+        "max_output_tokens": {"type": ["integer", "null"]}, "max_tool_calls": {"type": "null"},
+        "temperature": {"type": ["number", "null"]}, "top_p": {"type": ["number", "null"]},
+        "top_logprobs": {"type": ["integer", "null"]}, "user": NULLABLE_S, "safety_identifier": NULLABLE_S,
+        "metadata": {"type": "object", "additionalProperties": S},
+        "store": {"const": False}, "previous_response_id": {"type": "null"}, "background": {"const": False},
+        "truncation": {"const": "disabled"}, "service_tier": NULLABLE_S, "prompt_cache_key": NULLABLE_S,
+        "prompt_cache_retention": NULLABLE_S,
+    }, ["id", "object", "created_at", "completed_at", "status", "error", "incomplete_details", "model", "output",
+        "usage", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text", "reasoning",
+        "max_output_tokens", "max_tool_calls", "temperature", "top_p", "top_logprobs", "user",
+        "safety_identifier", "metadata", "store", "previous_response_id", "background", "truncation",
+        "service_tier", "prompt_cache_key", "prompt_cache_retention"],
+        description="OpenAI's response object. The request's settings are repeated (with OpenAI's defaults); "
+                    "`output_text` is the SDKs' own property, not sent."),
+})
+
+
+def resp_event(name, props, required, text):
+    data = obj({"type": {"const": name}, "sequence_number": COUNT, **props},
+               ["type", "sequence_number", *required])
+    return obj({"event": {"const": name}, "data": json_text(data)}, ["event", "data"], description=text)
+
+
+IN_ITEM = {"item_id": S, "output_index": COUNT}
+IN_PART = {**IN_ITEM, "content_index": COUNT}
+IN_SUMMARY = {**IN_ITEM, "summary_index": {"const": 0}}
+WHOLE = {"response": ref("ResponseObject")}
+PART_JSON = {"oneOf": [obj({"type": {"const": "output_text"}, "text": S, "annotations": {"type": "array"},
+                            "logprobs": {"type": "array"}}, ["type", "text", "annotations", "logprobs"]),
+                       obj({"type": {"const": "refusal"}, "refusal": S}, ["type", "refusal"])]}
+SUMMARY_PART = obj({"type": {"const": "summary_text"}, "text": S}, ["type", "text"])
+LOGPROBS = {"type": "array", "items": {"type": "object"}}
+RESPONSE_EVENTS = [
+    ("response.created", WHOLE, "First: the response, `in_progress`, with no output."),
+    ("response.in_progress", WHOLE, "Second: the same."),
+    ("response.output_item.added", {"output_index": COUNT, "item": ref("ResponseOutputItem")},
+     "An item begins (`in_progress`, empty); items never interleave."),
+    ("response.content_part.added", {**IN_PART, "part": PART_JSON}, "A message part begins, empty."),
+    ("response.output_text.delta", {**IN_PART, "delta": S, "logprobs": LOGPROBS}, "Text."),
+    ("response.output_text.done", {**IN_PART, "text": S, "logprobs": LOGPROBS}, "The part's whole text."),
+    ("response.refusal.delta", {**IN_PART, "delta": S}, "Refusal text."),
+    ("response.refusal.done", {**IN_PART, "refusal": S}, "The whole refusal."),
+    ("response.content_part.done", {**IN_PART, "part": PART_JSON}, "A message part ends, whole."),
+    ("response.reasoning_summary_part.added", {**IN_SUMMARY, "part": SUMMARY_PART}, "Reasoning text begins."),
+    ("response.reasoning_summary_text.delta", {**IN_SUMMARY, "delta": S}, "Reasoning text."),
+    ("response.reasoning_summary_text.done", {**IN_SUMMARY, "text": S}, "The whole reasoning text."),
+    ("response.reasoning_summary_part.done", {**IN_SUMMARY, "part": SUMMARY_PART}, "Reasoning text ends."),
+    ("response.function_call_arguments.delta", {**IN_ITEM, "delta": S}, "A call's arguments, in pieces."),
+    ("response.function_call_arguments.done", {**IN_ITEM, "name": S, "arguments": S}, "A call's whole arguments."),
+    ("response.output_item.done", {"output_index": COUNT, "item": ref("ResponseOutputItem")},
+     "An item ends, whole (a reasoning item with its `encrypted_content`)."),
+    ("response.completed", WHOLE, "Last: the whole response, `completed`, with its usage."),
+    ("response.incomplete", WHOLE, "Last, instead: cut by `max_output_tokens` or a content filter."),
+    ("error", {"code": {"enum": ["server_error", "rate_limit_exceeded"]}, "message": S, "param": {"type": "null"}},
+     "The provider failed mid-reply; `response.failed` follows."),
+    ("response.failed", WHOLE, "Last, after `error`: what came so far, `failed`, with its `error`."),
+]
+components["schemas"]["ResponseStreamEvent"] = {
+    "oneOf": [resp_event(name, props, list(props), text) for name, props, text in RESPONSE_EVENTS],
+    "description": "One event of a streamed response: an `event:` line (the type) and a `data:` line "
+                   "(the event's JSON, with `type` and `sequence_number`, 0, 1, 2…)."}
+paths["/v1/responses"] = {"post": {
+    "summary": "OpenAI Responses for any configured model (stateless)", "tags": ["openai"],
+    "security": [{"apiKey": []}, {"bearer": []}],
+    "description": "OpenAI's Responses API, so `client.responses.create(...)` (streamed or not) works for every "
+                   "model; Anthropic and Gemini models are translated both ways. Stateless: nothing is stored, "
+                   "`store` is false, and `previous_response_id`, `conversation`, `background` and item "
+                   "references are refused (400): send the whole conversation in `input`, earlier output items "
+                   "included. Reasoning comes back as `reasoning` items whose `encrypted_content` carries the "
+                   "provider's signature: send them back and the turn continues intact. Organizations, usage "
+                   "metering, budgets, rate limits and API-key scopes apply as on `/v1/chat/completions`.",
+    "parameters": [{"name": "OpenAI-Organization", "in": "header", "required": False, "schema": S,
+                    "description": "an organization id of the caller (access tokens only)"}],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ref("ResponseCreateRequest")}}},
+    "responses": {"200": {"description": "The response object, or with `stream: true` a `text/event-stream` of "
+                                         "its events",
+                          "content": {"application/json": {"schema": ref("ResponseObject")},
+                                      "text/event-stream": {"schema": ref("ResponseStreamEvent")}}},
+                  **{str(c): {**OPENAI_ERROR, "description": t} for c, t in V1_ERRORS.items()}},
+}}
+
 # --- Federation, webhooks and the audit log ---
 ORG_EVENT = {"enum": ["member.joined", "member.removed", "member.role_changed", "key.created", "key.revoked",
                       "conversation.deleted"]}

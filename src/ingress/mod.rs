@@ -4,6 +4,7 @@
 
 pub mod chat_completions;
 pub mod messages;
+pub mod responses;
 
 use worker::Response;
 

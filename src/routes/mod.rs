@@ -19,6 +19,7 @@ pub mod me;
 pub mod messages;
 pub mod orgs;
 pub mod provider_keys;
+pub mod responses;
 pub mod service;
 pub mod usage;
 pub mod v1;
@@ -174,6 +175,7 @@ pub static ROUTES: &[Route] = &[
     ),
     // OpenAI-compatible API
     user_or_key!("POST", "/v1/chat/completions", v1::chat_completions),
+    user_or_key!("POST", "/v1/responses", responses::create),
     user_or_key!("GET", "/v1/models", v1::models),
     // Anthropic Messages API
     user_or_key!("POST", "/v1/messages", messages::create),

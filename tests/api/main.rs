@@ -15,5 +15,6 @@ mod keys;
 mod matrix;
 mod messages;
 mod orgs;
+mod responses;
 mod service;
 mod v1;
