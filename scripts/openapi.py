@@ -697,11 +697,15 @@ OPENAI_ONLY = {
     "frequency_penalty": {"enum": [0, None]}, "presence_penalty": {"enum": [0, None]},
     "logit_bias": {"type": ["object", "null"], "maxProperties": 0},
     "service_tier": {"enum": ["auto", "default", None]},
-    "metadata": {"type": ["object", "null"], "maxProperties": 0},
     "store": {"enum": [False, None]}, "verbosity": {"enum": ["medium", None]},
     "modalities": {"anyOf": [{"const": ["text"]}, {"type": "null"}]},
-    **{k: {"type": "null"} for k in ("prediction", "web_search_options", "prompt_cache_key",
-                                     "safety_identifier", "prompt_cache_retention")},
+    **{k: {"type": "null"} for k in ("prediction", "web_search_options")},
+    # Hints that change nothing in a reply: any value, relayed to OpenAI only.
+    "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"},
+                 "description": "relayed to `openai/*` models only"},
+    **{k: {**NULLABLE_S, "description": "a hint about OpenAI's own caching or monitoring: relayed to `openai/*` "
+                                       "models only"}
+       for k in ("prompt_cache_key", "safety_identifier", "prompt_cache_retention")},
 }
 U32 = {"type": ["integer", "null"], "minimum": 1, "maximum": 4294967295}
 components["schemas"].update({
@@ -1261,8 +1265,10 @@ components["schemas"].update({
         "background": {"enum": [False, None], "description": "`true` is refused (400)"},
         "truncation": {"enum": ["disabled", None], "description": "`auto` is refused (400)"},
         "service_tier": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "only `auto` or `default`"},
-        "prompt_cache_key": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "none"},
-        "prompt_cache_retention": {**NULLABLE_S, "description": RESP_OPENAI_ONLY + "none"},
+        "prompt_cache_key": {**NULLABLE_S, "description": "a hint about OpenAI's prompt cache: relayed to "
+                                                          "`openai/*` models only"},
+        "prompt_cache_retention": {**NULLABLE_S, "description": "a hint about OpenAI's prompt cache: relayed "
+                                                                "to `openai/*` models only"},
         **{k: UNSUPPORTED_STATE for k in ("previous_response_id", "conversation", "prompt")},
         **{k: {"type": "null", "description": "not supported (400)"}
            for k in ("max_tool_calls", "context_management", "moderation", "prompt_cache_options")},

@@ -52,11 +52,15 @@ const MESSAGE_FIELDS: &[&str] = &[
     "reasoning_content", "thinking_blocks",
 ];
 
-/// Whether an OpenAI-only field's value is the one that changes nothing.
+/// Whether an OpenAI-only field's value is the one that changes nothing. Hints about
+/// OpenAI's own caching, abuse monitoring and bookkeeping change nothing in a reply, so any
+/// value of theirs does (Codex and other agents send `prompt_cache_key` to every model).
 fn at_default(key: &str, v: &Value) -> bool {
     match key {
+        "prompt_cache_key" | "prompt_cache_retention" | "safety_identifier" => true,
         "frequency_penalty" | "presence_penalty" => v.as_f64() == Some(0.0),
-        "logit_bias" | "metadata" => v.as_object().is_some_and(Map::is_empty),
+        "metadata" => true,
+        "logit_bias" => v.as_object().is_some_and(Map::is_empty),
         "service_tier" => matches!(v.as_str(), Some("auto" | "default")),
         "store" => *v == Value::Bool(false),
         "verbosity" => v.as_str() == Some("medium"),
@@ -1311,6 +1315,7 @@ mod tests {
         let tuning = json!({"frequency_penalty": 0.5, "logit_bias": {"50256": -100}, "service_tier": "flex",
                             "metadata": {"a": "b"}, "store": true, "prediction": {"type": "content", "content": "x"},
                             "verbosity": "low", "prompt_cache_key": "k", "modalities": ["text"]});
+        let hints = ["metadata", "prompt_cache_key"];
         let mut body = json!({"model": "openai/gpt-4o", "messages": user("hi")});
         for (k, v) in tuning.as_object().unwrap() {
             body[k] = v.clone();
@@ -1326,6 +1331,14 @@ mod tests {
         {
             let mut body = json!({"model": "anthropic/claude-haiku-4-5", "messages": user("hi")});
             body[k] = v.clone();
+            if hints.contains(&k.as_str()) {
+                let r = parse(body).unwrap();
+                assert!(
+                    r.chat.passthrough.is_empty(),
+                    "{k}: a hint, not relayed elsewhere"
+                );
+                continue;
+            }
             let err = parse(body).unwrap_err();
             assert_eq!(err.param_name(), Some(k.as_str()), "{k}");
             assert!(err.detail().contains("only supported for openai/*"), "{k}");

@@ -88,8 +88,10 @@ const OPENAI_ONLY: &[(&str, AtDefault)] = &[
     ("service_tier", |v| {
         matches!(v.as_str(), Some("auto" | "default"))
     }),
-    ("prompt_cache_key", |_| false),
-    ("prompt_cache_retention", |_| false),
+    // Hints about OpenAI's own prompt cache change nothing in a reply (Codex sends them to
+    // every model).
+    ("prompt_cache_key", |_| true),
+    ("prompt_cache_retention", |_| true),
 ];
 
 pub fn parse_request(body: &[u8]) -> Parsed<ResponsesRequest> {
@@ -963,12 +965,6 @@ mod tests {
 
         for (key, value, param) in [
             ("service_tier", json!("flex"), "service_tier"),
-            ("prompt_cache_key", json!("k"), "prompt_cache_key"),
-            (
-                "prompt_cache_retention",
-                json!("24h"),
-                "prompt_cache_retention",
-            ),
             ("text", json!({"verbosity": "low"}), "text.verbosity"),
             ("reasoning", json!({"effort": "max"}), "reasoning.effort"),
         ] {
