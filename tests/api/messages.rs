@@ -420,7 +420,8 @@ async fn thinking_round_trips_with_its_signature_on_anthropic_models() {
         let text = "Thinking about: Why is the sky blue?";
         assert_eq!(
             thinking,
-            &json!({"type": "thinking", "thinking": text, "signature": thinking_signature(text)}),
+            &json!({"type": "thinking", "thinking": text,
+                    "signature": format!("anthropic:{}", thinking_signature(text))}),
             "{reply}"
         );
         assert_eq!(reply["content"][1]["type"], "tool_use", "{reply}");

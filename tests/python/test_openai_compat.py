@@ -4,6 +4,7 @@ the org budget and the per-key rate limit under concurrency."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 import uuid
@@ -506,3 +507,70 @@ def test_access_tokens_are_rate_limited_per_user_across_chat_and_v1(operator):
     operator.openai(operator.api_key(user)).chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=20)
     other = operator.register("per-user-other")
     operator.openai(other.token).chat.completions.create(model="demo/echo", messages=HELLO, max_tokens=20)
+
+
+# --- Tools, images and structured output on every provider, as the official client uses them --
+ALL_MODELS = [*PROVIDER_MODELS, "demo/echo"]
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+PNG_1X1 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_an_agent_loop_with_tools_runs_on_every_provider(client, model, stream):
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    if stream:
+        chunks = list(client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL],
+                                                     stream=True))
+        calls: dict[int, dict] = {}
+        for ch in chunks:
+            for d in (ch.choices[0].delta.tool_calls or []) if ch.choices else []:
+                call = calls.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = d.id or call["id"]
+                call["name"] = (d.function.name if d.function else None) or call["name"]
+                call["arguments"] += (d.function.arguments or "") if d.function else ""
+        finish = [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason]
+        assert finish == ["tool_calls"], finish
+        (call,) = calls.values()
+    else:
+        c = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
+        assert c.choices[0].finish_reason == "tool_calls"
+        (tc,) = c.choices[0].message.tool_calls
+        call = {"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments}
+    assert call["name"] == "get_weather" and call["id"]
+    assert "city" in json.loads(call["arguments"])
+    # The result goes back; the model answers with it.
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"},
+    ]
+    answer = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL])
+    assert "18C and sunny" in answer.choices[0].message.content
+    assert answer.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_an_image_reaches_every_provider(client, model):
+    described = model if model == "demo/echo" else f"{model}-describe"
+    c = client.chat.completions.create(model=described, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_1X1}"}}]}])
+    text = c.choices[0].message.content
+    assert ("Saw 1 image (image/png, 70 bytes)" in text) if model != "demo/echo" else ("1 image" in text), text
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_a_json_schema_reply_parses_on_every_provider(client, model):
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        summary: str
+        celsius: int
+
+    c = client.chat.completions.parse(model=model, response_format=Weather,
+                                      messages=[{"role": "user", "content": "Paris, please"}])
+    parsed = c.choices[0].message.parsed
+    assert isinstance(parsed, Weather), c.choices[0].message
