@@ -285,7 +285,15 @@ components = {
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,
                              "created_at": TIME, "last_activity_at": TIME},
                             ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at"]),
-        "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT}, ["prompt_tokens", "completion_tokens"]),
+        "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT,
+                      "cached_prompt_tokens": {**COUNT, "description": "of the prompt, read from the provider's cache; "
+                                                                       "present when not 0"},
+                      "cache_write_tokens": {**COUNT, "description": "of the prompt, written to the provider's cache "
+                                                                     "(Anthropic); present when not 0"},
+                      "reasoning_tokens": {**COUNT, "description": "of the completion, spent reasoning; present when "
+                                                                   "not 0"}},
+                     ["prompt_tokens", "completion_tokens"],
+                     description="Prompt tokens include cached ones, completion tokens reasoning ones."),
         "Attachment": obj({"type": {"const": "image"}, "media_type": IMAGE_TYPE, "size": COUNT},
                           ["type", "media_type", "size"],
                           description="An image of a user message; `size` in bytes. Its bytes: "
