@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod chat;
+mod email;
 mod federation;
 mod helpers;
 mod keys;
