@@ -398,7 +398,6 @@ pub async fn mailbox(ctx: Ctx) -> ApiResult<Response> {
     }
     let to = ctx
         .query_param("to")
-        .filter(|t| !t.trim().is_empty())
         .map(|t| Email::parse(&t).map_err(|e| ApiError::param("to", format!("to: {e}"))))
         .transpose()?;
     let items = dev_mailbox::list(&ctx.db()?, to.as_ref(), 50).await?;

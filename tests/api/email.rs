@@ -627,8 +627,10 @@ async fn the_dev_mailbox_lists_mail_by_address_newest_first() {
     }
     // Any spelling of the address finds it.
     assert_eq!(app.mailbox(&user.email.to_uppercase()).await.len(), 2);
-    let resp = app.get("/api/dev/mailbox?to=nope", None).await;
-    assert_problem(resp, 400, "validation_failed").await;
+    for bad in ["nope", "", "%20"] {
+        let resp = app.get(&format!("/api/dev/mailbox?to={bad}"), None).await;
+        assert_problem(resp, 400, "validation_failed").await;
+    }
 
     let policy: Value = app
         .get("/api/auth/policy", None)
