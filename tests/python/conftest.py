@@ -126,8 +126,21 @@ class Server:
         )
         assert r.status_code == 201, r.text
         token = r.json()["access_token"]
+        self.verify(email)
         me = self.request("GET", "/api/me", token).json()
         return User(id=me["id"], email=email, token=token, org=me["orgs"][0]["id"])
+
+    def verify(self, email: str) -> None:
+        """Opens the verification link mailed to `email` (it goes out after the response)."""
+        def link():
+            items = self.request("GET", "/api/dev/mailbox", params={"to": email}).json()["items"]
+            texts = [m["text"] for m in items if m["subject"] == "Confirm your email address"]
+            return texts[0] if texts else None
+        text = eventually(link)
+        assert text, f"no verification mail to {email}"
+        token = text.split("/verify-email?token=", 1)[1].split()[0]
+        r = self.request("POST", "/api/auth/verify-email", json={"token": token})
+        assert r.status_code == 204, r.text
 
     def api_key(self, user: User, org: str | None = None, scopes=("chat",)) -> str:
         r = self.request(
@@ -238,6 +251,8 @@ def started(**overrides: str):
         # Each request sends its own CF-Connecting-IP (Server.request): believed here, as
         # behind Cloudflare, so per-address throttles do not cross tests.
         TRUST_CF_CONNECTING_IP="true",
+        # Mail stays here, in the dev mailbox (Server.verify reads it).
+        DEV_MAILBOX="on",
         **SERVICE_KEYS,
         **LIVEKIT,
     )
