@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::domain::Email;
 use crate::http::Ctx;
 
-/// A rendered message to one recipient.
-#[derive(Clone, Debug)]
+/// A rendered message to one recipient. Its `Debug` leaves the body out: it holds the link.
+#[derive(Clone)]
 pub struct Message {
     /// Ours: the dev mailbox's id, the provider's idempotency key.
     pub id: String,
@@ -31,8 +31,18 @@ pub struct Message {
     pub html: String,
 }
 
-/// How mail leaves the Worker (`EMAIL_PROVIDER`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("template", &self.template)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How mail leaves the Worker (`EMAIL_PROVIDER`). Its `Debug` leaves the API key out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Provider {
     /// Nothing is sent (the dev mailbox may still keep it).
     None,
@@ -40,6 +50,19 @@ pub enum Provider {
     Cloudflare,
     /// Resend's REST API (`POST {api_url}/emails`) with `RESEND_API_KEY`.
     Resend { api_url: String, api_key: String },
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provider::None => f.write_str("None"),
+            Provider::Cloudflare => f.write_str("Cloudflare"),
+            Provider::Resend { api_url, .. } => f
+                .debug_struct("Resend")
+                .field("api_url", api_url)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Who mail comes from (`EMAIL_FROM`: `address` or `Name <address>`).
@@ -276,6 +299,7 @@ mod tests {
             }
         );
         assert_eq!(resend.from.header(), "chatgate <noreply@chat.example.com>");
+        assert!(!format!("{resend:?}").contains("re_123"), "no key in Debug");
         assert!(MailConfig::parse(&vars(Some("smtp"), None)).is_err());
     }
 

@@ -58,7 +58,6 @@ pub fn verification(
     user: &users::UserRow,
 ) -> ApiResult<(Vec<worker::D1PreparedStatement>, email::Message)> {
     let db = ctx.db()?;
-    let address = Email::parse(&user.email).map_err(ApiError::internal)?;
     let token = email_tokens::new_token()?;
     let mut statements = vec![email_tokens::revoke_unused(
         &db,
@@ -71,7 +70,11 @@ pub fn verification(
         &token.hash,
         &user.id,
         Purpose::VerifyEmail,
-        &address,
+        // The key the account has stored: what `users::mark_verified` compares.
+        email_tokens::Recipient {
+            email: &user.email,
+            key: &user.email_key,
+        },
         ctx.now,
     )?);
     let link = email::link(&email::public_origin(ctx), VERIFY_PAGE, &token.token);
@@ -226,7 +229,7 @@ pub async fn change(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         &token.hash,
         &user.id,
         Purpose::ChangeEmail,
-        &new,
+        (&new).into(),
         ctx.now,
     )?);
     store::batch(&db, statements).await?;
@@ -318,7 +321,10 @@ async fn send_reset(ctx: &Ctx, address: &Email, token_hash: &str, link: &str) ->
         return Ok(());
     };
     // The link goes to the address the account has, as it is stored.
-    let stored = Email::parse(&user.email).map_err(ApiError::internal)?;
+    let to = email_tokens::Recipient {
+        email: &user.email,
+        key: &user.email_key,
+    };
     store::batch(
         &db,
         email_tokens::insert(
@@ -326,7 +332,7 @@ async fn send_reset(ctx: &Ctx, address: &Email, token_hash: &str, link: &str) ->
             token_hash,
             &user.id,
             Purpose::ResetPassword,
-            &stored,
+            to,
             ctx.now,
         )?,
     )

@@ -62,14 +62,30 @@ pub fn hash(token: &str) -> String {
     crate::crypto::sha256_hex(token.as_bytes())
 }
 
-/// Stores a link for `purpose` to `email` (expiring at `now` + its lifetime). Each insert
-/// also deletes a bounded batch of expired links.
+/// Where a link goes: the address as typed, and the key it proves (`Email::key`, or the key
+/// an account has stored).
+pub struct Recipient<'a> {
+    pub email: &'a str,
+    pub key: &'a str,
+}
+
+impl<'a> From<&'a Email> for Recipient<'a> {
+    fn from(e: &'a Email) -> Self {
+        Recipient {
+            email: e.as_typed(),
+            key: e.key(),
+        }
+    }
+}
+
+/// Stores a link for `purpose` to `to` (expiring at `now` + its lifetime). Each insert also
+/// deletes a bounded batch of expired links.
 pub fn insert(
     db: &D1Database,
     token_hash: &str,
     user_id: &str,
     purpose: Purpose,
-    email: &Email,
+    to: Recipient,
     now: i64,
 ) -> ApiResult<Vec<D1PreparedStatement>> {
     Ok(vec![
@@ -87,8 +103,8 @@ pub fn insert(
                 s(token_hash),
                 s(user_id),
                 s(purpose.as_str()),
-                s(email.as_typed()),
-                s(email.key()),
+                s(to.email),
+                s(to.key),
                 n(now),
                 n(now + purpose.ttl_ms()),
             ],
