@@ -184,7 +184,9 @@ def _wait_for_line(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 @contextlib.contextmanager
 def serving(env: dict, log_path: pathlib.Path, timeout: float = 90):
     """scripts/serve.sh (under the watchdog) with `env`, which must set PORT: yields its base
-    URL once /health answers 200, fails the test if it never does, and stops it on exit."""
+    URL once /health answers 200, fails the test if it never does, and stops it on exit.
+    Mail stays here, in the dev mailbox (Server.verify reads it), unless `env` says otherwise."""
+    env = {"DEV_MAILBOX": "on", **env}
     log = open(log_path, "w")
     # The watchdog ends the server's whole process group when its stdin closes: kept open
     # while in use, closed below (or by the OS if this process dies).
@@ -251,8 +253,6 @@ def started(**overrides: str):
         # Each request sends its own CF-Connecting-IP (Server.request): believed here, as
         # behind Cloudflare, so per-address throttles do not cross tests.
         TRUST_CF_CONNECTING_IP="true",
-        # Mail stays here, in the dev mailbox (Server.verify reads it).
-        DEV_MAILBOX="on",
         **SERVICE_KEYS,
         **LIVEKIT,
     )
