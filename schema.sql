@@ -37,6 +37,27 @@ CREATE TABLE conversations (
   last_activity INTEGER NOT NULL
 );
 
+CREATE TABLE dev_mailbox (
+  id         TEXT PRIMARY KEY,
+  to_email   TEXT NOT NULL,
+  to_key     TEXT NOT NULL,                     -- Email::key of to_email, for ?to=
+  subject    TEXT NOT NULL,
+  text       TEXT NOT NULL,
+  html       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE email_tokens (
+  token_hash TEXT PRIMARY KEY,
+  user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  purpose    TEXT NOT NULL CHECK (purpose IN ('verify_email', 'change_email', 'reset_password')),
+  email      TEXT NOT NULL,                     -- where the link went, as typed
+  email_key  TEXT NOT NULL,                     -- its key (Email::key): the address it proves
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER                            -- set by the one use that wins (or a revocation)
+);
+
 CREATE TABLE embed_tickets (
   ticket_hash TEXT PRIMARY KEY,
   user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -131,7 +152,7 @@ CREATE TABLE users (
   password_hash TEXT NOT NULL,                 -- argon2id PHC string
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL
-, email_key TEXT NOT NULL DEFAULT '');
+, email_key TEXT NOT NULL DEFAULT '', email_verified_at INTEGER);
 
 CREATE TABLE webhooks (
   org_id        TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
@@ -156,6 +177,12 @@ CREATE INDEX audit_by_subject ON audit_events(subject_id, created_at, id);
 CREATE INDEX audit_by_time ON audit_events(created_at);
 
 CREATE INDEX conversations_by_user_activity ON conversations(user_id, last_activity DESC, id DESC);
+
+CREATE INDEX dev_mailbox_by_time ON dev_mailbox(created_at);
+
+CREATE INDEX email_tokens_by_expiry ON email_tokens(expires_at);
+
+CREATE INDEX email_tokens_by_user ON email_tokens(user_id, purpose);
 
 CREATE INDEX embed_tickets_by_expiry ON embed_tickets(expires_at);
 

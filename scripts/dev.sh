@@ -10,5 +10,9 @@ if [ -z "${WEBHOOK_ALLOW_INSECURE_HOSTS+set}" ] \
     && ! grep -q '^WEBHOOK_ALLOW_INSECURE_HOSTS=' "${VARS_FILE:-.dev.vars}"; then
   export WEBHOOK_ALLOW_INSECURE_HOSTS='localhost,127.0.0.1,[::1]'
 fi
-echo "chatgate: http://127.0.0.1:${PORT:-8787}  (state in ${STATE_DIR:-.wrangler/state}; demo model: demo/echo)" >&2
+# The dev mailbox (mail kept locally, read at /dev/mailbox) unless told otherwise.
+if [ -z "${DEV_MAILBOX+set}" ] && ! grep -q '^DEV_MAILBOX=' "${VARS_FILE:-.dev.vars}"; then
+  export DEV_MAILBOX=on
+fi
+echo "chatgate: http://127.0.0.1:${PORT:-8787}  (state in ${STATE_DIR:-.wrangler/state}; demo model: demo/echo; mail: /dev/mailbox)" >&2
 exec bash scripts/serve.sh

@@ -129,6 +129,8 @@ REASONING_EFFORT = {"enum": ["low", "medium", "high", None],
                                    "model's default"}
 TOKENS = {"type": "integer", "minimum": 1, "maximum": 200000}
 ORG_ID = {"type": "string", "description": "an organization of the caller (else 404)"}
+VERIFIED = {"type": "boolean", "description": "whether a link sent to the address was opened (accounts made "
+                                              "before verification existed start unverified)"}
 
 PROBLEMS = {
     400: "Invalid request (`validation_failed`): malformed JSON, unknown fields, invalid values",
@@ -263,7 +265,8 @@ components = {
                                                                    "is about, when it is about one"}},
                        ["type", "title", "status", "detail", "code"], extra=True,
                        description="RFC 9457 problem details; `code` is stable snake_case."),
-        "User": obj({"id": ID, "email": S, "name": S, "created_at": TIME}, ["id", "email", "name", "created_at"]),
+        "User": obj({"id": ID, "email": S, "name": S, "created_at": TIME, "email_verified": VERIFIED},
+                    ["id", "email", "name", "created_at", "email_verified"]),
         "Tokens": obj({
             "user": ref("User"),
             "access_token": S,
@@ -273,9 +276,9 @@ components = {
         }, ["access_token", "token_type", "expires_in"],
             description="`user` on register, login and embed exchange; not on refresh."),
         "OrgMembership": obj({"id": ID, "name": S, "role": ROLE}, ["id", "name", "role"]),
-        "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME,
+        "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME, "email_verified": VERIFIED,
                    "orgs": {"type": "array", "items": ref("OrgMembership")}},
-                  ["id", "email", "name", "created_at", "orgs"]),
+                  ["id", "email", "name", "created_at", "email_verified", "orgs"]),
         "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S,
                         "ip": {"type": "string",
                                "description": "the client address: CF-Connecting-IP behind Cloudflare "
@@ -338,12 +341,16 @@ paths = {
     "/openapi.json": {"get": op("This document", "service", public=True, ok={"type": "object"})},
     "/api/auth/register": {"post": op(
         "Create an account (and its personal organization) and a session", "auth", public=True, status=201,
-        ok=TOKENS_JSON, errors=(409, 429),
+        ok=TOKENS_JSON, errors=(403, 409, 429),
         ok_text="Created; the refresh token is set as a cookie unless asked in the body",
-        texts={429: "Too many registrations from this client address (`rate_limited`), with `retry-after`"},
+        texts={429: "Too many registrations from this client address (`rate_limited`), with `retry-after`",
+               403: "The registration policy does not admit this address (`registration_closed`, saying why): "
+                    "`ALLOW_REGISTRATION` closed, invite-only without a pending invitation for it, or a domain "
+                    "outside `REGISTRATION_DOMAINS` (see GET /api/auth/policy)"},
         description="Passwords: 8 to 256 characters, not among the 10,000 most common. The email is shown as "
                     "typed and compared by its key (Unicode NFKC, lower-case, the domain in ASCII through IDNA): "
-                    "another spelling of a registered address is 409. At most "
+                    "another spelling of a registered address is 409. The new account is unverified "
+                    "(`email_verified: false`) and a verification link is mailed to it (valid 24 h). At most "
                     "`REGISTRATIONS_PER_ADDRESS_PER_HOUR` attempts per client address, counted before any work: "
                     "429 with `retry-after` past it. " + AUTH_BODY_NOTE,
         body=obj({"email": EMAIL, "password": PASSWORD, "name": NAME, "refresh_token_in": DELIVERY},
@@ -434,6 +441,8 @@ paths = {
                    texts={429: "The key's rate limit or the organization's monthly token budget "
                                "(`rate_limited`, `budget_exceeded`), or the provider's (`upstream_error`), "
                                "with `retry-after`",
+                          403: "The API key lacks the `conversations` scope (`forbidden`), or, with "
+                               "`REQUIRE_VERIFIED_EMAIL`, the user's address is not verified (`email_unverified`)",
                           400: "Invalid request (`validation_failed`, with `param`: e.g. `content`, "
                                "`attachments[0].media_type`, `reasoning_effort`), a model not enabled in the "
                                "organization, a provider that refused the request (`upstream_error`), or no key "
@@ -580,10 +589,11 @@ paths.update({
         "Revoke a pending invitation (admin+)", "orgs", status=204, errors=(403, 404),
         params=(ORG, path_param("id", "invitation id")))},
     "/api/invitations/accept": {"post": op(
-        "Join the invitation's organization", "orgs", errors=(404, 409),
+        "Join the invitation's organization", "orgs", errors=(403, 404, 409),
         ok=obj({"org": ref("OrgMembership")}, ["org"]),
+        texts={403: "The caller's address is not verified (`email_unverified`)"},
         description="The caller's email must be the invited one; an unknown, used, revoked or expired token, or "
-                    "another email, is 404. So is an invitation whose inviter can no longer grant its role (demoted "
+                    "another email, is 404. The caller's address must be verified (403 `email_unverified`). So is an invitation whose inviter can no longer grant its role (demoted "
                     "below it, or no longer a member): it keeps only the authority its inviter still has. 409 when "
                     "the caller is already a member.",
         body=obj({"token": S}, ["token"]))},
@@ -814,7 +824,8 @@ V1_ERRORS = {
     400: "Invalid request (`invalid_request_error`): bad JSON or parameters, a model not enabled in the "
          "organization, no key for the provider, or a request the provider refused",
     401: "Missing or invalid credentials (`authentication_error`)",
-    403: "The API key lacks the `chat` scope (`invalid_request_error`, code `forbidden`)",
+    403: "The API key lacks the `chat` scope (`invalid_request_error`, code `forbidden`), or, with "
+         "`REQUIRE_VERIFIED_EMAIL`, the user's address is not verified (code `email_unverified`)",
     404: "The `OpenAI-Organization` is not one of the caller's (`invalid_request_error`, code `not_found`), or "
          "the provider does not know the model (code `model_not_found`)",
     413: "Body over 20 MiB",
@@ -1428,7 +1439,9 @@ components["schemas"].update({
     "AuditEvent": obj({
         "id": ID, "type": {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detected", "session.revoked",
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
-                                    "member.added", "member.removed", "org.settings_changed"]},
+                                    "member.added", "member.removed", "org.settings_changed", "email.verified",
+                                    "email.change_requested", "email.changed", "password.reset_requested",
+                                    "password.reset"]},
         "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
         "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
         "org_id": NULLABLE_S,
@@ -1509,6 +1522,91 @@ paths.update({
     "/api/orgs/{org}/audit": {"get": op(
         "The org's security events, newest first (admin+)", "audit", ok=page(ref("AuditEvent")),
         errors=(400, 403, 404), params=(ORG, LIMIT, CURSOR), description="Kept 90 days.")},
+})
+
+# --- The mailbox: verified addresses, address changes, password resets, the sign-up policy ---
+ACCEPTED = obj({"detail": S}, ["detail"])
+TOKEN_400 = ("`token` is used, expired or unknown (`validation_failed` with `param: token`), or the body is "
+             "invalid")
+components["schemas"].update({
+    "SignUpPolicy": obj({
+        "registration": {"enum": ["open", "invite-only", "closed"],
+                         "description": "`ALLOW_REGISTRATION`: anyone, only an address with a pending invitation, "
+                                        "or no one"},
+        "registration_domains": {"type": "array", "items": S,
+                                 "description": "`REGISTRATION_DOMAINS` (ASCII, lower-case): when not empty, only "
+                                                "addresses at these domains may sign up"},
+        "require_verified_email": {"type": "boolean",
+                                   "description": "`REQUIRE_VERIFIED_EMAIL`: model calls need a verified address"},
+        "dev_mailbox": {"type": "boolean", "description": "`DEV_MAILBOX=on`: GET /api/dev/mailbox exists"},
+    }, ["registration", "registration_domains", "require_verified_email", "dev_mailbox"]),
+    "DevMail": obj({"id": ID, "to": S, "subject": S,
+                    "text": {"type": "string", "description": "plain text; links are absolute and carry the "
+                                                              "token in `?token=`"},
+                    "html": S, "created_at": TIME}, ["id", "to", "subject", "text", "html", "created_at"]),
+})
+paths.update({
+    "/api/auth/policy": {"get": op(
+        "How this server lets people in: the registration policy, verification, the dev mailbox", "auth",
+        public=True, ok=ref("SignUpPolicy"))},
+    "/api/auth/verify-email": {"post": op(
+        "Open a verification link (signed in or not)", "auth", public=True, status=204, errors=(409,),
+        texts={400: TOKEN_400, 409: "A link to a new address that another account has taken since (`conflict`)"},
+        description="The token of a link mailed at sign-up (or by the resend route): the account's address is "
+                    "verified (`email_verified: true` in /api/me). The token of a link mailed to a new address "
+                    "(POST /api/me/email): that address becomes the account's, verified, and the account's other "
+                    "unused links (verification, address change, password reset) stop working. A link works once "
+                    "and for 24 hours; a used, expired or unknown one, a password-reset link, or a verification "
+                    "link for an address the account has left since, is 400. " + AUTH_BODY_NOTE,
+        body=obj({"token": S}, ["token"]))},
+    "/api/auth/verify-email/resend": {"post": op(
+        "Mail a new verification link to the caller's address", "auth", status=202, ok=ACCEPTED, errors=(409, 429),
+        ok_text="Accepted: the link is mailed after the response",
+        texts={409: "The address is verified already (`conflict`)",
+               429: "More than `EMAILS_PER_ACCOUNT_PER_HOUR` (5) resends this hour (`rate_limited`), with "
+                    "`retry-after`"},
+        description="Earlier verification links stop working. Counted per account before the mail is sent.")},
+    "/api/auth/forgot-password": {"post": op(
+        "Mail a password-reset link, if an account uses the address", "auth", public=True, status=202,
+        ok=ACCEPTED, errors=(429,),
+        ok_text="Accepted: the same body whether or not an account uses the address",
+        texts={400: "The body is invalid, or `email` is not an address (`validation_failed`)",
+               429: "More than `PASSWORD_RESETS_PER_ADDRESS_PER_HOUR` (20) requests from this client address, or "
+                    "`EMAILS_PER_ACCOUNT_PER_HOUR` (5) for this email, this hour (`rate_limited`), with `retry-after`"},
+        description="The answer and its timing do not tell whether an account uses the address: the same counts "
+                    "and the same token are made either way, and the account's lookup, the link and the mail "
+                    "happen after the response. The link (`/reset-password?token=…`) works once and for 30 "
+                    "minutes. " + AUTH_BODY_NOTE,
+        body=obj({"email": EMAIL}, ["email"]))},
+    "/api/auth/reset-password": {"post": op(
+        "Set a new password with a reset link", "auth", public=True, status=204,
+        texts={400: TOKEN_400 + "; or `new_password` is refused (`param: new_password`, and the link still works)"},
+        description="Every session of the account ends (its access and refresh tokens stop working at once), and "
+                    "every other reset link with them; failed-login counts of the account are cleared; the address "
+                    "becomes verified (the link proved it). Recorded as `password.reset` in the audit log. "
+                    + AUTH_BODY_NOTE,
+        body=obj({"token": S, "new_password": PASSWORD}, ["token", "new_password"]))},
+    "/api/me/email": {"post": op(
+        "Change the account's address: a link goes to the new one", "me", status=202, ok=ACCEPTED,
+        errors=(409, 429), ok_text="Accepted: the link is mailed after the response",
+        texts={400: "Invalid body or address, or the account's address already (`validation_failed`)",
+               401: "Not authenticated, or a wrong password (`invalid_credentials`)",
+               409: "Another account uses the address (`conflict`)",
+               429: "Too many wrong passwords for this account, or more than `EMAILS_PER_ACCOUNT_PER_HOUR` (5) "
+                    "changes this hour (`rate_limited`), with `retry-after`"},
+        description="The new address replaces the old one only when the link mailed to it is opened "
+                    "(POST /api/auth/verify-email, within 24 hours); a newer request voids the older link. The old "
+                    "address is told of the request. " + AUTH_BODY_NOTE,
+        body=obj({"email": EMAIL, "password": S}, ["email", "password"]))},
+    "/api/dev/mailbox": {"get": op(
+        "The dev mailbox: what would have been mailed, newest first (DEV_MAILBOX=on only)", "auth", public=True,
+        ok=obj({"items": {"type": "array", "items": ref("DevMail"), "maxItems": 50}}, ["items"]),
+        errors=(400, 404),
+        texts={400: "`to` is not an address (`validation_failed`)",
+               404: "The dev mailbox is off (`DEV_MAILBOX` is not `on`), as it is in production (`not_found`)"},
+        description="For local development and tests: no authentication, every message with its links. The 50 "
+                    "newest, to `to` only when given (compared as addresses are: case, Unicode spelling).",
+        params=(query("to", EMAIL, "only messages to this address"),))},
 })
 
 document = {

@@ -46,7 +46,9 @@ rm -f "$runtime_env"
         LOGIN_FAILURE_WINDOW_SECONDS REGISTRATIONS_PER_ADDRESS_PER_HOUR API_KEY_RATE_LIMIT_RPM \
         HISTORY_CHAR_BUDGET DEMO_TOKEN_DELAY_MS FRAME_ANCESTORS WEBHOOK_RETRY_BASE_MS \
         WEBHOOK_ALLOW_INSECURE_HOSTS TRUST_CF_CONNECTING_IP SERVICE_KEYS DEFAULT_MONTHLY_TOKEN_LIMIT \
-        USER_RATE_LIMIT_RPM MAX_ORGS_PER_USER MAX_API_KEYS_PER_USER_PER_ORG MAX_PENDING_INVITATIONS_PER_ORG; do
+        USER_RATE_LIMIT_RPM MAX_ORGS_PER_USER MAX_API_KEYS_PER_USER_PER_ORG MAX_PENDING_INVITATIONS_PER_ORG \
+        EMAIL_PROVIDER EMAIL_FROM RESEND_API_KEY RESEND_API_URL DEV_MAILBOX PUBLIC_URL REQUIRE_VERIFIED_EMAIL \
+        ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR; do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done
   } > "$runtime_env" )
@@ -64,6 +66,13 @@ awk -v root="$PWD" '
   /^migrations_dir = / { print "migrations_dir = \"" root "/migrations\""; next }
   { print }
 ' wrangler.toml > "$config"
+# EMAIL_PROVIDER=cloudflare needs the send_email binding, which wrangler.toml leaves commented
+# out until a deploy has a sender domain: a local server gets it (wrangler simulates it, writing
+# each message to a temporary file whose path it logs).
+provider="$(grep '^EMAIL_PROVIDER=' "$runtime_env" | tail -n 1 || true)"
+if [ "$provider" = EMAIL_PROVIDER=cloudflare ] && ! grep -q '^\[\[send_email\]\]' "$config"; then
+  printf '\n[[send_email]]\nname = "EMAIL"\n' >> "$config"
+fi
 
 npx --no-install wrangler d1 migrations apply DB --local --config "$config" --persist-to "$STATE_DIR" >/dev/null
 # wrangler's default inspector port is 9229 when free: servers starting at the same moment

@@ -6,6 +6,8 @@ use std::rc::Rc;
 use worker::Env;
 
 use crate::domain::outbound::AllowedHosts;
+use crate::domain::registration::Policy;
+use crate::email::{MailConfig, MailVars};
 use crate::error::ApiError;
 use crate::providers::ProviderKind;
 
@@ -53,6 +55,21 @@ pub struct Config {
     /// Whether `CF-Connecting-IP` is the client's address: only when the Worker runs behind
     /// Cloudflare, which sets it. Anywhere else a client can set it to anything.
     pub trust_cf_connecting_ip: bool,
+    // --- Mail, verified addresses and the registration policy ---
+    /// How mail is sent and from whom (`EMAIL_PROVIDER`, `EMAIL_FROM`, `RESEND_API_KEY`,
+    /// `RESEND_API_URL`), the dev mailbox (`DEV_MAILBOX`), the origin of links (`PUBLIC_URL`).
+    pub mail: MailConfig,
+    /// `REQUIRE_VERIFIED_EMAIL`: model calls (chat, /v1) of a user whose address is not
+    /// verified are refused (403 `email_unverified`), with an access token or an API key.
+    pub require_verified_email: bool,
+    /// Who may open an account (`ALLOW_REGISTRATION`, `REGISTRATION_DOMAINS`).
+    pub registration: Policy,
+    /// Mails of one kind to one account per hour: verification resends, address changes,
+    /// password-reset requests (`EMAILS_PER_ACCOUNT_PER_HOUR`).
+    pub emails_per_account_per_hour: u32,
+    /// Password-reset requests per client address per hour
+    /// (`PASSWORD_RESETS_PER_ADDRESS_PER_HOUR`).
+    pub password_resets_per_address_per_hour: u32,
 }
 
 pub struct LiveKit {
@@ -138,6 +155,44 @@ pub fn parse_switch(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The mail settings, `REQUIRE_VERIFIED_EMAIL` and the registration policy.
+fn mail_and_sign_up(env: &Env) -> Result<(MailConfig, bool, Policy), ApiError> {
+    let var = |name| string(env, name);
+    let (provider, from, key, url, dev, public) = (
+        var("EMAIL_PROVIDER"),
+        var("EMAIL_FROM"),
+        var("RESEND_API_KEY"),
+        var("RESEND_API_URL"),
+        var("DEV_MAILBOX"),
+        var("PUBLIC_URL"),
+    );
+    let mail = MailConfig::parse(&MailVars {
+        provider: provider.as_deref(),
+        from: from.as_deref(),
+        resend_api_key: key.as_deref(),
+        resend_api_url: url.as_deref(),
+        dev_mailbox: dev.as_deref(),
+        public_url: public.as_deref(),
+    })
+    .map_err(ApiError::Unavailable)?;
+    let require_verified_email = var("REQUIRE_VERIFIED_EMAIL")
+        .map_or(Ok(false), |v| parse_switch(&v))
+        .map_err(|e| ApiError::Unavailable(format!("REQUIRE_VERIFIED_EMAIL {e}")))?;
+    if require_verified_email && !mail.delivers() {
+        return Err(ApiError::Unavailable(
+            "REQUIRE_VERIFIED_EMAIL=true needs mail that reaches people (EMAIL_PROVIDER, or \
+             DEV_MAILBOX=on): no one could verify their address"
+                .into(),
+        ));
+    }
+    let registration = Policy::parse(
+        var("ALLOW_REGISTRATION").as_deref(),
+        var("REGISTRATION_DOMAINS").as_deref(),
+    )
+    .map_err(ApiError::Unavailable)?;
+    Ok((mail, require_verified_email, registration))
+}
+
 impl Config {
     /// The configuration of this isolate, read on first use.
     pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
@@ -196,6 +251,7 @@ impl Config {
         let trust_cf_connecting_ip = string(env, "TRUST_CF_CONNECTING_IP")
             .map_or(Ok(false), |v| parse_switch(&v))
             .map_err(|e| ApiError::Unavailable(format!("TRUST_CF_CONNECTING_IP {e}")))?;
+        let (mail, require_verified_email, registration) = mail_and_sign_up(env)?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -233,6 +289,15 @@ impl Config {
             max_pending_invitations_per_org: number(env, "MAX_PENDING_INVITATIONS_PER_ORG", 100),
             webhook_insecure_hosts,
             trust_cf_connecting_ip,
+            mail,
+            require_verified_email,
+            registration,
+            emails_per_account_per_hour: number(env, "EMAILS_PER_ACCOUNT_PER_HOUR", 5),
+            password_resets_per_address_per_hour: number(
+                env,
+                "PASSWORD_RESETS_PER_ADDRESS_PER_HOUR",
+                20,
+            ),
         })
     }
 

@@ -23,6 +23,10 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// 403: the org has switched this feature off (`settings.features.<name>: false`).
     FeatureDisabled(&'static str),
+    /// 403: the action needs a verified email address (saying which action).
+    EmailUnverified(&'static str),
+    /// 403: the registration policy does not let this address open an account (saying why).
+    RegistrationClosed(String),
     /// 404: also what a resource the caller may not see looks like.
     NotFound,
     /// 405, with the methods the path does allow.
@@ -89,7 +93,10 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
                 401
             }
-            ApiError::Forbidden(_) | ApiError::FeatureDisabled(_) => 403,
+            ApiError::Forbidden(_)
+            | ApiError::FeatureDisabled(_)
+            | ApiError::EmailUnverified(_)
+            | ApiError::RegistrationClosed(_) => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -113,6 +120,8 @@ impl ApiError {
             ApiError::TokenExpired => "token_expired",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::FeatureDisabled(_) => "feature_disabled",
+            ApiError::EmailUnverified(_) => "email_unverified",
+            ApiError::RegistrationClosed(_) => "registration_closed",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -137,6 +146,8 @@ impl ApiError {
             ApiError::TokenExpired => "Token expired",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::FeatureDisabled(_) => "Feature disabled",
+            ApiError::EmailUnverified(_) => "Email not verified",
+            ApiError::RegistrationClosed(_) => "Registration closed",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
@@ -159,10 +170,13 @@ impl ApiError {
             | ApiError::InvalidParam { detail: d, .. }
             | ApiError::ModelNotFound(d)
             | ApiError::Conflict(d)
+            | ApiError::RegistrationClosed(d)
             | ApiError::Unavailable(d) => d.clone(),
             ApiError::MalformedJson(d) => format!("the request body is not valid JSON: {d}"),
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),
-            ApiError::Unauthorized(d) | ApiError::Forbidden(d) => (*d).into(),
+            ApiError::Unauthorized(d) | ApiError::Forbidden(d) | ApiError::EmailUnverified(d) => {
+                (*d).into()
+            }
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
             ApiError::FeatureDisabled(f) => format!(
                 "the organization has switched this feature off (settings.features.{f} is false)"

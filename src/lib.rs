@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod crypto;
 pub mod domain;
 pub mod durable;
+pub mod email;
 pub mod error;
 pub mod gateway;
 pub mod http;

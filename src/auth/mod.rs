@@ -3,4 +3,5 @@
 pub mod cookie;
 pub mod guard;
 pub mod password;
+pub mod registration;
 pub mod tokens;

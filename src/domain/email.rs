@@ -59,6 +59,11 @@ impl Email {
         &self.key
     }
 
+    /// The domain, as in the key (ASCII, lower-case).
+    pub fn domain(&self) -> &str {
+        self.key.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
     /// How addresses were stored before they had a key (trimmed, lower-cased), when that
     /// differs from the key: a row written then is found by it (and re-keyed).
     pub fn legacy_key(&self) -> Option<String> {

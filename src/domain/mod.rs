@@ -6,6 +6,7 @@ pub mod model_id;
 pub mod name;
 pub mod outbound;
 pub mod password;
+pub mod registration;
 pub mod settings;
 
 pub use email::Email;

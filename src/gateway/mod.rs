@@ -60,8 +60,17 @@ pub async fn acting_org(
 
 /// Counts a model call made with an access token against `USER_RATE_LIMIT_RPM`, in the
 /// user's own limiter, so it holds across every org and route. (An API key's rate was
-/// counted before the handler.)
+/// counted before the handler.) With `REQUIRE_VERIFIED_EMAIL`, a user whose address is not
+/// verified is refused first, whatever the credential (an API key acts as its user).
 pub async fn admit_user(ctx: &Ctx, who: &Principal) -> ApiResult<()> {
+    if ctx.cfg.require_verified_email
+        && !crate::store::users::is_verified(&ctx.db()?, &who.user_id).await?
+    {
+        return Err(ApiError::EmailUnverified(
+            "verify your email address to use the models: open the link sent to it, or ask \
+             for a new one (POST /api/auth/verify-email/resend)",
+        ));
+    }
     let rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
     limits::client::admit_user(&ctx.env, &who.user_id, rpm).await
 }

@@ -152,6 +152,7 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         ctx.now,
     )
     .await?;
+    crate::auth::registration::admit(&db, &cfg.registration, &email, ctx.now).await?;
     if users::find_by_email(&db, &email).await?.is_some() {
         return Err(ApiError::Conflict(
             "an account with this email already exists".into(),
@@ -164,8 +165,11 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         name: name.as_str().to_string(),
         password_hash: password::hash(password.expose()).map_err(ApiError::internal)?,
         created_at: ctx.now,
+        email_verified_at: None,
     };
     let mut statements = vec![users::insert(&db, &user)?];
+    // The verification link is stored with the account and mailed once it exists.
+    let (verification, message) = crate::routes::email::verification(&ctx, &user)?;
     statements.extend(store::orgs::create(
         &db,
         &new_id("org"),
@@ -174,12 +178,17 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         &user.id,
         ctx.now,
     )?);
+    statements.extend(verification);
     let issued = start_session(&ctx, &user.id, statements).await?;
+    crate::email::send_later(&ctx, message);
+    let view = user.view();
     webhooks::provision(
         &ctx,
         EventType::UserRegistered,
         &user.id,
-        serde_json::to_value(user.view())?,
+        serde_json::json!({
+            "id": view.id, "email": view.email, "name": view.name, "created_at": view.created_at,
+        }),
     )
     .await;
     token_response(201, Some(&user.view()), &issued, body.refresh_token_in)
@@ -422,4 +431,24 @@ pub async fn logout_all(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     resp.headers_mut()
         .append("set-cookie", &clear_refresh_cookie())?;
     Ok(resp)
+}
+
+#[derive(Serialize)]
+struct SignUpPolicy<'a> {
+    registration: crate::domain::registration::Mode,
+    registration_domains: &'a [String],
+    require_verified_email: bool,
+    dev_mailbox: bool,
+}
+
+/// How this server lets people in, for sign-up pages: the registration policy, whether chat
+/// needs a verified address, and whether the dev mailbox is on.
+pub async fn policy(ctx: Ctx) -> ApiResult<Response> {
+    let cfg = &ctx.cfg;
+    crate::http::ok(&SignUpPolicy {
+        registration: cfg.registration.mode,
+        registration_domains: &cfg.registration.domains,
+        require_verified_email: cfg.require_verified_email,
+        dev_mailbox: cfg.mail.dev_mailbox,
+    })
 }

@@ -52,7 +52,11 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 
 /// Checks the user's current password, counted against the account like a login: before
 /// the check, and taken back when it was right.
-async fn confirm_password(ctx: &Ctx, user: &users::UserRow, given: &str) -> ApiResult<()> {
+pub(crate) async fn confirm_password(
+    ctx: &Ctx,
+    user: &users::UserRow,
+    given: &str,
+) -> ApiResult<()> {
     let db = ctx.db()?;
     let cfg = &ctx.cfg;
     let attempt = throttle::admit(

@@ -13,6 +13,7 @@ use crate::http::Ctx;
 pub mod audit;
 pub mod auth;
 pub mod conversations;
+pub mod email;
 pub mod federation;
 pub mod keys;
 pub mod me;
@@ -78,6 +79,18 @@ pub static ROUTES: &[Route] = &[
     public!("POST", "/api/auth/refresh", auth::refresh),
     public!("POST", "/api/auth/logout", auth::logout),
     user!("POST", "/api/auth/logout-all", auth::logout_all),
+    // The mailbox: verified addresses, address changes, password resets; the sign-up policy
+    public!("GET", "/api/auth/policy", auth::policy),
+    public!("POST", "/api/auth/verify-email", email::verify),
+    user!(
+        "POST",
+        "/api/auth/verify-email/resend",
+        email::resend_verification
+    ),
+    public!("POST", "/api/auth/forgot-password", email::forgot_password),
+    public!("POST", "/api/auth/reset-password", email::reset_password),
+    user!("POST", "/api/me/email", email::change),
+    public!("GET", "/api/dev/mailbox", email::mailbox),
     user!("GET", "/api/me", me::get),
     user!("PATCH", "/api/me", me::update),
     user!("DELETE", "/api/me", me::delete),

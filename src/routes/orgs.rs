@@ -326,6 +326,12 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     if !inv.is_usable(ctx.now) {
         return Err(ApiError::NotFound);
     }
+    // The invitation names an address: only someone who proved they own it may use it.
+    if !user.is_verified() {
+        return Err(ApiError::EmailUnverified(
+            "verify your email address before accepting an invitation: open the link sent to it",
+        ));
+    }
     invitations::accept(&db, &inv, &user.id, &user.email_key, ctx.now).await?;
     let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
     let joined = serde_json::json!({

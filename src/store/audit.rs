@@ -25,10 +25,15 @@ pub enum Action {
     MemberAdded,
     MemberRemoved,
     OrgSettingsChanged,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 16] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -40,6 +45,11 @@ impl Action {
         Action::MemberAdded,
         Action::MemberRemoved,
         Action::OrgSettingsChanged,
+        Action::EmailVerified,
+        Action::EmailChangeRequested,
+        Action::EmailChanged,
+        Action::PasswordResetRequested,
+        Action::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +65,11 @@ impl Action {
             Action::MemberAdded => "member.added",
             Action::MemberRemoved => "member.removed",
             Action::OrgSettingsChanged => "org.settings_changed",
+            Action::EmailVerified => "email.verified",
+            Action::EmailChangeRequested => "email.change_requested",
+            Action::EmailChanged => "email.changed",
+            Action::PasswordResetRequested => "password.reset_requested",
+            Action::PasswordReset => "password.reset",
         }
     }
 }

@@ -197,6 +197,26 @@ pub async fn revoke(db: &D1Database, scope: &OrgScope, id: &str, now: i64) -> Ap
     Ok(changed > 0)
 }
 
+#[derive(Deserialize)]
+struct Found {
+    found: i64,
+}
+
+/// Whether some organization has a pending invitation for this (normalised) email: what an
+/// invite-only server asks before it lets the address open an account.
+pub async fn is_pending_for(db: &D1Database, email_key: &str, now: i64) -> ApiResult<bool> {
+    let row: Option<Found> = first(
+        db,
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM invitations WHERE email = ?1 AND {}) AS found",
+            pending_sql(2)
+        ),
+        &[s(email_key), n(now)],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.found != 0))
+}
+
 /// The invitation a token stands for (in any state), if the token is one of ours.
 pub async fn find_by_token(db: &D1Database, token: &str) -> ApiResult<Option<InvitationRow>> {
     if !is_well_formed(token) {

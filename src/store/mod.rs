@@ -8,6 +8,8 @@ use crate::error::{ApiError, ApiResult};
 
 pub mod audit;
 pub mod conversations;
+pub mod dev_mailbox;
+pub mod email_tokens;
 pub mod embed;
 pub mod invitations;
 pub mod keys;

@@ -18,6 +18,8 @@ pub struct UserRow {
     pub name: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// When a link sent to the address was opened; `None`: not verified.
+    pub email_verified_at: Option<i64>,
 }
 
 /// A user as the API shows it.
@@ -27,6 +29,7 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub created_at: String,
+    pub email_verified: bool,
 }
 
 impl UserRow {
@@ -36,11 +39,16 @@ impl UserRow {
             email: self.email.clone(),
             name: self.name.clone(),
             created_at: rfc3339(self.created_at),
+            email_verified: self.is_verified(),
         }
+    }
+
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
     }
 }
 
-const COLUMNS: &str = "id, email, email_key, name, password_hash, created_at";
+const COLUMNS: &str = "id, email, email_key, name, password_hash, created_at, email_verified_at";
 
 pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
     first(
@@ -115,6 +123,54 @@ pub fn set_password_hash(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         &[s(id), s(hash), n(now)],
     )
+}
+
+/// Marks the address verified, if it is still the account's (`email_key`): a link sent to an
+/// address the account has since left proves nothing. Verifying twice keeps the first time.
+pub fn mark_verified(
+    db: &D1Database,
+    id: &str,
+    email_key: &str,
+    now: i64,
+) -> ApiResult<D1PreparedStatement> {
+    stmt(
+        db,
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?3)
+         WHERE id = ?1 AND email_key = ?2",
+        &[s(id), s(email_key), n(now)],
+    )
+}
+
+/// Makes `email` (just proven by a link sent to it) the account's address, verified.
+pub fn change_email(
+    db: &D1Database,
+    id: &str,
+    email: &str,
+    email_key: &str,
+    now: i64,
+) -> ApiResult<D1PreparedStatement> {
+    stmt(
+        db,
+        "UPDATE users SET email = ?2, email_key = ?3, email_verified_at = ?4, updated_at = ?4
+         WHERE id = ?1",
+        &[s(id), s(email), s(email_key), n(now)],
+    )
+}
+
+#[derive(Deserialize)]
+struct Verified {
+    verified: i64,
+}
+
+/// Whether the user's address is verified (false for an unknown user).
+pub async fn is_verified(db: &D1Database, id: &str) -> ApiResult<bool> {
+    let row: Option<Verified> = first(
+        db,
+        "SELECT email_verified_at IS NOT NULL AS verified FROM users WHERE id = ?1",
+        &[s(id)],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.verified != 0))
 }
 
 #[derive(Deserialize)]

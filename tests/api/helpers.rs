@@ -98,6 +98,8 @@ fn start_server() -> Server {
         // Each test sends its own CF-Connecting-IP (`TestApp::ip`), so throttles do not cross
         // tests: this server believes it, as a Worker behind Cloudflare does.
         .env("TRUST_CF_CONNECTING_IP", "true")
+        // Mail stays on this machine: the tests read it at /api/dev/mailbox.
+        .env("DEV_MAILBOX", "on")
         .env(
             "PROVISIONING_WEBHOOK_SECRET",
             crate::federation::PROVISIONING_SECRET,
@@ -277,7 +279,16 @@ impl TestApp {
         )
     }
 
+    /// A new user whose address is verified (through the link in the dev mailbox), as most
+    /// tests want: an unverified address cannot accept invitations.
     pub async fn register(&self, tag: &str) -> User {
+        let user = self.register_unverified(tag).await;
+        self.verify_address(&user.email).await;
+        user
+    }
+
+    /// A new user as registration leaves them: their address not verified yet.
+    pub async fn register_unverified(&self, tag: &str) -> User {
         let email = self.unique_email(tag);
         let password = format!("pw for {email} is long enough");
         let resp = self
@@ -424,8 +435,8 @@ impl TestApp {
 
 /// A server of a test's own (not the shared one): scripts/serve.sh on `state_dir` with only
 /// the given variables, as `make dev` serves (CF-Connecting-IP not trusted, no insecure
-/// webhook hosts) unless they say otherwise. It can be stopped and started again on the same
-/// state.
+/// webhook hosts, the dev mailbox on) unless they say otherwise. It can be stopped and started
+/// again on the same state.
 pub struct OwnServer {
     pub base: String,
     child: std::process::Child,
@@ -456,6 +467,7 @@ impl OwnServer {
             .env("PORT", port.to_string())
             .env("STATE_DIR", state_dir)
             .env("VARS_FILE", &vars_file)
+            .env("DEV_MAILBOX", "on")
             .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(log.try_clone().unwrap())
@@ -508,4 +520,74 @@ pub fn own_state_dir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+// ---------------------------------------------------------------------------------------
+// Mail: the shared server keeps it in the dev mailbox (DEV_MAILBOX=on).
+
+impl TestApp {
+    /// The dev mailbox's messages to `to`, newest first.
+    pub async fn mailbox(&self, to: &str) -> Vec<Value> {
+        let resp = self
+            .request(Method::GET, "/api/dev/mailbox", None)
+            .query(&[("to", to)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "GET /api/dev/mailbox?to={to}");
+        let body: Value = resp.json().await.unwrap();
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (mail goes out after the response) until `n` messages to `to` have a subject
+    /// containing `subject`; returns those there are by then, newest first.
+    pub async fn mails(&self, to: &str, subject: &str, n: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let got: Vec<Value> = self
+                .mailbox(to)
+                .await
+                .into_iter()
+                .filter(|m| m["subject"].as_str().unwrap_or("").contains(subject))
+                .collect();
+            if got.len() >= n || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The newest message to `to` whose subject contains `subject` (waiting for it).
+    pub async fn mail(&self, to: &str, subject: &str) -> Value {
+        let got = self.mails(to, subject, 1).await;
+        got.into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no mail to {to} about {subject:?}"))
+    }
+
+    /// Opens the newest verification link mailed to `email`.
+    pub async fn verify_address(&self, email: &str) {
+        let mail = self.mail(email, "Confirm your email address").await;
+        let resp = self
+            .post(
+                "/api/auth/verify-email",
+                None,
+                &json!({"token": link_token(&mail, "/verify-email")}),
+            )
+            .await;
+        assert_eq!(resp.status(), 204, "verify {email}");
+    }
+}
+
+/// The token of the link to `page` in a mail's text (an absolute URL, `?token=`).
+pub fn link_token(mail: &Value, page: &str) -> String {
+    let text = mail["text"].as_str().expect("a text part");
+    let at = text
+        .find(&format!("{page}?token="))
+        .unwrap_or_else(|| panic!("no link to {page} in {text}"));
+    let start = at + page.len() + "?token=".len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }

@@ -86,7 +86,8 @@ export async function start({ env: serverEnv = {} } = {}) {
     const out = fs.openSync(logFile, 'w');
     child = spawn('bash', [path.join(ROOT, 'scripts/serve.sh')], {
       cwd: ROOT,
-      env: { ...process.env, ...serverEnv, PORT: String(port), STATE_DIR: stateDir },
+      // The dev mailbox on (as under make dev): the tests read their mail there.
+      env: { ...process.env, DEV_MAILBOX: 'on', ...serverEnv, PORT: String(port), STATE_DIR: stateDir },
       detached: true, // its own process group, so wrangler and workerd go with it
       stdio: ['ignore', out, out],
     });
@@ -200,4 +201,26 @@ export async function axeViolations(page) {
     return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
   });
   return res;
+}
+
+/**
+ * The link to `page` (e.g. '/verify-email') in the newest mail to `to` whose subject
+ * contains `subject`, read from the dev mailbox (mail goes out after the response, so
+ * this waits for it): the path and query, to open in the browser.
+ */
+export async function mailLink(env, to, subject, page, { timeoutMs = 15_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status, json } = await apiCall(env, 'GET', `/api/dev/mailbox?to=${encodeURIComponent(to)}`);
+    if (status !== 200) throw new Error(`GET /api/dev/mailbox: ${status}`);
+    const mail = json.items.find((m) => m.subject.includes(subject));
+    if (mail) {
+      const url = mail.text.match(new RegExp(`https?://\\S+${page}\\?token=[A-Za-z0-9_-]+`));
+      if (!url) throw new Error(`no ${page} link in: ${mail.text}`);
+      const u = new URL(url[0]);
+      return u.pathname + u.search;
+    }
+    if (Date.now() > deadline) throw new Error(`no mail to ${to} about ${subject}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

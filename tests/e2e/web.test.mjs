@@ -2,7 +2,7 @@
 // how to run them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, axeViolations, PASSWORD } from './harness.mjs';
+import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, axeViolations, mailLink, PASSWORD } from './harness.mjs';
 
 let env;
 let user; // the account signed up in the first test
@@ -359,6 +359,11 @@ test('an invitation link is accepted by a new account', async () => {
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForURL(/\/invite\?token=/);
+  // The invitation names an address: it is accepted once that address is confirmed.
+  await page.getByRole('heading', { name: 'Confirm your email first' }).waitFor();
+  await page.goto(await mailLink(env, invite.email, 'Confirm your email address', '/verify-email'));
+  await page.getByText('Your email address is confirmed').waitFor();
+  await page.goto(new URL(invite.link).pathname + new URL(invite.link).search);
   await shot(page, 'invite-accept');
   await page.getByRole('button', { name: 'Accept invitation' }).click();
   await page.waitForURL(/\/orgs/);

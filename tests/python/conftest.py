@@ -126,8 +126,21 @@ class Server:
         )
         assert r.status_code == 201, r.text
         token = r.json()["access_token"]
+        self.verify(email)
         me = self.request("GET", "/api/me", token).json()
         return User(id=me["id"], email=email, token=token, org=me["orgs"][0]["id"])
+
+    def verify(self, email: str) -> None:
+        """Opens the verification link mailed to `email` (it goes out after the response)."""
+        def link():
+            items = self.request("GET", "/api/dev/mailbox", params={"to": email}).json()["items"]
+            texts = [m["text"] for m in items if m["subject"] == "Confirm your email address"]
+            return texts[0] if texts else None
+        text = eventually(link)
+        assert text, f"no verification mail to {email}"
+        token = text.split("/verify-email?token=", 1)[1].split()[0]
+        r = self.request("POST", "/api/auth/verify-email", json={"token": token})
+        assert r.status_code == 204, r.text
 
     def api_key(self, user: User, org: str | None = None, scopes=("chat",)) -> str:
         r = self.request(
@@ -171,7 +184,9 @@ def _wait_for_line(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 @contextlib.contextmanager
 def serving(env: dict, log_path: pathlib.Path, timeout: float = 90):
     """scripts/serve.sh (under the watchdog) with `env`, which must set PORT: yields its base
-    URL once /health answers 200, fails the test if it never does, and stops it on exit."""
+    URL once /health answers 200, fails the test if it never does, and stops it on exit.
+    Mail stays here, in the dev mailbox (Server.verify reads it), unless `env` says otherwise."""
+    env = {"DEV_MAILBOX": "on", **env}
     log = open(log_path, "w")
     # The watchdog ends the server's whole process group when its stdin closes: kept open
     # while in use, closed below (or by the OS if this process dies).

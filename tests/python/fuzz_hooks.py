@@ -8,7 +8,8 @@ FUZZ_BASE_URL names the server.
   would end that user's session or account (logout, logout-all, DELETE /api/me, a password
   change, revoking a session): each of those gets a user of its own, registered for it, so
   the fuzzer exercises them without logging itself out for the operations after them. Those
-  that ask for the password (DELETE /api/me, a password change) are sent with the right one.
+  that ask for the password (DELETE /api/me, a password change, an address change) are sent
+  with the right one.
 - `format: cursor` values are real cursors (base64url of `<sort key>|<id>`, as the server
   writes them); the server answers 400 to anything else, as the document says.
 """
@@ -38,7 +39,8 @@ ENDS_THE_SESSION = {
 
 
 # Operations whose body must hold the caller's password to get past the 401.
-PASSWORD_FIELD = {("POST", "/api/me/password"): "current_password", ("DELETE", "/api/me"): "password"}
+PASSWORD_FIELD = {("POST", "/api/me/password"): "current_password", ("DELETE", "/api/me"): "password",
+                  ("POST", "/api/me/email"): "password"}
 _passwords: dict[str, str] = {}
 
 

@@ -5,6 +5,9 @@ import { route, match, navigate, startRouter } from './router.js';
 import { state, loadMe, forgetModels } from './state.js';
 import { loadError, toast } from './ui.js';
 import { loginPage, signupPage, invitePage } from './pages/auth.js';
+import {
+  verifyEmailPage, forgotPasswordPage, resetPasswordPage, devMailboxPage, verifyBanner,
+} from './pages/mail.js';
 import { startEmbed } from './embed.js';
 
 // The bigger pages are loaded on demand (the chat page brings the Markdown
@@ -17,11 +20,18 @@ const orgPage = lazy(() => import('./pages/orgs.js'), 'orgPage');
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
+// Under the top bar while the signed-in user's address is not confirmed.
+const banner = h('div', { id: 'verify-banner', class: 'banner', hidden: true });
+topbar.after(banner);
 
 // kind: 'public' (signed-out only), 'any', or default (signed-in only)
 route('/login', { page: 'login', kind: 'public', render: loginPage });
 route('/signup', { page: 'signup', kind: 'public', render: signupPage });
 route('/invite', { page: 'invite', kind: 'any', render: invitePage });
+route('/verify-email', { page: 'verify-email', kind: 'any', render: verifyEmailPage });
+route('/forgot-password', { page: 'forgot-password', kind: 'public', render: forgotPasswordPage });
+route('/reset-password', { page: 'reset-password', kind: 'any', render: resetPasswordPage });
+route('/dev/mailbox', { page: 'dev-mailbox', kind: 'any', render: devMailboxPage });
 route('/', { redirect: '/chat' });
 route('/chat', { page: 'chat', render: chatPage });
 route('/chat/:id', { page: 'chat', render: chatPage });
@@ -36,6 +46,7 @@ let first = true;
 let booted = false;
 
 function renderTopbar() {
+  verifyBanner(banner);
   if (!auth.signedIn || !state.me) {
     topbar.hidden = true;
     replace(topbar);
@@ -151,6 +162,9 @@ function afterRender() {
   }
   first = false;
 }
+
+// The account changed (loaded again, its address confirmed): the bar and banner follow.
+window.addEventListener('chatgate:me', () => { if (booted) renderTopbar(); });
 
 auth.on(async (type) => {
   if (!booted) return;

@@ -8,7 +8,26 @@ export const state = {
 
 export async function loadMe() {
   state.me = await api.get('/api/me');
+  // The top bar and the verification banner follow the account (main.js listens).
+  window.dispatchEvent(new CustomEvent('chatgate:me'));
   return state.me;
+}
+
+let policyPromise = null;
+
+/**
+ * How this server lets people in (GET /api/auth/policy): `registration`
+ * (open, invite-only, closed), `registration_domains`, `require_verified_email`,
+ * `dev_mailbox`. Fetched once; a failure is forgotten so the next call retries.
+ */
+export function loadPolicy() {
+  if (!policyPromise) {
+    policyPromise = api.get('/api/auth/policy', { auth: false }).catch((e) => {
+      policyPromise = null;
+      throw e;
+    });
+  }
+  return policyPromise;
 }
 
 export function orgs() {

@@ -3,8 +3,9 @@ import { h, replace } from '../dom.js';
 import { api, fmtWait } from '../api.js';
 import { auth } from '../auth.js';
 import { navigate } from '../router.js';
-import { state, loadMe } from '../state.js';
+import { state, loadMe, loadPolicy } from '../state.js';
 import { field, passwordField, alertBox, busy } from '../ui.js';
+import { resendVerification } from './mail.js';
 
 function authShell(title, subtitle, ...body) {
   return h('div', { class: 'auth' },
@@ -39,6 +40,7 @@ export function loginPage({ main, query }) {
   const form = h('form', { class: 'form', novalidate: true }, alert.el, email.wrap, password.wrap, submit);
   if (query.get('reason') === 'expired') alert.show('Your session has ended. Please sign in again.', 'info');
   if (query.get('reason') === 'deleted') alert.show('Your account was deleted.', 'info');
+  if (query.get('reason') === 'reset') alert.show('Your password is changed and every session was signed out. Sign in with the new password.', 'success');
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -63,16 +65,40 @@ export function loginPage({ main, query }) {
   });
 
   replace(main, authShell('Sign in', 'Welcome back.', form,
+    h('p', { class: 'auth-alt' }, h('a', { href: '/forgot-password' }, 'Forgot your password?')),
     h('p', { class: 'auth-alt' }, 'New here? ', h('a', { href: withNext('/signup', next) }, 'Create an account'))));
   email.input.focus();
 }
 
-export function signupPage({ main, query }) {
+/** What the registration policy asks of a new account, in words (or null). */
+function policyNote(policy) {
+  const domains = policy.registration_domains || [];
+  const at = domains.length ? `Addresses at ${domains.join(', ')} only.` : null;
+  if (policy.registration === 'invite-only') {
+    return ['New accounts are by invitation: use the address your invitation was sent to.', at].filter(Boolean).join(' ');
+  }
+  return at;
+}
+
+export async function signupPage({ main, query, signal }) {
   document.title = 'Create account · chatgate';
   const next = nextParam(query);
+  let policy = null;
+  try { policy = await loadPolicy(); } catch { /* the server will say, on submit */ }
+  if (signal.aborted) return;
+  if (policy && policy.registration === 'closed') {
+    replace(main, authShell('Create your account', null,
+      h('p', { class: 'alert alert-info', role: 'status' }, 'This server does not accept new accounts.'),
+      h('p', { class: 'auth-alt' }, 'Already have an account? ', h('a', { href: withNext('/login', next) }, 'Sign in'))));
+    return;
+  }
+  const note = policy ? policyNote(policy) : null;
   const alert = alertBox();
   const name = field({ label: 'Name', name: 'name', required: true, autocomplete: 'name', maxlength: 100 });
-  const email = field({ label: 'Email', type: 'email', name: 'email', required: true, autocomplete: 'email', spellcheck: 'false', autocapitalize: 'none' });
+  const email = field({
+    label: 'Email', type: 'email', name: 'email', required: true, autocomplete: 'email', spellcheck: 'false', autocapitalize: 'none',
+    hint: note,
+  });
   const password = passwordField({
     label: 'Password', name: 'password', required: true, autocomplete: 'new-password', minlength: 8, maxlength: 256,
     hint: 'At least 8 characters. Common passwords are refused.',
@@ -107,6 +133,10 @@ export function signupPage({ main, query }) {
           email.input.focus();
         } else if (err.status === 429) {
           alert.show(throttledMessage(err));
+        } else if (err.code === 'registration_closed') {
+          alert.show(err.detail);
+          email.input.setAttribute('aria-invalid', 'true');
+          email.input.focus();
         } else if (err.status === 400 && /password/i.test(`${err.detail} ${err.code}`)) {
           password.setError(err.detail);
           password.input.focus();
@@ -117,7 +147,7 @@ export function signupPage({ main, query }) {
     });
   });
 
-  replace(main, authShell('Create your account', 'Start chatting in a minute. A personal organization is created for you.', form,
+  replace(main, authShell('Create your account', 'Start chatting in a minute. A personal organization is created for you. We will send you a link to confirm your email address.', form,
     h('p', { class: 'auth-alt' }, 'Already have an account? ', h('a', { href: withNext('/login', next) }, 'Sign in'))));
   name.input.focus();
 }
@@ -138,6 +168,20 @@ export async function invitePage({ main, query, signal }) {
     return;
   }
   const alert = alertBox();
+  if (state.me && state.me.email_verified === false) {
+    // Only a confirmed address may accept: the invitation names it.
+    const resend = h('button', { type: 'button', class: 'btn btn-block' }, 'Email me a new link');
+    resend.addEventListener('click', () => resendVerification(resend, alert));
+    const done = h('button', { type: 'button', class: 'btn btn-primary btn-block' }, 'I have confirmed it');
+    done.addEventListener('click', () => busy(done, async () => {
+      await loadMe();
+      if (state.me.email_verified) navigate(here, { replace: true });
+      else alert.show('Your address is not confirmed yet: open the link in the mail first.');
+    }, alert));
+    replace(main, authShell('Confirm your email first', `You are signed in as ${state.me.email}. Open the link we sent to this address, then come back to this invitation.`,
+      alert.el, h('div', { class: 'stack' }, done, resend)));
+    return;
+  }
   const accept = h('button', { type: 'button', class: 'btn btn-primary btn-block' }, 'Accept invitation');
   const decline = h('a', { class: 'btn btn-block', href: '/chat' }, 'Not now');
   accept.addEventListener('click', () => busy(accept, async () => {

@@ -7,6 +7,7 @@ import { state, loadMe, orgs, isAdmin, forgetModels } from '../state.js';
 import {
   alertBox, announce, badge, busy, confirmDialog, copyButton, field, loadError, pageTitle, passwordField, section, spinner, table, toast,
 } from '../ui.js';
+import { resendVerification } from './mail.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -67,7 +68,8 @@ function profile(root) {
   });
   const orgRows = orgs();
   root.append(
-    section('Profile', form),
+    section('Profile', form, emailStatus(me)),
+    changeEmail(me),
     section('Your organizations',
       table([
         { label: 'Organization', cell: (o) => h('a', { href: `/orgs/${enc(o.id)}` }, o.name) },
@@ -75,6 +77,46 @@ function profile(root) {
       ], orgRows, { caption: 'Your organizations', empty: 'You are not in any organization.' }),
       h('p', { class: 'muted small' }, `Member since ${fmtDate(me.created_at)}.`)),
   );
+}
+
+function emailStatus(me) {
+  if (me.email_verified) return h('p', { class: 'muted small' }, badge('Confirmed', 'success'), ' Your email address is confirmed.');
+  const alert = alertBox();
+  const resend = h('button', { type: 'button', class: 'btn btn-small' }, 'Email me a new link');
+  resend.addEventListener('click', () => resendVerification(resend, alert));
+  return h('div', { class: 'stack' },
+    h('p', { class: 'muted small' }, badge('Not confirmed', 'warn'), ' Open the link we sent to your address to confirm it. ', resend),
+    alert.el);
+}
+
+function changeEmail(me) {
+  const alert = alertBox();
+  const email = field({
+    label: 'New email address', type: 'email', required: true, autocomplete: 'email', spellcheck: 'false', autocapitalize: 'none',
+    hint: 'We send a link to the new address; your address changes when you open it. Your current address is told.',
+  });
+  const password = passwordField({ label: 'Your password', required: true, autocomplete: 'current-password' });
+  const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send the link');
+  const form = h('form', { class: 'form', novalidate: true }, alert.el, email.wrap, password.wrap, h('div', { class: 'actions' }, save));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    [email, password].forEach((f) => f.setError(null));
+    const value = email.input.value.trim();
+    if (!/^[^\s@]+@[^\s@]+$/.test(value)) { email.setError('Enter the new email address.'); email.input.focus(); return; }
+    if (!password.input.value) { password.setError('Enter your password to confirm.'); password.input.focus(); return; }
+    busy(save, async () => {
+      try {
+        await api.post('/api/me/email', { email: value, password: password.input.value });
+      } catch (err) {
+        if (err.code === 'invalid_credentials') { password.setError('That is not your password.'); password.input.focus(); return; }
+        if (err.status === 400 || err.status === 409) { email.setError(err.detail); email.input.focus(); return; }
+        throw err;
+      }
+      password.input.value = '';
+      alert.show(`A link is on its way to ${value}. ${me.email} stays your address until you open it.`, 'success');
+    }, alert);
+  });
+  return section('Change email address', form);
 }
 
 // ---------- password + sessions ----------
