@@ -5,6 +5,7 @@
 pub mod chat_completions;
 pub mod messages;
 pub mod responses;
+pub mod wire;
 
 use worker::Response;
 

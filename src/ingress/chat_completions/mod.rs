@@ -29,6 +29,3 @@ pub use reply::{
 pub use request::{
     parse_request, CompletionRequest, Origins, MAX_MESSAGES, MAX_STOP_SEQUENCES, MAX_TOOLS,
 };
-
-/// Between a tool call's id and its Gemini thought signature.
-pub const THOUGHT_SEPARATOR: &str = "__thought__";

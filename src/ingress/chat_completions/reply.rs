@@ -2,9 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::request::client_call_id;
 use crate::error::ApiError;
 use crate::gateway::Render;
+use crate::ingress::wire::client_call_id;
 use crate::providers::{
     Block, Chunk, Completion, Reasoning, ToolCall, UpstreamError, UpstreamErrorKind, Usage,
 };

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::THOUGHT_SEPARATOR;
 use crate::domain::model_id::ModelId;
 use crate::error::ApiError;
+use crate::ingress::wire::{
+    integer, is_base64, media_url, positive, present, shown, split_signature,
+};
 use crate::providers::{
     Block, ChatRequest, Effort, Media, Message, ProviderKind, Reasoning, ReasoningRequest,
     ResponseFormat, Role, Tool, ToolCall, ToolChoice, ToolResult,
@@ -77,11 +79,6 @@ fn invalid<T>(param: impl std::fmt::Display, problem: impl std::fmt::Display) ->
         param.to_string(),
         format!("{param} {problem}"),
     ))
-}
-
-/// A client-chosen name, cut for an error message.
-fn shown(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 pub fn parse_request(body: &[u8]) -> Parsed<CompletionRequest> {
@@ -192,28 +189,12 @@ pub fn parse_request(body: &[u8]) -> Parsed<CompletionRequest> {
     })
 }
 
-/// Many SDKs send explicit nulls for unset options: null means absent.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
 fn opt_bool(obj: &Map<String, Value>, key: &str) -> Parsed<Option<bool>> {
     match present(obj, key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(_) => invalid(key, "must be a boolean"),
     }
-}
-
-/// An integer, written `5` or `5.0` (JSON Schema's `integer`).
-fn integer(v: &Value) -> Option<i64> {
-    v.as_number().and_then(crate::util::json_integer)
-}
-
-fn positive(v: &Value) -> Option<u32> {
-    integer(v)
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n >= 1)
 }
 
 fn opt_tokens(obj: &Map<String, Value>, key: &str) -> Parsed<Option<u32>> {
@@ -780,7 +761,7 @@ fn image_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
         _ => return invalid(&iat, "must be an object with a url"),
     };
     let uat = format!("{iat}.url");
-    let media = media(url, &uat)?;
+    let media = media_url(url).or_else(|p| invalid(&uat, p))?;
     if media.media_type().is_some_and(|t| !t.starts_with("image/")) {
         return invalid(uat, "must be an image (a data URL of an image/* type)");
     }
@@ -804,7 +785,7 @@ fn file_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
         return invalid(dat, "is required");
     };
     let media = if data.starts_with("data:") {
-        media(data, &dat)?
+        media_url(data).or_else(|p| invalid(&dat, p))?
     } else if is_base64(data) {
         // OpenAI's SDKs document plain base64 too; its files are PDFs.
         Media::Base64 {
@@ -815,62 +796,6 @@ fn file_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
         return invalid(dat, "must be base64 or a data: URL");
     };
     Ok(Block::Document { media, name })
-}
-
-/// An `https`/`http` URL, kept as a URL, or a base64 `data:` URL, decoded into its parts.
-fn media(url: &str, at: &str) -> Parsed<Media> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let Some((meta, data)) = rest.split_once(',') else {
-            return invalid(at, "is not a valid data: URL");
-        };
-        let Some(media_type) = meta.strip_suffix(";base64") else {
-            return invalid(at, "must be a base64 data: URL (data:<type>;base64,...)");
-        };
-        let media_type = media_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if media_type.is_empty() || !media_type.contains('/') || !is_base64(data) {
-            return invalid(at, "must be a base64 data: URL (data:<type>;base64,...)");
-        }
-        return Ok(Media::Base64 {
-            media_type,
-            data: data.to_owned(),
-        });
-    }
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("https" | "http") if url.len() <= 8192 => Ok(Media::Url(url.to_owned())),
-        _ => invalid(at, "must be an https URL or a base64 data: URL"),
-    }
-}
-
-/// Standard base64, padded, possibly empty: what every provider takes.
-fn is_base64(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    s.len().is_multiple_of(4)
-        && s.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-/// An id as the client sends it back, and the thought signature it may carry.
-fn split_signature(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(THOUGHT_SEPARATOR) {
-        Some((id, sig)) if !sig.is_empty() => (id, Some(sig)),
-        _ => (id, None),
-    }
-}
-
-/// The id a client sees for a call: with its thought signature, when it has one.
-pub(super) fn client_call_id(c: &ToolCall) -> String {
-    match &c.signature {
-        Some(sig) => format!("{}{THOUGHT_SEPARATOR}{sig}", c.id),
-        None => c.id.clone(),
-    }
 }
 
 /// An assistant message's blocks, in the order providers need: reasoning, text, refusal,

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::gateway::Render;
-use crate::ingress::chat_completions::THOUGHT_SEPARATOR;
+use crate::ingress::wire::THOUGHT_SEPARATOR;
 use crate::providers::{
     Block, Chunk, Completion, FinishReason, Reasoning, ReasoningDelta, ToolCall, ToolCallDelta,
     UpstreamError, UpstreamErrorKind, Usage,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::model_id::{ModelId, ModelIdError};
 use crate::error::ApiError;
-use crate::ingress::chat_completions::THOUGHT_SEPARATOR;
+use crate::ingress::wire::{integer, is_base64, positive, present, shown, split_signature};
 use crate::providers::{
     estimate_tokens, Block, ChatRequest, Effort, Media, Message, Reasoning, ReasoningRequest,
     ResponseFormat, Role, Tool, ToolCall, ToolChoice, ToolResult,
@@ -63,22 +63,12 @@ fn invalid<T>(param: impl Display, problem: impl Display) -> Parsed<T> {
     ))
 }
 
-/// A client-chosen name, cut for an error message.
-fn shown(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
 fn join(at: &str, key: &str) -> String {
     if at.is_empty() {
         key.to_owned()
     } else {
         format!("{at}.{key}")
     }
-}
-
-/// SDKs send explicit nulls for unset options: null means absent.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }
 
 fn object<'a>(v: &'a Value, at: &str) -> Parsed<&'a Map<String, Value>> {
@@ -114,17 +104,6 @@ fn opt_bool(obj: &Map<String, Value>, key: &str, at: &str) -> Parsed<Option<bool
     }
 }
 
-/// An integer, written `5` or `5.0` (JSON Schema's `integer`).
-fn integer(v: &Value) -> Option<i64> {
-    v.as_number().and_then(crate::util::json_integer)
-}
-
-fn positive(v: &Value) -> Option<u32> {
-    integer(v)
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n >= 1)
-}
-
 fn opt_number(obj: &Map<String, Value>, key: &str) -> Parsed<Option<f64>> {
     match present(obj, key) {
         None => Ok(None),
@@ -133,16 +112,6 @@ fn opt_number(obj: &Map<String, Value>, key: &str) -> Parsed<Option<f64>> {
             _ => invalid(key, "must be a number from 0 to 1"),
         },
     }
-}
-
-/// Standard base64, padded: what every provider takes.
-fn is_base64(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    s.len().is_multiple_of(4)
-        && s.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// `cache_control` where Anthropic takes one: checked, then not relayed (module docs).
@@ -831,14 +800,6 @@ fn document_block(b: &Map<String, Value>, at: &str) -> Parsed<Block> {
             media: media_source(source, &sat, false)?,
             name: title.map(str::to_owned),
         }),
-    }
-}
-
-/// An id as the client sends it back, and the Gemini thought signature it may carry.
-fn split_signature(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(THOUGHT_SEPARATOR) {
-        Some((id, sig)) if !sig.is_empty() => (id, Some(sig)),
-        _ => (id, None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading the request's JSON: fields by name, each failure a 400 naming the parameter
 //! (`input[2].content[0].image_url`) with a message that starts with it, as OpenAI's do.
 
+pub(super) use crate::ingress::wire::{integer, present, shown};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -16,16 +17,6 @@ pub(super) fn invalid<T>(
         param.to_string(),
         format!("{param} {problem}"),
     ))
-}
-
-/// A client-chosen name, cut for an error message.
-pub(super) fn shown(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
-/// Many SDKs send explicit nulls for unset options: null means absent.
-pub(super) fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }
 
 pub(super) fn object<'a>(v: &'a Value, at: &str) -> Parsed<&'a Map<String, Value>> {
@@ -75,9 +66,4 @@ pub(super) fn field(at: &str, key: &str) -> String {
     } else {
         format!("{at}.{key}")
     }
-}
-
-/// An integer, written `5` or `5.0` (JSON Schema's `integer`).
-pub(super) fn integer(v: &Value) -> Option<i64> {
-    v.as_number().and_then(crate::util::json_integer)
 }

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::fields::{invalid, object, only_fields, opt_str, present, req_str, shown, Parsed};
 use super::{ENCRYPTED_REDACTED, ENCRYPTED_SIGNATURE};
 use crate::error::ApiError;
-use crate::ingress::chat_completions::{MAX_MESSAGES, THOUGHT_SEPARATOR};
+use crate::ingress::chat_completions::MAX_MESSAGES;
+use crate::ingress::wire::{is_base64, media_url, split_signature};
 use crate::providers::{Block, Media, Message, Reasoning, Role, ToolCall, ToolResult};
 
 /// Hosted tools and their items: OpenAI runs them server-side; chatgate does not.
@@ -450,7 +451,7 @@ fn image_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
     no_file_id(p, at, "image_url (an https URL or a base64 data: URL)")?;
     auto_detail(p, at, "low, high, original")?;
     let uat = format!("{at}.image_url");
-    let media = media(req_str(p, "image_url", at)?, &uat)?;
+    let media = media_url(req_str(p, "image_url", at)?).or_else(|p| invalid(&uat, p))?;
     if media.media_type().is_some_and(|t| !t.starts_with("image/")) {
         return invalid(uat, "must be an image (a data URL of an image/* type)");
     }
@@ -483,7 +484,7 @@ fn file_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
         (Some(data), None) => {
             let dat = format!("{at}.file_data");
             if data.starts_with("data:") {
-                media(data, &dat)?
+                media_url(data).or_else(|p| invalid(&dat, p))?
             } else if is_base64(data) {
                 // OpenAI's guide sends PDFs as data URLs; bare base64 is read as one.
                 Media::Base64 {
@@ -494,15 +495,17 @@ fn file_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
                 return invalid(dat, "must be base64 or a data: URL");
             }
         }
-        (None, Some(url)) => match media(url, &format!("{at}.file_url"))? {
-            Media::Url(url) => Media::Url(url),
-            Media::Base64 { .. } => {
-                return invalid(
-                    format!("{at}.file_url"),
-                    "must be an https URL (send bytes in file_data)",
-                )
+        (None, Some(url)) => {
+            match media_url(url).or_else(|p| invalid(format!("{at}.file_url"), p))? {
+                Media::Url(url) => Media::Url(url),
+                Media::Base64 { .. } => {
+                    return invalid(
+                        format!("{at}.file_url"),
+                        "must be an https URL (send bytes in file_data)",
+                    )
+                }
             }
-        },
+        }
         (None, None) => {
             return invalid(
                 format!("{at}.file_data"),
@@ -511,55 +514,6 @@ fn file_part(p: &Map<String, Value>, at: &str) -> Parsed<Block> {
         }
     };
     Ok(Block::Document { media, name })
-}
-
-/// An `https`/`http` URL, kept as a URL, or a base64 `data:` URL, decoded into its parts.
-fn media(url: &str, at: &str) -> Parsed<Media> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let Some((meta, data)) = rest.split_once(',') else {
-            return invalid(at, "is not a valid data: URL");
-        };
-        let Some(media_type) = meta.strip_suffix(";base64") else {
-            return invalid(at, "must be a base64 data: URL (data:<type>;base64,...)");
-        };
-        let media_type = media_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if media_type.is_empty() || !media_type.contains('/') || !is_base64(data) {
-            return invalid(at, "must be a base64 data: URL (data:<type>;base64,...)");
-        }
-        return Ok(Media::Base64 {
-            media_type,
-            data: data.to_owned(),
-        });
-    }
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("https" | "http") if url.len() <= 8192 => Ok(Media::Url(url.to_owned())),
-        _ => invalid(at, "must be an https URL or a base64 data: URL"),
-    }
-}
-
-/// Standard base64, padded, possibly empty: what every provider takes.
-fn is_base64(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    s.len().is_multiple_of(4)
-        && s.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-/// An id as the client sends it back, and the Gemini thought signature it may carry (the
-/// Chat Completions ingress's convention, `<id>__thought__<signature>`).
-fn split_signature(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(THOUGHT_SEPARATOR) {
-        Some((id, sig)) if !sig.is_empty() => (id, Some(sig)),
-        _ => (id, None),
-    }
 }
 
 /// The fields a function call or its output may carry besides its own: an earlier reply's

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::{ENCRYPTED_REDACTED, ENCRYPTED_SIGNATURE};
 use crate::gateway::Render;
-use crate::ingress::chat_completions::THOUGHT_SEPARATOR;
+use crate::ingress::wire::client_call_id;
 use crate::providers::{
     Block, Chunk, Completion, FinishReason, Reasoning, ReasoningDelta, ToolCall, ToolCallDelta,
     UpstreamError, UpstreamErrorKind, Usage,
@@ -27,15 +27,6 @@ fn ending(finish: Option<&FinishReason>) -> Option<&'static str> {
         Some(FinishReason::Length) => Some("max_output_tokens"),
         Some(FinishReason::ContentFilter) => Some("content_filter"),
         _ => None,
-    }
-}
-
-/// The call id a client sees: with the Gemini thought signature, when there is one (as the
-/// Chat Completions ingress writes it), so it comes back with the call and with its output.
-fn client_call_id(c: &ToolCall) -> String {
-    match &c.signature {
-        Some(sig) => format!("{}{THOUGHT_SEPARATOR}{sig}", c.id),
-        None => c.id.clone(),
     }
 }
 
