@@ -394,9 +394,8 @@ paths = {
                     description="Any other field is 400. " + AUTH_BODY_NOTE),
         "delete": op("Delete the account and everything it owns", "me", status=204, errors=(403, 429),
                      body=obj({"password": nullable(S)}),
-                     texts={400: "The body is invalid, or an account with a password did not send it "
-                                 "(`validation_failed`, `param: password`)",
-                            401: "Not authenticated, or a wrong password (`invalid_credentials`)",
+                     texts={401: "Not authenticated, or a wrong or missing password for an account that has "
+                                 "one (`invalid_credentials`)",
                             403: "An account without a password whose session was signed in more than 10 "
                                  "minutes ago (`forbidden`): sign in again with the provider",
                             429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
@@ -532,12 +531,13 @@ SETTINGS_FIELDS = {
     "custom_instructions": {"type": "string", "maxLength": 8000},
     "features": obj(FEATURES, description="absent flags are on"),
     "rate_limit_rpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000},
-    "sso": obj({"provider": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$",
+    "sso": nullable(obj({"provider": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$",
                              "description": "a sign-in provider of this server (GET /api/auth/providers), else 400"},
-                "required": {"type": "boolean", "default": False}}, ["provider"],
+                "required": {"type": "boolean", "default": False}}, ["provider"])) | dict(
                description="The organization's own sign-in provider. With `required`, members reach the "
                            "organization only from a session signed in through it; others get 403 "
-                           "`sso_required`. Requiring it takes a session signed in through it (else 409)."),
+                           "`sso_required`. Requiring it takes a session signed in through it (else 409). "
+                           "Null or absent: none."),
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],
@@ -1657,13 +1657,15 @@ paths.update({
                     "primary address from its API). The account: the one linked to this provider account; else "
                     "the one with the address, when the provider verified it (linked now); else a new one, under "
                     "the registration policy, without a password. `oauth_error` reasons: `invalid_state` (unknown, "
-                    "used, expired, or started in another browser), `access_denied`, `provider_error`, "
+                    "used, expired, or started in another browser), `issuer_mismatch` (`iss` names another "
+                    "issuer, RFC 9207), `access_denied`, `provider_error`, "
                     "`invalid_request`, `code_exchange_failed`, `provider_unavailable`, `id_token_*` (signature, "
                     "expired, issuer, audience, azp, nonce…), `email_required`, `account_exists` (an account has "
                     "the address and the provider did not verify it), `registration_closed`, `rate_limited`.",
         params=(PROVIDER_ID, query("state", S, "the state sent to the provider"),
                 query("code", S, "the authorization code"),
-                query("error", S, "the provider's error code, when the user did not sign in")))},
+                query("error", S, "the provider's error code, when the user did not sign in"),
+                query("iss", S, "the issuer, when the provider names it (RFC 9207): it must be the provider's")))},
     "/api/me/identities": {"get": op(
         "The sign-in providers linked to the account, and whether it has a password", "me",
         ok=obj({"items": {"type": "array", "items": ref("Identity")}, "next_cursor": {"type": "null"},

@@ -262,12 +262,16 @@ async fn sign_in(ctx: &Ctx, provider: &Provider) -> Result<(Issued, String), Ref
         .filter(|c| !c.is_empty() && c.len() <= 2048)
         .ok_or_else(|| Refusal::new("invalid_request", "no code"))?;
     let origin = crate::email::public_origin(ctx);
+    let iss = ctx.query_param("iss");
     let account = flow::finish(
         &ctx.kv()?,
         provider,
         &ctx.cfg.sign_in.insecure_hosts,
         &callback_url(&origin, provider),
-        &code,
+        &flow::Response {
+            code: &code,
+            iss: iss.as_deref(),
+        },
         &Secrets::of(&ctx.cfg.jwt_secret, &state),
         ctx.now,
     )

@@ -930,3 +930,34 @@ async fn sign_ups_through_a_provider_follow_the_registration_policy() {
     assert_eq!(outcome.refused(), "registration_closed");
     own.shut_down().await;
 }
+
+#[tokio::test]
+async fn an_authorization_response_naming_another_issuer_is_refused() {
+    // RFC 9207: oidc-provider names itself in `iss`; a response claiming another issuer (a
+    // code from another provider replayed here) signs no one in.
+    let app = spawn_app().await;
+    let email = app.unique_email("oidc-iss");
+    let mut browser = Browser::new(&app);
+    let authorize = browser.start("testidp", None).await;
+    let back = browser
+        .idp_sign_in(&authorize, &login_for(&email, true))
+        .await;
+    let iss = query_of(&back, "iss").expect("oidc-provider sends iss");
+    let mut forged = reqwest::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                format!("{iss}/rogue")
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(&pairs);
+    assert_eq!(
+        browser.callback(forged.as_str()).await.refused(),
+        "issuer_mismatch"
+    );
+}

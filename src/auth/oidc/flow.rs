@@ -31,6 +31,8 @@ pub enum Failure {
     Provider(String),
     /// The provider refused the code (expired, used, or not for this client and verifier).
     Exchange(String),
+    /// The authorization response names another issuer (`iss`, RFC 9207): a mix-up.
+    IssuerMismatch,
     IdToken(Fault),
 }
 
@@ -39,6 +41,7 @@ impl Failure {
         match self {
             Failure::Provider(_) => "provider_unavailable",
             Failure::Exchange(_) => "code_exchange_failed",
+            Failure::IssuerMismatch => "issuer_mismatch",
             Failure::IdToken(f) => f.reason(),
         }
     }
@@ -48,6 +51,7 @@ impl Failure {
         match self {
             Failure::Provider(c) | Failure::Exchange(c) => c.clone(),
             Failure::IdToken(f) => format!("{f:?}"),
+            Failure::IssuerMismatch => "the authorization response came from another issuer".into(),
         }
     }
 }
@@ -139,22 +143,41 @@ pub fn basic_auth(client_id: &str, secret: &str) -> String {
     )
 }
 
+/// What came back to the callback: the code, and the issuer when the provider names it.
+pub struct Response<'a> {
+    pub code: &'a str,
+    /// `iss` of the authorization response (RFC 9207), when the provider sends it.
+    pub iss: Option<&'a str>,
+}
+
 /// Exchanges the code at the provider and returns the account it vouches for.
 pub async fn finish(
     kv: &worker::KvStore,
     provider: &Provider,
     allowed: &AllowedHosts,
     redirect_uri: &str,
-    code: &str,
+    response: &Response<'_>,
     secrets: &Secrets,
     now: i64,
 ) -> Result<Account, Failure> {
+    let code = response.code;
     let Endpoints::Oidc { .. } = &provider.endpoints else {
         return github::finish(provider, allowed, redirect_uri, code, &secrets.verifier).await;
     };
     let meta = discovery::metadata(kv, provider, allowed, now)
         .await
         .map_err(Failure::Provider)?;
+    // RFC 9207: an authorization response that names its issuer must name this one (a
+    // response from another provider, replayed here, is a mix-up). Microsoft's multi-tenant
+    // issuer is a template; its tokens are held to their tenant below.
+    let Endpoints::Oidc { issuer_rule, .. } = &provider.endpoints else {
+        return Err(Failure::Provider("not an OpenID provider".into()));
+    };
+    if let Some(iss) = response.iss {
+        if *issuer_rule != super::IssuerRule::MicrosoftTenant && iss != meta.issuer {
+            return Err(Failure::IssuerMismatch);
+        }
+    }
     let auth = meta.client_auth().map_err(Failure::Provider)?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -195,9 +218,6 @@ pub async fn finish(
     let id_token = answer.body["id_token"]
         .as_str()
         .ok_or_else(|| Failure::Exchange("the token endpoint sent no id_token".into()))?;
-    let Endpoints::Oidc { issuer_rule, .. } = &provider.endpoints else {
-        return Err(Failure::Provider("not an OpenID provider".into()));
-    };
     let want = Expected {
         issuer: &meta.issuer,
         rule: issuer_rule,
