@@ -89,6 +89,15 @@ CREATE TABLE memberships (
   PRIMARY KEY (org_id, user_id)
 );
 
+CREATE TABLE oauth_flows (
+  state_hash   TEXT PRIMARY KEY,
+  provider     TEXT NOT NULL,
+  browser_hash TEXT NOT NULL,
+  next         TEXT NOT NULL,                   -- the web client's path to return to
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL
+);
+
 CREATE TABLE orgs (
   id         TEXT PRIMARY KEY,
   name       TEXT NOT NULL,
@@ -124,7 +133,7 @@ CREATE TABLE sessions (
   user_agent   TEXT NOT NULL DEFAULT '',
   ip           TEXT NOT NULL DEFAULT '',
   revoked_at   INTEGER
-);
+, idp TEXT);
 
 CREATE TABLE throttle (
   key          TEXT PRIMARY KEY,
@@ -143,6 +152,17 @@ CREATE TABLE usage_events (
   completion_tokens INTEGER NOT NULL,
   cost_micros       INTEGER NOT NULL,
   created_at        INTEGER NOT NULL
+);
+
+CREATE TABLE user_identities (
+  id           TEXT PRIMARY KEY,
+  user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  provider     TEXT NOT NULL,                   -- the configured provider's id (google, acme…)
+  subject      TEXT NOT NULL,
+  email        TEXT NOT NULL DEFAULT '',        -- what the provider said at the last sign-in
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  UNIQUE (provider, subject)
 );
 
 CREATE TABLE users (
@@ -190,6 +210,8 @@ CREATE INDEX invitations_by_org ON invitations(org_id);
 
 CREATE INDEX memberships_by_user ON memberships(user_id);
 
+CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
+
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 
 CREATE INDEX sessions_by_user ON sessions(user_id);
@@ -197,6 +219,8 @@ CREATE INDEX sessions_by_user ON sessions(user_id);
 CREATE INDEX throttle_by_expiry ON throttle(expires_at);
 
 CREATE INDEX usage_by_org_day ON usage_events(org_id, day);
+
+CREATE INDEX user_identities_by_user ON user_identities(user_id);
 
 CREATE UNIQUE INDEX users_by_email_key ON users(email_key);
 

@@ -330,6 +330,9 @@ components = {
 }
 
 AUTH_BODY_NOTE = "Bodies on this route are limited to 16 KiB."
+REDIRECT = {"description": "A redirect (`location`); no body",
+            "headers": {"location": {"schema": {"type": "string"}, "description": "where the browser goes"}}}
+PROVIDER_ID = path_param("provider", "a sign-in provider's id (GET /api/auth/providers)")
 TOKENS_JSON = ref("Tokens")
 
 paths = {
@@ -389,17 +392,24 @@ paths = {
         "get": op("The current user with their organizations", "me", ok=ref("Me")),
         "patch": op("Rename the current user", "me", ok=ref("Me"), body=obj({"name": NAME}, ["name"]),
                     description="Any other field is 400. " + AUTH_BODY_NOTE),
-        "delete": op("Delete the account and everything it owns", "me", status=204, errors=(429,),
-                     body=obj({"password": S}, ["password"]),
-                     texts={401: "Not authenticated, or a wrong password (`invalid_credentials`)",
+        "delete": op("Delete the account and everything it owns", "me", status=204, errors=(403, 429),
+                     body=obj({"password": nullable(S)}),
+                     texts={401: "Not authenticated, or a wrong or missing password for an account that has "
+                                 "one (`invalid_credentials`)",
+                            403: "An account without a password whose session was signed in more than 10 "
+                                 "minutes ago (`forbidden`): sign in again with the provider",
                             429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
                      description="Removes sessions, keys, conversations and memberships, and the organizations "
                                  "where the user was the only owner. A wrong password is 401 `invalid_credentials`. "
+                                 "An account made through a sign-in provider has no password: it sends `{}` and "
+                                 "confirms with a session signed in within the last 10 minutes instead. "
                                  + AUTH_BODY_NOTE),
     },
     "/api/me/password": {"post": op(
-        "Change the password; every other session is revoked", "me", status=204, errors=(429,),
+        "Change the password; every other session is revoked", "me", status=204, errors=(409, 429),
         texts={401: "Not authenticated, or a wrong current password (`invalid_credentials`)",
+               409: "The account has no password: it signs in with a provider (`conflict`); "
+                    "POST /api/auth/forgot-password mails a link that sets one",
                429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
         description="A wrong `current_password` is 401 `invalid_credentials` (checked before `new_password`). "
                     + AUTH_BODY_NOTE,
@@ -510,7 +520,9 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "and /v1 requests, which the service's keys then serve. "
                 "`rate_limit_rpm` and `monthly_token_limit` may only lower the service's own limits "
                 "(`API_KEY_RATE_LIMIT_RPM`, `DEFAULT_MONTHLY_TOKEN_LIMIT`): a value above them is 400; "
-                "a null `monthly_token_limit` means the service's default budget, if any.")
+                "a null `monthly_token_limit` means the service's default budget, if any. "
+                "`sso` (`{provider, required}`): members must sign in through the organization's provider "
+                "(see the `sso` schema); setting `required` from a session not signed in through it is 409.")
 FEATURES = {"embed": {"type": "boolean"}, "webhooks": {"type": "boolean"}, "livekit": {"type": "boolean"},
             "byok": {"type": "boolean"}}
 SETTINGS_FIELDS = {
@@ -519,9 +531,17 @@ SETTINGS_FIELDS = {
     "custom_instructions": {"type": "string", "maxLength": 8000},
     "features": obj(FEATURES, description="absent flags are on"),
     "rate_limit_rpm": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000},
+    "sso": nullable(obj({"provider": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$",
+                             "description": "a sign-in provider of this server (GET /api/auth/providers), else 400"},
+                "required": {"type": "boolean", "default": False}}, ["provider"])) | dict(
+               description="The organization's own sign-in provider. With `required`, members reach the "
+                           "organization only from a session signed in through it; others get 403 "
+                           "`sso_required`. Requiring it takes a session signed in through it (else 409). "
+                           "Null or absent: none."),
 }
 components["schemas"].update({
-    "OrgSettings": obj(SETTINGS_FIELDS, list(SETTINGS_FIELDS), description="As stored: every field present."),
+    "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],
+                       description="As stored: every field present (`sso` only when set)."),
     "OrgSettingsInput": obj(SETTINGS_FIELDS, description="Every field optional; left out means its default."),
     "Org": obj({"id": ID, "name": S, "settings": ref("OrgSettings"), "role": ROLE}, ["id", "name", "settings", "role"]),
     "Member": obj({"user_id": ID, "email": S, "name": S, "role": ROLE, "joined_at": TIME},
@@ -555,7 +575,7 @@ paths.update({
     },
     "/api/orgs/{org}": {
         "get": op("One organization", "orgs", ok=ref("Org"), errors=(404,), params=(ORG,)),
-        "patch": op("Rename it or change its settings (admin+)", "orgs", ok=ref("Org"), errors=(403, 404),
+        "patch": op("Rename it or change its settings (admin+)", "orgs", ok=ref("Org"), errors=(403, 404, 409),
                     params=(ORG,), description=SETTINGS_DOC, texts=ADMIN_403,
                     body=obj({"name": nullable(NAME), "settings": nullable(ref("OrgSettingsInput"))})),
         "delete": op("Delete it and everything in it (owner)", "orgs", status=204, errors=(403, 404, 409),
@@ -1441,7 +1461,7 @@ components["schemas"].update({
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
-                                    "password.reset"]},
+                                    "password.reset", "identity.linked", "identity.unlinked"]},
         "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
         "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
         "org_id": NULLABLE_S,
@@ -1540,6 +1560,12 @@ components["schemas"].update({
                                    "description": "`REQUIRE_VERIFIED_EMAIL`: model calls need a verified address"},
         "dev_mailbox": {"type": "boolean", "description": "`DEV_MAILBOX=on`: GET /api/dev/mailbox exists"},
     }, ["registration", "registration_domains", "require_verified_email", "dev_mailbox"]),
+    "SignInProvider": obj({"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$"}, "name": S,
+                           "type": {"enum": ["google", "microsoft", "github", "oidc"]}}, ["id", "name", "type"]),
+    "Identity": obj({"id": ID, "provider": S, "provider_name": S,
+                     "email": {"type": "string", "description": "the address the provider gave at the last sign-in"},
+                     "created_at": TIME, "last_used_at": TIME},
+                    ["id", "provider", "provider_name", "email", "created_at", "last_used_at"]),
     "DevMail": obj({"id": ID, "to": S, "subject": S,
                     "text": {"type": "string", "description": "plain text; links are absolute and carry the "
                                                               "token in `?token=`"},
@@ -1591,13 +1617,65 @@ paths.update({
         errors=(409, 429), ok_text="Accepted: the link is mailed after the response",
         texts={400: "Invalid body or address, or the account's address already (`validation_failed`)",
                401: "Not authenticated, or a wrong password (`invalid_credentials`)",
-               409: "Another account uses the address (`conflict`)",
+               409: "Another account uses the address, or the account has no password to confirm with "
+                    "(`conflict`; POST /api/auth/forgot-password mails a link that sets one)",
                429: "Too many wrong passwords for this account, or more than `EMAILS_PER_ACCOUNT_PER_HOUR` (5) "
                     "changes this hour (`rate_limited`), with `retry-after`"},
         description="The new address replaces the old one only when the link mailed to it is opened "
                     "(POST /api/auth/verify-email, within 24 hours); a newer request voids the older link. The old "
                     "address is told of the request. " + AUTH_BODY_NOTE,
         body=obj({"email": EMAIL, "password": S}, ["email", "password"]))},
+    "/api/auth/providers": {"get": op(
+        "The sign-in providers this server offers (OAuth 2.0 / OpenID Connect)", "auth", public=True,
+        ok={"type": "array", "items": ref("SignInProvider")},
+        description="Configured by the operator (GOOGLE_*, MICROSOFT_*, GITHUB_*, OIDC_PROVIDERS); empty when "
+                    "none is. Sign in with one by sending the browser to `/api/auth/oauth/{id}/start`.")},
+    "/api/auth/oauth/{provider}/start": {"get": op(
+        "Start signing in with a provider: 302 to it", "auth", public=True, status=302,
+        ok_text="To the provider's authorization endpoint (authorization code with PKCE S256, `state`, and "
+                "`nonce` for OpenID providers), setting the cookie that binds the sign-in to this browser",
+        errors=(404, 429),
+        texts={404: "No such provider on this server (`not_found`)",
+               429: "Too many sign-ins started from this client address (60 per 10 minutes; `rate_limited`), "
+                    "with `retry-after`"},
+        description="A browser navigation, not an API call. `next`: where the web client goes after signing in, "
+                    "a path of this origin (anything else falls back to `/chat`). The sign-in must come back within "
+                    "10 minutes, to the same browser, once. When the provider cannot be reached, 302 to "
+                    "`/login?oauth_error=provider_unavailable`.",
+        params=(PROVIDER_ID, query("next", {"type": "string", "maxLength": 1024},
+                                   "a path of this origin to return to (default `/chat`)")))},
+    "/api/auth/oauth/{provider}/callback": {"get": op(
+        "The provider's return: sign in and 302 to the web client", "auth", public=True, status=302,
+        ok_text="Signed in: to `next` with the refresh cookie set (the web client then refreshes); or not: "
+                "to `/login?oauth_error=<reason>`",
+        errors=(404,),
+        texts={404: "No such provider on this server (`not_found`)"},
+        description="Where the provider sends the browser back (register `<origin>/api/auth/oauth/{provider}/callback` "
+                    "as the redirect URI). The code is exchanged (client_secret_basic or client_secret_post, as the "
+                    "provider supports), the ID token's signature checked against the provider's JWKS and its "
+                    "`iss`, `aud`, `azp`, `exp`, `iat` and `nonce` checked (GitHub: the account and its verified "
+                    "primary address from its API). The account: the one linked to this provider account; else "
+                    "the one with the address, when the provider verified it (linked now); else a new one, under "
+                    "the registration policy, without a password. `oauth_error` reasons: `invalid_state` (unknown, "
+                    "used, expired, or started in another browser), `issuer_mismatch` (`iss` names another "
+                    "issuer, RFC 9207), `access_denied`, `provider_error`, "
+                    "`invalid_request`, `code_exchange_failed`, `provider_unavailable`, `id_token_*` (signature, "
+                    "expired, issuer, audience, azp, nonce…), `email_required`, `account_exists` (an account has "
+                    "the address and the provider did not verify it), `registration_closed`, `rate_limited`.",
+        params=(PROVIDER_ID, query("state", S, "the state sent to the provider"),
+                query("code", S, "the authorization code"),
+                query("error", S, "the provider's error code, when the user did not sign in"),
+                query("iss", S, "the issuer, when the provider names it (RFC 9207): it must be the provider's")))},
+    "/api/me/identities": {"get": op(
+        "The sign-in providers linked to the account, and whether it has a password", "me",
+        ok=obj({"items": {"type": "array", "items": ref("Identity")}, "next_cursor": {"type": "null"},
+                "password": {"type": "boolean", "description": "whether the account also signs in with a password"}},
+               ["items", "next_cursor", "password"]))},
+    "/api/me/identities/{id}": {"delete": op(
+        "Unlink a provider from the account", "me", status=204, errors=(404, 409),
+        texts={409: "It is the account's last way to sign in (`conflict`): a password counts, so set one "
+                    "(POST /api/auth/forgot-password) or link another provider first"},
+        params=(path_param("id", "identity id"),))},
     "/api/dev/mailbox": {"get": op(
         "The dev mailbox: what would have been mailed, newest first (DEV_MAILBOX=on only)", "auth", public=True,
         ok=obj({"items": {"type": "array", "items": ref("DevMail"), "maxItems": 50}}, ["items"]),
@@ -1608,6 +1686,24 @@ paths.update({
                     "newest, to `to` only when given (compared as addresses are: case, Unicode spelling).",
         params=(query("to", EMAIL, "only messages to this address"),))},
 })
+
+for path in ("/api/auth/oauth/{provider}/start", "/api/auth/oauth/{provider}/callback"):
+    redirect = paths[path]["get"]["responses"]["302"]
+    redirect["headers"] = REDIRECT["headers"]
+
+SSO_403 = ("the organization requires its members to sign in through its provider and this session was "
+           "not (`sso_required`, naming it in `provider`)")
+for path, ops in paths.items():
+    org_scoped = "{org}" in path or path.startswith(("/api/conversations", "/api/keys", "/api/provider-keys",
+                                                        "/api/livekit/", "/api/embed/tickets", "/v1/"))
+    for method, o in ops.items():
+        if not org_scoped or path == "/api/keys/{id}" or o.get("security") == []:
+            continue
+        r = o["responses"]
+        if "403" in r:
+            r["403"] = dict(r["403"], description=r["403"]["description"] + "; or " + SSO_403)
+        else:
+            r["403"] = problem(403, SSO_403[0].upper() + SSO_403[1:])
 
 document = {
     "openapi": "3.1.0",

@@ -7,7 +7,8 @@
 #   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
-# Provider/LiveKit/limit/webhook variables set in the environment override the vars file.
+# Provider/LiveKit/limit/webhook/sign-in (GOOGLE_*, GITHUB_*, MICROSOFT_*, OIDC_*) variables set in
+# the environment override the vars file.
 # CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
 # environment says otherwise.
 set -euo pipefail
@@ -48,7 +49,10 @@ rm -f "$runtime_env"
         WEBHOOK_ALLOW_INSECURE_HOSTS TRUST_CF_CONNECTING_IP SERVICE_KEYS DEFAULT_MONTHLY_TOKEN_LIMIT \
         USER_RATE_LIMIT_RPM MAX_ORGS_PER_USER MAX_API_KEYS_PER_USER_PER_ORG MAX_PENDING_INVITATIONS_PER_ORG \
         EMAIL_PROVIDER EMAIL_FROM RESEND_API_KEY RESEND_API_URL DEV_MAILBOX PUBLIC_URL REQUIRE_VERIFIED_EMAIL \
-        ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR; do
+        ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR \
+        GOOGLE_CLIENT_ID GOOGLE_CLIENT_SECRET MICROSOFT_CLIENT_ID MICROSOFT_CLIENT_SECRET MICROSOFT_TENANT \
+        GITHUB_CLIENT_ID GITHUB_CLIENT_SECRET GITHUB_OAUTH_URL GITHUB_API_URL \
+        $(compgen -e | grep '^OIDC_' || true); do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done
   } > "$runtime_env" )

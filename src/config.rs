@@ -70,6 +70,10 @@ pub struct Config {
     /// Password-reset requests per client address per hour
     /// (`PASSWORD_RESETS_PER_ADDRESS_PER_HOUR`).
     pub password_resets_per_address_per_hour: u32,
+    // --- Sign-in through OAuth 2.0 / OpenID Connect providers ---
+    /// The providers people may sign in with (`GOOGLE_*`, `MICROSOFT_*`, `GITHUB_*`,
+    /// `OIDC_PROVIDERS` and `OIDC_<ID>_*`, `OIDC_ALLOW_INSECURE_HOSTS`; see `auth::oidc`).
+    pub sign_in: crate::auth::oidc::Providers,
 }
 
 pub struct LiveKit {
@@ -298,6 +302,10 @@ impl Config {
                 "PASSWORD_RESETS_PER_ADDRESS_PER_HOUR",
                 20,
             ),
+            sign_in: crate::auth::oidc::Providers::parse(&|name| {
+                string(env, name).map(|v| v.trim().to_string())
+            })
+            .map_err(ApiError::Unavailable)?,
         })
     }
 

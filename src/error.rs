@@ -27,6 +27,9 @@ pub enum ApiError {
     EmailUnverified(&'static str),
     /// 403: the registration policy does not let this address open an account (saying why).
     RegistrationClosed(String),
+    /// 403: the org requires its members to sign in through this provider (its id), and the
+    /// caller's session was not.
+    SsoRequired(String),
     /// 404: also what a resource the caller may not see looks like.
     NotFound,
     /// 405, with the methods the path does allow.
@@ -96,7 +99,8 @@ impl ApiError {
             ApiError::Forbidden(_)
             | ApiError::FeatureDisabled(_)
             | ApiError::EmailUnverified(_)
-            | ApiError::RegistrationClosed(_) => 403,
+            | ApiError::RegistrationClosed(_)
+            | ApiError::SsoRequired(_) => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -122,6 +126,7 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "feature_disabled",
             ApiError::EmailUnverified(_) => "email_unverified",
             ApiError::RegistrationClosed(_) => "registration_closed",
+            ApiError::SsoRequired(_) => "sso_required",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -148,6 +153,7 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "Feature disabled",
             ApiError::EmailUnverified(_) => "Email not verified",
             ApiError::RegistrationClosed(_) => "Registration closed",
+            ApiError::SsoRequired(_) => "Sign-in with the organization's provider required",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
@@ -178,6 +184,10 @@ impl ApiError {
                 (*d).into()
             }
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
+            ApiError::SsoRequired(p) => format!(
+                "this organization requires its members to sign in with its provider `{p}`: \
+                 sign in with it (GET /api/auth/oauth/{p}/start) to reach the organization"
+            ),
             ApiError::FeatureDisabled(f) => format!(
                 "the organization has switched this feature off (settings.features.{f} is false)"
             ),
@@ -219,6 +229,9 @@ impl ApiError {
         });
         if let (Some(param), Some(obj)) = (self.param_name(), problem.as_object_mut()) {
             obj.insert("param".into(), param.into());
+        }
+        if let (ApiError::SsoRequired(provider), Some(obj)) = (self, problem.as_object_mut()) {
+            obj.insert("provider".into(), provider.as_str().into());
         }
         problem
     }

@@ -2,6 +2,8 @@
 
 pub mod cookie;
 pub mod guard;
+pub mod oidc;
 pub mod password;
 pub mod registration;
+pub mod sso;
 pub mod tokens;

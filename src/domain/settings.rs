@@ -57,6 +57,19 @@ pub struct OrgSettings {
     /// Requests per minute per API key; `None` means the service default.
     #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     pub rate_limit_rpm: Option<i64>,
+    /// The sign-in provider of the org (`{provider, required}`): with `required`, members reach
+    /// the org only from a session signed in through it (`auth::sso`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<Sso>,
+}
+
+/// An org's own sign-in provider, one the operator configured (`GET /api/auth/providers`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sso {
+    pub provider: String,
+    #[serde(default)]
+    pub required: bool,
 }
 
 impl OrgSettings {
@@ -104,6 +117,11 @@ impl OrgSettings {
                 return Err("rate_limit_rpm must be from 1 to 100000, or null".into());
             }
         }
+        if let Some(sso) = &self.sso {
+            if !crate::auth::oidc::valid_id(&sso.provider) {
+                return Err("sso.provider must be the id of a sign-in provider".into());
+            }
+        }
         Ok(())
     }
 
@@ -138,6 +156,14 @@ impl OrgSettings {
             }
         }
         Ok(())
+    }
+
+    /// The provider the org requires its members to sign in through, if it does.
+    pub fn required_provider(&self) -> Option<&str> {
+        self.sso
+            .as_ref()
+            .filter(|s| s.required)
+            .map(|s| s.provider.as_str())
     }
 
     /// Whether the org lets its members use `model`.

@@ -51,7 +51,7 @@ pub async fn acting_org(
         return Ok(key.org_id.clone());
     }
     match named {
-        Some(org) => Ok(orgs::membership(db, org, &who.user_id).await?.org_id),
+        Some(org) => Ok(crate::auth::sso::scope(db, org, who).await?.org_id),
         None => orgs::personal_org(db, &who.user_id)
             .await?
             .ok_or(ApiError::NotFound),

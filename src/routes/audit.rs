@@ -6,7 +6,7 @@ use crate::auth::guard::Principal;
 use crate::error::ApiResult;
 use crate::http::{decode_cursor, encode_cursor, ok, page_limit, Ctx, Page};
 use crate::store::audit::{self, AuditRow, Entry, Origin};
-use crate::store::orgs::{self, Role};
+use crate::store::orgs::Role;
 use crate::util::new_id;
 
 /// Records a security event with the request's address and user agent. Never fails the
@@ -78,7 +78,7 @@ pub async fn mine(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 /// An org's events (admin+).
 pub async fn org(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let db = ctx.db()?;
-    let scope = orgs::membership(&db, ctx.param(0), &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&db, ctx.param(0), &who).await?;
     scope.require(Role::Admin)?;
     let limit = page_limit(&ctx)?;
     let rows = audit::of_org(&db, &scope.org_id, cursor(&ctx)?, limit + 1).await?;

@@ -233,19 +233,22 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
     };
 
     let user = users::find_by_email(&db, &email).await?;
-    // An unknown email costs one argon2 verification too, so timing does not tell.
+    // An unknown email, and an account without a password (made through a sign-in provider),
+    // cost one argon2 verification too, so timing does not tell.
+    let has_password = user.as_ref().is_some_and(|u| !u.password_hash.is_empty());
     let stored = user
         .as_ref()
         .map(|u| u.password_hash.as_str())
+        .filter(|_| has_password)
         .unwrap_or(password::DUMMY_HASH);
     let too_long = body.password.chars().count() > crate::domain::password::MAX_CHARS;
-    let verified = !too_long && password::verify(&body.password, stored);
+    let verified = !too_long && password::verify(&body.password, stored) && has_password;
     let attempted = user.as_ref().map(|u| u.id.clone());
     let Some(user) = user.filter(|_| verified) else {
-        let reason = if attempted.is_some() {
-            "wrong_password"
-        } else {
-            "unknown_account"
+        let reason = match (&attempted, has_password) {
+            (None, _) => "unknown_account",
+            (Some(_), false) => "no_password",
+            (Some(_), true) => "wrong_password",
         };
         audit::record(
             &ctx,

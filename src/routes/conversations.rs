@@ -71,6 +71,7 @@ async fn owned(
     who: &Principal,
 ) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {
     let (conv, settings) = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
+    crate::auth::sso::require(&ctx.db()?, who, &settings).await?;
     if who
         .api_key
         .as_ref()
@@ -134,8 +135,15 @@ pub async fn list(ctx: Ctx, who: Principal) -> ApiResult<Response> {
         (None, Some(named)) => Some(gateway::acting_org(&ctx.db()?, &who, Some(&named)).await?),
         (None, None) => None,
     };
-    let rows =
-        conversations::list(&ctx.db()?, &who.user_id, org.as_deref(), after, limit + 1).await?;
+    let rows = conversations::list(
+        &ctx.db()?,
+        &who.user_id,
+        org.as_deref(),
+        who.session_id.as_deref(),
+        after,
+        limit + 1,
+    )
+    .await?;
     let next_cursor = (rows.len() > limit)
         .then(|| {
             rows.get(limit - 1)

@@ -144,7 +144,7 @@ pub async fn livekit(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             .await?
             .ok_or(ApiError::NotFound)?,
     };
-    let scope = orgs::membership(&db, &org_id, &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&db, &org_id, &who).await?;
     orgs::require_feature(&db, &scope.org_id, Feature::Livekit).await?;
     let cfg = ctx.cfg.clone();
     let lk = cfg
@@ -225,7 +225,7 @@ pub async fn create_ticket(mut ctx: Ctx, who: Principal) -> ApiResult<Response> 
     let body: TicketRequest = ctx.json(BODY_LIMIT).await?;
     let origin = embed_origin(&body.origin)?;
     let db = ctx.db()?;
-    let scope = orgs::membership(&db, &body.org_id, &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&db, &body.org_id, &who).await?;
     orgs::require_feature(&db, &scope.org_id, Feature::Embed).await?;
     let ticket = random_token().map_err(ApiError::internal)?;
     embed::create(

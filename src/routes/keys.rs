@@ -12,7 +12,7 @@ use crate::routes::audit;
 use crate::routes::orgs::{cursor, page, scope};
 use crate::store::audit::{key_facts, Action, Entry};
 use crate::store::keys;
-use crate::store::orgs::{self, Role};
+use crate::store::orgs::Role;
 use crate::util::{new_id, parse_rfc3339, rfc3339};
 use crate::webhooks::{self, EventType};
 
@@ -55,7 +55,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let expires_at = expiry(body.expires_at.as_deref(), ctx.now)?;
     let scopes = keys::parse_scopes(body.scopes.as_deref()).map_err(ApiError::Validation)?;
     let db = ctx.db()?;
-    let scope = orgs::membership(&db, &body.org_id, &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&db, &body.org_id, &who).await?;
     let key = keys::generate().map_err(ApiError::internal)?;
     let id = new_id("key");
     let new = keys::NewKey {

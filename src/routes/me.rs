@@ -57,6 +57,9 @@ pub(crate) async fn confirm_password(
     user: &users::UserRow,
     given: &str,
 ) -> ApiResult<()> {
+    if user.password_hash.is_empty() {
+        return Err(no_password());
+    }
     let db = ctx.db()?;
     let cfg = &ctx.cfg;
     let attempt = throttle::admit(
@@ -73,6 +76,19 @@ pub(crate) async fn confirm_password(
     }
     throttle::refund(&db, &attempt).await
 }
+
+/// What an account without a password (made through a sign-in provider) is told where a
+/// password is asked for: a reset link by mail sets one.
+fn no_password() -> ApiError {
+    ApiError::Conflict(
+        "this account has no password (it signs in with a provider): set one with the link \
+         POST /api/auth/forgot-password sends to its address"
+            .into(),
+    )
+}
+
+/// How recent a sign-in must be to delete an account without a password.
+const RECENT_SIGN_IN_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,7 +128,9 @@ pub async fn change_password(mut ctx: Ctx, who: Principal) -> ApiResult<Response
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeleteMe {
-    password: String,
+    /// Required for an account with a password; an account without one (made through a
+    /// sign-in provider) confirms by a sign-in in the last 10 minutes instead.
+    password: Option<String>,
 }
 
 /// Deletes the account and everything it owns.
@@ -122,7 +140,20 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let user = users::find(&db, &who.user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    confirm_password(&ctx, &user, &body.password).await?;
+    if user.password_hash.is_empty() {
+        let session = match &who.session_id {
+            Some(s) => crate::store::identities::session_sign_in(&db, s).await?,
+            None => None,
+        };
+        if session.is_none_or(|s| ctx.now - s.created_at > RECENT_SIGN_IN_MS) {
+            return Err(ApiError::Forbidden(
+                "this account has no password: sign in again (within 10 minutes) to delete it",
+            ));
+        }
+    } else {
+        // A missing password is a wrong one (401), counted like any.
+        confirm_password(&ctx, &user, body.password.as_deref().unwrap_or("")).await?;
+    }
     crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
     users::delete_everything(&db, &user.id).await?;
     webhooks::provision(

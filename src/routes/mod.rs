@@ -18,6 +18,7 @@ pub mod federation;
 pub mod keys;
 pub mod me;
 pub mod messages;
+pub mod oauth;
 pub mod orgs;
 pub mod provider_keys;
 pub mod responses;
@@ -96,6 +97,16 @@ pub static ROUTES: &[Route] = &[
     user!("DELETE", "/api/me", me::delete),
     user!("POST", "/api/me/password", me::change_password),
     user!("GET", "/api/sessions", me::list_sessions),
+    // Sign-in with OAuth 2.0 / OpenID Connect providers
+    public!("GET", "/api/auth/providers", oauth::providers),
+    public!("GET", "/api/auth/oauth/{provider}/start", oauth::start),
+    public!(
+        "GET",
+        "/api/auth/oauth/{provider}/callback",
+        oauth::callback
+    ),
+    user!("GET", "/api/me/identities", oauth::list),
+    user!("DELETE", "/api/me/identities/{id}", oauth::unlink),
     user!("DELETE", "/api/sessions/{id}", me::revoke_session),
     // Conversations and chat
     user_or_key!("POST", "/api/conversations", conversations::create),

@@ -49,7 +49,7 @@ pub(crate) fn page<R, V: Serialize>(
 
 /// The caller's membership of the org named by the first path parameter.
 pub(crate) async fn scope(ctx: &Ctx, who: &Principal) -> ApiResult<OrgScope> {
-    orgs::membership(&ctx.db()?, ctx.param(0), &who.user_id).await
+    crate::auth::sso::scope(&ctx.db()?, ctx.param(0), who).await
 }
 
 fn role(raw: &str) -> ApiResult<Role> {
@@ -131,6 +131,7 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
                 settings.within_service_limits(cfg.api_key_rpm, cfg.default_monthly_token_limit)
             })
             .map_err(|e| ApiError::validation(format!("settings: {e}")))?;
+        crate::auth::sso::check_setting(&ctx.db()?, &ctx.cfg.sign_in, &who, settings).await?;
     }
     let db = ctx.db()?;
     orgs::update(

@@ -46,7 +46,7 @@ async fn owner_id(ctx: &Ctx, who: &Principal, org_id: Option<&str>) -> ApiResult
     let Some(org_id) = org_id else {
         return Ok(None);
     };
-    let scope = orgs::membership(&ctx.db()?, org_id, &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&ctx.db()?, org_id, who).await?;
     scope.require(Role::Admin)?;
     Ok(Some(scope.org_id))
 }

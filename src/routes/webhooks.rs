@@ -22,7 +22,7 @@ pub const MAX_URL_CHARS: usize = 2048;
 /// 403 to members, 403 `feature_disabled` while the org has webhooks off).
 async fn admin_scope(ctx: &Ctx, who: &Principal) -> ApiResult<OrgScope> {
     let db = ctx.db()?;
-    let scope = orgs::membership(&db, ctx.param(0), &who.user_id).await?;
+    let scope = crate::auth::sso::scope(&db, ctx.param(0), who).await?;
     scope.require(Role::Admin)?;
     orgs::require_feature(&db, &scope.org_id, Feature::Webhooks).await?;
     Ok(scope)

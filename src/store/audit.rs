@@ -30,10 +30,12 @@ pub enum Action {
     EmailChanged,
     PasswordResetRequested,
     PasswordReset,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -50,6 +52,8 @@ impl Action {
         Action::EmailChanged,
         Action::PasswordResetRequested,
         Action::PasswordReset,
+        Action::IdentityLinked,
+        Action::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,8 @@ impl Action {
             Action::EmailChanged => "email.changed",
             Action::PasswordResetRequested => "password.reset_requested",
             Action::PasswordReset => "password.reset",
+            Action::IdentityLinked => "identity.linked",
+            Action::IdentityUnlinked => "identity.unlinked",
         }
     }
 }

@@ -88,11 +88,13 @@ pub async fn get_owned(
 }
 
 /// A page of the user's conversations, newest activity first; `org_id` narrows it. Only
-/// those in orgs the user still belongs to: a former member's stay hidden (not deleted).
+/// those in orgs the user still belongs to: a former member's stay hidden (not deleted); and
+/// for a session, only those of orgs it may reach (`auth::sso`).
 pub async fn list(
     db: &D1Database,
     user_id: &str,
     org_id: Option<&str>,
+    session_id: Option<&str>,
     after: Option<(i64, String)>,
     limit: usize,
 ) -> ApiResult<Vec<ConversationRow>> {
@@ -104,8 +106,10 @@ pub async fn list(
              WHERE user_id = ?1 AND (?2 IS NULL OR org_id = ?2)
                AND EXISTS (SELECT 1 FROM memberships m
                            WHERE m.org_id = conversations.org_id AND m.user_id = conversations.user_id)
+               AND (?6 IS NULL OR {})
                AND (last_activity < ?3 OR (last_activity = ?3 AND (?4 = '' OR id < ?4)))
-             ORDER BY last_activity DESC, id DESC LIMIT ?5"
+             ORDER BY last_activity DESC, id DESC LIMIT ?5",
+            super::identities::sso_allows_sql("conversations.org_id", "?6")
         ),
         &[
             s(user_id),
@@ -113,6 +117,7 @@ pub async fn list(
             n(cursor_at),
             s(&cursor_id),
             n(limit as i64),
+            super::opt_s(session_id),
         ],
     )
     .await

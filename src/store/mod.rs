@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod dev_mailbox;
 pub mod email_tokens;
 pub mod embed;
+pub mod identities;
 pub mod invitations;
 pub mod keys;
 pub mod orgs;

@@ -25,6 +25,8 @@ pub struct Server {
     pub state_dir: std::path::PathBuf,
     /// Receives the provisioning hook's deliveries (PROVISIONING_WEBHOOK_URL) for the whole run.
     pub provisioning: crate::federation::Receiver,
+    /// The test identity providers (tests/support/idp.mjs) the server signs in with.
+    pub idp: crate::oauth::Idp,
     _child: std::process::Child,
 }
 
@@ -69,6 +71,7 @@ fn start_server() -> Server {
     .unwrap();
     let mock_base = mock.base_url();
     let provisioning = crate::federation::Receiver::start(&[]);
+    let idp = crate::oauth::Idp::start(&state_dir);
     let log = std::fs::File::create(state_dir.join("wrangler.log")).unwrap();
     // Never waited for: the watchdog ends the server when this process exits.
     #[allow(clippy::zombie_processes)]
@@ -104,6 +107,8 @@ fn start_server() -> Server {
             "PROVISIONING_WEBHOOK_SECRET",
             crate::federation::PROVISIONING_SECRET,
         )
+        // Sign-in with the test identity providers.
+        .envs(idp.vars())
         .stdin(Stdio::piped())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -122,6 +127,7 @@ fn start_server() -> Server {
                 mock,
                 state_dir,
                 provisioning,
+                idp,
                 _child: child,
             };
         }

@@ -15,6 +15,7 @@ mod helpers;
 mod keys;
 mod matrix;
 mod messages;
+mod oauth;
 mod orgs;
 mod responses;
 mod service;

@@ -6,6 +6,7 @@ import { navigate } from '../router.js';
 import { state, loadMe, loadPolicy } from '../state.js';
 import { field, passwordField, alertBox, busy } from '../ui.js';
 import { resendVerification } from './mail.js';
+import { providerButtons, oauthErrorMessage } from './oauth.js';
 
 function authShell(title, subtitle, ...body) {
   return h('div', { class: 'auth' },
@@ -41,6 +42,7 @@ export function loginPage({ main, query }) {
   if (query.get('reason') === 'expired') alert.show('Your session has ended. Please sign in again.', 'info');
   if (query.get('reason') === 'deleted') alert.show('Your account was deleted.', 'info');
   if (query.get('reason') === 'reset') alert.show('Your password is changed and every session was signed out. Sign in with the new password.', 'success');
+  if (query.get('oauth_error')) alert.show(oauthErrorMessage(query.get('oauth_error')));
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -64,7 +66,7 @@ export function loginPage({ main, query }) {
     });
   });
 
-  replace(main, authShell('Sign in', 'Welcome back.', form,
+  replace(main, authShell('Sign in', 'Welcome back.', form, providerButtons(next),
     h('p', { class: 'auth-alt' }, h('a', { href: '/forgot-password' }, 'Forgot your password?')),
     h('p', { class: 'auth-alt' }, 'New here? ', h('a', { href: withNext('/signup', next) }, 'Create an account'))));
   email.input.focus();
@@ -148,6 +150,7 @@ export async function signupPage({ main, query, signal }) {
   });
 
   replace(main, authShell('Create your account', 'Start chatting in a minute. A personal organization is created for you. We will send you a link to confirm your email address.', form,
+    providerButtons(next, 'Sign up'),
     h('p', { class: 'auth-alt' }, 'Already have an account? ', h('a', { href: withNext('/login', next) }, 'Sign in'))));
   name.input.focus();
 }

@@ -8,6 +8,7 @@ import { state, loadMe, orgs, isAdmin, forgetModels } from '../state.js';
 import {
   alertBox, announce, badge, busy, confirmDialog, copyButton, dialog, field, loadError, pageTitle, section, spinner, table, toast,
 } from '../ui.js';
+import { ssoField, ssoRequired } from './oauth.js';
 
 const ROLES = ['member', 'admin', 'owner'];
 const SUGGESTED_MODELS = ['demo/echo', 'openai/gpt-4o-mini', 'openai/gpt-4o', 'anthropic/claude-3-5-haiku-latest', 'anthropic/claude-sonnet-4-5', 'gemini/gemini-2.0-flash'];
@@ -66,7 +67,8 @@ export async function orgPage({ main, params, signal }) {
     } catch (e) {
       if (e.name === 'AbortError') return false;
       title.querySelector('h1').textContent = e.status === 404 ? 'Organization not found' : 'Organization';
-      replace(content, e.status === 404 ? h('p', null, 'It does not exist, or you are not a member. ', h('a', { href: '/orgs' }, 'See your organizations')) : loadError(e, () => show(params)));
+      replace(content, e.status === 404 ? h('p', null, 'It does not exist, or you are not a member. ', h('a', { href: '/orgs' }, 'See your organizations'))
+        : e.code === 'sso_required' ? ssoRequired(e, `/orgs/${enc(id)}`) : loadError(e, () => show(params)));
       return false;
     }
     if (!org.role) org.role = (orgs().find((o) => o.id === id) || {}).role || 'member';
@@ -308,13 +310,14 @@ function settings(root, { org, reload }) {
     label: 'Custom instructions', type: 'textarea', rows: 5, maxlength: 8000, optional: true,
     value: s.custom_instructions || '', hint: 'Sent to the model with every conversation in this organization.',
   });
+  const sso = ssoField(s.sso);
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save settings');
   const form = h('form', { class: 'form' }, alert.el, name.wrap,
     h('fieldset', { class: 'fieldset' }, h('legend', null, 'Enabled models'),
       h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. An empty list allows every configured model; demo/echo needs no provider key.'),
       modelList,
       h('div', { class: 'input-row' }, h('label', { for: 'add-model', class: 'sr-only' }, 'Add a model'), addInput, addBtn), datalist, addErr),
-    limit.wrap, rpm.wrap, instructions.wrap, h('div', { class: 'actions' }, save));
+    limit.wrap, rpm.wrap, instructions.wrap, sso.wrap, h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -335,6 +338,8 @@ function settings(root, { org, reload }) {
         custom_instructions: instructions.input.value,
       };
       if (!settingsBody.features) settingsBody.features = {};
+      settingsBody.sso = sso.value();
+      if (!settingsBody.sso) delete settingsBody.sso;
       await api.patch(`/api/orgs/${enc(org.id)}`, { name: name.input.value.trim(), settings: settingsBody });
       forgetModels();
       await loadMe();

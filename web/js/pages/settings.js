@@ -8,10 +8,12 @@ import {
   alertBox, announce, badge, busy, confirmDialog, copyButton, field, loadError, pageTitle, passwordField, section, spinner, table, toast,
 } from '../ui.js';
 import { resendVerification } from './mail.js';
+import { signInMethods } from './oauth.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
   ['security', 'Security'],
+  ['sign-in', 'Sign-in methods'],
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
   ['account', 'Delete account'],
@@ -32,7 +34,9 @@ export function settingsPage({ main, params, signal }) {
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
     signal.addEventListener('abort', () => ctrl.abort());
-    const render = { profile, security, 'api-keys': apiKeys, 'provider-keys': providerKeys, account }[sec];
+    const render = {
+      profile, security, 'sign-in': signInMethods, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
+    }[sec];
     replace(content);
     render(content, ctrl.signal);
   }
@@ -374,9 +378,16 @@ function providerKeys(root, signal) {
 }
 
 // ---------- delete account ----------
-function account(root) {
+function account(root, signal) {
   const alert = alertBox();
   const password = passwordField({ label: 'Your password', required: true, autocomplete: 'current-password' });
+  // An account made through a sign-in provider has no password: a recent sign-in confirms.
+  let hasPassword = true;
+  api.get('/api/me/identities', { signal }).then((res) => {
+    hasPassword = !!res.password;
+    password.wrap.hidden = !hasPassword;
+    password.input.required = hasPassword;
+  }).catch(() => {});
   const confirmBox = h('input', { type: 'checkbox', id: 'confirm-delete', required: true });
   const del = h('button', { type: 'submit', class: 'btn btn-danger' }, 'Delete my account');
   const form = h('form', { class: 'form' }, alert.el,
@@ -387,13 +398,14 @@ function account(root) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     password.setError(null);
-    if (!password.input.value) { password.setError('Enter your password to confirm.'); password.input.focus(); return; }
+    if (hasPassword && !password.input.value) { password.setError('Enter your password to confirm.'); password.input.focus(); return; }
     if (!confirmBox.checked) { alert.show('Tick the box to confirm.'); confirmBox.focus(); return; }
     busy(del, async () => {
       try {
-        await api.del('/api/me', { body: { password: password.input.value } });
+        await api.del('/api/me', { body: hasPassword ? { password: password.input.value } : {} });
       } catch (err) {
         if (err.code === 'invalid_credentials') { password.setError('That is not your password.'); password.input.focus(); return; }
+        if (!hasPassword && err.status === 403) { alert.show('To delete an account without a password, sign out and sign in again, then delete it within 10 minutes.'); return; }
         throw err;
       }
       await auth.logout();
