@@ -18,4 +18,5 @@ mod messages;
 mod orgs;
 mod responses;
 mod service;
+mod upkeep;
 mod v1;
