@@ -44,7 +44,7 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
             if let Some(context) = e.log_context() {
                 worker::console_error!(
                     "{}",
-                    serde_json::json!({"request_id": request_id, "error": e.code(), "context": context})
+                    serde_json::json!({"request_id": request_id, "route": route_name, "error": e.code(), "context": context})
                 );
             }
             crate::ingress::error_response(&path, &e)
@@ -59,6 +59,7 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
             "route": route_name,
             "status": status,
             "duration_ms": now_ms() - started,
+            "org": timing.org(),
             "phases": timing.to_json(),
         })
     );
@@ -93,12 +94,18 @@ async fn dispatch(
         wait: Some(Rc::new(wait)),
         timing,
     };
+    // The org an org's route names (the handler checks the caller's membership: the line's
+    // status says whether it passed).
+    if route.pattern.starts_with("/api/orgs/{org}") {
+        ctx.timing.set_org(ctx.param(0));
+    }
     match &route.handler {
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
             let who = guard::authenticate(&ctx, *access).await?;
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
+                ctx.timing.set_org(&key.org_id);
                 let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
                 crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm).await?;
                 ctx.timing.mark("rate-limit");

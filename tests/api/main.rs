@@ -13,6 +13,7 @@ mod email;
 mod federation;
 mod helpers;
 mod keys;
+mod logs;
 mod matrix;
 mod messages;
 mod orgs;
