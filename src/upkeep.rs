@@ -3,8 +3,9 @@
 //! scheduled-test route (`GET /__scheduled` on a server started by scripts/serve.sh).
 //!
 //! Each run deletes what is past its life, by the rules of `store::upkeep::RULES`, in bounded
-//! work: a rule runs at most `STATEMENTS_PER_RULE` statements of its batch size, and stops at
-//! the first one that comes back short (nothing more is due). What is left goes on the next
+//! work: a rule runs at most `statements_per_rule` statements of its batch size (4, fewer once
+//! there are so many rules that a run would pass `MAX_STATEMENTS_PER_RUN`), and stops at the
+//! first one that comes back short (nothing more is due). What is left goes on the next
 //! run. One rule failing does not stop the others. Every run writes one log line with what
 //! each rule deleted (counts only).
 
@@ -16,11 +17,17 @@ use crate::error::ApiError;
 use crate::store::upkeep::{self, Rule};
 use crate::util::{new_id, now_ms};
 
-/// Statements per rule per run: with a batch of 1000 rows, 4000 rows of each kind per run.
-pub const STATEMENTS_PER_RULE: usize = 4;
+/// Statements per rule per run, at most: with a batch of 1000 rows, 4000 rows of each kind.
+pub const MAX_STATEMENTS_PER_RULE: usize = 4;
 /// The most D1 statements one run may make: under the 50 queries a Worker invocation may
 /// make on the Workers Free plan (1000 on Paid), so a run never meets that limit.
 pub const MAX_STATEMENTS_PER_RUN: usize = 40;
+
+/// Statements per rule in a run of `rules` rules: as many as the run's budget allows, up to
+/// `MAX_STATEMENTS_PER_RULE`, and at least one (`RULES` has fewer rules than the budget).
+pub fn statements_per_rule(rules: usize) -> usize {
+    (MAX_STATEMENTS_PER_RUN / rules.max(1)).clamp(1, MAX_STATEMENTS_PER_RULE)
+}
 
 /// What one rule did in a run.
 #[derive(Debug, PartialEq)]
@@ -41,6 +48,7 @@ where
     Fut: Future<Output = Result<usize, ApiError>>,
 {
     let mut report = Vec::with_capacity(rules.len());
+    let per_rule = statements_per_rule(rules.len());
     for rule in rules {
         let mut swept = Swept {
             what: rule.what,
@@ -49,7 +57,7 @@ where
             more: false,
             error: None,
         };
-        while swept.statements < STATEMENTS_PER_RULE {
+        while swept.statements < per_rule {
             swept.statements += 1;
             match sweep(rule).await {
                 Ok(deleted) => {
@@ -191,13 +199,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_rule_with_more_due_stops_at_its_statement_budget_and_says_so() {
-        let mut outcomes: Vec<_> = (0..STATEMENTS_PER_RULE)
+        let mut outcomes: Vec<_> = (0..MAX_STATEMENTS_PER_RULE)
             .map(|_| ("first", Ok(10)))
             .collect();
         outcomes.extend([("second", Ok(1)), ("third", Ok(0))]);
         let report = run(outcomes).await;
-        assert_eq!(report[0].deleted, 10 * STATEMENTS_PER_RULE);
-        assert_eq!(report[0].statements, STATEMENTS_PER_RULE);
+        assert_eq!(report[0].deleted, 10 * MAX_STATEMENTS_PER_RULE);
+        assert_eq!(report[0].statements, MAX_STATEMENTS_PER_RULE);
         assert!(report[0].more);
         let line = log_line("*/15 * * * *", &report, 5);
         assert_eq!(line["more"], serde_json::json!(["first"]));
@@ -229,7 +237,14 @@ mod tests {
     }
 
     #[test]
-    fn a_run_stays_within_its_statement_budget() {
-        assert!(upkeep::RULES.len() * STATEMENTS_PER_RULE <= MAX_STATEMENTS_PER_RUN);
+    fn a_run_stays_within_its_statement_budget_however_many_rules_there_are() {
+        assert!(upkeep::RULES.len() <= MAX_STATEMENTS_PER_RUN);
+        assert_eq!(statements_per_rule(upkeep::RULES.len()), 4);
+        for rules in 1..=MAX_STATEMENTS_PER_RUN {
+            let per_rule = statements_per_rule(rules);
+            assert!((1..=MAX_STATEMENTS_PER_RULE).contains(&per_rule), "{rules}");
+            assert!(rules * per_rule <= MAX_STATEMENTS_PER_RUN, "{rules}");
+        }
+        assert_eq!(statements_per_rule(12), 3);
     }
 }
