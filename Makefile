@@ -1,12 +1,12 @@
 # chatgate: `make dev` serves the Worker locally; `make test` runs the whole suite.
 # Both install what they need first (scripts/setup.sh), so they work on a fresh machine.
 SHELL := /bin/bash
-.PHONY: dev test setup test-setup build lint unit integration python fuzz e2e bench clean
+.PHONY: dev test setup test-setup build lint unit deploy-check integration python fuzz e2e bench clean
 
 dev:
 	bash scripts/dev.sh
 
-test: test-setup lint unit build integration python fuzz e2e
+test: test-setup lint unit build deploy-check integration python fuzz e2e
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +25,13 @@ lint: setup
 unit:
 	cargo test --workspace --lib --bins --quiet
 	cargo test -p chatgate-mock --quiet
+
+# What a deploy would ship, checked without deploying (seconds; scripts/deploy_check.py):
+# `wrangler deploy --dry-run` of production and staging on the finished build, the Worker's
+# gzipped size against the plan's limit, every binding and var the code needs declared in
+# each environment, the migrations applied to an empty database.
+deploy-check: build
+	python3 scripts/deploy_check.py
 
 # Rust integration tests against the built Worker under wrangler dev (tests/api).
 integration:

@@ -206,6 +206,8 @@ CREATE INDEX email_tokens_by_user ON email_tokens(user_id, purpose);
 
 CREATE INDEX embed_tickets_by_expiry ON embed_tickets(expires_at);
 
+CREATE INDEX invitations_by_expiry ON invitations(expires_at);
+
 CREATE INDEX invitations_by_org ON invitations(org_id);
 
 CREATE INDEX memberships_by_user ON memberships(user_id);
@@ -214,7 +216,11 @@ CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 
+CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+
 CREATE INDEX sessions_by_user ON sessions(user_id);
+
+CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE INDEX throttle_by_expiry ON throttle(expires_at);
 

@@ -9,6 +9,8 @@
 #              than the Worker itself under load (the benchmark serves with it off)
 # Provider/LiveKit/limit/webhook/sign-in (GOOGLE_*, GITHUB_*, MICROSOFT_*, OIDC_*) variables set in
 # the environment override the vars file.
+# wrangler's scheduled-test route is on: `GET /__scheduled?cron=...` runs the scheduled handler
+# (the upkeep of src/upkeep.rs) as the Cron Trigger would.
 # CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
 # environment says otherwise.
 set -euo pipefail
@@ -85,4 +87,5 @@ INSPECTOR_PORT="${INSPECTOR_PORT:-$(node -e 'const s = require("net").createServ
   s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')}"
 exec npx --no-install wrangler dev --config "$config" --ip 127.0.0.1 --port "$PORT" \
   --inspector-port "$INSPECTOR_PORT" \
-  --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false
+  --persist-to "$STATE_DIR" --env-file "$runtime_env" --show-interactive-dev-session=false \
+  --test-scheduled

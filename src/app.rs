@@ -38,31 +38,58 @@ pub async fn handle(req: Request, env: Env, wait: Context) -> worker::Result<Res
             dispatch(route, params, req, &env, wait, &request_id, timing.clone()).await,
         ),
     };
-    let resp = match result {
-        Ok(resp) => resp,
+    let (resp, failure) = match result {
+        Ok(resp) => (resp, None),
         Err(e) => {
-            if let Some(context) = e.log_context() {
-                worker::console_error!(
-                    "{}",
-                    serde_json::json!({"request_id": request_id, "error": e.code(), "context": context})
-                );
-            }
-            crate::ingress::error_response(&path, &e)
+            let failure = e.log_context().map(|c| (e.code(), c.to_string()));
+            (crate::ingress::error_response(&path, &e), failure)
         }
     };
-    let status = resp.status_code();
+    let request = RequestFacts {
+        request_id: &request_id,
+        route: route_name,
+        status: resp.status_code(),
+        duration_ms: now_ms() - started,
+        org: timing.org(),
+    };
+    if let Some((code, context)) = failure {
+        worker::console_error!(
+            "{}",
+            request.log_line(serde_json::json!({"error": code, "context": context}))
+        );
+    }
     worker::console_log!(
         "{}",
-        serde_json::json!({
-            "request_id": request_id,
-            "method": method,
-            "route": route_name,
-            "status": status,
-            "duration_ms": now_ms() - started,
-            "phases": timing.to_json(),
-        })
+        request.log_line(serde_json::json!({"method": method, "phases": timing.to_json()}))
     );
     finish(resp, &request_id, Some(&timing), &env)
+}
+
+/// What every log line of a request carries (ids only: never a secret).
+struct RequestFacts<'a> {
+    request_id: &'a str,
+    route: &'a str,
+    status: u16,
+    duration_ms: i64,
+    /// The org it acted in, when the pipeline or the handler knows it (`Timing::set_org`).
+    org: Option<String>,
+}
+
+impl RequestFacts<'_> {
+    /// A JSON log line: these facts and `more` (an object).
+    fn log_line(&self, more: serde_json::Value) -> serde_json::Value {
+        let mut line = serde_json::json!({
+            "request_id": self.request_id,
+            "route": self.route,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "org": self.org,
+        });
+        if let (Some(line), serde_json::Value::Object(more)) = (line.as_object_mut(), more) {
+            line.extend(more);
+        }
+        line
+    }
 }
 
 async fn dispatch(
@@ -93,12 +120,18 @@ async fn dispatch(
         wait: Some(Rc::new(wait)),
         timing,
     };
+    // The org an org's route names (the handler checks the caller's membership: the line's
+    // status says whether it passed).
+    if route.pattern.starts_with("/api/orgs/{org}") {
+        ctx.timing.set_org(ctx.param(0));
+    }
     match &route.handler {
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
             let who = guard::authenticate(&ctx, *access).await?;
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
+                ctx.timing.set_org(&key.org_id);
                 let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
                 crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm).await?;
                 ctx.timing.mark("rate-limit");
@@ -188,6 +221,44 @@ async fn serve_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_s_log_lines_both_carry_its_id_route_status_duration_and_org() {
+        let facts = RequestFacts {
+            request_id: "req_1",
+            route: "/api/orgs/{org}/usage",
+            status: 503,
+            duration_ms: 12,
+            org: Some("org_1".into()),
+        };
+        for (more, key) in [
+            (
+                serde_json::json!({"error": "service_unavailable", "context": "D1 …"}),
+                "error",
+            ),
+            (serde_json::json!({"method": "GET", "phases": {}}), "method"),
+        ] {
+            let line = facts.log_line(more);
+            assert_eq!(
+                (
+                    &line["request_id"],
+                    &line["route"],
+                    &line["status"],
+                    &line["duration_ms"],
+                    &line["org"]
+                ),
+                (
+                    &serde_json::json!("req_1"),
+                    &serde_json::json!("/api/orgs/{org}/usage"),
+                    &serde_json::json!(503),
+                    &serde_json::json!(12),
+                    &serde_json::json!("org_1")
+                ),
+                "{line}"
+            );
+            assert!(line.get(key).is_some(), "{line}");
+        }
+    }
 
     #[test]
     fn cf_connecting_ip_is_the_address_only_when_cloudflare_is_trusted_to_set_it() {

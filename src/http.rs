@@ -35,19 +35,30 @@ pub struct Ctx {
 
 /// Phases of one request, each timed from the end of the one before (`Server-Timing`).
 /// The clock is the runtime's, which moves across I/O: a phase times its storage and
-/// network round trips, not its CPU.
+/// network round trips, not its CPU. Also the org the request acted in, once known, for the
+/// log line.
 #[derive(Debug, Default)]
 pub struct Timing {
     start: i64,
     phases: std::cell::RefCell<Vec<(&'static str, i64)>>,
+    org: std::cell::RefCell<Option<String>>,
 }
 
 impl Timing {
     pub fn new(start: i64) -> Self {
         Self {
             start,
-            phases: Default::default(),
+            ..Default::default()
         }
+    }
+
+    /// The org the request acts in (an id: never a secret), for its log line.
+    pub fn set_org(&self, org_id: &str) {
+        *self.org.borrow_mut() = Some(org_id.to_string());
+    }
+
+    pub fn org(&self) -> Option<String> {
+        self.org.borrow().clone()
     }
 
     pub fn start(&self) -> i64 {

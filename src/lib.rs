@@ -1,6 +1,6 @@
 //! chatgate: an edge-native authentication and AI-chat gateway on Cloudflare Workers.
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 pub mod app;
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod providers;
 pub mod routes;
 pub mod store;
+pub mod upkeep;
 pub mod upstream;
 pub mod util;
 pub mod webhooks;
@@ -27,4 +28,10 @@ pub mod webhooks;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     app::handle(req, env, ctx).await
+}
+
+/// The Cron Trigger (wrangler.toml `[triggers]`): scheduled upkeep.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    upkeep::scheduled(&event, &env).await
 }

@@ -186,6 +186,7 @@ pub async fn admit(
     let db = ctx.db()?;
     let (org_id, admitted) = futures::join!(acting_org(&db, who, named), admit_user(ctx, who));
     let (org_id, ()) = (org_id?, admitted?);
+    ctx.timing.set_org(&org_id);
     let settings = async {
         match &who.api_key {
             Some(key) if key.org_id == org_id => Ok(key.settings.clone()),

@@ -10,18 +10,15 @@ use crate::store::orgs::Role;
 use crate::util::new_id;
 
 /// Records a security event with the request's address and user agent. Never fails the
-/// request: an event that cannot be written is logged instead. About one write in 64 also
-/// deletes events past the 90-day retention.
+/// request: an event that cannot be written is logged instead. (Events past the 90-day
+/// retention are deleted by the scheduled upkeep.)
 pub async fn record(ctx: &Ctx, entry: Entry) {
-    let mut dice = [0u8; 1];
-    crate::crypto::fill_random(&mut dice);
     let from = Origin {
         ip: &ctx.ip,
         user_agent: &ctx.user_agent,
         now: ctx.now,
     };
-    let result =
-        async { audit::insert(&ctx.db()?, &new_id("aud"), &entry, &from, dice[0] < 4).await }.await;
+    let result = async { audit::insert(&ctx.db()?, &new_id("aud"), &entry, &from).await }.await;
     if let Err(e) = result {
         worker::console_error!(
             "{}",

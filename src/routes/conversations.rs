@@ -102,6 +102,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             system_prompt: None,
         });
     let org_id = gateway::acting_org(&ctx.db()?, &who, body.org_id.as_deref()).await?;
+    ctx.timing.set_org(&org_id);
     let settings = orgs::settings(&ctx.db()?, &org_id).await?;
     let model = match body.model.as_deref() {
         Some(m) => settings.permit(m).map_err(ApiError::Validation)?,

@@ -1,10 +1,10 @@
 //! The audit log: security events with who, where from, and what (never a secret).
-//! Rows are kept 90 days; older ones are deleted opportunistically as new ones are written.
+//! Rows are kept 90 days; the scheduled upkeep deletes older ones (`store::upkeep`).
 
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{all, batch, n, opt_s, s, stmt};
+use super::{all, n, opt_s, run, s};
 use crate::error::ApiResult;
 use crate::util::{rfc3339, JS_MAX_SAFE};
 
@@ -162,17 +162,11 @@ pub struct Origin<'a> {
     pub now: i64,
 }
 
-/// Writes one event; with `prune`, also deletes events past retention (same transaction).
-pub async fn insert(
-    db: &D1Database,
-    id: &str,
-    entry: &Entry,
-    from: &Origin<'_>,
-    prune: bool,
-) -> ApiResult<()> {
+/// Writes one event.
+pub async fn insert(db: &D1Database, id: &str, entry: &Entry, from: &Origin<'_>) -> ApiResult<()> {
     // A user agent can be long; the log keeps enough to recognise it.
     let user_agent: String = from.user_agent.chars().take(512).collect();
-    let mut statements = vec![stmt(
+    run(
         db,
         "INSERT INTO audit_events (id, created_at, type, actor_id, subject_id, org_id, ip, user_agent, details)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -187,15 +181,8 @@ pub async fn insert(
             s(&user_agent),
             s(&entry.details.to_string()),
         ],
-    )?];
-    if prune {
-        statements.push(stmt(
-            db,
-            "DELETE FROM audit_events WHERE created_at < ?1",
-            &[n(from.now - RETENTION_MS)],
-        )?);
-    }
-    batch(db, statements).await?;
+    )
+    .await?;
     Ok(())
 }
 

@@ -78,8 +78,8 @@ impl<'a> From<&'a Email> for Recipient<'a> {
     }
 }
 
-/// Stores a link for `purpose` to `to` (expiring at `now` + its lifetime). Each insert also
-/// deletes a bounded batch of expired links.
+/// Stores a link for `purpose` to `to` (expiring at `now` + its lifetime). (The scheduled
+/// upkeep deletes expired links.)
 pub fn insert(
     db: &D1Database,
     token_hash: &str,
@@ -88,14 +88,7 @@ pub fn insert(
     to: Recipient,
     now: i64,
 ) -> ApiResult<Vec<D1PreparedStatement>> {
-    Ok(vec![
-        stmt(
-            db,
-            "DELETE FROM email_tokens WHERE token_hash IN
-               (SELECT token_hash FROM email_tokens WHERE expires_at <= ?1 LIMIT 100)",
-            &[n(now)],
-        )?,
-        stmt(
+    Ok(vec![stmt(
             db,
             "INSERT INTO email_tokens (token_hash, user_id, purpose, email, email_key, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{batch, first, n, s, stmt};
+use super::{first, n, run, s};
 use crate::error::ApiResult;
 
 /// How long a ticket can be exchanged.
@@ -18,29 +18,19 @@ pub struct NewTicket<'a> {
     pub now: i64,
 }
 
-/// Stores a ticket (and clears out tickets that ended over an hour ago).
+/// Stores a ticket. (The scheduled upkeep deletes tickets an hour after they expire.)
 pub async fn create(db: &D1Database, t: &NewTicket<'_>) -> ApiResult<()> {
-    batch(
+    run(
         db,
-        vec![
-            stmt(
-                db,
-                "DELETE FROM embed_tickets WHERE expires_at < ?1",
-                &[n(t.now - 3_600_000)],
-            )?,
-            stmt(
-                db,
-                "INSERT INTO embed_tickets (ticket_hash, user_id, org_id, origin, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                &[
-                    s(t.hash),
-                    s(t.user_id),
-                    s(t.org_id),
-                    s(t.origin),
-                    n(t.now),
-                    n(t.now + TICKET_TTL_MS),
-                ],
-            )?,
+        "INSERT INTO embed_tickets (ticket_hash, user_id, org_id, origin, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            s(t.hash),
+            s(t.user_id),
+            s(t.org_id),
+            s(t.origin),
+            n(t.now),
+            n(t.now + TICKET_TTL_MS),
         ],
     )
     .await?;

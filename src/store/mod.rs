@@ -18,6 +18,7 @@ pub mod orgs;
 pub mod provider_keys;
 pub mod sessions;
 pub mod throttle;
+pub mod upkeep;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
