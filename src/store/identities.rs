@@ -187,17 +187,11 @@ pub struct NewFlow<'a> {
     pub now: i64,
 }
 
-/// Stores a sign-in in progress, and deletes a bounded batch of expired ones.
+/// Stores a sign-in in progress (expired ones are deleted by the upkeep, store::upkeep).
 pub async fn start_flow(db: &D1Database, f: &NewFlow<'_>) -> ApiResult<()> {
     super::batch(
         db,
         vec![
-            stmt(
-                db,
-                "DELETE FROM oauth_flows WHERE state_hash IN
-                   (SELECT state_hash FROM oauth_flows WHERE expires_at < ?1 LIMIT 50)",
-                &[n(f.now)],
-            )?,
             stmt(
                 db,
                 "INSERT INTO oauth_flows (state_hash, provider, browser_hash, next, created_at, expires_at)

@@ -73,6 +73,13 @@ pub const RULES: &[Rule] = &[
     // Verification, address-change and reset links: a used or expired link is refused the
     // same way as an unknown one, so nothing needs them past their expiry.
     Rule {
+        what: "oauth_flows",
+        keep_ms: 0,
+        sql: "DELETE FROM oauth_flows WHERE state_hash IN
+                (SELECT state_hash FROM oauth_flows WHERE expires_at <= ?1 LIMIT ?2)",
+        batch: BATCH,
+    },
+    Rule {
         what: "email_tokens",
         keep_ms: 0,
         sql: "DELETE FROM email_tokens WHERE token_hash IN
