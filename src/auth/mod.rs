@@ -5,3 +5,5 @@ pub mod guard;
 pub mod password;
 pub mod registration;
 pub mod tokens;
+pub mod totp;
+pub mod webauthn;
