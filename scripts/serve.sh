@@ -9,7 +9,8 @@
 #              than the Worker itself under load (the benchmark serves with it off)
 # Provider/LiveKit/limit/webhook variables set in the environment override the vars file.
 # CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
-# environment says otherwise.
+# environment says otherwise. Passkeys' relying party is `localhost` at http://localhost:PORT
+# and http://127.0.0.1:PORT (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS) unless they say otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
@@ -39,6 +40,10 @@ runtime_env="$STATE_DIR/runtime.env"
 rm -f "$runtime_env"
 ( umask 077
   { echo "TRUST_CF_CONNECTING_IP=false"
+    # Passkeys out of the box: the relying party `localhost` (browsers refuse an IP address
+    # as one, so they do WebAuthn at http://localhost:$PORT only; other clients may use either).
+    echo "WEBAUTHN_RP_ID=localhost"
+    echo "WEBAUTHN_ORIGINS=http://localhost:$PORT,http://127.0.0.1:$PORT"
     cat "$VARS_FILE"
     for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
         GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
@@ -48,7 +53,8 @@ rm -f "$runtime_env"
         WEBHOOK_ALLOW_INSECURE_HOSTS TRUST_CF_CONNECTING_IP SERVICE_KEYS DEFAULT_MONTHLY_TOKEN_LIMIT \
         USER_RATE_LIMIT_RPM MAX_ORGS_PER_USER MAX_API_KEYS_PER_USER_PER_ORG MAX_PENDING_INVITATIONS_PER_ORG \
         EMAIL_PROVIDER EMAIL_FROM RESEND_API_KEY RESEND_API_URL DEV_MAILBOX PUBLIC_URL REQUIRE_VERIFIED_EMAIL \
-        ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR; do
+        ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR \
+        WEBAUTHN_RP_ID WEBAUTHN_ORIGINS; do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done
   } > "$runtime_env" )

@@ -70,6 +70,10 @@ pub struct Config {
     /// Password-reset requests per client address per hour
     /// (`PASSWORD_RESETS_PER_ADDRESS_PER_HOUR`).
     pub password_resets_per_address_per_hour: u32,
+    // --- Two-factor authentication and passkeys ---
+    /// The passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`): unset, the host name
+    /// and the origin of each request.
+    pub webauthn: crate::auth::webauthn::Settings,
 }
 
 pub struct LiveKit {
@@ -252,6 +256,11 @@ impl Config {
             .map_or(Ok(false), |v| parse_switch(&v))
             .map_err(|e| ApiError::Unavailable(format!("TRUST_CF_CONNECTING_IP {e}")))?;
         let (mail, require_verified_email, registration) = mail_and_sign_up(env)?;
+        let webauthn = crate::auth::webauthn::Settings::parse(
+            string(env, "WEBAUTHN_RP_ID").as_deref(),
+            string(env, "WEBAUTHN_ORIGINS").as_deref(),
+        )
+        .map_err(ApiError::Unavailable)?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -298,6 +307,7 @@ impl Config {
                 "PASSWORD_RESETS_PER_ADDRESS_PER_HOUR",
                 20,
             ),
+            webauthn,
         })
     }
 

@@ -27,6 +27,11 @@ pub enum ApiError {
     EmailUnverified(&'static str),
     /// 403: the registration policy does not let this address open an account (saying why).
     RegistrationClosed(String),
+    /// 403: the action needs two-factor authentication on the caller's account (saying which).
+    MfaRequired(&'static str),
+    /// 401: a two-factor code (TOTP or recovery code) or a passkey's answer that is wrong,
+    /// expired or used already.
+    InvalidCode(&'static str),
     /// 404: also what a resource the caller may not see looks like.
     NotFound,
     /// 405, with the methods the path does allow.
@@ -90,13 +95,15 @@ impl ApiError {
             | ApiError::InvalidParam { .. }
             | ApiError::MalformedJson(_)
             | ApiError::NoProviderKey(_) => 400,
-            ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
-                401
-            }
+            ApiError::InvalidCredentials
+            | ApiError::Unauthorized(_)
+            | ApiError::TokenExpired
+            | ApiError::InvalidCode(_) => 401,
             ApiError::Forbidden(_)
             | ApiError::FeatureDisabled(_)
             | ApiError::EmailUnverified(_)
-            | ApiError::RegistrationClosed(_) => 403,
+            | ApiError::RegistrationClosed(_)
+            | ApiError::MfaRequired(_) => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -122,6 +129,8 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "feature_disabled",
             ApiError::EmailUnverified(_) => "email_unverified",
             ApiError::RegistrationClosed(_) => "registration_closed",
+            ApiError::MfaRequired(_) => "mfa_required",
+            ApiError::InvalidCode(_) => "invalid_code",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -148,6 +157,8 @@ impl ApiError {
             ApiError::FeatureDisabled(_) => "Feature disabled",
             ApiError::EmailUnverified(_) => "Email not verified",
             ApiError::RegistrationClosed(_) => "Registration closed",
+            ApiError::MfaRequired(_) => "Two-factor authentication required",
+            ApiError::InvalidCode(_) => "Invalid code",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
@@ -174,9 +185,11 @@ impl ApiError {
             | ApiError::Unavailable(d) => d.clone(),
             ApiError::MalformedJson(d) => format!("the request body is not valid JSON: {d}"),
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),
-            ApiError::Unauthorized(d) | ApiError::Forbidden(d) | ApiError::EmailUnverified(d) => {
-                (*d).into()
-            }
+            ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::EmailUnverified(d)
+            | ApiError::MfaRequired(d)
+            | ApiError::InvalidCode(d) => (*d).into(),
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
             ApiError::FeatureDisabled(f) => format!(
                 "the organization has switched this feature off (settings.features.{f} is false)"

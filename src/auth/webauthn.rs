@@ -277,6 +277,44 @@ pub fn is_valid_origin(s: &str) -> bool {
     })
 }
 
+/// The operator's settings: `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS` (comma-separated). Each
+/// one left empty is taken from the request: its host name, its origin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub rp_id: Option<String>,
+    pub origins: Vec<String>,
+}
+
+impl Settings {
+    pub fn parse(rp_id: Option<&str>, origins: Option<&str>) -> Result<Settings, String> {
+        let rp_id = rp_id.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(id) = rp_id {
+            if !is_valid_rp_id(id) {
+                return Err(format!(
+                    "WEBAUTHN_RP_ID must be a domain name (no scheme, port or IP address), not `{id}`"
+                ));
+            }
+        }
+        let origins: Vec<String> = origins
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(bad) = origins.iter().find(|o| !is_valid_origin(o)) {
+            return Err(format!(
+                "WEBAUTHN_ORIGINS holds `{bad}`, which is not an origin (scheme://host[:port], \
+                 lower case, no path)"
+            ));
+        }
+        Ok(Settings {
+            rp_id: rp_id.map(str::to_ascii_lowercase),
+            origins,
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Client data (§5.8.1)
 

@@ -57,6 +57,10 @@ pub struct OrgSettings {
     /// Requests per minute per API key; `None` means the service default.
     #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     pub rate_limit_rpm: Option<i64>,
+    /// Members act in the org only with two-factor authentication on (403 `mfa_required`
+    /// otherwise): its routes, its conversations, model calls and API keys in it.
+    #[serde(default)]
+    pub require_2fa: bool,
 }
 
 impl OrgSettings {

@@ -18,7 +18,9 @@ pub mod federation;
 pub mod keys;
 pub mod me;
 pub mod messages;
+pub mod mfa;
 pub mod orgs;
+pub mod passkeys;
 pub mod provider_keys;
 pub mod responses;
 pub mod service;
@@ -97,6 +99,27 @@ pub static ROUTES: &[Route] = &[
     user!("POST", "/api/me/password", me::change_password),
     user!("GET", "/api/sessions", me::list_sessions),
     user!("DELETE", "/api/sessions/{id}", me::revoke_session),
+    // Two-factor authentication and passkeys
+    public!("POST", "/api/auth/login/mfa", mfa::login_mfa),
+    user!("GET", "/api/me/2fa", mfa::status),
+    user!("POST", "/api/me/2fa/totp", mfa::enrol),
+    user!("DELETE", "/api/me/2fa/totp", mfa::disable),
+    user!("POST", "/api/me/2fa/totp/confirm", mfa::confirm),
+    user!(
+        "POST",
+        "/api/me/passkeys/options",
+        passkeys::registration_options
+    ),
+    user!("POST", "/api/me/passkeys", passkeys::register),
+    user!("GET", "/api/me/passkeys", passkeys::list),
+    user!("PATCH", "/api/me/passkeys/{id}", passkeys::rename),
+    user!("DELETE", "/api/me/passkeys/{id}", passkeys::delete),
+    public!(
+        "POST",
+        "/api/auth/passkey/options",
+        passkeys::sign_in_options
+    ),
+    public!("POST", "/api/auth/passkey", passkeys::sign_in),
     // Conversations and chat
     user_or_key!("POST", "/api/conversations", conversations::create),
     user_or_key!("GET", "/api/conversations", conversations::list),

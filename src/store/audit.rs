@@ -30,10 +30,19 @@ pub enum Action {
     EmailChanged,
     PasswordResetRequested,
     PasswordReset,
+    // Two-factor authentication and passkeys
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    MfaFailed,
+    RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyCounterRegressed,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 24] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -50,6 +59,14 @@ impl Action {
         Action::EmailChanged,
         Action::PasswordResetRequested,
         Action::PasswordReset,
+        Action::TwoFactorEnabled,
+        Action::TwoFactorDisabled,
+        Action::MfaFailed,
+        Action::RecoveryCodeUsed,
+        Action::PasskeyAdded,
+        Action::PasskeyRenamed,
+        Action::PasskeyRemoved,
+        Action::PasskeyCounterRegressed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +87,14 @@ impl Action {
             Action::EmailChanged => "email.changed",
             Action::PasswordResetRequested => "password.reset_requested",
             Action::PasswordReset => "password.reset",
+            Action::TwoFactorEnabled => "2fa.enabled",
+            Action::TwoFactorDisabled => "2fa.disabled",
+            Action::MfaFailed => "mfa.failed",
+            Action::RecoveryCodeUsed => "mfa.recovery_code_used",
+            Action::PasskeyAdded => "passkey.added",
+            Action::PasskeyRenamed => "passkey.renamed",
+            Action::PasskeyRemoved => "passkey.removed",
+            Action::PasskeyCounterRegressed => "passkey.counter_regressed",
         }
     }
 }
@@ -313,14 +338,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn action_names_are_distinct_dotted_snake_case() {
+    fn action_names_are_distinct_dotted_snake_case_with_digits() {
         let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         for (i, name) in names.iter().enumerate() {
             assert!(
                 name.split('.').count() == 2
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                    && name.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '.'
+                        || c == '_'),
                 "{name}"
             );
             assert!(!names[i + 1..].contains(name), "{name} twice");

@@ -372,3 +372,28 @@ fn relying_party_ids_are_domains_and_origins_are_exact() {
         assert!(!is_valid_origin(bad), "{bad}");
     }
 }
+
+#[test]
+fn the_operators_settings_are_a_domain_and_exact_origins() {
+    assert_eq!(Settings::parse(None, None), Ok(Settings::default()));
+    assert_eq!(
+        Settings::parse(Some(" "), Some(" , ")),
+        Ok(Settings::default())
+    );
+    let s = Settings::parse(
+        Some("localhost"),
+        Some("http://localhost:8787, http://127.0.0.1:8787"),
+    )
+    .unwrap();
+    assert_eq!(s.rp_id.as_deref(), Some("localhost"));
+    assert_eq!(
+        s.origins,
+        ["http://localhost:8787", "http://127.0.0.1:8787"]
+    );
+    assert!(Settings::parse(Some("127.0.0.1"), None)
+        .unwrap_err()
+        .contains("WEBAUTHN_RP_ID"));
+    assert!(Settings::parse(None, Some("https://a.example/"))
+        .unwrap_err()
+        .contains("WEBAUTHN_ORIGINS"));
+}
