@@ -1652,6 +1652,8 @@ components["schemas"].update({
                     "backed_up": {"type": "boolean", "description": "synced by its provider, as it last said"}},
                    ["id", "name", "created_at", "last_used_at", "backed_up"]),
 })
+FRESH_403 = ("The session was signed in more than 15 minutes ago (`reauthentication_required`): a passkey signs "
+             "in alone, so adding one needs a recent sign-in")
 PASSKEY_401 = "The passkey could not be verified (`unauthorized`): its challenge is unknown, used or expired, " \
               "it is not registered, made on another origin or for another relying party, its signature or " \
               "user verification fails, or its signature counter went backwards (recorded in the audit log)"
@@ -1713,18 +1715,20 @@ paths.update({
         description="Recorded as `2fa.enabled`. " + AUTH_BODY_NOTE,
         body=obj({"code": CODE}, ["code"]))},
     "/api/me/passkeys/options": {"post": op(
-        "WebAuthn creation options to add a passkey", "me", errors=(503,),
+        "WebAuthn creation options to add a passkey", "me", errors=(403, 503),
         ok={"type": "object", "description": "PublicKeyCredentialCreationOptionsJSON: `rp` {id, name}, `user` {id "
                                              "(base64url of the account id), name, displayName}, `challenge`, "
                                              "`pubKeyCredParams` (ES256, Ed25519, RS256), `timeout`, "
                                              "`excludeCredentials`, `authenticatorSelection`, `attestation: none`"},
-        texts={503: "The relying party is unknown: no WEBAUTHN_RP_ID and the service was reached at an IP address "
+        texts={403: FRESH_403,
+               503: "The relying party is unknown: no WEBAUTHN_RP_ID and the service was reached at an IP address "
                     "(`service_unavailable`)"},
         description="The challenge is single use and lasts 5 minutes. Takes no body (one is ignored).")},
     "/api/me/passkeys": {
         "post": op("Add a passkey: the attestation of the creation options", "me", status=201, ok=ref("Passkey"),
-                   errors=(409, 503),
-                   texts={400: "The credential is malformed, was made on another origin or for another relying "
+                   errors=(403, 409, 503),
+                   texts={403: FRESH_403,
+                          400: "The credential is malformed, was made on another origin or for another relying "
                                "party, for a used or expired challenge, or with an unsupported key "
                                "(`validation_failed`, `param: credential`)",
                           409: "The passkey is registered already, or the account has 20 (`conflict`)"},

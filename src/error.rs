@@ -29,6 +29,8 @@ pub enum ApiError {
     RegistrationClosed(String),
     /// 403: the action needs two-factor authentication on the caller's account (saying which).
     MfaRequired(&'static str),
+    /// 403: the action needs a recent sign-in (saying which).
+    ReauthenticationRequired(&'static str),
     /// 401: a two-factor code (TOTP or recovery code) or a passkey's answer that is wrong,
     /// expired or used already.
     InvalidCode(&'static str),
@@ -103,7 +105,8 @@ impl ApiError {
             | ApiError::FeatureDisabled(_)
             | ApiError::EmailUnverified(_)
             | ApiError::RegistrationClosed(_)
-            | ApiError::MfaRequired(_) => 403,
+            | ApiError::MfaRequired(_)
+            | ApiError::ReauthenticationRequired(_) => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -130,6 +133,7 @@ impl ApiError {
             ApiError::EmailUnverified(_) => "email_unverified",
             ApiError::RegistrationClosed(_) => "registration_closed",
             ApiError::MfaRequired(_) => "mfa_required",
+            ApiError::ReauthenticationRequired(_) => "reauthentication_required",
             ApiError::InvalidCode(_) => "invalid_code",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
@@ -158,6 +162,7 @@ impl ApiError {
             ApiError::EmailUnverified(_) => "Email not verified",
             ApiError::RegistrationClosed(_) => "Registration closed",
             ApiError::MfaRequired(_) => "Two-factor authentication required",
+            ApiError::ReauthenticationRequired(_) => "Sign in again",
             ApiError::InvalidCode(_) => "Invalid code",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
@@ -189,6 +194,7 @@ impl ApiError {
             | ApiError::Forbidden(d)
             | ApiError::EmailUnverified(d)
             | ApiError::MfaRequired(d)
+            | ApiError::ReauthenticationRequired(d)
             | ApiError::InvalidCode(d) => (*d).into(),
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
             ApiError::FeatureDisabled(f) => format!(

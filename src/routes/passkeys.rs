@@ -20,7 +20,7 @@ use crate::routes::audit;
 use crate::routes::auth::{start_session, token_response, Delivery};
 use crate::store::audit::{Action, Entry};
 use crate::store::passkeys::{self, Inserted, PasskeyRow, Purpose};
-use crate::store::{mfa, throttle, users};
+use crate::store::{mfa, sessions, throttle, users};
 use crate::util::new_id;
 
 /// A registration's body: an attestation can carry certificates (a few KiB each).
@@ -98,10 +98,29 @@ const STALE_CHALLENGE: &str =
 // ---------------------------------------------------------------------------------------
 // Registration and management (signed in)
 
+/// How recent a sign-in must be to add a passkey: a passkey signs in alone, second factor
+/// included, so adding one is for someone who has just proven who they are, not for whoever
+/// holds an old session's tokens.
+pub const FRESH_SIGN_IN_MS: i64 = 15 * 60 * 1000;
+
+async fn require_fresh_sign_in(ctx: &Ctx, who: &Principal) -> ApiResult<()> {
+    let signed_in = match &who.session_id {
+        Some(sid) => sessions::signed_in_at(&ctx.db()?, sid, &who.user_id).await?,
+        None => None,
+    };
+    if signed_in.is_some_and(|at| ctx.now - at <= FRESH_SIGN_IN_MS) {
+        return Ok(());
+    }
+    Err(ApiError::ReauthenticationRequired(
+        "adding a passkey needs a sign-in from the last 15 minutes: sign in again, then add it",
+    ))
+}
+
 /// `POST /api/me/passkeys/options`: `PublicKeyCredentialCreationOptions` (JSON form) for
 /// `navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(…)})`.
 pub async fn registration_options(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let rp = relying_party(&ctx)?;
+    require_fresh_sign_in(&ctx, &who).await?;
     let db = ctx.db()?;
     let user = users::find(&db, &who.user_id)
         .await?
@@ -142,6 +161,7 @@ pub async fn register(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let name = DisplayName::parse(body.name.as_deref().unwrap_or("Passkey"), "name")
         .map_err(ApiError::Validation)?;
     let rp = relying_party(&ctx)?;
+    require_fresh_sign_in(&ctx, &who).await?;
     let registration = body.credential.decode().map_err(|r| bad_credential(&r))?;
     let client = ClientData::parse(&registration.client_data_json, "webauthn.create")
         .map_err(|r| bad_credential(&r))?;

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
 use crate::mfa::{enable_2fa, mfa_ticket};
 
 fn b64(bytes: &[u8]) -> String {
@@ -642,4 +642,46 @@ async fn a_malformed_credential_is_a_400_and_never_a_500() {
             resp.status()
         );
     }
+}
+
+#[tokio::test]
+async fn adding_a_passkey_needs_a_sign_in_from_the_last_15_minutes() {
+    let app = spawn_app().await;
+    let user = app.register("passkey-fresh").await;
+    let mut authenticator = SoftAuthenticator::p256();
+    let options = json_of(
+        app.post("/api/me/passkeys/options", Some(&user.token), &json!({}))
+            .await,
+    )
+    .await;
+    // The session was signed in 16 minutes ago (its tokens are still good).
+    crate::email::d1_execute(
+        &server().state_dir,
+        &format!(
+            "UPDATE sessions SET created_at = created_at - 960000 WHERE user_id = '{}'",
+            user.id
+        ),
+    );
+    assert_eq!(app.get("/api/me", Some(&user.token)).await.status(), 200);
+    let resp = app
+        .post("/api/me/passkeys/options", Some(&user.token), &json!({}))
+        .await;
+    assert_problem(resp, 403, "reauthentication_required").await;
+    let credential = authenticator.create(&options, &app.base);
+    let resp = app
+        .post(
+            "/api/me/passkeys",
+            Some(&user.token),
+            &json!({"credential": credential}),
+        )
+        .await;
+    assert_problem(resp, 403, "reauthentication_required").await;
+
+    // Signed in again, the passkey is added.
+    let fresh = json_of(app.login(&user.email, &user.password).await).await;
+    let user = User {
+        token: fresh["access_token"].as_str().unwrap().to_string(),
+        ..user
+    };
+    add_passkey(&app, &user, &mut authenticator, "Key").await;
 }
