@@ -1620,6 +1620,8 @@ B64URL = {"type": "string", "pattern": "^[A-Za-z0-9_-]*={0,2}$", "description": 
 CODE = {"type": "string", "maxLength": 32, "description": "six digits from the authenticator app (spaces ignored)"}
 RECOVERY_CODE = {"type": "string", "maxLength": 64,
                  "description": "one of the ten recovery codes, `xxxx-xxxx-xxxx-xxxx` (case, spaces and dashes ignored)"}
+NULL = {"type": "null"}
+PROOFS = (("code", CODE), ("recovery_code", RECOVERY_CODE), ("passkey", ref("AssertionCredential")))
 CREDENTIAL_DESCRIPTOR = obj({"type": {"const": "public-key"}, "id": B64URL,
                              "transports": {"type": "array", "items": S}}, ["type", "id"])
 components["schemas"].update({
@@ -1672,10 +1674,10 @@ paths.update({
                     "`passkey` (an assertion for options of POST /api/auth/passkey/options `{mfa_token}`). The "
                     "answer is the login's; the ticket is then spent. Failures are `mfa.failed` in the audit "
                     "log, a used recovery code `mfa.recovery_code_used`. " + AUTH_BODY_NOTE.replace("16", "32"),
-        body={"oneOf": [obj({"mfa_token": MFA_TOKEN, proof: schema, "refresh_token_in": DELIVERY},
-                            ["mfa_token", proof])
-                        for proof, schema in (("code", CODE), ("recovery_code", RECOVERY_CODE),
-                                              ("passkey", ref("AssertionCredential")))]})},
+        body={"oneOf": [obj({"mfa_token": MFA_TOKEN, **{p: NULL for p, _ in PROOFS}, proof: schema,
+                             "refresh_token_in": DELIVERY}, ["mfa_token", proof])
+                        for proof, schema in PROOFS],
+              "description": "the ticket and exactly one proof (a null is as absent)"})},
     "/api/me/2fa": {"get": op(
         "What protects the account beyond its password", "me",
         ok=obj({"enabled": {"type": "boolean", "description": "two-factor authentication (TOTP) is on"},
@@ -1702,7 +1704,9 @@ paths.update({
                             429: "Too many wrong codes or passwords for this account (`rate_limited`)"},
                      description="With a current code or the password; the recovery codes go too. Recorded as "
                                  "`2fa.disabled`. " + AUTH_BODY_NOTE,
-                     body={"oneOf": [obj({"code": CODE}, ["code"]), obj({"password": S}, ["password"])]}),
+                     body={"oneOf": [obj({"code": CODE, "password": NULL}, ["code"]),
+                                     obj({"password": S, "code": NULL}, ["password"])],
+                           "description": "a current code or the password (a null is as absent)"}),
     },
     "/api/me/2fa/totp/confirm": {"post": op(
         "Confirm the enrolment with a code: two-factor authentication is on", "me", errors=(409, 429),
@@ -1762,8 +1766,9 @@ paths.update({
                     "account) gets one stand-in credential id, the same each time, so the answer does not tell. "
                     "`{mfa_token}`: the passkeys of the login waiting for its second factor (presence is "
                     "enough). The challenge is single use and lasts 5 minutes. " + AUTH_BODY_NOTE,
-        body={"anyOf": [obj({"email": EMAIL}), obj({"mfa_token": MFA_TOKEN})],
-              "description": "`{}`, `{email}` or `{mfa_token}`"})},
+        body={"anyOf": [obj({"email": nullable(EMAIL), "mfa_token": NULL}),
+                        obj({"mfa_token": nullable(MFA_TOKEN), "email": NULL})],
+              "description": "`{}`, `{email}` or `{mfa_token}` (a null is as absent)"})},
     "/api/auth/passkey": {"post": op(
         "Sign in with a passkey alone", "auth", public=True, ok=TOKENS_JSON, errors=(401, 429, 503),
         texts={401: PASSKEY_401,
