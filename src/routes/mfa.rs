@@ -47,7 +47,9 @@ pub struct SecondStep {
 /// name of another method, such as `oidc:<provider>`; it is recorded in the audit log): a
 /// session when the account has no second factor (with `extra` statements in its transaction),
 /// else a ticket for the second step (and `extra` is written at once). Every sign-in method
-/// goes through here, so none of them skips the second factor.
+/// goes through here, so none of them skips the second factor. A JSON route answers with
+/// `sign_in_response`; one that ends in a browser redirect sends the browser to the session's
+/// page, or to `SecondStep::web_client_location` for the second step.
 pub async fn after_first_factor(
     ctx: &Ctx,
     user: &users::UserRow,
@@ -80,6 +82,18 @@ pub async fn after_first_factor(
         methods,
         expires_in: mfa::TICKET_TTL_MS / 1000,
     }))
+}
+
+impl SecondStep {
+    /// The web client's sign-in page with this ticket, for a method that ends in a browser
+    /// redirect: the ticket rides in the fragment, which no server or log sees.
+    pub fn web_client_location(&self) -> String {
+        format!(
+            "/login#mfa_token={}&methods={}",
+            self.mfa_token,
+            self.methods.join(",")
+        )
+    }
 }
 
 /// The response of a sign-in route: the tokens (as login gives them) or the second step.
@@ -465,4 +479,23 @@ pub async fn login_mfa(mut ctx: Ctx) -> ApiResult<Response> {
         .await;
     }
     token_response(200, Some(&user.view()), &issued, body.refresh_token_in)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_hands_the_ticket_to_the_sign_in_page_in_the_fragment() {
+        let step = SecondStep {
+            mfa_required: true,
+            mfa_token: "tkt_AbC-_9".into(),
+            methods: vec!["totp", "recovery_code", "passkey"],
+            expires_in: 300,
+        };
+        assert_eq!(
+            step.web_client_location(),
+            "/login#mfa_token=tkt_AbC-_9&methods=totp,recovery_code,passkey"
+        );
+    }
 }

@@ -397,3 +397,46 @@ fn the_operators_settings_are_a_domain_and_exact_origins() {
         .unwrap_err()
         .contains("WEBAUTHN_ORIGINS"));
 }
+
+#[test]
+fn extensions_after_the_credential_are_read_past_and_nothing_else_is_allowed() {
+    let reg = none_registration().decode().unwrap();
+    let (object, _) = cbor_item(&reg.attestation_object).unwrap();
+    let Value::Map(entries) = object else {
+        panic!("a map")
+    };
+    let auth_data = entries
+        .iter()
+        .find_map(|(k, v)| match (k.as_text(), v) {
+            (Some("authData"), Value::Bytes(b)) => Some(b.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let plain = AuthenticatorData::parse(&auth_data).unwrap();
+    // The same data with extensions ({"credProtect": 1}) after the key, and the ED flag.
+    let mut with_ext = auth_data.clone();
+    with_ext[32] |= ED;
+    with_ext.extend([0xa1, 0x6b]);
+    with_ext.extend(b"credProtect");
+    with_ext.push(0x01);
+    let parsed = AuthenticatorData::parse(&with_ext).unwrap();
+    let (a, b) = (plain.attested.unwrap(), parsed.attested.unwrap());
+    assert_eq!(
+        a.public_key, b.public_key,
+        "the key ends where its CBOR ends"
+    );
+    assert_eq!(a.id, b.id);
+    // Extensions without the flag, or the flag without extensions: refused.
+    let mut unflagged = with_ext.clone();
+    unflagged[32] &= !ED;
+    assert!(matches!(
+        AuthenticatorData::parse(&unflagged),
+        Err(Refusal::Malformed(_))
+    ));
+    let mut flagged = auth_data;
+    flagged[32] |= ED;
+    assert!(matches!(
+        AuthenticatorData::parse(&flagged),
+        Err(Refusal::Malformed(_))
+    ));
+}
