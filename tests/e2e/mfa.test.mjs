@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { start, newPage, shot, signUpUI } from './harness.mjs';
+import { start, newPage, shot, signUpUI, axeViolations } from './harness.mjs';
 
 let env;
 
@@ -151,5 +151,32 @@ test('turn on two-step verification, sign in with a code, then with a recovery c
   const after = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
   assert.ok(after[0].signCount >= 2, `the counter moved: ${after[0].signCount}`);
   assertClean(problems, 'two-step verification and passkeys');
+  await context.close();
+});
+
+test('the two-step verification and passkey pages pass axe (WCAG 2.1 AA)', async () => {
+  const local = { ...env, base: env.base.replace('127.0.0.1', 'localhost') };
+  const { context, page } = await newPage(local, { bypassCSP: true });
+  const user = await signUpUI(page);
+  await page.goto('/settings/passkeys');
+  await page.getByText('You have no passkeys yet.').waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'passkeys');
+  await page.goto('/settings/security');
+  await page.getByLabel('Your password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Set up two-step verification' }).click();
+  await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'enrolment');
+  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  await page.getByLabel('Code from the app').fill(totp(secret, stepNow()));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await page.getByRole('list', { name: 'Recovery codes' }).waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'recovery codes');
+  await page.getByRole('button', { name: 'I have saved them' }).click();
+  await page.getByText('Recovery codes left: 10').waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'two-step verification on');
+  await signOut(page);
+  assert.deepEqual(await axeViolations(page), [], 'sign-in page');
+  await passwordStep(page, user);
+  assert.deepEqual(await axeViolations(page), [], 'second step');
   await context.close();
 });
