@@ -180,3 +180,13 @@ test('the two-step verification and passkey pages pass axe (WCAG 2.1 AA)', async
   assert.deepEqual(await axeViolations(page), [], 'second step');
   await context.close();
 });
+
+test('at 127.0.0.1 the sign-in page says passkeys work at localhost (browsers refuse an IP address)', async () => {
+  const { context, page, problems } = await newPage(env);
+  await page.goto('/login');
+  await page.getByRole('button', { name: 'Continue with a passkey' }).click();
+  const port = new URL(env.base).port;
+  await page.getByText(`Passkeys of this service work at http://localhost:${port}`).waitFor();
+  assertClean(problems, 'the sign-in page at 127.0.0.1');
+  await context.close();
+});
