@@ -89,6 +89,15 @@ CREATE TABLE memberships (
   PRIMARY KEY (org_id, user_id)
 );
 
+CREATE TABLE mfa_tickets (
+  token_hash   TEXT PRIMARY KEY,
+  user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  first_factor TEXT NOT NULL,                    -- `password`, or how else the user proved who they are
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  used_at      INTEGER
+);
+
 CREATE TABLE oauth_flows (
   state_hash   TEXT PRIMARY KEY,
   provider     TEXT NOT NULL,
@@ -106,6 +115,22 @@ CREATE TABLE orgs (
   created_at INTEGER NOT NULL
 );
 
+CREATE TABLE passkeys (
+  id              TEXT PRIMARY KEY,               -- pk_…
+  user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  credential_id   TEXT NOT NULL UNIQUE,           -- base64url
+  public_key      TEXT NOT NULL,                  -- base64url of the COSE_Key
+  algorithm       INTEGER NOT NULL,               -- COSE: -7 ES256, -8/-19 EdDSA, -257 RS256
+  sign_count      INTEGER NOT NULL,
+  backup_eligible INTEGER NOT NULL,
+  backed_up       INTEGER NOT NULL,
+  transports      TEXT NOT NULL,                  -- JSON array, as the browser reported them
+  aaguid          TEXT NOT NULL,                  -- the authenticator model (hex), zeros when hidden
+  name            TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  last_used_at    INTEGER
+);
+
 CREATE TABLE provider_keys (
   owner_kind  TEXT NOT NULL CHECK (owner_kind IN ('user', 'org')),
   owner_id    TEXT NOT NULL,
@@ -115,6 +140,14 @@ CREATE TABLE provider_keys (
   hint        TEXT NOT NULL,                    -- last four characters, for the masked listing
   updated_at  INTEGER NOT NULL,
   PRIMARY KEY (owner_kind, owner_id, provider)
+);
+
+CREATE TABLE recovery_codes (
+  user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  code_hash  TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  used_at    INTEGER,
+  PRIMARY KEY (user_id, code_hash)
 );
 
 CREATE TABLE refresh_tokens (
@@ -140,6 +173,15 @@ CREATE TABLE throttle (
   window_start INTEGER NOT NULL,
   count        INTEGER NOT NULL
 , expires_at INTEGER NOT NULL DEFAULT 0);
+
+CREATE TABLE totp_factors (
+  user_id       TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  key_version   INTEGER NOT NULL,                -- the ENCRYPTION_KEYS version that sealed it
+  sealed_secret TEXT NOT NULL,                   -- base64(nonce || AES-256-GCM(seed))
+  created_at    INTEGER NOT NULL,
+  confirmed_at  INTEGER,
+  last_step     INTEGER                          -- the newest 30-s step whose code was accepted
+);
 
 CREATE TABLE usage_events (
   id                TEXT PRIMARY KEY,
@@ -173,6 +215,16 @@ CREATE TABLE users (
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL
 , email_key TEXT NOT NULL DEFAULT '', email_verified_at INTEGER);
+
+CREATE TABLE webauthn_challenges (
+  challenge_hash TEXT PRIMARY KEY,
+  purpose        TEXT NOT NULL CHECK (purpose IN ('register', 'sign_in', 'second_factor')),
+  user_id        TEXT REFERENCES users(id) ON DELETE CASCADE,
+  ticket_hash    TEXT,
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  used_at        INTEGER
+);
 
 CREATE TABLE webhooks (
   org_id        TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
@@ -212,7 +264,11 @@ CREATE INDEX invitations_by_org ON invitations(org_id);
 
 CREATE INDEX memberships_by_user ON memberships(user_id);
 
+CREATE INDEX mfa_tickets_by_expiry ON mfa_tickets(expires_at);
+
 CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
+
+CREATE INDEX passkeys_by_user ON passkeys(user_id, created_at);
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 
@@ -229,4 +285,6 @@ CREATE INDEX usage_by_org_day ON usage_events(org_id, day);
 CREATE INDEX user_identities_by_user ON user_identities(user_id);
 
 CREATE UNIQUE INDEX users_by_email_key ON users(email_key);
+
+CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges(expires_at);
 

@@ -15,4 +15,5 @@ if [ -z "${DEV_MAILBOX+set}" ] && ! grep -q '^DEV_MAILBOX=' "${VARS_FILE:-.dev.v
   export DEV_MAILBOX=on
 fi
 echo "chatgate: http://127.0.0.1:${PORT:-8787}  (state in ${STATE_DIR:-.wrangler/state}; demo model: demo/echo; mail: /dev/mailbox)" >&2
+echo "          passkeys in a browser: http://localhost:${PORT:-8787} (browsers refuse WebAuthn at an IP address)" >&2
 exec bash scripts/serve.sh

@@ -512,7 +512,9 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`enabled_models` (`provider/model` names; empty = every configured model), "
                 "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
                 "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
-                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default). "
+                "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default), "
+                "`require_2fa` (members need two-factor authentication on to act in the organization; "
+                "setting it true needs it on the caller's own account, else 403 `mfa_required`). "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -538,6 +540,9 @@ SETTINGS_FIELDS = {
                            "organization only from a session signed in through it; others get 403 "
                            "`sso_required`. Requiring it takes a session signed in through it (else 409). "
                            "Null or absent: none."),
+    "require_2fa": {"type": "boolean", "default": False,
+                    "description": "members act in the organization only with two-factor authentication on "
+                                   "(403 `mfa_required` otherwise); setting it needs 2FA on the caller's account"},
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],
@@ -1704,6 +1709,201 @@ for path, ops in paths.items():
             r["403"] = dict(r["403"], description=r["403"]["description"] + "; or " + SSO_403)
         else:
             r["403"] = problem(403, SSO_403[0].upper() + SSO_403[1:])
+
+# --- Two-factor authentication and passkeys ------------------------------------------------
+MFA_TOKEN = {"type": "string", "description": "the ticket of the login's answer: single use, 5 minutes"}
+B64URL = {"type": "string", "pattern": "^[A-Za-z0-9_-]*={0,2}$", "description": "base64url"}
+CODE = {"type": "string", "maxLength": 32, "description": "six digits from the authenticator app (spaces ignored)"}
+RECOVERY_CODE = {"type": "string", "maxLength": 64,
+                 "description": "one of the ten recovery codes, `xxxx-xxxx-xxxx-xxxx` (case, spaces and dashes ignored)"}
+NULL = {"type": "null"}
+PROOFS = (("code", CODE), ("recovery_code", RECOVERY_CODE), ("passkey", ref("AssertionCredential")))
+CREDENTIAL_DESCRIPTOR = obj({"type": {"const": "public-key"}, "id": B64URL,
+                             "transports": {"type": "array", "items": S}}, ["type", "id"])
+components["schemas"].update({
+    "SecondFactorRequired": obj({
+        "mfa_required": {"const": True},
+        "mfa_token": MFA_TOKEN,
+        "methods": {"type": "array", "items": {"enum": ["totp", "recovery_code", "passkey"]},
+                    "description": "`passkey` when the account has one"},
+        "expires_in": {"type": "integer", "description": "seconds the ticket lasts (300)"},
+    }, ["mfa_required", "mfa_token", "methods", "expires_in"],
+        description="A login of an account with two-factor authentication on: no session yet; finish at "
+                    "POST /api/auth/login/mfa."),
+    "RegistrationCredential": obj({
+        "id": B64URL, "rawId": B64URL, "type": {"const": "public-key"},
+        "response": obj({"clientDataJSON": B64URL, "attestationObject": B64URL,
+                         "transports": {"type": "array", "items": S}},
+                        ["clientDataJSON", "attestationObject"], extra=True),
+    }, ["id", "type", "response"], extra=True,
+        description="`PublicKeyCredential.toJSON()` of `navigator.credentials.create` (WebAuthn L3 "
+                    "RegistrationResponseJSON); other members are allowed and ignored."),
+    "AssertionCredential": obj({
+        "id": B64URL, "rawId": B64URL, "type": {"const": "public-key"},
+        "response": obj({"clientDataJSON": B64URL, "authenticatorData": B64URL, "signature": B64URL,
+                         "userHandle": {"type": ["string", "null"]}},
+                        ["clientDataJSON", "authenticatorData", "signature"], extra=True),
+    }, ["id", "type", "response"], extra=True,
+        description="`PublicKeyCredential.toJSON()` of `navigator.credentials.get` (WebAuthn L3 "
+                    "AuthenticationResponseJSON); other members are allowed and ignored."),
+    "Passkey": obj({"id": ID, "name": S, "created_at": TIME, "last_used_at": NULLABLE_TIME,
+                    "backed_up": {"type": "boolean", "description": "synced by its provider, as it last said"}},
+                   ["id", "name", "created_at", "last_used_at", "backed_up"]),
+})
+FRESH_403 = ("The session was signed in more than 15 minutes ago (`reauthentication_required`): a passkey signs "
+             "in alone, so adding one needs a recent sign-in")
+PASSKEY_401 = "The passkey could not be verified (`unauthorized`): its challenge is unknown, used or expired, " \
+              "it is not registered, made on another origin or for another relying party, its signature or " \
+              "user verification fails, or its signature counter went backwards (recorded in the audit log)"
+paths.update({
+    "/api/auth/login/mfa": {"post": op(
+        "The second step of a login: the ticket and one second factor", "auth", public=True, ok=TOKENS_JSON,
+        errors=(401, 429),
+        texts={401: "A ticket that is unknown, expired or used (`unauthorized`: log in again); a wrong, expired or "
+                    "already used code or recovery code (`invalid_code`); a passkey that could not be verified "
+                    "(`unauthorized`)",
+               429: "Too many attempts (`rate_limited`), with `retry-after`: 5 per ticket, "
+                    "`LOGIN_FAILURES_PER_ACCOUNT` per account and `LOGIN_FAILURES_PER_ADDRESS` per client address "
+                    "in the login window, counted before the factor is checked"},
+        description="Exactly one of `code` (TOTP: RFC 6238, 30 s, 6 digits, one step either way; each code is "
+                    "accepted once, and none older than one accepted), `recovery_code` (each works once) or "
+                    "`passkey` (an assertion for options of POST /api/auth/passkey/options `{mfa_token}`). The "
+                    "answer is the login's; the ticket is then spent. Failures are `mfa.failed` in the audit "
+                    "log, a used recovery code `mfa.recovery_code_used`. " + AUTH_BODY_NOTE.replace("16", "32"),
+        body={"oneOf": [obj({"mfa_token": MFA_TOKEN, **{p: NULL for p, _ in PROOFS}, proof: schema,
+                             "refresh_token_in": DELIVERY}, ["mfa_token", proof])
+                        for proof, schema in PROOFS],
+              "description": "the ticket and exactly one proof (a null is as absent)"})},
+    "/api/me/2fa": {"get": op(
+        "What protects the account beyond its password", "me",
+        ok=obj({"enabled": {"type": "boolean", "description": "two-factor authentication (TOTP) is on"},
+                "pending": {"type": "boolean", "description": "an enrolment waits for its first code"},
+                "recovery_codes_left": COUNT, "passkeys": COUNT},
+               ["enabled", "pending", "recovery_codes_left", "passkeys"]))},
+    "/api/me/2fa/totp": {
+        "post": op("Start a TOTP enrolment: a new secret, off until confirmed", "me", errors=(409, 429),
+                   ok=obj({"secret": {"type": "string", "description": "160 bits, base32 without padding"},
+                           "otpauth_uri": {"type": "string", "description": "`otpauth://totp/…` for a QR code"}},
+                          ["secret", "otpauth_uri"]),
+                   texts={401: "Not authenticated, or a wrong password (`invalid_credentials`)",
+                          409: "Two-factor authentication is on already (`conflict`)",
+                          429: "Too many wrong passwords for this account (`rate_limited`), with `retry-after`"},
+                   description="The secret is sealed under the master key (ENCRYPTION_KEYS). Starting again "
+                               "replaces a pending enrolment. " + AUTH_BODY_NOTE,
+                   body=obj({"password": S}, ["password"])),
+        "delete": op("Turn two-factor authentication off (or cancel a pending enrolment)", "me", status=204,
+                     errors=(404, 429),
+                     texts={400: "Neither or both of `code` and `password`, or an invalid body (`validation_failed`)",
+                            401: "Not authenticated, a wrong password (`invalid_credentials`) or a wrong code "
+                                 "(`invalid_code`)",
+                            404: "Two-factor authentication is off (`not_found`)",
+                            429: "Too many wrong codes or passwords for this account (`rate_limited`)"},
+                     description="With a current code or the password; the recovery codes go too. Recorded as "
+                                 "`2fa.disabled`. " + AUTH_BODY_NOTE,
+                     body={"oneOf": [obj({"code": CODE, "password": NULL}, ["code"]),
+                                     obj({"password": S, "code": NULL}, ["password"])],
+                           "description": "a current code or the password (a null is as absent)"}),
+    },
+    "/api/me/2fa/totp/confirm": {"post": op(
+        "Confirm the enrolment with a code: two-factor authentication is on", "me", errors=(409, 429),
+        ok=obj({"recovery_codes": {"type": "array", "items": S, "minItems": 10, "maxItems": 10,
+                                   "description": "shown this once; stored hashed; each works once"}},
+               ["recovery_codes"]),
+        texts={401: "Not authenticated, or a wrong code (`invalid_code`)",
+               409: "No enrolment waits for a code, or two-factor authentication is on already (`conflict`)",
+               429: "Too many wrong codes for this account (`rate_limited`), with `retry-after`"},
+        description="Recorded as `2fa.enabled`. " + AUTH_BODY_NOTE,
+        body=obj({"code": CODE}, ["code"]))},
+    "/api/me/passkeys/options": {"post": op(
+        "WebAuthn creation options to add a passkey", "me", errors=(403, 503),
+        ok={"type": "object", "description": "PublicKeyCredentialCreationOptionsJSON: `rp` {id, name}, `user` {id "
+                                             "(base64url of the account id), name, displayName}, `challenge`, "
+                                             "`pubKeyCredParams` (ES256, Ed25519, RS256), `timeout`, "
+                                             "`excludeCredentials`, `authenticatorSelection`, `attestation: none`"},
+        texts={403: FRESH_403,
+               503: "The relying party is unknown: no WEBAUTHN_RP_ID and the service was reached at an IP address "
+                    "(`service_unavailable`)"},
+        description="The challenge is single use and lasts 5 minutes. Takes no body (one is ignored).")},
+    "/api/me/passkeys": {
+        "post": op("Add a passkey: the attestation of the creation options", "me", status=201, ok=ref("Passkey"),
+                   errors=(403, 409, 503),
+                   texts={403: FRESH_403,
+                          400: "The credential is malformed, was made on another origin or for another relying "
+                               "party, for a used or expired challenge, or with an unsupported key "
+                               "(`validation_failed`, `param: credential`)",
+                          409: "The passkey is registered already, or the account has 20 (`conflict`)"},
+                   description="Attestation is neither asked for nor evaluated. Recorded as `passkey.added`. "
+                               "Bodies up to 64 KiB.",
+                   body=obj({"credential": ref("RegistrationCredential"), "name": NAME}, ["credential"])),
+        "get": op("The account's passkeys, oldest first", "me", ok=page(ref("Passkey")), errors=(400,),
+                  params=(LIMIT, CURSOR)),
+    },
+    "/api/me/passkeys/{id}": {
+        "patch": op("Rename a passkey", "me", ok=ref("Passkey"), errors=(404,),
+                    params=(path_param("id", "passkey id"),), body=obj({"name": NAME}, ["name"])),
+        "delete": op("Remove a passkey", "me", status=204, errors=(404,), params=(path_param("id", "passkey id"),)),
+    },
+    "/api/auth/passkey/options": {"post": op(
+        "WebAuthn request options to sign in with a passkey", "auth", public=True, body_required=False,
+        errors=(401, 429, 503),
+        ok=obj({"challenge": B64URL, "timeout": INT, "rpId": S,
+                "allowCredentials": {"type": "array", "items": CREDENTIAL_DESCRIPTOR},
+                "userVerification": {"enum": ["required", "preferred"]}},
+               ["challenge", "timeout", "rpId", "allowCredentials", "userVerification"],
+               description="PublicKeyCredentialRequestOptionsJSON"),
+        texts={400: "Both `email` and `mfa_token`, or an invalid body (`validation_failed`)",
+               401: "An `mfa_token` that is unknown, expired or used (`unauthorized`)",
+               429: "More than `LOGIN_FAILURES_PER_ADDRESS` requests from this client address in the login window "
+                    "(`rate_limited`)",
+               503: "The relying party is unknown: no WEBAUTHN_RP_ID and the service was reached at an IP address "
+                    "(`service_unavailable`)"},
+        description="No body or `{}`: any discoverable passkey of this relying party (user verification "
+                    "required). `{email}`: that account's passkeys; an address without any (or without an "
+                    "account) gets one stand-in credential id, the same each time, so the answer does not tell. "
+                    "`{mfa_token}`: the passkeys of the login waiting for its second factor (presence is "
+                    "enough). The challenge is single use and lasts 5 minutes. " + AUTH_BODY_NOTE,
+        body={"anyOf": [obj({"email": nullable(EMAIL), "mfa_token": NULL}),
+                        obj({"mfa_token": nullable(MFA_TOKEN), "email": NULL})],
+              "description": "`{}`, `{email}` or `{mfa_token}` (a null is as absent)"})},
+    "/api/auth/passkey": {"post": op(
+        "Sign in with a passkey alone", "auth", public=True, ok=TOKENS_JSON, errors=(401, 429, 503),
+        texts={401: PASSKEY_401,
+               429: "Too many failed sign-ins from this client address (`rate_limited`), with `retry-after`"},
+        description="An assertion for options of POST /api/auth/passkey/options (no `mfa_token`): the "
+                    "authenticator must have verified the user (PIN, biometrics). The answer is the login's. "
+                    "Recorded as `login.succeeded` (`method: passkey`) or `login.failed`. " + AUTH_BODY_NOTE,
+        body=obj({"credential": ref("AssertionCredential"), "refresh_token_in": DELIVERY}, ["credential"]))},
+})
+# The login's answer when a second factor is due.
+paths["/api/auth/login"]["post"]["responses"]["200"] = {
+    "description": "The tokens; or, when the account has two-factor authentication on, no session yet and the "
+                   "ticket of the second step",
+    "content": {"application/json": {"schema": {"oneOf": [TOKENS_JSON, ref("SecondFactorRequired")]}}}}
+
+# Organizations that require two-factor authentication: every route that acts in one.
+MFA_403 = ("the organization requires two-factor authentication (`settings.require_2fa`) and the caller has "
+           "none (`mfa_required`)")
+
+
+def acts_in_an_org(path, method):
+    if path.startswith(("/api/orgs/{org}", "/api/conversations", "/v1/")):
+        return True
+    return (method, path) in {("post", "/api/keys"), ("put", "/api/provider-keys/{provider}"),
+                              ("delete", "/api/provider-keys/{provider}"), ("post", "/api/livekit/token"),
+                              ("post", "/api/embed/tickets")}
+
+
+for path, item in paths.items():
+    for method, operation in item.items():
+        if not isinstance(operation, dict) or not acts_in_an_org(path, method):
+            continue
+        responses = operation["responses"]
+        if "403" in responses:
+            responses["403"] = {**responses["403"],
+                                "description": responses["403"]["description"].rstrip(".") + "; or " + MFA_403}
+        else:
+            like = responses.get("401") or problem(403)
+            responses["403"] = {**like, "description": MFA_403[0].upper() + MFA_403[1:]}
 
 document = {
     "openapi": "3.1.0",

@@ -12,7 +12,8 @@
 # wrangler's scheduled-test route is on: `GET /__scheduled?cron=...` runs the scheduled handler
 # (the upkeep of src/upkeep.rs) as the Cron Trigger would.
 # CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
-# environment says otherwise.
+# environment says otherwise. Passkeys' relying party is `localhost` at http://localhost:PORT
+# and http://127.0.0.1:PORT (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS) unless they say otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8787}"
@@ -42,6 +43,10 @@ runtime_env="$STATE_DIR/runtime.env"
 rm -f "$runtime_env"
 ( umask 077
   { echo "TRUST_CF_CONNECTING_IP=false"
+    # Passkeys out of the box: the relying party `localhost` (browsers refuse an IP address
+    # as one, so they do WebAuthn at http://localhost:$PORT only; other clients may use either).
+    echo "WEBAUTHN_RP_ID=localhost"
+    echo "WEBAUTHN_ORIGINS=http://localhost:$PORT,http://127.0.0.1:$PORT"
     cat "$VARS_FILE"
     for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL GEMINI_BASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY \
         GEMINI_API_KEY LIVEKIT_URL LIVEKIT_API_KEY LIVEKIT_API_SECRET PROVISIONING_WEBHOOK_URL \
@@ -54,6 +59,7 @@ rm -f "$runtime_env"
         ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR \
         GOOGLE_CLIENT_ID GOOGLE_CLIENT_SECRET MICROSOFT_CLIENT_ID MICROSOFT_CLIENT_SECRET MICROSOFT_TENANT \
         GITHUB_CLIENT_ID GITHUB_CLIENT_SECRET GITHUB_OAUTH_URL GITHUB_API_URL \
+        WEBAUTHN_RP_ID WEBAUTHN_ORIGINS \
         $(compgen -e | grep '^OIDC_' || true); do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done

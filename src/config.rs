@@ -74,6 +74,10 @@ pub struct Config {
     /// The providers people may sign in with (`GOOGLE_*`, `MICROSOFT_*`, `GITHUB_*`,
     /// `OIDC_PROVIDERS` and `OIDC_<ID>_*`, `OIDC_ALLOW_INSECURE_HOSTS`; see `auth::oidc`).
     pub sign_in: crate::auth::oidc::Providers,
+    // --- Two-factor authentication and passkeys ---
+    /// The passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`): unset, the host name
+    /// and the origin of each request.
+    pub webauthn: crate::auth::webauthn::Settings,
 }
 
 pub struct LiveKit {
@@ -256,6 +260,11 @@ impl Config {
             .map_or(Ok(false), |v| parse_switch(&v))
             .map_err(|e| ApiError::Unavailable(format!("TRUST_CF_CONNECTING_IP {e}")))?;
         let (mail, require_verified_email, registration) = mail_and_sign_up(env)?;
+        let webauthn = crate::auth::webauthn::Settings::parse(
+            string(env, "WEBAUTHN_RP_ID").as_deref(),
+            string(env, "WEBAUTHN_ORIGINS").as_deref(),
+        )
+        .map_err(ApiError::Unavailable)?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -306,6 +315,7 @@ impl Config {
                 string(env, name).map(|v| v.trim().to_string())
             })
             .map_err(ApiError::Unavailable)?,
+            webauthn,
         })
     }
 

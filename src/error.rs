@@ -30,6 +30,13 @@ pub enum ApiError {
     /// 403: the org requires its members to sign in through this provider (its id), and the
     /// caller's session was not.
     SsoRequired(String),
+    /// 403: the action needs two-factor authentication on the caller's account (saying which).
+    MfaRequired(&'static str),
+    /// 403: the action needs a recent sign-in (saying which).
+    ReauthenticationRequired(&'static str),
+    /// 401: a two-factor code (TOTP or recovery code) or a passkey's answer that is wrong,
+    /// expired or used already.
+    InvalidCode(&'static str),
     /// 404: also what a resource the caller may not see looks like.
     NotFound,
     /// 405, with the methods the path does allow.
@@ -93,14 +100,17 @@ impl ApiError {
             | ApiError::InvalidParam { .. }
             | ApiError::MalformedJson(_)
             | ApiError::NoProviderKey(_) => 400,
-            ApiError::InvalidCredentials | ApiError::Unauthorized(_) | ApiError::TokenExpired => {
-                401
-            }
+            ApiError::InvalidCredentials
+            | ApiError::Unauthorized(_)
+            | ApiError::TokenExpired
+            | ApiError::InvalidCode(_) => 401,
             ApiError::Forbidden(_)
             | ApiError::FeatureDisabled(_)
             | ApiError::EmailUnverified(_)
             | ApiError::RegistrationClosed(_)
-            | ApiError::SsoRequired(_) => 403,
+            | ApiError::SsoRequired(_)
+            | ApiError::MfaRequired(_)
+            | ApiError::ReauthenticationRequired(_) => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -127,6 +137,9 @@ impl ApiError {
             ApiError::EmailUnverified(_) => "email_unverified",
             ApiError::RegistrationClosed(_) => "registration_closed",
             ApiError::SsoRequired(_) => "sso_required",
+            ApiError::MfaRequired(_) => "mfa_required",
+            ApiError::ReauthenticationRequired(_) => "reauthentication_required",
+            ApiError::InvalidCode(_) => "invalid_code",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -154,6 +167,9 @@ impl ApiError {
             ApiError::EmailUnverified(_) => "Email not verified",
             ApiError::RegistrationClosed(_) => "Registration closed",
             ApiError::SsoRequired(_) => "Sign-in with the organization's provider required",
+            ApiError::MfaRequired(_) => "Two-factor authentication required",
+            ApiError::ReauthenticationRequired(_) => "Sign in again",
+            ApiError::InvalidCode(_) => "Invalid code",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
@@ -180,9 +196,12 @@ impl ApiError {
             | ApiError::Unavailable(d) => d.clone(),
             ApiError::MalformedJson(d) => format!("the request body is not valid JSON: {d}"),
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),
-            ApiError::Unauthorized(d) | ApiError::Forbidden(d) | ApiError::EmailUnverified(d) => {
-                (*d).into()
-            }
+            ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::EmailUnverified(d)
+            | ApiError::MfaRequired(d)
+            | ApiError::ReauthenticationRequired(d)
+            | ApiError::InvalidCode(d) => (*d).into(),
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
             ApiError::SsoRequired(p) => format!(
                 "this organization requires its members to sign in with its provider `{p}`: \

@@ -7,3 +7,5 @@ pub mod password;
 pub mod registration;
 pub mod sso;
 pub mod tokens;
+pub mod totp;
+pub mod webauthn;

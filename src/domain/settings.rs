@@ -61,6 +61,10 @@ pub struct OrgSettings {
     /// the org only from a session signed in through it (`auth::sso`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso: Option<Sso>,
+    /// Members act in the org only with two-factor authentication on (403 `mfa_required`
+    /// otherwise): its routes, its conversations, model calls and API keys in it.
+    #[serde(default)]
+    pub require_2fa: bool,
 }
 
 /// An org's own sign-in provider, one the operator configured (`GET /api/auth/providers`).

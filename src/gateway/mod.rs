@@ -196,6 +196,7 @@ pub async fn admit(
     let keys = provider_keys::candidates(&db, &who.user_id, &org_id);
     let (settings, keys) = futures::join!(settings, keys);
     let (settings, keys) = (settings?, keys?);
+    orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
     ctx.timing.mark("org");
     if !settings.allows(model) {
         return Err(ApiError::param(

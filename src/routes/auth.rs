@@ -268,15 +268,18 @@ pub async fn login(mut ctx: Ctx) -> ApiResult<Response> {
         let rehashed = password::hash(&body.password).map_err(ApiError::internal)?;
         extra.push(users::set_password_hash(&db, &user.id, &rehashed, ctx.now)?);
     }
-    let issued = start_session(&ctx, &user.id, extra).await?;
-    audit::record(
-        &ctx,
-        Entry::new(Action::LoginSucceeded)
-            .by(&user.id)
-            .details(serde_json::json!({"method": "password", "session_id": issued.session_id})),
-    )
-    .await;
-    token_response(200, Some(&user.view()), &issued, body.refresh_token_in)
+    // With two-factor authentication on, a ticket for the second step instead of a session.
+    let sign_in = crate::routes::mfa::after_first_factor(&ctx, &user, "password", extra).await?;
+    if let crate::routes::mfa::SignIn::Session(issued) = &sign_in {
+        audit::record(
+            &ctx,
+            Entry::new(Action::LoginSucceeded).by(&user.id).details(
+                serde_json::json!({"method": "password", "session_id": issued.session_id}),
+            ),
+        )
+        .await;
+    }
+    crate::routes::mfa::sign_in_response(&sign_in, &user, body.refresh_token_in)
 }
 
 /// The refresh token of a request: from the body, else from the cookie (origin-checked).

@@ -70,8 +70,9 @@ async fn owned(
     ctx: &Ctx,
     who: &Principal,
 ) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {
-    let (conv, settings) = conversations::get_owned(&ctx.db()?, ctx.param(0), &who.user_id).await?;
-    crate::auth::sso::require(&ctx.db()?, who, &settings).await?;
+    let db = ctx.db()?;
+    let (conv, settings) = conversations::get_owned(&db, ctx.param(0), &who.user_id).await?;
+    crate::auth::sso::require(&db, who, &settings).await?;
     if who
         .api_key
         .as_ref()
@@ -79,6 +80,7 @@ async fn owned(
     {
         return Err(ApiError::NotFound);
     }
+    orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
     Ok((conv, settings))
 }
 
@@ -104,6 +106,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let org_id = gateway::acting_org(&ctx.db()?, &who, body.org_id.as_deref()).await?;
     ctx.timing.set_org(&org_id);
     let settings = orgs::settings(&ctx.db()?, &org_id).await?;
+    orgs::require_2fa_of(&ctx.db()?, &settings, &who.user_id).await?;
     let model = match body.model.as_deref() {
         Some(m) => settings.permit(m).map_err(ApiError::Validation)?,
         None => default_model(&settings)?,

@@ -18,8 +18,10 @@ pub mod federation;
 pub mod keys;
 pub mod me;
 pub mod messages;
+pub mod mfa;
 pub mod oauth;
 pub mod orgs;
+pub mod passkeys;
 pub mod provider_keys;
 pub mod responses;
 pub mod service;
@@ -108,6 +110,27 @@ pub static ROUTES: &[Route] = &[
     user!("GET", "/api/me/identities", oauth::list),
     user!("DELETE", "/api/me/identities/{id}", oauth::unlink),
     user!("DELETE", "/api/sessions/{id}", me::revoke_session),
+    // Two-factor authentication and passkeys
+    public!("POST", "/api/auth/login/mfa", mfa::login_mfa),
+    user!("GET", "/api/me/2fa", mfa::status),
+    user!("POST", "/api/me/2fa/totp", mfa::enrol),
+    user!("DELETE", "/api/me/2fa/totp", mfa::disable),
+    user!("POST", "/api/me/2fa/totp/confirm", mfa::confirm),
+    user!(
+        "POST",
+        "/api/me/passkeys/options",
+        passkeys::registration_options
+    ),
+    user!("POST", "/api/me/passkeys", passkeys::register),
+    user!("GET", "/api/me/passkeys", passkeys::list),
+    user!("PATCH", "/api/me/passkeys/{id}", passkeys::rename),
+    user!("DELETE", "/api/me/passkeys/{id}", passkeys::delete),
+    public!(
+        "POST",
+        "/api/auth/passkey/options",
+        passkeys::sign_in_options
+    ),
+    public!("POST", "/api/auth/passkey", passkeys::sign_in),
     // Conversations and chat
     user_or_key!("POST", "/api/conversations", conversations::create),
     user_or_key!("GET", "/api/conversations", conversations::list),
@@ -235,16 +258,23 @@ fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// `method` is the request's method exactly as sent: methods are case-sensitive, and the
 /// runtime's own conversion (`worker::Method`) reads every method it does not know as GET.
+///
+/// A path that fits patterns with different numbers of parameters belongs to those with the
+/// fewest: a literal segment beats a parameter (`/api/me/passkeys/options` is not the passkey
+/// `options` of `/api/me/passkeys/{id}`).
 pub fn find(method: &str, path: &str) -> Match<'static> {
+    let fitting: Vec<(&'static Route, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|r| match_pattern(r.pattern, path).map(|p| (r, p)))
+        .collect();
+    let fewest = fitting.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
     let mut allowed: Vec<&str> = Vec::new();
-    for route in ROUTES {
-        if let Some(params) = match_pattern(route.pattern, path) {
-            if route.method == method {
-                return Match::Found(route, params);
-            }
-            if !allowed.contains(&route.method) {
-                allowed.push(route.method);
-            }
+    for (route, params) in fitting.into_iter().filter(|(_, p)| p.len() == fewest) {
+        if route.method == method {
+            return Match::Found(route, params);
+        }
+        if !allowed.contains(&route.method) {
+            allowed.push(route.method);
         }
     }
     if allowed.is_empty() {
@@ -328,6 +358,25 @@ mod tests {
             Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "GET, HEAD"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_literal_segment_beats_a_parameter() {
+        match find("POST", "/api/me/passkeys/options") {
+            Match::Found(route, params) => {
+                assert_eq!(route.pattern, "/api/me/passkeys/options");
+                assert!(params.is_empty());
+            }
+            _ => panic!("expected the options route"),
+        }
+        match find("PATCH", "/api/me/passkeys/options") {
+            Match::WrongMethod(allow) => assert_eq!(allow, "POST"),
+            _ => panic!("expected 405: `options` is not a passkey id"),
+        }
+        assert!(matches!(
+            find("PATCH", "/api/me/passkeys/pk_1"),
+            Match::Found(r, _) if r.pattern == "/api/me/passkeys/{id}"
+        ));
     }
 
     #[test]

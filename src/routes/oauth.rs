@@ -18,7 +18,7 @@ use crate::domain::{DisplayName, Email};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{no_content, ok, Ctx};
 use crate::routes::audit;
-use crate::routes::auth::Issued;
+use crate::routes::mfa::{self, SignIn};
 use crate::store::audit::{Action, Entry};
 use crate::store::identities::{self, NewFlow, NewIdentity, Unlinked};
 use crate::store::{self, sessions, throttle, users};
@@ -196,7 +196,8 @@ impl From<ApiError> for Refusal {
 pub async fn callback(ctx: Ctx) -> ApiResult<Response> {
     let provider = provider(&ctx)?;
     match sign_in(&ctx, provider).await {
-        Ok((issued, next)) => {
+        Ok((SignIn::SecondFactor(step), _)) => redirect(&step.web_client_location()),
+        Ok((SignIn::Session(issued), next)) => {
             let mut resp = redirect(&next)?;
             resp.headers_mut().append(
                 "set-cookie",
@@ -223,7 +224,7 @@ pub async fn callback(ctx: Ctx) -> ApiResult<Response> {
     }
 }
 
-async fn sign_in(ctx: &Ctx, provider: &Provider) -> Result<(Issued, String), Refusal> {
+async fn sign_in(ctx: &Ctx, provider: &Provider) -> Result<(SignIn, String), Refusal> {
     let db = ctx.db()?;
     let state = ctx.query_param("state").unwrap_or_default();
     if state.is_empty() || state.len() > 512 {
@@ -487,36 +488,29 @@ async fn sign_up(
     Ok(user)
 }
 
-/// The provider vouched for the user: the first factor is passed. Until the second-factor
-/// hand-off exists (a function that starts the session, or issues an MFA ticket when the user
-/// has 2FA on), this starts the session as the password login does; swap it here, in this one
-/// place. The session records the provider (`sessions.idp`) for organizations that require it.
+/// The provider vouched for the user: the first factor is passed. The session, or the second
+/// step when the account has two-factor authentication on, comes from the one door every
+/// sign-in method goes through; the session records the provider (`sessions.idp`) for
+/// organizations that require it.
 async fn first_factor_passed(
     ctx: &Ctx,
     user: &users::UserRow,
     provider: &Provider,
-) -> ApiResult<Issued> {
-    let issued = crate::routes::auth::start_session(ctx, &user.id, Vec::new()).await?;
-    let db = ctx.db()?;
-    store::batch(
-        &db,
-        vec![identities::session_idp(
-            &db,
-            &issued.session_id,
-            &provider.id,
-        )?],
-    )
-    .await?;
-    audit::record(
-        ctx,
-        Entry::new(Action::LoginSucceeded)
-            .by(&user.id)
-            .details(serde_json::json!({
-                "method": "oauth", "provider": provider.id, "session_id": issued.session_id,
-            })),
-    )
-    .await;
-    Ok(issued)
+) -> ApiResult<SignIn> {
+    let sign_in =
+        mfa::after_first_factor(ctx, user, &mfa::oauth_factor(&provider.id), vec![]).await?;
+    if let SignIn::Session(issued) = &sign_in {
+        audit::record(
+            ctx,
+            Entry::new(Action::LoginSucceeded)
+                .by(&user.id)
+                .details(serde_json::json!({
+                    "method": "oauth", "provider": provider.id, "session_id": issued.session_id,
+                })),
+        )
+        .await;
+    }
+    Ok(sign_in)
 }
 
 #[derive(Serialize)]

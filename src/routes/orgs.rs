@@ -15,7 +15,7 @@ use crate::http::{
 use crate::routes::audit;
 use crate::store::audit::{Action, Entry};
 use crate::store::orgs::{self, OrgScope, Role};
-use crate::store::{conversations, invitations, users};
+use crate::store::{conversations, invitations, mfa, users};
 use crate::util::new_id;
 use crate::webhooks::{self, EventType};
 
@@ -124,6 +124,13 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .transpose()
         .map_err(ApiError::Validation)?;
     if let Some(settings) = &body.settings {
+        // Requiring 2FA without having it would lock the admin out at once.
+        if settings.require_2fa && !mfa::is_on(&ctx.db()?, &who.user_id).await? {
+            return Err(ApiError::MfaRequired(
+                "turn on two-factor authentication for your own account before requiring it of \
+                 the organization's members",
+            ));
+        }
         settings
             .validate()
             .and_then(|()| {
@@ -215,9 +222,14 @@ pub async fn set_member_role(mut ctx: Ctx, who: Principal) -> ApiResult<Response
 }
 
 pub async fn remove_member(ctx: Ctx, who: Principal) -> ApiResult<Response> {
-    let scope = scope(&ctx, &who).await?;
     let db = ctx.db()?;
     let target = ctx.param(1);
+    // A member may leave an org that requires 2FA they do not have; nothing else.
+    let scope = if target == who.user_id {
+        orgs::membership_even_without_2fa(&db, ctx.param(0), &who.user_id).await?
+    } else {
+        scope(&ctx, &who).await?
+    };
     let current = orgs::member_role(&db, &scope, target).await?;
     scope.may_remove(target, current)?;
     orgs::remove_member(&db, &scope, target).await?;
@@ -319,7 +331,10 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     if !inv.is_for(&user.email_key) {
         return Err(ApiError::NotFound);
     }
-    if orgs::membership(&db, &inv.org_id, &user.id).await.is_ok() {
+    if orgs::membership_even_without_2fa(&db, &inv.org_id, &user.id)
+        .await
+        .is_ok()
+    {
         return Err(ApiError::Conflict(
             "you are already a member of this organization".into(),
         ));
@@ -334,7 +349,8 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
         ));
     }
     invitations::accept(&db, &inv, &user.id, &user.email_key, ctx.now).await?;
-    let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
+    // Joining an org that requires 2FA is allowed without it; acting in it is not.
+    let scope = orgs::membership_even_without_2fa(&db, &inv.org_id, &user.id).await?;
     let joined = serde_json::json!({
         "user_id": user.id, "email": user.email, "role": scope.role,
         "invitation_id": inv.id, "invited_by": inv.invited_by,

@@ -80,6 +80,7 @@ pub async fn models(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let org_id = gateway::acting_org(&db, &who, organization_header(&ctx).as_deref()).await?;
     ctx.timing.set_org(&org_id);
     let settings = orgs::settings(&db, &org_id).await?;
+    orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
     let ids: Vec<String> = if settings.enabled_models.is_empty() {
         let keys = provider_keys::candidates(&db, &who.user_id, &org_id).await?;
         let mut ids = vec![DEMO_ECHO.to_string()];

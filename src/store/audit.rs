@@ -32,10 +32,19 @@ pub enum Action {
     PasswordReset,
     IdentityLinked,
     IdentityUnlinked,
+    // Two-factor authentication and passkeys
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    MfaFailed,
+    RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyCounterRegressed,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 26] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -54,6 +63,14 @@ impl Action {
         Action::PasswordReset,
         Action::IdentityLinked,
         Action::IdentityUnlinked,
+        Action::TwoFactorEnabled,
+        Action::TwoFactorDisabled,
+        Action::MfaFailed,
+        Action::RecoveryCodeUsed,
+        Action::PasskeyAdded,
+        Action::PasskeyRenamed,
+        Action::PasskeyRemoved,
+        Action::PasskeyCounterRegressed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +93,14 @@ impl Action {
             Action::PasswordReset => "password.reset",
             Action::IdentityLinked => "identity.linked",
             Action::IdentityUnlinked => "identity.unlinked",
+            Action::TwoFactorEnabled => "2fa.enabled",
+            Action::TwoFactorDisabled => "2fa.disabled",
+            Action::MfaFailed => "mfa.failed",
+            Action::RecoveryCodeUsed => "mfa.recovery_code_used",
+            Action::PasskeyAdded => "passkey.added",
+            Action::PasskeyRenamed => "passkey.renamed",
+            Action::PasskeyRemoved => "passkey.removed",
+            Action::PasskeyCounterRegressed => "passkey.counter_regressed",
         }
     }
 }
@@ -306,14 +331,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn action_names_are_distinct_dotted_snake_case() {
+    fn action_names_are_distinct_dotted_snake_case_with_digits() {
         let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         for (i, name) in names.iter().enumerate() {
             assert!(
                 name.split('.').count() == 2
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                    && name.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '.'
+                        || c == '_'),
                 "{name}"
             );
             assert!(!names[i + 1..].contains(name), "{name} twice");

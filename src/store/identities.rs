@@ -114,10 +114,11 @@ pub enum Unlinked {
     NotFound,
 }
 
-/// The SQL count of the ways `?2` (a user id) can sign in besides identities: a password.
-/// (Passkeys count here too once they exist.)
+/// The SQL count of the ways `?2` (a user id) can sign in besides identities: a password and
+/// passkeys.
 const OTHER_METHODS: &str =
-    "(SELECT COUNT(*) FROM users u WHERE u.id = ?2 AND u.password_hash <> '')";
+    "((SELECT COUNT(*) FROM users u WHERE u.id = ?2 AND u.password_hash <> '')
+      + (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = ?2))";
 
 /// Removes one of the user's identities unless it is their last way to sign in. The count and
 /// the delete are one statement, so two concurrent unlinks cannot remove the last two.

@@ -292,3 +292,24 @@ impl SessionRow {
         }
     }
 }
+
+#[derive(Deserialize)]
+struct SignedIn {
+    created_at: i64,
+}
+
+/// When the user signed in to start this session: refreshes keep it, so it says how recently
+/// they proved who they are.
+pub async fn signed_in_at(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+) -> ApiResult<Option<i64>> {
+    let row: Option<SignedIn> = super::first(
+        db,
+        "SELECT created_at FROM sessions WHERE id = ?1 AND user_id = ?2",
+        &[s(session_id), s(user_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.created_at))
+}

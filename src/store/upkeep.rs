@@ -73,6 +73,16 @@ pub const RULES: &[Rule] = &[
     // Verification, address-change and reset links: a used or expired link is refused the
     // same way as an unknown one, so nothing needs them past their expiry.
     Rule {
+        what: "email_tokens",
+        keep_ms: 0,
+        sql: "DELETE FROM email_tokens WHERE token_hash IN
+                (SELECT token_hash FROM email_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+        batch: BATCH,
+    },
+    // Sign-ins in progress: an identity provider's state, the ticket between the two steps
+    // and passkey challenges. Issuing the last two also deletes a batch (they are asked for
+    // without an account), which keeps them small under a flood; this takes the rest.
+    Rule {
         what: "oauth_flows",
         keep_ms: 0,
         sql: "DELETE FROM oauth_flows WHERE state_hash IN
@@ -80,10 +90,17 @@ pub const RULES: &[Rule] = &[
         batch: BATCH,
     },
     Rule {
-        what: "email_tokens",
+        what: "mfa_tickets",
         keep_ms: 0,
-        sql: "DELETE FROM email_tokens WHERE token_hash IN
-                (SELECT token_hash FROM email_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+        sql: "DELETE FROM mfa_tickets WHERE token_hash IN
+                (SELECT token_hash FROM mfa_tickets WHERE expires_at <= ?1 LIMIT ?2)",
+        batch: BATCH,
+    },
+    Rule {
+        what: "webauthn_challenges",
+        keep_ms: 0,
+        sql: "DELETE FROM webauthn_challenges WHERE challenge_hash IN
+                (SELECT challenge_hash FROM webauthn_challenges WHERE expires_at <= ?1 LIMIT ?2)",
         batch: BATCH,
     },
     // Counting an attempt also deletes a batch (store::throttle::admit), which keeps the table

@@ -13,7 +13,7 @@ use crate::helpers::{
 };
 
 /// Runs SQL on the shared test server's local D1 (to make time pass for a link).
-fn d1_execute(state_dir: &std::path::Path, sql: &str) {
+pub fn d1_execute(state_dir: &std::path::Path, sql: &str) {
     let script = r#"
 import pathlib, sqlite3, sys
 files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]

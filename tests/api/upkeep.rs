@@ -133,6 +133,15 @@ async fn the_scheduled_upkeep_deletes_what_is_past_its_life_and_nothing_else() {
             INSERT INTO email_tokens (token_hash, user_id, purpose, email, email_key, created_at, expires_at) VALUES
               ('{tag}-link-due', '{uid}', 'reset_password', 'x@example.com', 'x@example.com', {now} - 3600000, {now} - 1000),
               ('{tag}-link-kept', '{uid}', 'reset_password', 'x@example.com', 'x@example.com', {now}, {now} + 1800000);
+            INSERT INTO oauth_flows (state_hash, provider, browser_hash, next, created_at, expires_at) VALUES
+              ('{tag}-flow-due', 'google', 'b', '/chat', {now} - 601000, {now} - 1000),
+              ('{tag}-flow-kept', 'google', 'b', '/chat', {now}, {now} + 600000);
+            INSERT INTO mfa_tickets (token_hash, user_id, first_factor, created_at, expires_at) VALUES
+              ('{tag}-mfa-due', '{uid}', 'password', {now} - 301000, {now} - 1000),
+              ('{tag}-mfa-kept', '{uid}', 'password', {now}, {now} + 300000);
+            INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, created_at, expires_at) VALUES
+              ('{tag}-challenge-due', 'sign_in', NULL, {now} - 301000, {now} - 1000),
+              ('{tag}-challenge-kept', 'sign_in', NULL, {now}, {now} + 300000);
             INSERT INTO throttle (key, window_start, count, expires_at) VALUES
               ('{tag}-window-due', {now} - 901000, 3, {now} - 1000),
               ('{tag}-window-kept', {now} - 1000, 3, {now} + 899000);
@@ -213,6 +222,21 @@ async fn the_scheduled_upkeep_deletes_what_is_past_its_life_and_nothing_else() {
         [t("link-kept")],
         "mail links go when they expire"
     );
+    for (table, key, what) in [
+        ("oauth_flows", "state_hash", "flow"),
+        ("mfa_tickets", "token_hash", "mfa"),
+        ("webauthn_challenges", "challenge_hash", "challenge"),
+    ] {
+        assert_eq!(
+            left(
+                table,
+                key,
+                &[&t(&format!("{what}-due")), &t(&format!("{what}-kept"))]
+            ),
+            [t(&format!("{what}-kept"))],
+            "{table}: sign-ins in progress go when they expire"
+        );
+    }
     assert_eq!(
         left("throttle", "key", &[&t("window-due"), &t("window-kept")]),
         [t("window-kept")],
@@ -246,6 +270,9 @@ async fn the_scheduled_upkeep_deletes_what_is_past_its_life_and_nothing_else() {
         ("embed_tickets", 1),
         ("invitations", 2),
         ("email_tokens", 1),
+        ("oauth_flows", 1),
+        ("mfa_tickets", 1),
+        ("webauthn_challenges", 1),
         ("throttle", 1),
         ("audit_events", 1),
     ] {

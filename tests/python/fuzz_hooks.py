@@ -40,7 +40,8 @@ ENDS_THE_SESSION = {
 
 # Operations whose body must hold the caller's password to get past the 401.
 PASSWORD_FIELD = {("POST", "/api/me/password"): "current_password", ("DELETE", "/api/me"): "password",
-                  ("POST", "/api/me/email"): "password"}
+                  ("POST", "/api/me/email"): "password", ("POST", "/api/me/2fa/totp"): "password",
+                  ("DELETE", "/api/me/2fa/totp"): "password"}
 _passwords: dict[str, str] = {}
 
 

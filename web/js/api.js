@@ -103,8 +103,8 @@ export async function request(method, path, opts = {}) {
   let res = await send(tok);
   if (res.status === 401 && useAuth && tok) {
     const err = await errorFromResponse(res);
-    // A wrong password (e.g. when changing it) is not a dead session.
-    if (err.code === 'invalid_credentials') throw err;
+    // A wrong password or code (e.g. when changing it) is not a dead session.
+    if (err.code === 'invalid_credentials' || err.code === 'invalid_code') throw err;
     let fresh;
     try {
       fresh = await auth.refresh(tok);
@@ -115,7 +115,7 @@ export async function request(method, path, opts = {}) {
     res = await send(fresh);
     if (res.status === 401) {
       const again = await errorFromResponse(res);
-      if (again.code === 'invalid_credentials') throw again;
+      if (again.code === 'invalid_credentials' || again.code === 'invalid_code') throw again;
       auth.expire();
       throw new ApiError({ status: 401, code: 'unauthorized', detail: 'Your session has ended. Please sign in again.' });
     }

@@ -7,6 +7,9 @@ import { state, loadMe, loadPolicy } from '../state.js';
 import { field, passwordField, alertBox, busy } from '../ui.js';
 import { resendVerification } from './mail.js';
 import { providerButtons, oauthErrorMessage } from './oauth.js';
+import {
+  passkeysSupported, whyNot, getPasskey, passkeyErrorMessage,
+} from '../webauthn.js';
 
 function authShell(title, subtitle, ...body) {
   return h('div', { class: 'auth' },
@@ -54,7 +57,8 @@ export function loginPage({ main, query }) {
       submit.textContent = 'Signing in…';
       try {
         const body = await api.post('/api/auth/login', { email: email.input.value.trim(), password: password.input.value }, { auth: false });
-        auth.accept(body);
+        if (body && body.mfa_required) secondStep(main, body);
+        else auth.accept(body);
       } catch (err) {
         if (err.status === 429) alert.show(throttledMessage(err));
         else if (err.code === 'invalid_credentials' || err.status === 401) alert.show(err.detail || 'That email and password do not match.');
@@ -66,10 +70,133 @@ export function loginPage({ main, query }) {
     });
   });
 
-  replace(main, authShell('Sign in', 'Welcome back.', form, providerButtons(next),
+  // Another sign-in method (an identity provider) that needs the second factor comes back
+  // here with its ticket in the fragment: #mfa_token=…&methods=totp,recovery_code,passkey
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get('mfa_token')) {
+    history.replaceState(history.state, '', location.pathname + location.search);
+    secondStep(main, {
+      mfa_token: fragment.get('mfa_token'),
+      methods: (fragment.get('methods') || 'totp,recovery_code').split(','),
+    });
+    return;
+  }
+
+  let passkeyButton = null;
+  if (passkeysSupported()) {
+    passkeyButton = h('button', { type: 'button', class: 'btn btn-block' }, 'Continue with a passkey');
+    passkeyButton.addEventListener('click', () => busy(passkeyButton, async () => {
+      alert.clear();
+      const options = await api.post('/api/auth/passkey/options', {}, { auth: false });
+      const why = whyNot(options.rpId);
+      if (why) { alert.show(why, 'info'); return; }
+      let credential;
+      try {
+        credential = await getPasskey(options);
+      } catch (e) {
+        alert.show(passkeyErrorMessage(e));
+        return;
+      }
+      try {
+        auth.accept(await api.post('/api/auth/passkey', { credential }, { auth: false }));
+      } catch (err) {
+        alert.show(err.status === 429 ? throttledMessage(err) : 'That passkey could not sign you in. Is it registered with this account?');
+      }
+    }, alert));
+  }
+
+  replace(main, authShell('Sign in', 'Welcome back.', form,
+    passkeyButton ? h('div', { class: 'auth-or' }, h('span', { class: 'muted' }, 'or'), passkeyButton) : null,
+    providerButtons(next),
     h('p', { class: 'auth-alt' }, h('a', { href: '/forgot-password' }, 'Forgot your password?')),
     h('p', { class: 'auth-alt' }, 'New here? ', h('a', { href: withNext('/signup', next) }, 'Create an account'))));
   email.input.focus();
+}
+
+/**
+ * The second step of a sign-in with two-factor authentication on: a code from
+ * the authenticator app, a recovery code, or a passkey, with the ticket of the
+ * first step ({mfa_token, methods}).
+ */
+function secondStep(main, { mfa_token: ticket, methods = [] }) {
+  document.title = 'Two-step verification · chatgate';
+  const alert = alertBox();
+  let mode = 'totp';
+  const code = field({
+    label: 'Authentication code', name: 'code', required: true, autocomplete: 'one-time-code', inputmode: 'numeric',
+    maxlength: 10, spellcheck: 'false', hint: 'The 6-digit code your authenticator app shows for chatgate.',
+  });
+  const recovery = field({
+    label: 'Recovery code', name: 'recovery_code', required: true, autocomplete: 'off', spellcheck: 'false',
+    autocapitalize: 'none', maxlength: 40, hint: 'One of the recovery codes you saved when you turned on two-step verification. Each works once.',
+  });
+  recovery.wrap.hidden = true;
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Verify');
+  const toggle = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Use a recovery code instead');
+  toggle.addEventListener('click', () => {
+    mode = mode === 'totp' ? 'recovery_code' : 'totp';
+    code.wrap.hidden = mode !== 'totp';
+    recovery.wrap.hidden = mode === 'totp';
+    toggle.textContent = mode === 'totp' ? 'Use a recovery code instead' : 'Use the authenticator app instead';
+    (mode === 'totp' ? code : recovery).input.focus();
+  });
+  const form = h('form', { class: 'form', novalidate: true }, alert.el, code.wrap, recovery.wrap, submit);
+
+  const restart = () => h('span', null, 'This sign-in has expired. ', h('a', { href: '/login' }, 'Sign in again'), '.');
+  async function finish(proof, onWrong) {
+    try {
+      auth.accept(await api.post('/api/auth/login/mfa', { mfa_token: ticket, ...proof }, { auth: false }));
+    } catch (err) {
+      if (err.status === 429) alert.show(throttledMessage(err));
+      else if (err.code === 'invalid_code') onWrong(err);
+      else if (err.status === 401 && !proof.passkey) alert.showNode(restart());
+      else alert.show(err);
+    }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = mode === 'totp' ? code : recovery;
+    f.setError(null);
+    const value = f.input.value.trim();
+    if (!value) { f.setError(mode === 'totp' ? 'Enter the code from your app.' : 'Enter a recovery code.'); f.input.focus(); return; }
+    busy(submit, () => finish({ [mode === 'totp' ? 'code' : 'recovery_code']: value }, () => {
+      f.setError(mode === 'totp' ? 'That code is not right, or was used already. Wait for the next one.' : 'That recovery code is not right, or was used already.');
+      f.input.select();
+      f.input.focus();
+    }));
+  });
+
+  let passkeyButton = null;
+  if (methods.includes('passkey') && passkeysSupported()) {
+    passkeyButton = h('button', { type: 'button', class: 'btn btn-block' }, 'Use a passkey');
+    passkeyButton.addEventListener('click', () => busy(passkeyButton, async () => {
+      alert.clear();
+      let options;
+      try {
+        options = await api.post('/api/auth/passkey/options', { mfa_token: ticket }, { auth: false });
+      } catch (err) {
+        if (err.status === 401) { alert.showNode(restart()); return; }
+        throw err;
+      }
+      const why = whyNot(options.rpId);
+      if (why) { alert.show(why, 'info'); return; }
+      let credential;
+      try {
+        credential = await getPasskey(options);
+      } catch (e) {
+        alert.show(passkeyErrorMessage(e));
+        return;
+      }
+      await finish({ passkey: credential }, () => alert.show('That passkey could not be verified.'));
+    }, alert));
+  }
+
+  replace(main, authShell('Two-step verification', 'Your account has two-step verification on: prove it is you a second way.', form,
+    h('p', { class: 'auth-alt' }, toggle),
+    passkeyButton ? h('div', { class: 'auth-or' }, h('span', { class: 'muted' }, 'or'), passkeyButton) : null,
+    h('p', { class: 'auth-alt' }, h('a', { href: '/login' }, 'Start over'))));
+  code.input.focus();
 }
 
 /** What the registration policy asks of a new account, in words (or null). */

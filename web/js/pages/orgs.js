@@ -311,13 +311,18 @@ function settings(root, { org, reload }) {
     value: s.custom_instructions || '', hint: 'Sent to the model with every conversation in this organization.',
   });
   const sso = ssoField(s.sso);
+  const require2fa = h('input', { type: 'checkbox', id: 'require-2fa', 'aria-describedby': 'require-2fa-hint' });
+  require2fa.checked = !!s.require_2fa;
+  const require2faBox = h('div', { class: 'field' },
+    h('div', { class: 'check' }, require2fa, h('label', { for: 'require-2fa' }, 'Require two-step verification')),
+    h('p', { class: 'hint', id: 'require-2fa-hint' }, 'Members without two-step verification on cannot use this organization (its chats, keys and settings) until they turn it on. You need it on yourself to require it.'));
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save settings');
   const form = h('form', { class: 'form' }, alert.el, name.wrap,
     h('fieldset', { class: 'fieldset' }, h('legend', null, 'Enabled models'),
       h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. An empty list allows every configured model; demo/echo needs no provider key.'),
       modelList,
       h('div', { class: 'input-row' }, h('label', { for: 'add-model', class: 'sr-only' }, 'Add a model'), addInput, addBtn), datalist, addErr),
-    limit.wrap, rpm.wrap, instructions.wrap, sso.wrap, h('div', { class: 'actions' }, save));
+    limit.wrap, rpm.wrap, instructions.wrap, sso.wrap, require2faBox, h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -336,6 +341,7 @@ function settings(root, { org, reload }) {
         monthly_token_limit: raw ? Number(raw) : null,
         rate_limit_rpm: rawRpm ? Number(rawRpm) : null,
         custom_instructions: instructions.input.value,
+        require_2fa: require2fa.checked,
       };
       if (!settingsBody.features) settingsBody.features = {};
       settingsBody.sso = sso.value();

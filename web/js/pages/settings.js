@@ -1,12 +1,17 @@
-// Settings: profile, password and sessions, API keys, provider keys, account deletion.
+// Settings: profile, password and sessions, two-step verification, passkeys, API keys,
+// provider keys, account deletion.
+import qrcode from 'qrcode-generator';
 import { h, replace, timeEl, fmtDate } from '../dom.js';
 import { api, listAll, enc } from '../api.js';
 import { auth } from '../auth.js';
 import { navigate } from '../router.js';
 import { state, loadMe, orgs, isAdmin, forgetModels } from '../state.js';
 import {
-  alertBox, announce, badge, busy, confirmDialog, copyButton, field, loadError, pageTitle, passwordField, section, spinner, table, toast,
+  alertBox, announce, badge, busy, confirmDialog, copyButton, dialog, field, loadError, pageTitle, passwordField, section, spinner, table, toast,
 } from '../ui.js';
+import {
+  passkeysSupported, whyNot, createPasskey, passkeyErrorMessage,
+} from '../webauthn.js';
 import { resendVerification } from './mail.js';
 import { signInMethods } from './oauth.js';
 
@@ -14,6 +19,7 @@ const SECTIONS = [
   ['profile', 'Profile'],
   ['security', 'Security'],
   ['sign-in', 'Sign-in methods'],
+  ['passkeys', 'Passkeys'],
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
   ['account', 'Delete account'],
@@ -35,7 +41,7 @@ export function settingsPage({ main, params, signal }) {
     ctrl = new AbortController();
     signal.addEventListener('abort', () => ctrl.abort());
     const render = {
-      profile, security, 'sign-in': signInMethods, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
+      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
     }[sec];
     replace(content);
     render(content, ctrl.signal);
@@ -195,10 +201,268 @@ function security(root, signal) {
 
   root.append(
     section('Change password', form),
+    twoStep(signal),
     section('Active sessions',
       h('p', { class: 'muted' }, 'Places where your account is signed in. Revoke any you do not recognise.'),
       sessionsBox,
       h('div', { class: 'actions' }, everywhere)),
+  );
+}
+
+// ---------- two-step verification (TOTP) ----------
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** The otpauth URI as a QR code (SVG, drawn here: nothing leaves the page). */
+function qrCode(text) {
+  const qr = qrcode(0, 'M');
+  qr.addData(text);
+  qr.make();
+  const n = qr.getModuleCount();
+  const quiet = 2;
+  let d = '';
+  for (let r = 0; r < n; r += 1) {
+    for (let c = 0; c < n; c += 1) {
+      if (qr.isDark(r, c)) d += `M${c + quiet},${r + quiet}h1v1h-1z`;
+    }
+  }
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${n + 2 * quiet} ${n + 2 * quiet}`);
+  svg.setAttribute('class', 'qr');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'QR code for your authenticator app');
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('class', 'qr-path');
+  path.setAttribute('d', d);
+  svg.append(path);
+  return svg;
+}
+
+function twoStep(signal) {
+  const box = h('div', null, spinner('Loading…'));
+  const card = section('Two-step verification',
+    h('p', { class: 'muted' }, 'A second step after your password: a code from an authenticator app (or a passkey, or a recovery code).'),
+    box);
+
+  async function load() {
+    replace(box, spinner('Loading…'));
+    try {
+      const status = await api.get('/api/me/2fa', { signal });
+      if (status.enabled) showOn(status);
+      else showOff();
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      replace(box, loadError(e, load));
+    }
+  }
+
+  function showOff() {
+    const alert = alertBox();
+    const password = passwordField({ label: 'Your password', required: true, autocomplete: 'current-password' });
+    const start = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Set up two-step verification');
+    const form = h('form', { class: 'form', novalidate: true }, alert.el,
+      h('p', null, badge('Off'), ' Anyone with your password can sign in.'),
+      password.wrap, h('div', { class: 'actions' }, start));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      password.setError(null);
+      if (!password.input.value) { password.setError('Enter your password to continue.'); password.input.focus(); return; }
+      busy(start, async () => {
+        let enrolment;
+        try {
+          enrolment = await api.post('/api/me/2fa/totp', { password: password.input.value });
+        } catch (err) {
+          if (err.code === 'invalid_credentials') { password.setError('That is not your password.'); password.input.focus(); return; }
+          throw err;
+        }
+        showEnrolment(enrolment);
+      }, alert);
+    });
+    replace(box, form);
+  }
+
+  function showEnrolment({ secret, otpauth_uri: uri }) {
+    const alert = alertBox();
+    const code = field({
+      label: 'Code from the app', required: true, autocomplete: 'one-time-code', inputmode: 'numeric', maxlength: 10,
+      spellcheck: 'false', hint: 'Enter the 6-digit code the app shows now to turn two-step verification on.',
+    });
+    const confirm = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Turn on');
+    const cancel = h('button', { type: 'button', class: 'btn btn-ghost', onclick: load }, 'Cancel');
+    const form = h('form', { class: 'form', novalidate: true }, alert.el,
+      h('ol', { class: 'steps' },
+        h('li', null, 'Scan this QR code with an authenticator app (Google Authenticator, 1Password, Authy, Aegis…).'),
+        h('li', null, 'Or type this key into the app: ',
+          h('div', { class: 'secret-row' }, h('code', { class: 'secret', id: 'totp-secret' }, secret), copyButton(secret, 'Copy key')))),
+      qrCode(uri),
+      code.wrap,
+      h('div', { class: 'actions' }, confirm, cancel));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      code.setError(null);
+      if (!code.input.value.trim()) { code.setError('Enter the code from the app.'); code.input.focus(); return; }
+      busy(confirm, async () => {
+        let result;
+        try {
+          result = await api.post('/api/me/2fa/totp/confirm', { code: code.input.value.trim() });
+        } catch (err) {
+          if (err.code === 'invalid_code') { code.setError('That code is not right. Check the app and enter the current code.'); code.input.select(); return; }
+          throw err;
+        }
+        showRecoveryCodes(result.recovery_codes);
+      }, alert);
+    });
+    replace(box, form);
+    code.input.focus();
+  }
+
+  function showRecoveryCodes(codes) {
+    const done = h('button', { type: 'button', class: 'btn btn-primary', onclick: load }, 'I have saved them');
+    const panel = h('div', { class: 'reveal-box', tabindex: '-1' },
+      h('h3', { class: 'reveal-title' }, 'Two-step verification is on. Save your recovery codes'),
+      h('p', null, h('strong', null, 'They are shown only this once.'), ' If you lose your phone, each code lets you sign in once instead of a code from the app.'),
+      h('ul', { class: 'recovery-codes', 'aria-label': 'Recovery codes' }, codes.map((c) => h('li', null, c))),
+      h('div', { class: 'actions' }, copyButton(codes.join('\n'), 'Copy codes'), done));
+    replace(box, panel);
+    panel.focus();
+    announce('Two-step verification is on. Your recovery codes are shown once: save them now.');
+  }
+
+  function showOn(status) {
+    const alert = alertBox();
+    const code = field({
+      label: 'A current code from the app', autocomplete: 'one-time-code', inputmode: 'numeric', maxlength: 10, optional: true,
+    });
+    const password = passwordField({ label: 'or your password', autocomplete: 'current-password', optional: true });
+    const off = h('button', { type: 'submit', class: 'btn btn-danger' }, 'Turn off two-step verification');
+    const form = h('form', { class: 'form', novalidate: true }, alert.el,
+      h('p', null, badge('On', 'success'), ` Signing in asks for a code after your password. Recovery codes left: ${status.recovery_codes_left}.`),
+      code.wrap, password.wrap, h('div', { class: 'actions' }, off));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      code.setError(null);
+      password.setError(null);
+      const c = code.input.value.trim();
+      const p = password.input.value;
+      if (!c && !p) { code.setError('Enter a current code, or your password.'); code.input.focus(); return; }
+      busy(off, async () => {
+        try {
+          await api.del('/api/me/2fa/totp', { body: c ? { code: c } : { password: p } });
+        } catch (err) {
+          if (err.code === 'invalid_code') { code.setError('That code is not right, or was used already.'); code.input.focus(); return; }
+          if (err.code === 'invalid_credentials') { password.setError('That is not your password.'); password.input.focus(); return; }
+          throw err;
+        }
+        toast('Two-step verification is off');
+        announce('Two-step verification is off');
+        await load();
+      }, alert);
+    });
+    replace(box, form);
+  }
+
+  load();
+  return card;
+}
+
+// ---------- passkeys ----------
+function passkeys(root, signal) {
+  const alert = alertBox();
+  const name = field({ label: 'Name', maxlength: 100, optional: true, placeholder: 'e.g. Laptop', hint: 'To recognise the passkey later.' });
+  const add = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add a passkey');
+  const form = h('form', { class: 'form', novalidate: true }, alert.el, name.wrap, h('div', { class: 'actions' }, add));
+  const listBox = h('div', null, spinner('Loading passkeys…'));
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(add, async () => {
+      let options;
+      try {
+        options = await api.post('/api/me/passkeys/options', {});
+      } catch (err) {
+        if (err.code === 'reauthentication_required') {
+          alert.showNode(h('span', null, 'For your security, adding a passkey needs a recent sign-in. ',
+            h('button', { type: 'button', class: 'btn btn-small', onclick: () => auth.logout() }, 'Sign out and sign in again'), '.'));
+          return;
+        }
+        throw err;
+      }
+      const why = whyNot(options.rp.id);
+      if (why) { alert.show(why, 'info'); return; }
+      let credential;
+      try {
+        credential = await createPasskey(options);
+      } catch (err) {
+        alert.show(passkeyErrorMessage(err));
+        return;
+      }
+      const body = { credential };
+      if (name.input.value.trim()) body.name = name.input.value.trim();
+      await api.post('/api/me/passkeys', body);
+      form.reset();
+      toast('Passkey added');
+      announce('Passkey added');
+      await loadList();
+    }, alert);
+  });
+
+  async function rename(p) {
+    const f = field({ label: 'Name', value: p.name, required: true, maxlength: 100 });
+    await dialog({
+      title: 'Rename passkey',
+      body: f.wrap,
+      actions: [{ label: 'Cancel', value: null }, { label: 'Save', kind: 'primary', value: true }],
+      onConfirm: async () => {
+        f.setError(null);
+        if (!f.input.value.trim()) { f.setError('Enter a name.'); return false; }
+        await api.patch(`/api/me/passkeys/${enc(p.id)}`, { name: f.input.value.trim() });
+        toast('Passkey renamed');
+        await loadList();
+        return true;
+      },
+    });
+  }
+
+  async function loadList() {
+    try {
+      const rows = await listAll('/api/me/passkeys', { signal });
+      replace(listBox, table([
+        { label: 'Name', cell: (p) => p.name },
+        { label: 'Added', cell: (p) => timeEl(p.created_at) },
+        { label: 'Last used', cell: (p) => (p.last_used_at ? timeEl(p.last_used_at, true) : 'never') },
+        { label: 'Synced', cell: (p) => (p.backed_up ? 'yes' : 'no') },
+        {
+          label: 'Actions',
+          class: 'cell-actions',
+          cell: (p) => {
+            const r = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rename passkey ${p.name}` }, 'Rename');
+            r.addEventListener('click', () => rename(p).catch((err) => toast(err.detail, 'error')));
+            const d = h('button', { type: 'button', class: 'btn btn-small btn-danger-text', 'aria-label': `Remove passkey ${p.name}` }, 'Remove');
+            d.addEventListener('click', async () => {
+              const ok = await confirmDialog('Remove passkey?', `“${p.name}” will no longer sign you in. Remove it from the device too.`, 'Remove');
+              if (!ok) return;
+              busy(d, async () => {
+                await api.del(`/api/me/passkeys/${enc(p.id)}`);
+                toast('Passkey removed');
+                await loadList();
+              }).catch((err) => toast(err.detail, 'error'));
+            });
+            return h('span', { class: 'row-actions' }, r, ' ', d);
+          },
+        },
+      ], rows, { caption: 'Your passkeys', empty: 'You have no passkeys yet.' }));
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      replace(listBox, loadError(e, loadList));
+    }
+  }
+  loadList();
+
+  root.append(
+    section('Add a passkey',
+      h('p', { class: 'muted' }, 'A passkey signs you in with your device’s screen lock, fingerprint or face, without a password. With two-step verification on, it also serves as the second step.'),
+      passkeysSupported() ? form : h('p', { class: 'alert alert-info' }, 'This browser does not support passkeys.')),
+    section('Your passkeys', listBox),
   );
 }
 
