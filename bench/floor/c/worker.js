@@ -1,5 +1,5 @@
 // Floor C: the chat route's shape. The Worker hands POST /c/<name> to the SQLite Durable Object
-// named <name>, which stores the user's message, calls the upstream, relays the reply as
+// named <name>, which calls the upstream, stores the user's message, relays the reply as
 // `event: delta` frames (each upstream frame parsed, its text re-serialised), saves the text so
 // far at most once a second and once at the end, and closes with `event: message.completed`.
 // (GET /health is for the bench's start-up.)
@@ -27,10 +27,9 @@ export class Relay extends DurableObject {
 
   async fetch(request) {
     const { content, model } = await request.json();
-    const sql = this.ctx.storage.sql;
-    sql.exec("INSERT INTO messages (role, text) VALUES ('user', ?)", content);
-    const id = sql.exec("INSERT INTO messages (role, text) VALUES ('assistant', '') RETURNING id").one().id;
-    const upstream = await fetch(this.env.UPSTREAM + "/v1/chat/completions", {
+    // The upstream request goes out before the rows are written, as chatgate's does: a write
+    // holds the object's later outgoing messages until it is durable (the output gate).
+    const upstreamPromise = fetch(this.env.UPSTREAM + "/v1/chat/completions", {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer " + this.env.UPSTREAM_KEY },
       body: JSON.stringify({
@@ -40,6 +39,10 @@ export class Relay extends DurableObject {
         stream_options: { include_usage: true },
       }),
     });
+    const sql = this.ctx.storage.sql;
+    sql.exec("INSERT INTO messages (role, text) VALUES ('user', ?)", content);
+    const id = sql.exec("INSERT INTO messages (role, text) VALUES ('assistant', '') RETURNING id").one().id;
+    const upstream = await upstreamPromise;
     if (!upstream.ok || !upstream.body) {
       return new Response(await upstream.text(), { status: 502 });
     }
