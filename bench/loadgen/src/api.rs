@@ -7,40 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::stream::{self, Live, Sample, Wire};
+use crate::targets::{self, Target};
 use crate::{field, Bench, Session, R};
 use crate::{BENCH_IP, LITELLM_KEY, MOCK_KEY, PASSWORD, PROMPT};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Target {
-    /// The mock itself: the baseline.
-    Direct,
-    /// POST /api/conversations/{id}/messages with an access token (Durable Object, persisted).
-    Chat,
-    /// The same, sent to the workerd that runs the Worker, past wrangler dev's proxy.
-    ChatInner,
-    /// POST /v1/chat/completions with an issued API key.
-    V1,
-    /// LiteLLM's proxy in front of the same mock.
-    LiteLlm,
-}
-
-impl Target {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Target::Direct => "mock direct",
-            Target::Chat => "chatgate chat route",
-            Target::ChatInner => "chatgate chat route, past wrangler's proxy",
-            Target::V1 => "chatgate /v1/chat/completions",
-            Target::LiteLlm => "LiteLLM proxy /v1/chat/completions",
-        }
-    }
-    pub(crate) fn wire(self) -> Wire {
-        match self {
-            Target::Chat | Target::ChatInner => Wire::Chat,
-            _ => Wire::OpenAi,
-        }
-    }
-}
 
 impl Bench {
     pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -208,21 +177,102 @@ impl Bench {
         }
     }
 
-    /// The request each target gets for a mock model such as `mock-tokens-20-delay-0`.
+    /// Probes the tool-call, Messages and Responses rows through chatgate, and takes the
+    /// requests chatgate sent upstream for them from the mock's record (`GET /__mock/requests`):
+    /// sent straight to the mock, they are those rows' baselines.
+    pub(crate) async fn setup_ingress(&mut self) {
+        if self.key.is_none() {
+            return;
+        }
+        let probes = [
+            (Target::V1Tools, "/v1/chat/completions"),
+            (Target::Messages, "/v1/messages"),
+            (Target::Responses, ""),
+        ];
+        for (t, upstream_path) in probes {
+            let s = stream::measure(
+                self.request(t, "mock-tokens-5-delay-0", ""),
+                t.wire(),
+                Some(t.expect(5)),
+                None,
+                Duration::from_secs(30),
+            )
+            .await;
+            if let Some(e) = s.error {
+                self.ingress_missing
+                    .push(format!("{}: n/a (probe failed: {e})", t.name()));
+                continue;
+            }
+            if t == Target::Responses {
+                // Its upstream request is the one /v1/chat/completions sends: same baseline.
+                self.responses_ok = true;
+                continue;
+            }
+            match self.last_upstream_request(upstream_path).await {
+                Some((body, _)) if t == Target::V1Tools => self.tools_upstream = Some(body),
+                Some(recorded) => self.anthropic_upstream = Some(recorded),
+                None => self.ingress_missing.push(format!(
+                    "{}: n/a (the mock recorded no upstream request at {upstream_path})",
+                    t.name()
+                )),
+            }
+        }
+    }
+
+    /// The newest request the mock recorded at `path`: its body and the headers worth sending
+    /// again (the provider's key and version headers, not the connection's).
+    async fn last_upstream_request(&self, path: &str) -> Option<(Value, Vec<(String, String)>)> {
+        let all: Value = self
+            .http
+            .get(format!("{}/__mock/requests", self.mock))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let last = all
+            .as_array()?
+            .iter()
+            .rev()
+            .find(|r| r.get("path").and_then(Value::as_str) == Some(path))?;
+        let headers = last
+            .get("headers")?
+            .as_array()?
+            .iter()
+            .filter_map(|h| {
+                let (name, value) = (h.get(0)?.as_str()?, h.get(1)?.as_str()?);
+                let keep = name.starts_with("anthropic-") || name == "x-api-key";
+                keep.then(|| (name.to_string(), value.to_string()))
+            })
+            .collect();
+        Some((last.get("body")?.clone(), headers))
+    }
+
+    /// The request each target gets for a mock model such as `mock-tokens-20-delay-0`
+    /// (tool-call targets turn `tokens-N` into `tools-N/5`, see `Target::model`). `conv` is
+    /// the chat route's conversation, or floor C's Durable Object.
     pub(crate) fn request(&self, t: Target, model: &str, conv: &str) -> reqwest::RequestBuilder {
+        let model = t.model(model);
+        let model = model.as_str();
         let messages = json!([{"role": "user", "content": PROMPT}]);
         let compat =
             json!({"model": format!("openai/{model}"), "messages": messages, "stream": true});
+        // What chatgate sends the mock for a text reply.
+        let upstream = json!({"model": model, "messages": messages, "stream": true,
+                              "stream_options": {"include_usage": true}});
+        let floor = |t: Target| {
+            self.floors
+                .iter()
+                .find(|f| f.target == t)
+                .map_or(String::new(), |f| f.base.clone())
+        };
         match t {
             Target::Direct => self
                 .http
                 .post(format!("{}/v1/chat/completions", self.mock))
                 .bearer_auth(MOCK_KEY)
-                // What chatgate sends upstream.
-                .json(
-                    &json!({"model": model, "messages": messages, "stream": true,
-                              "stream_options": {"include_usage": true}}),
-                ),
+                .json(&upstream),
             Target::Chat | Target::ChatInner => {
                 let base = match (t, &self.inner) {
                     (Target::ChatInner, Some(inner)) => inner,
@@ -247,9 +297,63 @@ impl Bench {
                 ))
                 .bearer_auth(LITELLM_KEY)
                 .json(&compat),
+            // The same request as the mock's, to a Worker that passes it on.
+            Target::FloorA | Target::FloorB => self
+                .http
+                .post(format!("{}/v1/chat/completions", floor(t)))
+                .bearer_auth(MOCK_KEY)
+                .json(&upstream),
+            Target::FloorC => self
+                .http
+                .post(format!("{}/c/{conv}", floor(t)))
+                .json(&json!({"content": PROMPT, "model": model})),
+            Target::V1Tools => {
+                let mut body = compat;
+                body["tools"] = json!([targets::tool()]);
+                self.http
+                    .post(format!("{}/v1/chat/completions", self.base))
+                    .bearer_auth(self.key.as_deref().unwrap_or(""))
+                    .json(&body)
+            }
+            Target::DirectTools => {
+                let mut body = self.tools_upstream.clone().unwrap_or(Value::Null);
+                body["model"] = json!(model);
+                self.http
+                    .post(format!("{}/v1/chat/completions", self.mock))
+                    .bearer_auth(MOCK_KEY)
+                    .json(&body)
+            }
+            Target::Messages => self
+                .http
+                .post(format!("{}/v1/messages", self.base))
+                .header("x-api-key", self.key.as_deref().unwrap_or(""))
+                .header("anthropic-version", "2023-06-01")
+                .json(
+                    &json!({"model": format!("anthropic/{model}"), "max_tokens": 1024,
+                              "messages": messages, "stream": true}),
+                ),
+            Target::DirectAnthropic => {
+                let (mut body, headers) = self
+                    .anthropic_upstream
+                    .clone()
+                    .unwrap_or((Value::Null, Vec::new()));
+                body["model"] = json!(model);
+                let mut req = self.http.post(format!("{}/v1/messages", self.mock));
+                for (name, value) in headers {
+                    req = req.header(name, value);
+                }
+                req.json(&body)
+            }
+            Target::Responses => self
+                .http
+                .post(format!("{}/v1/responses", self.base))
+                .bearer_auth(self.key.as_deref().unwrap_or(""))
+                .json(&json!({"model": format!("openai/{model}"), "input": PROMPT,
+                              "stream": true, "store": false})),
         }
     }
 
+    /// Every target that is there, in the order a round sends them.
     pub(crate) fn targets(&self) -> Vec<Target> {
         let mut t = vec![Target::Direct, Target::Chat];
         if self.inner.is_some() {
@@ -260,6 +364,16 @@ impl Bench {
         }
         if self.litellm.is_some() {
             t.push(Target::LiteLlm);
+        }
+        t.extend(self.floors.iter().map(|f| f.target));
+        if self.tools_upstream.is_some() {
+            t.extend([Target::DirectTools, Target::V1Tools]);
+        }
+        if self.anthropic_upstream.is_some() {
+            t.extend([Target::DirectAnthropic, Target::Messages]);
+        }
+        if self.responses_ok {
+            t.push(Target::Responses);
         }
         t
     }
@@ -285,6 +399,7 @@ impl Bench {
                 .unwrap_or_default();
             let req = self.request(t, model, &conv);
             let live = live.clone();
+            let expect = t.expect(expect);
             tasks.push(tokio::spawn(async move {
                 stream::measure(req, t.wire(), Some(expect), live.as_deref(), limit).await
             }));

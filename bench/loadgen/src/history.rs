@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::procs;
-use crate::report::Row;
+use crate::report::{verdict, Row};
 use crate::stats::{ms, ms_signed, ratio, summarize};
 use crate::stream::{self, Wire};
 use crate::{both, Bench, R};
@@ -130,14 +130,15 @@ impl Bench {
                 )
             }),
             target: "median ≤ 20 ms".into(),
-            verdict: pg
-                .map_or("✗", |p| if p.median <= 20.0 { "✓" } else { "✗" })
-                .into(),
+            verdict: pg.map_or("✗ no pages".into(), |p| {
+                verdict(p.median - 20.0, ms, "over", "under")
+            }),
             notes: format!(
                 "{items} items ({bytes} B), newest seq {seq}; first page after the restart (cold Durable Object) {}; GET /api (no storage) {}",
                 ms(cold.0),
                 fl.map_or("—".into(), |f| format!("{} / {}", ms(f.median), ms(f.p99)))
             ),
+            ..Row::default()
         });
 
         // A send in the long conversation: its history query reads up to 1,000 rows.

@@ -9,6 +9,7 @@
 mod api;
 mod capacity;
 mod fidelity;
+mod floor;
 mod history;
 mod latency;
 mod login;
@@ -18,6 +19,7 @@ mod servers;
 mod size;
 mod stats;
 mod stream;
+mod targets;
 
 use std::fs;
 use std::path::PathBuf;
@@ -193,6 +195,8 @@ struct Bench {
     inner: Option<String>,
     group: Option<i32>,
     state_dir: PathBuf,
+    /// `run-<unix time>`: names this run's state directories under `opts.work`.
+    run_id: String,
     litellm: Option<String>,
     litellm_proc: Option<Proc>,
     litellm_note: String,
@@ -207,6 +211,16 @@ struct Bench {
     session: Session,
     key: Option<String>,
     v1_missing: Option<String>,
+    /// The minimal JS Workers that started (bench/floor).
+    floors: Vec<floor::Floor>,
+    /// What chatgate sent the mock for a tool-call request (the tool-call rows' baseline).
+    tools_upstream: Option<Value>,
+    /// What chatgate sent the mock's Anthropic endpoint for /v1/messages, and its headers.
+    anthropic_upstream: Option<(Value, Vec<(String, String)>)>,
+    /// /v1/responses answered its probe.
+    responses_ok: bool,
+    /// Why an ingress row is missing.
+    ingress_missing: Vec<String>,
     /// Conversations for the latency runs (one reply per conversation at a time).
     convs: Vec<String>,
     rows: Vec<Row>,
@@ -282,7 +296,7 @@ impl Bench {
         self.notes.push(msg);
     }
 
-    fn write(&self, elapsed: Duration, load_before: &str) -> R<String> {
+    fn write(&self, elapsed: Duration, load: &Load) -> R<String> {
         let machine = report::machine(&self.opts.root, &self.litellm_version);
         let mut md = String::new();
         md.push_str("# chatgate benchmarks\n\n");
@@ -292,8 +306,17 @@ impl Bench {
             md.push_str(&format!("| {k} | {v} |\n"));
         }
         md.push_str(&format!(
-            "| load average (1/5/15 min) before / after | {load_before} / {} |\n",
+            "| load average (1/5/15 min) before / after | {} / {} |\n",
+            load.before,
             report::loadavg()
+        ));
+        md.push_str(&format!(
+            "| load average (1 min) during the run, every 10 s: min / median / max | {} |\n",
+            load.during()
+        ));
+        md.push_str(&format!(
+            "| CPU busy during the run, all processes (this bench's included) | {} |\n",
+            load.busy()
         ));
         md.push_str(&format!(
             "| wrangler dev restarted because it stopped answering | {} time(s) |\n",
@@ -308,6 +331,8 @@ impl Bench {
         let mut rows = self.rows.clone();
         rows.sort_by_key(|r| r.section.parse::<u32>().unwrap_or(9));
         md.push_str(&report::table(&rows));
+        md.push_str("\n## Targets\n\n");
+        md.push_str(&report::targets(&rows));
         md.push_str("\n## Method\n\n");
         for line in METHOD {
             md.push_str(&format!("- {line}\n"));
@@ -324,19 +349,73 @@ impl Bench {
 }
 
 const METHOD: &[&str] = &[
-    "Everything runs on this machine over 127.0.0.1: the mock upstream (`chatgate-mock`, release), the release Worker under `wrangler dev` (scripts/serve.sh, fresh STATE_DIR, DEMO_TOKEN_DELAY_MS=0, throttles lifted; served from a snapshot of the build in bench/.work/tree, so an edit of src/ or a rebuild during the run cannot make wrangler reload the Worker), LiteLLM's proxy, and this load generator (tokio + reqwest, HTTP/1.1 keep-alive). Each server runs under tests/support/watchdog.sh.",
-    "TTFB = request sent → response headers. TTFT = → the first SSE data frame carrying text (`event: delta` on the chat route; a chunk with non-empty `choices[0].delta.content` for OpenAI streams). Whole stream = → end of body. A frame's time is when its closing blank line arrived.",
-    "Baseline = the same request sent straight to the mock in the same run. Added = measured − baseline, for the median and for the p99 separately; ratio = measured median ÷ baseline median. Quantiles are nearest-rank over all requests of all rounds; failed requests are left out of the quantiles and counted in the notes.",
-    "Section 1: the targets are interleaved request by request (concurrency 1) or batch by batch (concurrency 50: 50 requests at once, all completed before the next target's batch), after a discarded warm-up. The chat route uses a pool of 50 warmed conversations (one reply per conversation at a time), so history stays short.",
-    "Section 1 also times the chat route sent to the workerd that runs the Worker, past the workerd proxy that wrangler dev puts in front of it: the difference is what that local-only hop costs (it does not exist on Cloudflare).",
+    "Everything runs on this machine over 127.0.0.1: the mock upstream (`chatgate-mock`, release), the release Worker under `wrangler dev` (scripts/serve.sh, fresh STATE_DIR, DEMO_TOKEN_DELAY_MS=0, throttles lifted; served from a snapshot of the build in bench/.work/tree, so an edit of src/ or a rebuild during the run cannot make wrangler reload the Worker), the three floor Workers (bench/floor, each under its own `wrangler dev` with the same settings), LiteLLM's proxy, and this load generator (tokio + reqwest, HTTP/1.1 keep-alive). Each server runs under tests/support/watchdog.sh.",
+    "TTFB = request sent → response headers. TTFT = → the first SSE frame carrying a token: `event: delta` on the chat route (and floor C); a chunk with non-empty `choices[0].delta.content`, or a non-empty piece of `tool_calls[].function.arguments`, for OpenAI streams; a `content_block_delta` with text or a non-empty `partial_json` for /v1/messages; a non-empty `response.output_text.delta` for /v1/responses. Whole stream = → end of body (the stream's final event must be there). A frame's time is when its closing blank line arrived.",
+    "Baseline = the same request sent straight to the mock in the same run: for the tool-call and /v1/messages rows, the very request chatgate sent the mock for them (taken from the mock's record at start-up, its model set per row). Added = measured − baseline, for the median and for the p99 separately; ratio = measured median ÷ baseline median. Quantiles are nearest-rank over all requests of all rounds; failed requests are left out of the quantiles and counted in the notes.",
+    "The floor (bench/floor): minimal JS Workers under the same wrangler and workerd, in front of the same mock. A: `return fetch(upstream)`. B: the same, each SSE frame parsed (JSON.parse) and re-serialised (JSON.stringify). C: the Worker hands the request to a SQLite Durable Object, which sends the upstream request, writes the user's and an empty assistant row, relays the text as `event: delta` frames and saves it once a second and at the end. They get the same requests as the mock direct (C: the chat route's body), interleaved in the same rounds. \"vs floor\" = this row's added time − the floor's added time (each against its own baseline), median and p99; /v1 routes are compared with B, the chat route with C.",
+    "Section 1: the targets are interleaved request by request (concurrency 1) or batch by batch (concurrency 50: 50 requests at once, all completed before the next target's batch), after a discarded warm-up. The chat route uses a pool of 50 warmed conversations (one reply per conversation at a time), so history stays short; floor C uses Durable Objects of the same names. The tool-call rows send /v1/chat/completions one function tool and the model `mock-tools-N`, N = tokens ÷ 5 parallel calls whose arguments stream in 5 pieces each (as many token frames as the text rows); /v1/messages sends `anthropic/mock…` with `x-api-key`; /v1/responses sends `openai/mock…` with `store: false`.",
+    "Section 1 targets, judged on medians at concurrency 1: added TTFT of /v1/chat/completions within 2 ms of floor B's and of the chat route within 2 ms of floor C's, both below LiteLLM's (issue 14); added TTFT of the tool-call, /v1/messages and /v1/responses rows within 1 ms of /v1/chat/completions' (issue 17). The distance is how far the median is from meeting the target.",
+    "Section 1 also times the chat route sent to the workerd that runs the Worker, past the workerd proxy that wrangler dev puts in front of it: the difference is what that local-only hop costs (it does not exist on Cloudflare). The in-Worker handler rows join each request to the Worker's own log line by `x-request-id` (its `duration_ms`), and give the median of each `Server-Timing` phase the responses carried.",
     "On the chat route the Worker answers only once the provider's first token is there (so a provider that fails at once is an HTTP error), so its TTFB includes the first token's delay; the mock sends its headers at once.",
     "Section 2: in each round one stream per target starts at the same moment, so they share the machine's state; ratio = median whole-stream time ÷ the direct median.",
-    "Section 3: all streams of a step start at once on the chat route, each in its own warmed conversation, and a step ends at most 15 s after its streams should have; when a step fails, the same step runs on the chat route past wrangler's proxy and on /v1 (diagnostics), and if it was the first step, smaller ones (halving) find what does pass. wrangler dev can stop answering under this load: the server is then started again on the same state (noted below); a step passes with no failed request, no gap between text frames over 10 token intervals and all streams open at the same time (headers received, body not finished). Memory: VmRSS of the workerd processes of the server before the step and at the peak (sampled every 200 ms).",
-    "Section 4: the Worker's argon2id time is, round by round, a login with a wrong password minus the login with a 300-character password sent just before it, which the Worker rejects before hashing but after the same D1 reads and throttle writes. Native: `argon2` 0.5 verify in this binary, same parameters.",
+    "Section 3: every step runs for every target in turn (the chat route, /v1, floors A, B and C: the same machine for all), all streams of a step at once, each chat stream in its own warmed conversation and each floor C stream in its own warmed Durable Object; a step ends at most 15 s after its streams should have. A target leaves the ladder at its first failed step; a target that fails the first step tries smaller ones (halving, up to 3) to find what passes; when the chat route fails a step, the same step runs past wrangler's proxy (diagnostic). wrangler dev can stop answering under this load: the server is then started again on the same state (noted below). A step passes with no failed request, no gap between token frames over 10 token intervals and all streams open at the same time (headers received, body not finished). Memory: VmRSS of the workerd processes before the step and at the peak (sampled every 200 ms); the chat route and /v1 share one workerd whose wasm memory never shrinks, so the later steps start from the high-water mark of the earlier ones. CPU per frame: CPU time of the workerd that runs the Worker over the step ÷ (streams × tokens). Targets (issue 14): the chat route and /v1 hold at least as many streams as floor B with zero errors; their CPU per frame at the first step at most 0.8× floor B's.",
+    "Section 4: the Worker's argon2id time is, round by round, a login with a wrong password minus the login with a 300-character password sent just before it, which the Worker rejects before hashing but after the same D1 reads and throttle writes. Native: `argon2` 0.5 verify in this binary, same parameters. Target (issue 14): at most 1.5× native.",
     "Section 5: the conversation starts with sends through the API (demo/echo, 0 ms tokens, sequential: one reply per conversation at a time); then, with the server stopped, bench/seed_history.py repeats those rows in the conversation's Durable Object SQLite file up to 10,000 messages (through the API it would take about 10 minutes here), and the server is started again (that restart is section 6's). Each page request is read to the end; GET /health (one D1 query, one KV read) is the baseline, GET /api (no storage) the floor.",
     "CPU per process (section 3 notes) comes from /proc/<pid>/stat of the server's process group: the Worker's workerd, wrangler's proxy workerd (which also hosts wrangler's inspector proxy), and node (wrangler itself).",
     "Numbers from a shared 2-core machine are noisy: read ratios and added times, not absolute figures, and compare runs on the same machine only.",
 ];
+
+/// How busy the shared machine was: other engineers build on it while the bench runs.
+struct Load {
+    before: String,
+    ticks: Option<(u64, u64)>,
+    samples: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
+}
+
+impl Load {
+    fn start() -> Load {
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = samples.clone();
+        tokio::spawn(async move {
+            loop {
+                if let (Some(l), Ok(mut s)) = (report::load1(), sink.lock()) {
+                    s.push(l);
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        });
+        Load {
+            before: report::loadavg(),
+            ticks: report::cpu_ticks(),
+            samples,
+        }
+    }
+
+    fn during(&self) -> String {
+        let s = self.samples.lock().map(|s| s.clone()).unwrap_or_default();
+        match (
+            stats::quantile(&s, 0.0),
+            stats::quantile(&s, 0.5),
+            stats::quantile(&s, 1.0),
+        ) {
+            (Some(a), Some(m), Some(b)) => {
+                format!("{a:.2} / {m:.2} / {b:.2} ({} samples)", s.len())
+            }
+            _ => "unknown".into(),
+        }
+    }
+
+    fn busy(&self) -> String {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match self.ticks.zip(report::cpu_ticks()) {
+            Some(((b0, a0), (b1, a1))) if a1 > a0 => format!(
+                "{:.0}% of {cores} cores",
+                (b1 - b0) as f64 * 100.0 / (a1 - a0) as f64
+            ),
+            _ => "unknown".into(),
+        }
+    }
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
@@ -353,7 +432,7 @@ async fn run() -> R<()> {
     let opts = parse_opts()?;
     let plan = Plan::new(opts.quick);
     let started = Instant::now();
-    let load_before = report::loadavg();
+    let load = Load::start();
     let run_id = format!(
         "run-{}",
         std::time::SystemTime::now()
@@ -374,6 +453,7 @@ async fn run() -> R<()> {
         inner: None,
         group: None,
         state_dir,
+        run_id: run_id.clone(),
         litellm: None,
         litellm_proc: None,
         litellm_note: String::new(),
@@ -390,6 +470,11 @@ async fn run() -> R<()> {
         },
         key: None,
         v1_missing: None,
+        floors: Vec::new(),
+        tools_upstream: None,
+        anthropic_upstream: None,
+        responses_ok: false,
+        ingress_missing: Vec::new(),
         convs: Vec::new(),
         rows: Vec::new(),
         notes: Vec::new(),
@@ -409,10 +494,21 @@ async fn run() -> R<()> {
     b.log("starting LiteLLM");
     b.start_litellm().await;
     b.log(&b.litellm_note.clone());
+    if ["latency", "fidelity", "capacity"]
+        .iter()
+        .any(|s| b.section(s))
+    {
+        b.log("starting the floor Workers (bench/floor)");
+        b.start_floors().await;
+    }
     b.register().await?;
     b.setup_v1().await;
     if let Some(why) = b.v1_missing.clone() {
         b.note(format!("/v1/chat/completions with an API key: {why}"));
+    }
+    b.setup_ingress().await;
+    for why in b.ingress_missing.clone() {
+        b.note(why);
     }
     b.convs = b.create_conversations(50, "openai/gpt-4o-mini").await?;
     b.warm(&b.convs.clone()).await?;
@@ -449,6 +545,7 @@ async fn run() -> R<()> {
             b.note(format!("size: {e}"));
         }
         b.startup_row();
+        b.floor_startup_rows();
         if let Err(e) = b.restart().await {
             b.note(format!("restart: {e}"));
         }
@@ -456,9 +553,10 @@ async fn run() -> R<()> {
     b.peer_row();
     b.wrangler_log_note();
     let elapsed = started.elapsed();
-    let md = b.write(elapsed, &load_before)?;
+    let md = b.write(elapsed, &load)?;
     println!("{md}");
     b.log(&format!("wrote {}", b.opts.out.display()));
+    b.stop_floors().await;
     for p in [b.litellm_proc.take(), b.server.take(), b.mock_proc.take()]
         .into_iter()
         .flatten()

@@ -3,11 +3,11 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::api::Target;
 use crate::procs;
-use crate::report::Row;
+use crate::report::{verdict, Row};
 use crate::stats::{self, ms};
 use crate::stream::{self, Wire};
+use crate::targets::Target;
 use crate::{Bench, R};
 
 impl Bench {
@@ -32,7 +32,7 @@ impl Bench {
             setup: "release, opt-level \"s\", LTO, no wasm-opt (scripts/build.sh)".into(),
             median: stats::kib(gz as f64),
             target: "≤ 1 MiB".into(),
-            verdict: if gz <= 1024 * 1024 { "✓" } else { "✗" }.into(),
+            verdict: verdict(gz as f64 - 1024.0 * 1024.0, stats::kib, "over", "under"),
             notes: format!(
                 "raw {} ({raw} B), gzip {gz} B; build/index.js {}",
                 stats::kib(raw as f64),
