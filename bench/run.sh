@@ -5,6 +5,9 @@
 #
 #   bash bench/run.sh [--quick] [--only latency,fidelity,capacity,login,history,size]
 #
+# The floor (bench/floor: minimal JS Workers of each shape, each under its own wrangler dev)
+# runs in the latency, fidelity and capacity sections, in the same rounds as chatgate.
+#
 #   BENCH_SKIP_BUILD=1   use the Worker already in build/ (the mock and loadgen are still built)
 #   BENCH_*              counts, see bench/README.md
 #
@@ -46,6 +49,10 @@ tree="$work/tree"
 rm -rf "$tree"
 mkdir -p "$tree/src" "$tree/web"
 cp -r build scripts migrations wrangler.toml package.json "$tree/"
+# The floor Workers (bench/floor), served from the snapshot too.
+mkdir -p "$tree/bench"
+cp -r bench/floor "$tree/bench/"
+rm -rf "$tree/bench/floor"/*/.wrangler
 ln -s ../../../node_modules "$tree/node_modules"
 
 # The mock and the load generator: optimised, but without the Worker's size-first profile

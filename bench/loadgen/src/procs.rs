@@ -153,6 +153,11 @@ pub fn workerds(group: i32) -> Vec<Workerd> {
         .collect()
 }
 
+/// Whether any process of the group is still running.
+pub fn group_alive(group: i32) -> bool {
+    processes().iter().any(|p| p.pgrp == group)
+}
+
 /// How many files (sockets included) a process has open.
 pub fn open_files(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())

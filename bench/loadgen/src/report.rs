@@ -18,13 +18,16 @@ pub struct Row {
     pub ratio: String,
     /// Measured minus baseline: median / p99.
     pub added: String,
+    /// The difference to the minimal JS Worker of the same shape (bench/floor), e.g.
+    /// `B: +6.10 ms / +8.00 ms`: this row's added time minus the floor's, in the same rounds.
+    pub floor: String,
     pub target: String,
-    /// ✓, ✗ or empty.
+    /// ✓ or ✗ and the distance to the target (`✗ 4.10 ms over`), or empty.
     pub verdict: String,
     pub notes: String,
 }
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 13] = [
     "#",
     "measurement",
     "setup",
@@ -34,6 +37,7 @@ const HEADER: [&str; 12] = [
     "baseline: median / p99",
     "ratio (median)",
     "added: median / p99",
+    "vs floor: median / p99",
     "target",
     "",
     "notes",
@@ -62,6 +66,7 @@ pub fn table(rows: &[Row]) -> String {
             &r.baseline,
             &r.ratio,
             &r.added,
+            &r.floor,
             &r.target,
             &r.verdict,
             &r.notes,
@@ -70,6 +75,45 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out
+}
+
+/// Every row with a target, one line each: the verdict and distance first.
+pub fn targets(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for r in rows.iter().filter(|r| !r.target.is_empty()) {
+        out.push_str(&format!(
+            "- {} — {} ({}): {}, target {}{}\n",
+            if r.verdict.is_empty() {
+                "—"
+            } else {
+                &r.verdict
+            },
+            r.measurement,
+            r.setup,
+            if r.median.is_empty() {
+                "—"
+            } else {
+                &r.median
+            },
+            r.target,
+            if r.floor.is_empty() {
+                String::new()
+            } else {
+                format!("; vs floor {}", r.floor)
+            },
+        ));
+    }
+    out
+}
+
+/// `✓ 0.52 ms under` / `✗ 4.10 ms over`: `excess` is how far the figure is past its limit
+/// (negative: within it), formatted by `unit`.
+pub fn verdict(excess: f64, unit: impl Fn(f64) -> String, over: &str, under: &str) -> String {
+    if excess <= 0.0 {
+        format!("✓ {} {under}", unit(-excess))
+    } else {
+        format!("✗ {} {over}", unit(excess))
+    }
 }
 
 fn command(program: &str, args: &[&str]) -> String {
@@ -104,6 +148,31 @@ pub fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The machine's CPU time so far, in ticks: (busy, all), from /proc/stat's `cpu` line.
+pub fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let all: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+    Some((all - idle, all))
+}
+
+/// The 1-minute load average now.
+pub fn load1() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `(label, value)` pairs describing the machine and the software under test.
