@@ -13,8 +13,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::identities;
 use crate::store::orgs::{OrgScope, Role};
 
-/// The caller's membership of `org_id` (404 for an outsider), and 403 `sso_required` when the
-/// org requires a provider the caller's session was not signed in through.
+/// The caller's membership of `org_id` (404 for an outsider); 403 `sso_required` when the org
+/// requires a provider the caller's session was not signed in through, and 403 `mfa_required`
+/// when it requires two-factor authentication and the caller has none (`store::orgs::membership`,
+/// which checks only the latter, is for a caller who has just created the org).
 pub async fn scope(db: &D1Database, org_id: &str, who: &Principal) -> ApiResult<OrgScope> {
     let access = identities::org_access(db, org_id, &who.user_id, who.session_id.as_deref())
         .await?
@@ -24,6 +26,9 @@ pub async fn scope(db: &D1Database, org_id: &str, who: &Principal) -> ApiResult<
         if who.session_id.is_some() && access.session_idp.as_deref() != Some(required.as_str()) {
             return Err(ApiError::SsoRequired(required));
         }
+    }
+    if access.mfa_allows == 0 {
+        return Err(ApiError::MfaRequired(crate::store::orgs::MFA_FOR_ORG));
     }
     Ok(OrgScope {
         org_id: org_id.to_string(),

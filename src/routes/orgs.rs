@@ -1,5 +1,6 @@
 //! Organizations, their members and invitations. Every org route starts from the caller's
-//! membership (`orgs::membership`): outsiders get 404, members without the role get 403.
+//! access (`auth::sso::scope`: membership, the org's sign-in provider and two-factor rules):
+//! outsiders get 404, members without the role get 403.
 
 use serde::{Deserialize, Serialize};
 use worker::Response;

@@ -246,12 +246,15 @@ pub async fn cache_document(kv: &worker::KvStore, key: &str, value: &str, ttl_se
 }
 
 /// A member's role in an org, the provider the org requires its members to sign in through
-/// (`settings.sso` with `required`), and the provider the session was signed in through.
+/// (`settings.sso` with `required`), the provider the session was signed in through, and
+/// whether the org's two-factor rule (`settings.require_2fa`) lets the member act in it.
 #[derive(Deserialize)]
 pub struct OrgAccess {
     pub role: String,
     pub required_idp: Option<String>,
     pub session_idp: Option<String>,
+    /// 1 unless the org requires two-factor authentication and the member has none.
+    pub mfa_allows: i64,
 }
 
 /// `OrgAccess` of `user_id` in `org_id` for `session_id`; `None` for a non-member. One query:
@@ -264,12 +267,17 @@ pub async fn org_access(
 ) -> ApiResult<Option<OrgAccess>> {
     first(
         db,
-        "SELECT m.role,
-           CASE WHEN json_valid(o.settings) AND json_extract(o.settings, '$.sso.required') = 1
-                THEN json_extract(o.settings, '$.sso.provider') END AS required_idp,
-           (SELECT se.idp FROM sessions se WHERE se.id = ?3 AND se.user_id = ?2) AS session_idp
-         FROM memberships m JOIN orgs o ON o.id = m.org_id
-         WHERE m.org_id = ?1 AND m.user_id = ?2",
+        &format!(
+            "SELECT m.role,
+               CASE WHEN json_valid(o.settings) AND json_extract(o.settings, '$.sso.required') = 1
+                    THEN json_extract(o.settings, '$.sso.provider') END AS required_idp,
+               (SELECT se.idp FROM sessions se WHERE se.id = ?3 AND se.user_id = ?2) AS session_idp,
+               CASE WHEN json_valid(o.settings) AND json_extract(o.settings, '$.require_2fa') = 1
+                    THEN {} ELSE 1 END AS mfa_allows
+             FROM memberships m JOIN orgs o ON o.id = m.org_id
+             WHERE m.org_id = ?1 AND m.user_id = ?2",
+            super::mfa::is_on_sql("m.user_id")
+        ),
         &[s(org_id), s(user_id), super::opt_s(session_id)],
     )
     .await

@@ -124,7 +124,16 @@ struct Browser<'a> {
 /// How a callback ended: signed in (the refresh token and where the browser went), or not.
 #[derive(Debug)]
 enum Outcome {
-    SignedIn { refresh: String, to: String },
+    SignedIn {
+        refresh: String,
+        to: String,
+    },
+    /// No session yet: the account has two-factor authentication on, and the browser went to
+    /// the sign-in page with the ticket of the second step.
+    SecondStep {
+        ticket: String,
+        methods: String,
+    },
     Refused(String),
 }
 
@@ -278,6 +287,14 @@ impl<'a> Browser<'a> {
         let to = location(&resp);
         match set_cookie(&resp, "chatgate_refresh") {
             Some(refresh) if !refresh.is_empty() => Outcome::SignedIn { refresh, to },
+            _ if to.starts_with("/login#") => {
+                let fragment = reqwest::Url::parse(&format!("http://x/?{}", &to[7..])).unwrap();
+                let field = |name| query_of(fragment.as_str(), name).unwrap_or_default();
+                Outcome::SecondStep {
+                    ticket: field("mfa_token"),
+                    methods: field("methods"),
+                }
+            }
             _ => {
                 assert!(to.starts_with("/login?oauth_error="), "{to}");
                 Outcome::Refused(to.trim_start_matches("/login?oauth_error=").to_string())
@@ -797,6 +814,51 @@ async fn an_account_without_a_password_sets_one_by_mail_and_deletes_itself_after
         .await;
     assert_eq!(resp.status(), 204);
     assert_eq!(app.get("/api/me", Some(&token)).await.status(), 401);
+}
+
+#[tokio::test]
+async fn with_2fa_on_a_provider_sign_in_takes_the_second_step_and_the_session_records_the_provider()
+{
+    let app = spawn_app().await;
+    let user = app.register("oidc-2fa").await;
+    let (mut authenticator, _) = crate::mfa::enable_2fa(&app, &user).await;
+    let outcome = Browser::new(&app)
+        .sign_in("testidp", &login_for(&user.email, true))
+        .await;
+    let Outcome::SecondStep { ticket, methods } = outcome else {
+        panic!("expected the second step, got {outcome:?}");
+    };
+    assert_eq!(methods, "totp,recovery_code");
+    let resp = app
+        .post(
+            "/api/auth/login/mfa",
+            None,
+            &json!({"mfa_token": ticket, "code": authenticator.code()}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    // Requiring the provider for an org takes a session signed in through it.
+    let org: Value = app
+        .post("/api/orgs", Some(token), &json!({"name": "Acme"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/orgs/{}", org["id"].as_str().unwrap());
+    let settings = json!({"settings": {"sso": {"provider": "testidp", "required": true}}});
+    let resp = app
+        .send_json(Method::PATCH, &path, Some(token), &settings)
+        .await;
+    assert_eq!(resp.status(), 200, "the session records the provider");
+    let events = audit_types(&app, token).await;
+    assert!(
+        events.iter().any(|(t, d)| t == "login.succeeded"
+            && d["method"] == "oauth:testidp"
+            && d["second_factor"] == "totp"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
