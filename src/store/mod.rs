@@ -48,6 +48,29 @@ fn context(sql: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("D1 `{head}…`: {e}"))
 }
 
+/// SQLite's answer when another connection holds the write lock: the statement did not run.
+/// D1 serialises its writers, so this comes from local D1 when another process writes the
+/// same file (the test harness does, to set rows up); a query that gets it runs again, at most
+/// twice, 10 then 20 ms later. Nothing ran, so running it again is safe.
+const BUSY: &str = "SQLITE_BUSY";
+
+async fn unless_busy<T, F, Fut>(sql: &str, query: F) -> ApiResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = worker::Result<T>>,
+{
+    let mut wait_ms = 10;
+    loop {
+        match query().await {
+            Err(e) if wait_ms <= 20 && e.to_string().contains(BUSY) => {
+                worker::Delay::from(std::time::Duration::from_millis(wait_ms)).await;
+                wait_ms *= 2;
+            }
+            result => return result.map_err(|e| context(sql, e)),
+        }
+    }
+}
+
 pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<D1PreparedStatement> {
     db.prepare(sql).bind(args).map_err(|e| context(sql, e))
 }
@@ -57,10 +80,8 @@ pub async fn all<T: DeserializeOwned>(
     sql: &str,
     args: &[JsValue],
 ) -> ApiResult<Vec<T>> {
-    let result = stmt(db, sql, args)?
-        .all()
-        .await
-        .map_err(|e| context(sql, e))?;
+    let statement = stmt(db, sql, args)?;
+    let result = unless_busy(sql, || statement.all()).await?;
     if let Some(err) = result.error() {
         return Err(context(sql, err));
     }
@@ -72,18 +93,14 @@ pub async fn first<T: DeserializeOwned>(
     sql: &str,
     args: &[JsValue],
 ) -> ApiResult<Option<T>> {
-    stmt(db, sql, args)?
-        .first::<T>(None)
-        .await
-        .map_err(|e| context(sql, e))
+    let statement = stmt(db, sql, args)?;
+    unless_busy(sql, || statement.first::<T>(None)).await
 }
 
 /// Runs a statement and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<usize> {
-    let result = stmt(db, sql, args)?
-        .run()
-        .await
-        .map_err(|e| context(sql, e))?;
+    let statement = stmt(db, sql, args)?;
+    let result = unless_busy(sql, || statement.run()).await?;
     Ok(changes(&result))
 }
 
@@ -92,7 +109,7 @@ pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> ApiResult<Vec<D1Result>> {
-    db.batch(statements).await.map_err(|e| context("batch", e))
+    unless_busy("batch", || db.batch(statements.clone())).await
 }
 
 pub fn changes(result: &D1Result) -> usize {

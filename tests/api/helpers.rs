@@ -40,6 +40,17 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Whether the server that `log` is the output of is up at `base`: wrangler said it is ready
+/// on that address (not merely that something answers there: a port picked free may be taken
+/// by another server before this one binds it), and its `/health` answers.
+fn serving(client: &reqwest::blocking::Client, log: &std::path::Path, base: &str) -> bool {
+    std::fs::read_to_string(log).is_ok_and(|out| out.contains(&format!("Ready on {base}")))
+        && client
+            .get(format!("{base}/health"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+}
+
 fn repo_root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -117,11 +128,7 @@ fn start_server() -> Server {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::blocking::Client::new();
     for _ in 0..240 {
-        if client
-            .get(format!("{base}/health"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-        {
+        if serving(&client, &state_dir.join("wrangler.log"), &base) {
             return Server {
                 base,
                 mock,
@@ -451,46 +458,51 @@ pub struct OwnServer {
 impl OwnServer {
     pub fn start(state_dir: &std::path::Path, vars: &[(&str, &str)]) -> OwnServer {
         let root = repo_root();
-        let port = free_port();
         let vars_file = state_dir.join("test.vars");
         std::fs::write(
             &vars_file,
             format!("JWT_SECRET={JWT_SECRET}\nENCRYPTION_KEYS=1:{ENCRYPTION_KEY_B64}\n"),
         )
         .unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(state_dir.join("wrangler.log"))
-            .unwrap();
-        // Waited for in `stop`; if the test panics first, the watchdog ends it with the run.
-        #[allow(clippy::zombie_processes)]
-        let child = std::process::Command::new("bash")
-            .arg(root.join("tests/support/watchdog.sh"))
-            .arg("bash")
-            .arg(root.join("scripts/serve.sh"))
-            .current_dir(&root)
-            .env("PORT", port.to_string())
-            .env("STATE_DIR", state_dir)
-            .env("VARS_FILE", &vars_file)
-            .env("DEV_MAILBOX", "on")
-            .envs(vars.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        let log_path = state_dir.join("wrangler.log");
         let client = reqwest::blocking::Client::new();
-        for _ in 0..240 {
-            if client
-                .get(format!("{base}/health"))
-                .send()
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return OwnServer { base, child };
+        // A port picked free can be taken before wrangler binds it: then start again on another.
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .unwrap();
+            // Waited for in `stop`; if the test panics first, the watchdog ends it with the run.
+            #[allow(clippy::zombie_processes)]
+            let mut child = std::process::Command::new("bash")
+                .arg(root.join("tests/support/watchdog.sh"))
+                .arg("bash")
+                .arg(root.join("scripts/serve.sh"))
+                .current_dir(&root)
+                .env("PORT", port.to_string())
+                .env("STATE_DIR", state_dir)
+                .env("VARS_FILE", &vars_file)
+                .env("DEV_MAILBOX", "on")
+                .envs(vars.iter().copied())
+                .stdin(Stdio::piped())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let base = format!("http://127.0.0.1:{port}");
+            for _ in 0..240 {
+                if serving(&client, &log_path, &base) {
+                    return OwnServer { base, child };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
             }
-            std::thread::sleep(Duration::from_millis(250));
+            drop(child.stdin.take());
+            let _ = child.wait();
         }
         panic!("wrangler dev did not start; see {}", state_dir.display());
     }
