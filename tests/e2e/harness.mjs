@@ -86,8 +86,10 @@ export async function start({ env: serverEnv = {} } = {}) {
     const out = fs.openSync(logFile, 'w');
     child = spawn('bash', [path.join(ROOT, 'scripts/serve.sh')], {
       cwd: ROOT,
-      // The dev mailbox on (as under make dev): the tests read their mail there.
-      env: { ...process.env, DEV_MAILBOX: 'on', ...serverEnv, PORT: String(port), STATE_DIR: stateDir },
+      // The dev mailbox on (as under make dev): the tests read their mail there. wrangler's
+      // DevTools proxy off, as for the API tests: it relays every request's network events to
+      // node, which stalls requests for seconds on a busy machine.
+      env: { ...process.env, DEV_MAILBOX: 'on', DEVTOOLS: 'off', ...serverEnv, PORT: String(port), STATE_DIR: stateDir },
       detached: true, // its own process group, so wrangler and workerd go with it
       stdio: ['ignore', out, out],
     });
