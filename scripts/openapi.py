@@ -514,7 +514,7 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
                 "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default), "
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
-                "setting it true needs it on the caller's own account, else 403 `mfa_required`). "
+                "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -563,8 +563,12 @@ components["schemas"].update({
                         "org_id": ID, "masked": S, "updated_at": TIME}, ["provider", "scope", "masked", "updated_at"],
                        description="`org_id` only for an organization's key."),
     "UsageRow": obj({"key": S, "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT,
-                     "cost_micros": COUNT},
-                    ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros"]),
+                     "cost_micros": COUNT,
+                     "voice_sessions": {**COUNT, "description": "LiveKit voice sessions that started in the "
+                                                                "period and have ended"},
+                     "voice_seconds": {**COUNT, "description": "their whole seconds"}},
+                    ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros", "voice_sessions",
+                     "voice_seconds"]),
 })
 
 ADMIN_403 = {403: "The caller is a member of the organization without the role (`forbidden`)"}
@@ -665,7 +669,8 @@ paths.update({
     "/api/orgs/{org}/usage": {"get": op(
         "Usage of the organization (admin+)", "usage", ok=page(ref("UsageRow")), errors=(400, 403, 404),
         description="Every group in one page, ordered by key (`next_cursor` is always null). `from` must be "
-                    "before `to` (else 400).",
+                    "before `to` (else 400). Voice sessions (from LiveKit's webhooks) count by the day they "
+                    "started and their user; grouped by model they are the key `livekit/voice`.",
         params=(ORG, query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
                            "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
                 query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
@@ -1467,12 +1472,19 @@ components["schemas"].update({
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
                                     "password.reset", "identity.linked", "identity.unlinked"]},
-        "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
-        "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
+        
         "org_id": NULLABLE_S,
         "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
         "user_agent": NULLABLE_S, "details": {"type": "object"},
     }, ["id", "type", "created_at", "actor_id", "subject_id", "org_id", "ip", "user_agent", "details"]),
+})
+components["schemas"].update({
+    "VoiceSession": obj({
+        "id": ID, "org_id": ID, "user_id": {"type": ["string", "null"], "description": "null once deleted"},
+        "room": {"type": "string", "description": "the LiveKit room name, `<org id>:<room>`"},
+        "started_at": TIME, "ended_at": {**NULLABLE_TIME, "description": "null while in the room"},
+        "duration_seconds": {"type": ["integer", "null"], "minimum": 0, "description": "null while in the room"},
+    }, ["id", "org_id", "user_id", "room", "started_at", "ended_at", "duration_seconds"]),
 })
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
@@ -1541,6 +1553,31 @@ paths.update({
         "The org's webhook deliveries with their attempts, newest first (admin+)", "webhooks",
         ok=page(ref("WebhookDelivery")), errors=(400, 404), params=(ORG, LIMIT, CURSOR),
         description="Finished deliveries are kept 30 days.", extra_responses=HOOKS_403)},
+    "/api/livekit/webhook": {"post": dict(op(
+        "LiveKit's webhooks: voice sessions of the rooms chatgate issued tokens for", "federation", public=True,
+        status=204, errors=(400, 401, 413, 503),
+        ok_text="Recorded, or acknowledged and ignored",
+        texts={401: "No `Authorization`, or not LiveKit's signature for this body with LIVEKIT_API_KEY and "
+                    "LIVEKIT_API_SECRET (`unauthorized`)",
+               400: "Signed, but the body is not a JSON object (`malformed_json`, `validation_failed`)",
+               503: "LiveKit is not configured on this service (`service_unavailable`)"},
+        description="Point LiveKit's webhooks here (LiveKit Cloud: Settings → Webhooks, signed with the API key "
+                    "chatgate has; self-hosted: `webhook.api_key` and `webhook.urls`). The `Authorization` header "
+                    "is LiveKit's JWT: HS256 with LIVEKIT_API_SECRET, `iss` LIVEKIT_API_KEY, valid now (60 s of "
+                    "drift allowed), its `sha256` claim the base64 SHA-256 of the exact body. `participant_joined` "
+                    "and `participant_left` of a room named `<org id>:<room>` whose participant identity is a "
+                    "member of that organization open and close that user's voice session; `room_finished` "
+                    "closes those still open. Every other event, room and participant is acknowledged and "
+                    "ignored; a replayed event changes nothing."),
+        requestBody={"required": True, "content": {"application/webhook+json": {"schema": obj({
+            "event": S, "id": S, "createdAt": {"type": ["string", "integer"]},
+            "room": obj({"sid": S, "name": S}, extra=True),
+            "participant": obj({"sid": S, "identity": S, "joinedAt": {"type": ["string", "integer"]},
+                                "joinedAtMs": {"type": ["string", "integer"]}}, extra=True),
+        }, extra=True, description="LiveKit's `WebhookEvent` in protobuf's JSON form")}}})},
+    "/api/me/voice-sessions": {"get": op(
+        "The caller's voice sessions (LiveKit), newest first", "me", ok=page(ref("VoiceSession")), errors=(400,),
+        params=(query("org_id", S, "only this organization's"), LIMIT, CURSOR))},
     "/api/me/audit": {"get": op(
         "The caller's security events (as actor or subject), newest first", "audit", ok=page(ref("AuditEvent")),
         errors=(400,), params=(LIMIT, CURSOR), description="Kept 90 days.")},

@@ -27,6 +27,7 @@ pub mod responses;
 pub mod service;
 pub mod usage;
 pub mod v1;
+pub mod voice;
 pub mod webhooks;
 
 pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
@@ -190,6 +191,8 @@ pub static ROUTES: &[Route] = &[
     user!("GET", "/api/orgs/{org}/usage", usage::get),
     // Federation
     user!("POST", "/api/livekit/token", federation::livekit),
+    public!("POST", "/api/livekit/webhook", voice::webhook),
+    user!("GET", "/api/me/voice-sessions", voice::mine),
     user!("POST", "/api/embed/tickets", federation::create_ticket),
     public!("POST", "/api/embed/exchange", federation::exchange),
     public!(

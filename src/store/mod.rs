@@ -23,6 +23,7 @@ pub mod throttle;
 pub mod upkeep;
 pub mod usage;
 pub mod users;
+pub mod voice;
 pub mod webhooks;
 
 /// A text argument.

@@ -416,6 +416,7 @@ function usage(root, { org, signal }) {
       let rows = itemsOf(res).map((r) => ({
         key: r.key, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
         completion_tokens: Number(r.completion_tokens) || 0, cost_micros: Number(r.cost_micros) || 0,
+        voice_seconds: Number(r.voice_seconds) || 0,
       }));
       if (by === 'day') rows = fillDays(rows, from.input.value, to.input.value);
       else rows.sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
@@ -423,11 +424,13 @@ function usage(root, { org, signal }) {
         requests: acc.requests + r.requests,
         tokens: acc.tokens + r.prompt_tokens + r.completion_tokens,
         cost: acc.cost + r.cost_micros,
-      }), { requests: 0, tokens: 0, cost: 0 });
+        voice: acc.voice + r.voice_seconds,
+      }), { requests: 0, tokens: 0, cost: 0, voice: 0 });
       replace(totals,
         stat('Requests', fmtNum(sum.requests)),
         stat('Tokens', fmtNum(sum.tokens)),
         stat('Cost', fmtMicros(sum.cost)),
+        stat('Voice minutes', fmtMinutes(sum.voice)),
         org.settings && org.settings.monthly_token_limit != null ? stat('Monthly limit', fmtNum(org.settings.monthly_token_limit)) : null);
       const keyLabel = { day: 'Day', model: 'Model', user: 'User' }[by];
       const shown = by === 'day' ? rows.slice().reverse() : rows;
@@ -444,7 +447,8 @@ function usage(root, { org, signal }) {
         { label: 'Prompt tokens', class: 'num', cell: (r) => fmtNum(r.prompt_tokens) },
         { label: 'Completion tokens', class: 'num', cell: (r) => fmtNum(r.completion_tokens) },
         { label: 'Cost', class: 'num', cell: (r) => fmtMicros(r.cost_micros) },
-      ], by === 'day' ? shown.filter((r) => r.requests || r.prompt_tokens || r.completion_tokens) : shown,
+        { label: 'Voice minutes', class: 'num', cell: (r) => fmtMinutes(r.voice_seconds) },
+      ], by === 'day' ? shown.filter((r) => r.requests || r.prompt_tokens || r.completion_tokens || r.voice_seconds) : shown,
       { caption: `Usage by ${by}`, empty: 'No usage in this period.' }));
       if (by === 'day' && rows.length) {
         chartBox.hidden = false;
@@ -466,6 +470,9 @@ function usage(root, { org, signal }) {
   load();
 }
 
+// Voice seconds as minutes, to a tenth.
+function fmtMinutes(seconds) { return (Math.round(seconds / 6) / 10).toLocaleString(); }
+
 function stat(label, value) {
   return h('div', { class: 'stat' }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
 }
@@ -475,7 +482,7 @@ function fillDays(rows, fromDay, toDay) {
   const out = [];
   for (let t = Date.parse(`${fromDay}T00:00:00Z`); t <= Date.parse(`${toDay}T00:00:00Z`); t += 86400e3) {
     const k = new Date(t).toISOString().slice(0, 10);
-    out.push(byKey.get(k) ? { ...byKey.get(k), key: k } : { key: k, requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0 });
+    out.push(byKey.get(k) ? { ...byKey.get(k), key: k } : { key: k, requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, voice_seconds: 0 });
   }
   return out;
 }
