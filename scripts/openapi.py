@@ -515,6 +515,8 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default), "
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
                 "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
+                "`conversation_retention_days` (1-3650, or null to keep conversations: the scheduled upkeep "
+                "deletes the organization's conversations, messages and all, whose last activity is older). "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -543,6 +545,10 @@ SETTINGS_FIELDS = {
     "require_2fa": {"type": "boolean", "default": False,
                     "description": "members act in the organization only with two-factor authentication on "
                                    "(403 `mfa_required` otherwise); setting it needs 2FA on the caller's account"},
+    "conversation_retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650,
+                                    "description": "conversations whose last activity is older than this many "
+                                                   "days are deleted with their messages by the scheduled upkeep "
+                                                   "(every 15 minutes, up to 25 a run); null keeps them"},
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],

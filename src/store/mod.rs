@@ -18,6 +18,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
+pub mod retention;
 pub mod sessions;
 pub mod throttle;
 pub mod upkeep;

@@ -306,6 +306,11 @@ function settings(root, { org, reload }) {
     value: s.rate_limit_rpm == null ? '' : String(s.rate_limit_rpm),
     hint: 'Requests per minute for each API key of this organization. Empty means the service default.',
   });
+  const retention = field({
+    label: 'Keep conversations for (days)', type: 'number', min: 1, max: 3650, step: 1, inputmode: 'numeric', optional: true,
+    value: s.conversation_retention_days == null ? '' : String(s.conversation_retention_days),
+    hint: 'Conversations with no activity for longer are deleted with their messages. Empty keeps them.',
+  });
   const instructions = field({
     label: 'Custom instructions', type: 'textarea', rows: 5, maxlength: 8000, optional: true,
     value: s.custom_instructions || '', hint: 'Sent to the model with every conversation in this organization.',
@@ -322,24 +327,28 @@ function settings(root, { org, reload }) {
       h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. An empty list allows every configured model; demo/echo needs no provider key.'),
       modelList,
       h('div', { class: 'input-row' }, h('label', { for: 'add-model', class: 'sr-only' }, 'Add a model'), addInput, addBtn), datalist, addErr),
-    limit.wrap, rpm.wrap, instructions.wrap, sso.wrap, require2faBox, h('div', { class: 'actions' }, save));
+    limit.wrap, rpm.wrap, retention.wrap, instructions.wrap, sso.wrap, require2faBox, h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     name.setError(null);
     limit.setError(null);
     rpm.setError(null);
+    retention.setError(null);
     if (!name.input.value.trim()) { name.setError('Enter a name.'); name.input.focus(); return; }
     const raw = limit.input.value.trim();
     if (raw && !(/^[1-9]\d*$/.test(raw))) { limit.setError('Enter a whole number of at least 1, or leave it empty for no limit.'); limit.input.focus(); return; }
     const rawRpm = rpm.input.value.trim();
     if (rawRpm && !(/^[1-9]\d*$/.test(rawRpm) && Number(rawRpm) <= 100000)) { rpm.setError('Enter a whole number from 1 to 100000, or leave it empty.'); rpm.input.focus(); return; }
+    const rawRetention = retention.input.value.trim();
+    if (rawRetention && !(/^[1-9]\d*$/.test(rawRetention) && Number(rawRetention) <= 3650)) { retention.setError('Enter a whole number of days from 1 to 3650, or leave it empty.'); retention.input.focus(); return; }
     busy(save, async () => {
       const settingsBody = {
         ...s,
         enabled_models: [...enabled],
         monthly_token_limit: raw ? Number(raw) : null,
         rate_limit_rpm: rawRpm ? Number(rawRpm) : null,
+        conversation_retention_days: rawRetention ? Number(rawRetention) : null,
         custom_instructions: instructions.input.value,
         require_2fa: require2fa.checked,
       };

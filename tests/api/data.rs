@@ -1,0 +1,206 @@
+//! Data portability and retention: an org's export, conversations deleted past the org's
+//! retention, and deletions that leave nothing behind (every D1 table and the conversations'
+//! Durable Objects, read from the test server's local storage).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
+use crate::upkeep::{d1, run_upkeep};
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Runs a Python program over the server's local storage with `arg`; its JSON output.
+fn storage(program: &str, arg: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .arg(&server().state_dir)
+        .arg(arg)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every cell of every table of every SQLite file of `kind` (`d1` or `do`) holding one of
+/// `needles`, as `[file kind, table, column, needle]`; D1's and SQLite's own tables aside.
+fn cells_holding(kind: &str, needles: &[&str]) -> Vec<Value> {
+    let program = r#"
+import json, pathlib, sqlite3, sys
+root, arg = pathlib.Path(sys.argv[1]), json.loads(sys.argv[2])
+found = []
+for path in sorted((root / "v3" / arg["kind"]).rglob("*.sqlite")):
+    if path.name == "metadata.sqlite":
+        continue
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        if table.startswith(("sqlite_", "_cf_", "d1_")):
+            continue
+        cursor = db.execute(f'SELECT * FROM "{table}"')
+        columns = [c[0] for c in cursor.description]
+        for row in cursor:
+            for column, value in zip(columns, row):
+                for needle in arg["needles"]:
+                    if isinstance(value, str) and needle in value:
+                        found.append([arg["kind"], table, column, needle])
+print(json.dumps(found))
+"#;
+    let arg = json!({"kind": kind, "needles": needles}).to_string();
+    storage(program, &arg).as_array().unwrap().clone()
+}
+
+async fn json_of(resp: reqwest::Response) -> Value {
+    resp.json().await.unwrap()
+}
+
+/// A conversation of `user` in `org` with one exchange whose text holds `marker`.
+async fn conversation_with(app: &TestApp, user: &User, org: &str, marker: &str) -> String {
+    let resp = app
+        .post(
+            "/api/conversations",
+            Some(&user.token),
+            &json!({"model": "demo/echo", "org_id": org, "title": "kept?"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let id = json_of(resp).await["id"].as_str().unwrap().to_string();
+    let sse = app
+        .chat(
+            &user.token,
+            &id,
+            &json!({"content": format!("remember {marker}")}),
+        )
+        .await;
+    assert_eq!(sse.status, 200, "{:?}", sse.events);
+    id
+}
+
+async fn set_settings(app: &TestApp, user: &User, org: &str, settings: Value) {
+    let resp = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/orgs/{org}"),
+            Some(&user.token),
+            &json!({ "settings": settings }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+fn marker(app: &TestApp, what: &str) -> String {
+    format!("marker-{what}-{}-{}", app.n, now_ms())
+}
+
+// ---------------------------------------------------------------------------------------
+// Retention
+
+#[tokio::test]
+async fn the_upkeep_deletes_conversations_past_their_orgs_retention_with_their_messages() {
+    let app = spawn_app().await;
+    let user = app.register("retention").await;
+    let other = app.register("retention-other").await;
+    let org = &user.personal_org;
+    let (old, recent, elsewhere) = (
+        marker(&app, "old"),
+        marker(&app, "recent"),
+        marker(&app, "elsewhere"),
+    );
+    let due = conversation_with(&app, &user, org, &old).await;
+    let kept = conversation_with(&app, &user, org, &recent).await;
+    let no_policy = conversation_with(&app, &other, &other.personal_org, &elsewhere).await;
+    set_settings(&app, &user, org, json!({"conversation_retention_days": 30})).await;
+    let now = now_ms();
+    d1(
+        &format!(
+            "UPDATE conversations SET last_activity = {a} WHERE id = '{due}';
+             UPDATE conversations SET last_activity = {b} WHERE id = '{kept}';
+             UPDATE conversations SET last_activity = {c} WHERE id = '{no_policy}';",
+            a = now - 31 * DAY,
+            b = now - 29 * DAY,
+            c = now - 400 * DAY,
+        ),
+        "",
+    );
+    assert_eq!(
+        cells_holding("do", &[&old]).len(),
+        2,
+        "the old conversation's messages are in its Durable Object (the question and the echo)"
+    );
+
+    run_upkeep(&app).await;
+
+    assert_eq!(
+        app.get(&format!("/api/conversations/{due}"), Some(&user.token))
+            .await
+            .status(),
+        404,
+        "a conversation idle for 31 days goes in an org that keeps them 30"
+    );
+    assert!(
+        cells_holding("do", &[&old]).is_empty(),
+        "and its messages with it"
+    );
+    for (who, id, text) in [(&user, &kept, &recent), (&other, &no_policy, &elsewhere)] {
+        assert_eq!(
+            app.get(&format!("/api/conversations/{id}"), Some(&who.token))
+                .await
+                .status(),
+            200,
+            "kept: idle 29 days, or in an org without retention"
+        );
+        assert_eq!(cells_holding("do", &[text]).len(), 2, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn conversation_retention_is_a_number_of_days_from_1_to_3650_or_null() {
+    let app = spawn_app().await;
+    let user = app.register("retention-values").await;
+    let org = &user.personal_org;
+    for bad in [json!(0), json!(3651), json!(-5), json!(2.5), json!("30")] {
+        let resp = app
+            .send_json(
+                Method::PATCH,
+                &format!("/api/orgs/{org}"),
+                Some(&user.token),
+                &json!({"settings": {"conversation_retention_days": bad}}),
+            )
+            .await;
+        assert_problem(resp, 400, "validation_failed").await;
+    }
+    set_settings(
+        &app,
+        &user,
+        org,
+        json!({"conversation_retention_days": 3650}),
+    )
+    .await;
+    let got = json_of(
+        app.get(&format!("/api/orgs/{org}"), Some(&user.token))
+            .await,
+    )
+    .await;
+    assert_eq!(got["settings"]["conversation_retention_days"], 3650);
+    set_settings(&app, &user, org, json!({})).await;
+    let got = json_of(
+        app.get(&format!("/api/orgs/{org}"), Some(&user.token))
+            .await,
+    )
+    .await;
+    assert_eq!(got["settings"]["conversation_retention_days"], Value::Null);
+}
