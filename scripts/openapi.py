@@ -1477,7 +1477,7 @@ components["schemas"].update({
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
-                                    "password.reset", "identity.linked", "identity.unlinked"]},
+                                    "password.reset", "identity.linked", "identity.unlinked", "org.exported"]},
         
         "org_id": NULLABLE_S,
         "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
@@ -1491,6 +1491,32 @@ components["schemas"].update({
         "started_at": TIME, "ended_at": {**NULLABLE_TIME, "description": "null while in the room"},
         "duration_seconds": {"type": ["integer", "null"], "minimum": 0, "description": "null while in the room"},
     }, ["id", "org_id", "user_id", "room", "started_at", "ended_at", "duration_seconds"]),
+    "OrgExport": obj({
+        "format": {"const": "chatgate.org-export"}, "version": {"const": 1}, "org_id": ID, "exported_at": TIME,
+        "org": obj({"id": ID, "name": S, "personal": {"type": "boolean"}, "created_at": NULLABLE_TIME,
+                    "settings": ref("OrgSettings")}, ["id", "name", "personal", "settings"]),
+        "members": {"type": "array", "items": ref("Member")},
+        "invitations": {"type": "array", "items": ref("Invitation")},
+        "usage": {"type": "array", "items": obj({
+            "day": {"type": "string", "format": "date"}, "user_id": {"type": ["string", "null"]}, "model": S,
+            "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT, "cost_micros": COUNT},
+            ["day", "user_id", "model", "requests", "prompt_tokens", "completion_tokens", "cost_micros"])},
+        "voice_sessions": {"type": "array", "items": ref("VoiceSession")},
+        "audit": {"type": "array", "items": ref("AuditEvent")},
+        "truncated": obj({k: {"type": "boolean"} for k in
+                          ("members", "invitations", "usage", "voice_sessions", "audit")},
+                         ["members", "invitations", "usage", "voice_sessions", "audit"]),
+        "conversations": {"type": "array", "items": obj({
+            "id": ID, "org_id": ID, "user_id": ID, "title": S, "model": S, "system_prompt": S,
+            "created_at": TIME, "last_activity_at": TIME,
+            "messages": {"type": "array", "items": {"type": "object"},
+                         "description": "as GET /api/conversations/{id}/messages gives them, oldest first"},
+            "messages_truncated": {"type": "boolean"}},
+            ["id", "org_id", "user_id", "title", "model", "created_at", "last_activity_at", "messages",
+             "messages_truncated"])},
+        "next_cursor": {"type": ["string", "null"]},
+    }, ["format", "version", "org_id", "exported_at", "conversations", "next_cursor"],
+        description="Every section but `conversations` is in the first file only (no `cursor`)."),
 })
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
@@ -1584,6 +1610,21 @@ paths.update({
     "/api/me/voice-sessions": {"get": op(
         "The caller's voice sessions (LiveKit), newest first", "me", ok=page(ref("VoiceSession")), errors=(400,),
         params=(query("org_id", S, "only this organization's"), LIMIT, CURSOR))},
+    "/api/orgs/{org}/export": {"get": op(
+        "Export the organization's data as a JSON file (owner)", "orgs", errors=(400, 403, 404),
+        params=(ORG, query("cursor", {"type": "string", "format": "cursor"},
+                           "`next_cursor` of the previous file: its next conversations")),
+        ok=ref("OrgExport"),
+        texts={403: "The caller is a member without the owner role (`forbidden`)"},
+        description="`content-disposition: attachment; filename=\"chatgate-<org id>-<day>.json\"`, "
+                    "`cache-control: no-store`; recorded in the audit log (`org.exported`). The first file holds "
+                    "everything but the later conversations: the organization and its settings, members, pending "
+                    "invitations, usage by day, user and model, voice sessions, the audit log (each up to 10,000 "
+                    "rows, newest first, `truncated` says which were cut) and up to 25 conversations, oldest "
+                    "first, with their messages (the newest 1,000 each, oldest first; `messages_truncated`; "
+                    "attachments listed, not included). Fewer conversations once a file's messages pass 16 MiB. "
+                    "While `next_cursor` is not null, ask again with `?cursor=` for a file of only the next "
+                    "conversations.")},
     "/api/me/audit": {"get": op(
         "The caller's security events (as actor or subject), newest first", "audit", ok=page(ref("AuditEvent")),
         errors=(400,), params=(LIMIT, CURSOR), description="Kept 90 days.")},

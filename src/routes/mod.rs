@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod conversations;
 pub mod email;
+pub mod export;
 pub mod federation;
 pub mod keys;
 pub mod me;
@@ -189,6 +190,7 @@ pub static ROUTES: &[Route] = &[
     ),
     user!("POST", "/api/invitations/accept", orgs::accept_invitation),
     user!("GET", "/api/orgs/{org}/usage", usage::get),
+    user!("GET", "/api/orgs/{org}/export", export::org),
     // Federation
     user!("POST", "/api/livekit/token", federation::livekit),
     public!("POST", "/api/livekit/webhook", voice::webhook),

@@ -234,3 +234,28 @@ mod tests {
         );
     }
 }
+
+/// The org's usage by day, user and model, newest day first, at most `limit` rows (the export).
+#[derive(Deserialize, Serialize)]
+pub struct DailyUsage {
+    pub day: String,
+    /// `None` once the user is deleted.
+    pub user_id: Option<String>,
+    pub model: String,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_micros: i64,
+}
+
+pub async fn daily(db: &D1Database, org_id: &str, limit: usize) -> ApiResult<Vec<DailyUsage>> {
+    all(
+        db,
+        "SELECT day, user_id, model, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+                SUM(completion_tokens) AS completion_tokens, SUM(cost_micros) AS cost_micros
+         FROM usage_events WHERE org_id = ?1
+         GROUP BY day, user_id, model ORDER BY day DESC, user_id, model LIMIT ?2",
+        &[s(org_id), n(limit as i64)],
+    )
+    .await
+}

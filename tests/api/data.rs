@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
+use crate::orgs::{create_org, join};
 use crate::upkeep::{d1, run_upkeep};
 
 const DAY: i64 = 24 * 3600 * 1000;
@@ -203,4 +204,182 @@ async fn conversation_retention_is_a_number_of_days_from_1_to_3650_or_null() {
     )
     .await;
     assert_eq!(got["settings"]["conversation_retention_days"], Value::Null);
+}
+
+// ---------------------------------------------------------------------------------------
+// Export
+
+#[tokio::test]
+async fn an_owner_exports_the_orgs_data_as_a_file_and_no_one_else_can() {
+    let app = spawn_app().await;
+    let owner = app.register("export-owner").await;
+    let admin = app.register("export-admin").await;
+    let outsider = app.register("export-outsider").await;
+    let org = create_org(&app, &owner, "Exported").await;
+    join(&app, &owner, &org, &admin, "admin").await;
+    let (mine, theirs) = (marker(&app, "owner"), marker(&app, "admin"));
+    let a = conversation_with(&app, &owner, &org, &mine).await;
+    let b = conversation_with(&app, &admin, &org, &theirs).await;
+    set_settings(
+        &app,
+        &owner,
+        &org,
+        json!({"conversation_retention_days": 90}),
+    )
+    .await;
+
+    let resp = app
+        .get(&format!("/api/orgs/{org}/export"), Some(&owner.token))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with(&format!("attachment; filename=\"chatgate-{org}-"))
+            && disposition.ends_with(".json\""),
+        "{disposition}"
+    );
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let file = json_of(resp).await;
+    assert_eq!(file["format"], "chatgate.org-export");
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["org"]["id"], org.as_str());
+    assert_eq!(file["org"]["name"], "Exported");
+    assert_eq!(file["org"]["settings"]["conversation_retention_days"], 90);
+    let members: Vec<&str> = file["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, [owner.id.as_str(), admin.id.as_str()]);
+    let usage = file["usage"].as_array().unwrap();
+    assert_eq!(
+        usage
+            .iter()
+            .map(|u| u["requests"].as_i64().unwrap())
+            .sum::<i64>(),
+        2,
+        "{usage:?}"
+    );
+    let audit_types: Vec<&str> = file["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        audit_types.contains(&"member.added") && audit_types.contains(&"org.settings_changed"),
+        "{audit_types:?}"
+    );
+    let conversations = file["conversations"].as_array().unwrap();
+    assert_eq!(
+        conversations
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [a.as_str(), b.as_str()],
+        "every member's conversations, oldest first"
+    );
+    for (c, (text, user)) in conversations
+        .iter()
+        .zip([(&mine, &owner), (&theirs, &admin)])
+    {
+        assert_eq!(c["user_id"], user.id.as_str());
+        let messages = c["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 2, "{c}");
+        assert_eq!(messages[0]["role"], "user");
+        assert_eq!(messages[0]["content"], format!("remember {text}"));
+        assert_eq!(messages[1]["role"], "assistant");
+        assert_eq!(c["messages_truncated"], false);
+    }
+    assert_eq!(file["next_cursor"], Value::Null);
+    assert_eq!(file["truncated"]["audit"], false);
+
+    // The export is itself in the org's audit log.
+    let log = json_of(
+        app.get(&format!("/api/orgs/{org}/audit"), Some(&owner.token))
+            .await,
+    )
+    .await;
+    assert_eq!(log["items"][0]["type"], "org.exported");
+    assert_eq!(log["items"][0]["actor_id"], owner.id.as_str());
+
+    assert_problem(
+        app.get(&format!("/api/orgs/{org}/export"), Some(&admin.token))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("/api/orgs/{org}/export"), Some(&outsider.token))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("/api/orgs/{org}/export"), None).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_export_pages_through_conversations_with_its_cursor() {
+    let app = spawn_app().await;
+    let owner = app.register("export-pages").await;
+    let org = &owner.personal_org;
+    let mut made = Vec::new();
+    for _ in 0..27 {
+        let resp = app
+            .post(
+                "/api/conversations",
+                Some(&owner.token),
+                &json!({"model": "demo/echo"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        made.push(json_of(resp).await["id"].as_str().unwrap().to_string());
+    }
+    let first = json_of(
+        app.get(&format!("/api/orgs/{org}/export"), Some(&owner.token))
+            .await,
+    )
+    .await;
+    assert_eq!(first["conversations"].as_array().unwrap().len(), 25);
+    let cursor = first["next_cursor"].as_str().expect("more conversations");
+    let second = json_of(
+        app.get(
+            &format!("/api/orgs/{org}/export?cursor={cursor}"),
+            Some(&owner.token),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        second.get("members").is_none(),
+        "later files hold conversations only"
+    );
+    assert_eq!(second["next_cursor"], Value::Null);
+    let seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|f| f["conversations"].as_array().unwrap().clone())
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, made);
+    assert_problem(
+        app.get(
+            &format!("/api/orgs/{org}/export?cursor=%%%"),
+            Some(&owner.token),
+        )
+        .await,
+        400,
+        "validation_failed",
+    )
+    .await;
 }

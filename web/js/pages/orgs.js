@@ -389,7 +389,31 @@ function settings(root, { org, reload }) {
       },
     }, 'Delete organization')) : null;
 
-  root.append(section('Settings', form), danger);
+  const exportAlert = alertBox();
+  const exportBtn = h('button', { type: 'button', class: 'btn' }, 'Download export');
+  exportBtn.addEventListener('click', () => busy(exportBtn, async () => {
+    // The first file has everything; later ones (`next_cursor`) only more conversations.
+    const file = await api.get(`/api/orgs/${enc(org.id)}/export`);
+    for (let cursor = file.next_cursor; cursor;) {
+      const more = await api.get(`/api/orgs/${enc(org.id)}/export`, { query: { cursor } });
+      file.conversations.push(...more.conversations);
+      cursor = more.next_cursor;
+    }
+    file.next_cursor = null;
+    const url = URL.createObjectURL(new Blob([JSON.stringify(file, null, 2)], { type: 'application/json' }));
+    const a = h('a', { href: url, download: `chatgate-${org.id}-${new Date().toISOString().slice(0, 10)}.json` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    announce('Export downloaded');
+  }, exportAlert));
+  const exporting = org.role === 'owner' ? section('Export data',
+    exportAlert.el,
+    h('p', null, 'A JSON file with the members, settings, usage, voice sessions, audit log and every conversation with its messages.'),
+    exportBtn) : null;
+
+  root.append(section('Settings', form), exporting, danger);
 }
 
 // ---------- usage ----------
