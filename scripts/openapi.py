@@ -1478,7 +1478,11 @@ components["schemas"].update({
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
                                     "password.reset", "identity.linked", "identity.unlinked", "org.exported"]},
-        
+        "created_at": TIME, "actor_id": {"type": ["string", "null"],
+                                         "description": "null when unauthenticated; `deleted` once the account "
+                                                        "is deleted"},
+        "subject_id": {"type": ["string", "null"], "description": "the user acted upon (`deleted` once the "
+                                                                  "account is deleted)"},
         "org_id": NULLABLE_S,
         "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
         "user_agent": NULLABLE_S, "details": {"type": "object"},

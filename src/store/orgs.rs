@@ -399,6 +399,8 @@ pub async fn delete(db: &D1Database, scope: &OrgScope) -> ApiResult<()> {
         "DELETE FROM invitations WHERE org_id = ?1",
         "DELETE FROM conversations WHERE org_id = ?1",
         "DELETE FROM usage_events WHERE org_id = ?1",
+        "DELETE FROM voice_sessions WHERE org_id = ?1",
+        "DELETE FROM audit_events WHERE org_id = ?1",
         "DELETE FROM memberships WHERE org_id = ?1",
         "DELETE FROM orgs WHERE id = ?1",
     ] {

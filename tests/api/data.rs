@@ -383,3 +383,212 @@ async fn an_export_pages_through_conversations_with_its_cursor() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Complete deletion
+
+#[tokio::test]
+async fn deleting_an_org_and_then_an_account_leaves_nothing_of_them_in_any_table_or_durable_object()
+{
+    let app = spawn_app().await;
+    let user = app.register("erase").await;
+    let member = app.register("erase-member").await;
+    let neighbour = app.register("erase-neighbour").await;
+    let team = create_org(&app, &user, "Erased team").await;
+    let kept_org = create_org(&app, &user, "Erased with the account").await;
+    let theirs = create_org(&app, &neighbour, "Neighbour's").await;
+    join(&app, &user, &team, &member, "member").await;
+    join(&app, &neighbour, &theirs, &user, "admin").await;
+    crate::orgs::invite(&app, &user, &team, "someone@example.com", "member").await;
+    crate::orgs::invite(&app, &user, &kept_org, "other@example.com", "member").await;
+
+    // Everything a user has: more sessions, keys, provider keys, 2FA, a passkey, mail links,
+    // an embed ticket, conversations in every org, voice sessions, settings changes.
+    assert_eq!(app.login(&user.email, &user.password).await.status(), 200);
+    for org in [&user.personal_org, &team, &theirs] {
+        let resp = app
+            .post(
+                "/api/keys",
+                Some(&user.token),
+                &json!({"name": "k", "org_id": org}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+    let resp = app
+        .send_json(
+            Method::PUT,
+            "/api/provider-keys/openai",
+            Some(&user.token),
+            &json!({"api_key": "sk-erase-0123456789abcdef0123"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    let resp = app
+        .send_json(
+            Method::PUT,
+            "/api/provider-keys/anthropic",
+            Some(&user.token),
+            &json!({"api_key": "sk-ant-erase-0123456789abcdef", "org_id": kept_org}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let mut authenticator = crate::passkeys::SoftAuthenticator::p256();
+    crate::passkeys::add_passkey(&app, &user, &mut authenticator, "laptop").await;
+    crate::mfa::enable_2fa(&app, &user).await;
+    let resp = app
+        .post(
+            "/api/auth/forgot-password",
+            None,
+            &json!({"email": user.email}),
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let resp = app
+        .post(
+            "/api/embed/tickets",
+            Some(&user.token),
+            &json!({"org_id": team, "origin": "https://embed.example"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    set_settings(
+        &app,
+        &user,
+        &team,
+        json!({"conversation_retention_days": 7}),
+    )
+    .await;
+    let markers: Vec<String> = ["personal", "team", "kept", "theirs", "member-in-team"]
+        .iter()
+        .map(|w| marker(&app, w))
+        .collect();
+    conversation_with(&app, &user, &user.personal_org, &markers[0]).await;
+    conversation_with(&app, &user, &team, &markers[1]).await;
+    conversation_with(&app, &user, &kept_org, &markers[2]).await;
+    conversation_with(&app, &user, &theirs, &markers[3]).await;
+    conversation_with(&app, &member, &team, &markers[4]).await;
+    let neighbours_own = marker(&app, "neighbour");
+    conversation_with(&app, &neighbour, &theirs, &neighbours_own).await;
+    let now = now_ms();
+    let uid = &user.id;
+    d1(
+        &format!(
+            "INSERT INTO voice_sessions (id, org_id, user_id, room, room_sid, participant_sid, started_at, ended_at) VALUES
+               ('vs_erase{n}a', '{team}', '{uid}', '{team}:standup', 'RM_e{n}', 'PA_e{n}a', {now} - 60000, {now}),
+               ('vs_erase{n}b', '{theirs}', '{uid}', '{theirs}:standup', 'RM_e{n}b', 'PA_e{n}b', {now} - 60000, {now});",
+            n = app.n
+        ),
+        "",
+    );
+
+    let ids = [
+        user.id.as_str(),
+        user.personal_org.as_str(),
+        team.as_str(),
+        kept_org.as_str(),
+    ];
+    let before = cells_holding("d1", &ids);
+    for table in [
+        "sessions",
+        "api_keys",
+        "provider_keys",
+        "passkeys",
+        "totp_factors",
+        "recovery_codes",
+        "email_tokens",
+        "embed_tickets",
+        "memberships",
+        "invitations",
+        "conversations",
+        "usage_events",
+        "voice_sessions",
+        "audit_events",
+    ] {
+        assert!(
+            before.iter().any(|c| c[1] == table),
+            "the test puts a row in {table}"
+        );
+    }
+    let markers: Vec<&str> = markers.iter().map(String::as_str).collect();
+    assert_eq!(cells_holding("do", &markers).len(), 10, "two messages each");
+
+    // The team first: the org and everything in it.
+    assert_eq!(
+        app.delete(&format!("/api/orgs/{team}"), Some(&user.token))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        cells_holding("d1", &[&team]),
+        Vec::<Value>::new(),
+        "nothing of the deleted org in any table"
+    );
+    assert_eq!(
+        cells_holding("do", &[markers[1], markers[4]]),
+        Vec::<Value>::new(),
+        "nor its conversations' messages"
+    );
+
+    // Then the account, with the org it alone owns and its personal org.
+    let resp = app
+        .send_json(
+            Method::DELETE,
+            "/api/me",
+            Some(&user.token),
+            &json!({"password": user.password}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    let left: Vec<Value> = cells_holding("d1", &ids)
+        .into_iter()
+        .chain(cells_holding("d1", &[&user.email]))
+        // The dev mailbox keeps copies of sent mail for development (DEV_MAILBOX=on); it is
+        // off in production.
+        .filter(|c| c[1] != "dev_mailbox")
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<Value>::new(),
+        "nothing of the account in any table"
+    );
+    assert_eq!(
+        cells_holding("do", &markers),
+        Vec::<Value>::new(),
+        "nor any of its conversations' messages"
+    );
+
+    // What belongs to others stays: the neighbour's org, its conversation, and its audit log
+    // of what the user did there, with the actor gone.
+    assert_eq!(cells_holding("do", &[&neighbours_own]).len(), 2);
+    let log = json_of(
+        app.get(&format!("/api/orgs/{theirs}/audit"), Some(&neighbour.token))
+            .await,
+    )
+    .await;
+    let created_key = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "key.created")
+        .expect("the key the user created there");
+    assert_eq!(created_key["actor_id"], "deleted");
+    assert!(created_key["ip"] == "" || created_key["ip"].is_null());
+    let usage = json_of(
+        app.get(
+            &format!("/api/orgs/{theirs}/usage?group_by=user"),
+            Some(&neighbour.token),
+        )
+        .await,
+    )
+    .await;
+    let deleted = usage["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "deleted")
+        .expect("the user's usage there, as a deleted user's");
+    assert_eq!(deleted["requests"], 1);
+    assert_eq!(deleted["voice_seconds"], 60);
+}
