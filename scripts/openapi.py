@@ -1477,7 +1477,10 @@ components["schemas"].update({
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
-                                    "password.reset", "identity.linked", "identity.unlinked", "org.exported"]},
+                                    "password.reset", "identity.linked", "identity.unlinked", "2fa.enabled",
+                                    "2fa.disabled", "mfa.failed", "mfa.recovery_code_used", "passkey.added",
+                                    "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
+                                    "org.exported"]},
         "created_at": TIME, "actor_id": {"type": ["string", "null"],
                                          "description": "null when unauthenticated; `deleted` once the account "
                                                         "is deleted"},
