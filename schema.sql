@@ -216,6 +216,18 @@ CREATE TABLE users (
   updated_at    INTEGER NOT NULL
 , email_key TEXT NOT NULL DEFAULT '', email_verified_at INTEGER);
 
+CREATE TABLE voice_sessions (
+  id              TEXT PRIMARY KEY,              -- vs_…
+  org_id          TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  user_id         TEXT REFERENCES users(id) ON DELETE SET NULL, -- NULL once the user is deleted
+  room            TEXT NOT NULL,                 -- the LiveKit room name: <org id>:<room>
+  room_sid        TEXT NOT NULL,
+  participant_sid TEXT NOT NULL,
+  started_at      INTEGER NOT NULL,
+  ended_at        INTEGER,                       -- NULL while the participant is in the room
+  UNIQUE (room_sid, participant_sid)
+);
+
 CREATE TABLE webauthn_challenges (
   challenge_hash TEXT PRIMARY KEY,
   purpose        TEXT NOT NULL CHECK (purpose IN ('register', 'sign_in', 'second_factor')),
@@ -247,6 +259,8 @@ CREATE INDEX audit_by_org ON audit_events(org_id, created_at, id);
 CREATE INDEX audit_by_subject ON audit_events(subject_id, created_at, id);
 
 CREATE INDEX audit_by_time ON audit_events(created_at);
+
+CREATE INDEX conversations_by_org_activity ON conversations(org_id, last_activity);
 
 CREATE INDEX conversations_by_user_activity ON conversations(user_id, last_activity DESC, id DESC);
 
@@ -285,6 +299,12 @@ CREATE INDEX usage_by_org_day ON usage_events(org_id, day);
 CREATE INDEX user_identities_by_user ON user_identities(user_id);
 
 CREATE UNIQUE INDEX users_by_email_key ON users(email_key);
+
+CREATE INDEX voice_sessions_by_org ON voice_sessions(org_id, started_at);
+
+CREATE INDEX voice_sessions_by_user ON voice_sessions(user_id, started_at);
+
+CREATE INDEX voice_sessions_open ON voice_sessions(room_sid) WHERE ended_at IS NULL;
 
 CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges(expires_at);
 

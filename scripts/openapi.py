@@ -514,7 +514,9 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
                 "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default), "
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
-                "setting it true needs it on the caller's own account, else 403 `mfa_required`). "
+                "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
+                "`conversation_retention_days` (1-3650, or null to keep conversations: the scheduled upkeep "
+                "deletes the organization's conversations, messages and all, whose last activity is older). "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -543,6 +545,10 @@ SETTINGS_FIELDS = {
     "require_2fa": {"type": "boolean", "default": False,
                     "description": "members act in the organization only with two-factor authentication on "
                                    "(403 `mfa_required` otherwise); setting it needs 2FA on the caller's account"},
+    "conversation_retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650,
+                                    "description": "conversations whose last activity is older than this many "
+                                                   "days are deleted with their messages by the scheduled upkeep "
+                                                   "(every 15 minutes, up to 25 a run); null keeps them"},
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],
@@ -563,8 +569,12 @@ components["schemas"].update({
                         "org_id": ID, "masked": S, "updated_at": TIME}, ["provider", "scope", "masked", "updated_at"],
                        description="`org_id` only for an organization's key."),
     "UsageRow": obj({"key": S, "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT,
-                     "cost_micros": COUNT},
-                    ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros"]),
+                     "cost_micros": COUNT,
+                     "voice_sessions": {**COUNT, "description": "LiveKit voice sessions that started in the "
+                                                                "period and have ended"},
+                     "voice_seconds": {**COUNT, "description": "their whole seconds"}},
+                    ["key", "requests", "prompt_tokens", "completion_tokens", "cost_micros", "voice_sessions",
+                     "voice_seconds"]),
 })
 
 ADMIN_403 = {403: "The caller is a member of the organization without the role (`forbidden`)"}
@@ -665,7 +675,8 @@ paths.update({
     "/api/orgs/{org}/usage": {"get": op(
         "Usage of the organization (admin+)", "usage", ok=page(ref("UsageRow")), errors=(400, 403, 404),
         description="Every group in one page, ordered by key (`next_cursor` is always null). `from` must be "
-                    "before `to` (else 400).",
+                    "before `to` (else 400). Voice sessions (from LiveKit's webhooks) count by the day they "
+                    "started and their user; grouped by model they are the key `livekit/voice`.",
         params=(ORG, query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
                            "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
                 query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
@@ -1466,13 +1477,53 @@ components["schemas"].update({
                                     "password.changed", "key.created", "key.revoked", "member.role_changed",
                                     "member.added", "member.removed", "org.settings_changed", "email.verified",
                                     "email.change_requested", "email.changed", "password.reset_requested",
-                                    "password.reset", "identity.linked", "identity.unlinked"]},
-        "created_at": TIME, "actor_id": {"type": ["string", "null"], "description": "null when unauthenticated"},
-        "subject_id": {"type": ["string", "null"], "description": "the user acted upon"},
+                                    "password.reset", "identity.linked", "identity.unlinked", "2fa.enabled",
+                                    "2fa.disabled", "mfa.failed", "mfa.recovery_code_used", "passkey.added",
+                                    "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
+                                    "org.exported"]},
+        "created_at": TIME, "actor_id": {"type": ["string", "null"],
+                                         "description": "null when unauthenticated; `deleted` once the account "
+                                                        "is deleted"},
+        "subject_id": {"type": ["string", "null"], "description": "the user acted upon (`deleted` once the "
+                                                                  "account is deleted)"},
         "org_id": NULLABLE_S,
         "ip": {"type": ["string", "null"], "description": "null in /api/me/audit where another person acted"},
         "user_agent": NULLABLE_S, "details": {"type": "object"},
     }, ["id", "type", "created_at", "actor_id", "subject_id", "org_id", "ip", "user_agent", "details"]),
+})
+components["schemas"].update({
+    "VoiceSession": obj({
+        "id": ID, "org_id": ID, "user_id": {"type": ["string", "null"], "description": "null once deleted"},
+        "room": {"type": "string", "description": "the LiveKit room name, `<org id>:<room>`"},
+        "started_at": TIME, "ended_at": {**NULLABLE_TIME, "description": "null while in the room"},
+        "duration_seconds": {"type": ["integer", "null"], "minimum": 0, "description": "null while in the room"},
+    }, ["id", "org_id", "user_id", "room", "started_at", "ended_at", "duration_seconds"]),
+    "OrgExport": obj({
+        "format": {"const": "chatgate.org-export"}, "version": {"const": 1}, "org_id": ID, "exported_at": TIME,
+        "org": obj({"id": ID, "name": S, "personal": {"type": "boolean"}, "created_at": NULLABLE_TIME,
+                    "settings": ref("OrgSettings")}, ["id", "name", "personal", "settings"]),
+        "members": {"type": "array", "items": ref("Member")},
+        "invitations": {"type": "array", "items": ref("Invitation")},
+        "usage": {"type": "array", "items": obj({
+            "day": {"type": "string", "format": "date"}, "user_id": {"type": ["string", "null"]}, "model": S,
+            "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT, "cost_micros": COUNT},
+            ["day", "user_id", "model", "requests", "prompt_tokens", "completion_tokens", "cost_micros"])},
+        "voice_sessions": {"type": "array", "items": ref("VoiceSession")},
+        "audit": {"type": "array", "items": ref("AuditEvent")},
+        "truncated": obj({k: {"type": "boolean"} for k in
+                          ("members", "invitations", "usage", "voice_sessions", "audit")},
+                         ["members", "invitations", "usage", "voice_sessions", "audit"]),
+        "conversations": {"type": "array", "items": obj({
+            "id": ID, "org_id": ID, "user_id": ID, "title": S, "model": S, "system_prompt": S,
+            "created_at": TIME, "last_activity_at": TIME,
+            "messages": {"type": "array", "items": {"type": "object"},
+                         "description": "as GET /api/conversations/{id}/messages gives them, oldest first"},
+            "messages_truncated": {"type": "boolean"}},
+            ["id", "org_id", "user_id", "title", "model", "created_at", "last_activity_at", "messages",
+             "messages_truncated"])},
+        "next_cursor": {"type": ["string", "null"]},
+    }, ["format", "version", "org_id", "exported_at", "conversations", "next_cursor"],
+        description="Every section but `conversations` is in the first file only (no `cursor`)."),
 })
 WEBHOOK_DOC = ("One endpoint per org. Each delivery is a POST of `{id, type, created_at, org_id, data}` with "
                "`chatgate-event-id` and `chatgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, "
@@ -1541,6 +1592,46 @@ paths.update({
         "The org's webhook deliveries with their attempts, newest first (admin+)", "webhooks",
         ok=page(ref("WebhookDelivery")), errors=(400, 404), params=(ORG, LIMIT, CURSOR),
         description="Finished deliveries are kept 30 days.", extra_responses=HOOKS_403)},
+    "/api/livekit/webhook": {"post": dict(op(
+        "LiveKit's webhooks: voice sessions of the rooms chatgate issued tokens for", "federation", public=True,
+        status=204, errors=(400, 401, 413, 503),
+        ok_text="Recorded, or acknowledged and ignored",
+        texts={401: "No `Authorization`, or not LiveKit's signature for this body with LIVEKIT_API_KEY and "
+                    "LIVEKIT_API_SECRET (`unauthorized`)",
+               400: "Signed, but the body is not a JSON object (`malformed_json`, `validation_failed`)",
+               503: "LiveKit is not configured on this service (`service_unavailable`)"},
+        description="Point LiveKit's webhooks here (LiveKit Cloud: Settings → Webhooks, signed with the API key "
+                    "chatgate has; self-hosted: `webhook.api_key` and `webhook.urls`). The `Authorization` header "
+                    "is LiveKit's JWT: HS256 with LIVEKIT_API_SECRET, `iss` LIVEKIT_API_KEY, valid now (60 s of "
+                    "drift allowed), its `sha256` claim the base64 SHA-256 of the exact body. `participant_joined` "
+                    "and `participant_left` of a room named `<org id>:<room>` whose participant identity is a "
+                    "member of that organization open and close that user's voice session; `room_finished` "
+                    "closes those still open. Every other event, room and participant is acknowledged and "
+                    "ignored; a replayed event changes nothing."),
+        requestBody={"required": True, "content": {"application/webhook+json": {"schema": obj({
+            "event": S, "id": S, "createdAt": {"type": ["string", "integer"]},
+            "room": obj({"sid": S, "name": S}, extra=True),
+            "participant": obj({"sid": S, "identity": S, "joinedAt": {"type": ["string", "integer"]},
+                                "joinedAtMs": {"type": ["string", "integer"]}}, extra=True),
+        }, extra=True, description="LiveKit's `WebhookEvent` in protobuf's JSON form")}}})},
+    "/api/me/voice-sessions": {"get": op(
+        "The caller's voice sessions (LiveKit), newest first", "me", ok=page(ref("VoiceSession")), errors=(400,),
+        params=(query("org_id", S, "only this organization's"), LIMIT, CURSOR))},
+    "/api/orgs/{org}/export": {"get": op(
+        "Export the organization's data as a JSON file (owner)", "orgs", errors=(400, 403, 404),
+        params=(ORG, query("cursor", {"type": "string", "format": "cursor"},
+                           "`next_cursor` of the previous file: its next conversations")),
+        ok=ref("OrgExport"),
+        texts={403: "The caller is a member without the owner role (`forbidden`)"},
+        description="`content-disposition: attachment; filename=\"chatgate-<org id>-<day>.json\"`, "
+                    "`cache-control: no-store`; recorded in the audit log (`org.exported`). The first file holds "
+                    "everything but the later conversations: the organization and its settings, members, pending "
+                    "invitations, usage by day, user and model, voice sessions, the audit log (each up to 10,000 "
+                    "rows, newest first, `truncated` says which were cut) and up to 25 conversations, oldest "
+                    "first, with their messages (the newest 1,000 each, oldest first; `messages_truncated`; "
+                    "attachments listed, not included). Fewer conversations once a file's messages pass 16 MiB. "
+                    "While `next_cursor` is not null, ask again with `?cursor=` for a file of only the next "
+                    "conversations.")},
     "/api/me/audit": {"get": op(
         "The caller's security events (as actor or subject), newest first", "audit", ok=page(ref("AuditEvent")),
         errors=(400,), params=(LIMIT, CURSOR), description="Kept 90 days.")},

@@ -56,6 +56,23 @@ mod tests {
     }
 
     #[test]
+    fn every_audit_event_type_is_in_the_documents_enum() {
+        let d = doc();
+        let documented = d["components"]["schemas"]["AuditEvent"]["properties"]["type"]["enum"]
+            .as_array()
+            .expect("an enum of the types")
+            .clone();
+        for action in crate::store::audit::Action::ALL {
+            assert!(
+                documented.contains(&serde_json::Value::from(action.as_str())),
+                "{} is not documented",
+                action.as_str()
+            );
+        }
+        assert_eq!(documented.len(), crate::store::audit::Action::ALL.len());
+    }
+
+    #[test]
     fn every_reference_resolves() {
         let d = doc();
         let text = DOCUMENT;

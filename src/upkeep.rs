@@ -8,6 +8,11 @@
 //! first one that comes back short (nothing more is due). What is left goes on the next
 //! run. One rule failing does not stop the others. Every run writes one log line with what
 //! each rule deleted (counts only).
+//!
+//! Then conversation retention (`store::retention`): at most `RETENTION_BATCH` conversations
+//! past their org's `conversation_retention_days`, each one's messages wiped from its Durable
+//! Object before its row goes (a wipe that fails keeps the row, for the next run). Two more
+//! D1 statements: a run makes at most `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS`.
 
 use std::future::Future;
 
@@ -22,6 +27,13 @@ pub const MAX_STATEMENTS_PER_RULE: usize = 4;
 /// The most D1 statements one run may make: under the 50 queries a Worker invocation may
 /// make on the Workers Free plan (1000 on Paid), so a run never meets that limit.
 pub const MAX_STATEMENTS_PER_RUN: usize = 40;
+
+/// Conversations deleted for retention per run, at most: one Durable Object call each, well
+/// under the 50 subrequests of a Workers Free invocation (96 runs a day: 2,400 a day).
+pub const RETENTION_BATCH: usize = 25;
+/// D1 statements of the retention step: finding what is due, deleting it.
+pub const RETENTION_STATEMENTS: usize = 2;
+const _: () = assert!(RETENTION_BATCH < 50);
 
 /// Statements per rule in a run of `rules` rules: as many as the run's budget allows, up to
 /// `MAX_STATEMENTS_PER_RULE`, and at least one (`RULES` has fewer rules than the budget).
@@ -103,6 +115,51 @@ pub fn log_line(cron: &str, report: &[Swept], duration_ms: i64) -> serde_json::V
     })
 }
 
+/// Deletes conversations past their org's retention at `now`, messages first.
+async fn retention(env: &Env, db: &worker::D1Database, now: i64) -> Swept {
+    let mut swept = Swept {
+        what: "conversations_retention",
+        deleted: 0,
+        statements: 1,
+        more: false,
+        error: None,
+    };
+    let due = match crate::store::retention::due(db, now, RETENTION_BATCH).await {
+        Ok(due) => due,
+        Err(e) => {
+            swept.error = Some(e.log_context().unwrap_or(e.code()).to_string());
+            return swept;
+        }
+    };
+    swept.more = due.len() >= RETENTION_BATCH;
+    let mut wiped = Vec::with_capacity(due.len());
+    for batch in due.chunks(5) {
+        let results = futures::future::join_all(
+            batch
+                .iter()
+                .map(|id| crate::conversation::client::wipe(env, id)),
+        )
+        .await;
+        for (id, result) in batch.iter().zip(results) {
+            match result {
+                Ok(()) => wiped.push(id.clone()),
+                Err(e) => {
+                    swept.error = Some(e.log_context().unwrap_or(e.code()).to_string());
+                }
+            }
+        }
+    }
+    if wiped.is_empty() {
+        return swept;
+    }
+    swept.statements += 1;
+    match crate::store::retention::delete(db, &wiped, now).await {
+        Ok(deleted) => swept.deleted = deleted,
+        Err(e) => swept.error = Some(e.log_context().unwrap_or(e.code()).to_string()),
+    }
+    swept
+}
+
 /// The scheduled handler: one run of every rule at the event's time.
 pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
     let started = now_ms();
@@ -115,7 +172,11 @@ pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
         started
     };
     let report = match env.d1("DB") {
-        Ok(db) => run_rules(upkeep::RULES, |rule| upkeep::sweep(&db, rule, now)).await,
+        Ok(db) => {
+            let mut report = run_rules(upkeep::RULES, |rule| upkeep::sweep(&db, rule, now)).await;
+            report.push(retention(env, &db, now).await);
+            report
+        }
         Err(e) => upkeep::RULES
             .iter()
             .map(|rule| Swept {
@@ -239,6 +300,11 @@ mod tests {
     #[test]
     fn a_run_stays_within_its_statement_budget_however_many_rules_there_are() {
         assert!(upkeep::RULES.len() <= MAX_STATEMENTS_PER_RUN);
+        // The Workers Free plan's 50 D1 queries per invocation, with the retention step.
+        assert!(
+            upkeep::RULES.len() * statements_per_rule(upkeep::RULES.len()) + RETENTION_STATEMENTS
+                <= 50
+        );
         assert_eq!(statements_per_rule(upkeep::RULES.len()), 4);
         for rules in 1..=MAX_STATEMENTS_PER_RUN {
             let per_rule = statements_per_rule(rules);

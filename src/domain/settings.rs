@@ -6,6 +6,8 @@ use crate::domain::ModelId;
 
 pub const MAX_CUSTOM_INSTRUCTIONS_CHARS: usize = 8_000;
 pub const MAX_ENABLED_MODELS: usize = 100;
+/// The longest `conversation_retention_days` an org may set: ten years.
+pub const MAX_CONVERSATION_RETENTION_DAYS: i64 = 3650;
 /// Feature flags an org may set; anything else is refused.
 pub const KNOWN_FEATURES: &[&str] = &["embed", "webhooks", "livekit", "byok"];
 
@@ -65,6 +67,10 @@ pub struct OrgSettings {
     /// otherwise): its routes, its conversations, model calls and API keys in it.
     #[serde(default)]
     pub require_2fa: bool,
+    /// Conversations whose last activity is older than this many days are deleted, messages
+    /// and all, by the scheduled upkeep (`store::retention`); `None` keeps them.
+    #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
+    pub conversation_retention_days: Option<i64>,
 }
 
 /// An org's own sign-in provider, one the operator configured (`GET /api/auth/providers`).
@@ -119,6 +125,13 @@ impl OrgSettings {
         if let Some(rpm) = self.rate_limit_rpm {
             if !(1..=100_000).contains(&rpm) {
                 return Err("rate_limit_rpm must be from 1 to 100000, or null".into());
+            }
+        }
+        if let Some(days) = self.conversation_retention_days {
+            if !(1..=MAX_CONVERSATION_RETENTION_DAYS).contains(&days) {
+                return Err(format!(
+                    "conversation_retention_days must be from 1 to {MAX_CONVERSATION_RETENTION_DAYS}, or null"
+                ));
             }
         }
         if let Some(sso) = &self.sso {
@@ -212,6 +225,36 @@ mod tests {
         assert!(s.allows(&ModelId::parse("demo/echo").unwrap()));
         assert!(!s.allows(&ModelId::parse("anthropic/claude-sonnet-4-5").unwrap()));
         assert!(OrgSettings::default().allows(&ModelId::parse("gemini/x").unwrap()));
+    }
+
+    #[test]
+    fn conversation_retention_is_a_number_of_days_or_null() {
+        for ok in [
+            json_days(1),
+            json_days(30),
+            json_days(3650),
+            serde_json::json!({"conversation_retention_days": null}),
+        ] {
+            assert!(parse(ok.clone()).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            parse(json_days(30)).unwrap().conversation_retention_days,
+            Some(30)
+        );
+        assert_eq!(OrgSettings::default().conversation_retention_days, None);
+        for bad in [
+            json_days(0),
+            json_days(-1),
+            json_days(3651),
+            serde_json::json!({"conversation_retention_days": 1.5}),
+            serde_json::json!({"conversation_retention_days": "30"}),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    fn json_days(days: i64) -> serde_json::Value {
+        serde_json::json!({ "conversation_retention_days": days })
     }
 
     #[test]

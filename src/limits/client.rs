@@ -29,6 +29,27 @@ async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> Ap
         .map_err(|e| unavailable(e.to_string()))
 }
 
+/// Deletes everything the limiter of `object` (an org id, or `user:<id>`) holds: its org or
+/// user is being deleted.
+pub async fn wipe(env: &Env, object: &str) -> ApiResult<()> {
+    let req = durable::request(Method::Post, "limiter", "/wipe", None)?;
+    let resp = durable::stub(env, "ORG_LIMITS", object)?
+        .fetch_with_request(req)
+        .await?;
+    if resp.status_code() != 204 {
+        return Err(ApiError::internal(format!(
+            "wiping a limiter answered {}",
+            resp.status_code()
+        )));
+    }
+    Ok(())
+}
+
+/// The limiter object of a user's own request rate.
+pub fn user_object(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
 /// A budget reservation held for one reply, to be settled when it ends. An org without a
 /// limit holds none (`id` is `None`): there is nothing to protect before the reply, and
 /// settling still adds what it used to the month.
@@ -108,7 +129,7 @@ pub async fn admit_key(env: &Env, org_id: &str, key_id: &str, rpm: u32) -> ApiRe
 /// every org they act in.
 pub async fn admit_user(env: &Env, user_id: &str, rpm: Option<u32>) -> ApiResult<()> {
     match rpm {
-        Some(rpm) => hit(env, &format!("user:{user_id}"), user_id, rpm).await,
+        Some(rpm) => hit(env, &user_object(user_id), user_id, rpm).await,
         None => Ok(()),
     }
 }

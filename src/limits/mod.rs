@@ -174,6 +174,7 @@ pub enum Decision {
 
 #[durable_object]
 pub struct OrgLimiter {
+    state: State,
     env: Env,
     sql: SqlStorage,
 }
@@ -200,7 +201,7 @@ impl DurableObject for OrgLimiter {
         for statement in SCHEMA {
             let _ = sql.exec(statement, None);
         }
-        OrgLimiter { env, sql }
+        OrgLimiter { state, env, sql }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -213,6 +214,18 @@ impl DurableObject for OrgLimiter {
             },
             "/settle" => parse_json::<SettleCommand>(&body).and_then(|cmd| self.settle(cmd)),
             "/hit" => parse_json::<HitCommand>(&body).and_then(|cmd| self.hit(cmd)),
+            // Its org or user was deleted: nothing of theirs stays.
+            "/wipe" => {
+                return Ok(match self.state.storage().delete_all().await {
+                    Ok(()) => {
+                        for statement in SCHEMA {
+                            let _ = self.sql.exec(statement, None);
+                        }
+                        Response::builder().with_status(204).empty()
+                    }
+                    Err(e) => crate::http::problem(&ApiError::internal(e)),
+                });
+            }
             _ => Err(ApiError::NotFound),
         };
         Ok(result

@@ -155,6 +155,11 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         confirm_password(&ctx, &user, body.password.as_deref().unwrap_or("")).await?;
     }
     crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
+    for org in users::sole_owned_orgs(&db, &user.id).await? {
+        crate::routes::orgs::wipe_org_objects(&ctx.env, &org).await?;
+    }
+    let own_limiter = crate::limits::client::user_object(&user.id);
+    crate::limits::client::wipe(&ctx.env, &own_limiter).await?;
     users::delete_everything(&db, &user.id).await?;
     webhooks::provision(
         &ctx,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod conversations;
 pub mod email;
+pub mod export;
 pub mod federation;
 pub mod keys;
 pub mod me;
@@ -27,6 +28,7 @@ pub mod responses;
 pub mod service;
 pub mod usage;
 pub mod v1;
+pub mod voice;
 pub mod webhooks;
 
 pub type BoxFut = Pin<Box<dyn Future<Output = ApiResult<Response>>>>;
@@ -188,8 +190,11 @@ pub static ROUTES: &[Route] = &[
     ),
     user!("POST", "/api/invitations/accept", orgs::accept_invitation),
     user!("GET", "/api/orgs/{org}/usage", usage::get),
+    user!("GET", "/api/orgs/{org}/export", export::org),
     // Federation
     user!("POST", "/api/livekit/token", federation::livekit),
+    public!("POST", "/api/livekit/webhook", voice::webhook),
+    user!("GET", "/api/me/voice-sessions", voice::mine),
     user!("POST", "/api/embed/tickets", federation::create_ticket),
     public!("POST", "/api/embed/exchange", federation::exchange),
     public!(

@@ -174,8 +174,16 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     // Messages first: if wiping fails, the rows stay and the deletion can be retried.
     let ids = conversations::ids_in_org(&db, &scope.org_id).await?;
     client::wipe_many(&ctx.env, &ids).await?;
+    wipe_org_objects(&ctx.env, &scope.org_id).await?;
     orgs::delete(&db, &scope).await?;
     no_content()
+}
+
+/// Wipes the Durable Objects named by an org being deleted: its webhook queue (deliveries
+/// hold its events' data) and its limiter (budget months, API-key request windows).
+pub(crate) async fn wipe_org_objects(env: &worker::Env, org_id: &str) -> ApiResult<()> {
+    crate::webhooks::wipe_org(env, org_id).await?;
+    crate::limits::client::wipe(env, org_id).await
 }
 
 pub async fn members(ctx: Ctx, who: Principal) -> ApiResult<Response> {

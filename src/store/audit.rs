@@ -41,10 +41,12 @@ pub enum Action {
     PasskeyRenamed,
     PasskeyRemoved,
     PasskeyCounterRegressed,
+    // Data portability
+    OrgExported,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -71,6 +73,7 @@ impl Action {
         Action::PasskeyRenamed,
         Action::PasskeyRemoved,
         Action::PasskeyCounterRegressed,
+        Action::OrgExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +104,7 @@ impl Action {
             Action::PasskeyRenamed => "passkey.renamed",
             Action::PasskeyRemoved => "passkey.removed",
             Action::PasskeyCounterRegressed => "passkey.counter_regressed",
+            Action::OrgExported => "org.exported",
         }
     }
 }

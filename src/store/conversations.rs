@@ -188,3 +188,24 @@ pub async fn ids_in_org(db: &D1Database, org_id: &str) -> ApiResult<Vec<String>>
     .map(|r| r.id)
     .collect())
 }
+
+/// A page of the org's conversations, oldest first (the org's export), after the cursor
+/// (`created_at`, id) of the last one seen.
+pub async fn page_of_org(
+    db: &D1Database,
+    org_id: &str,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> ApiResult<Vec<ConversationRow>> {
+    let (at, id) = after.unwrap_or((-1, String::new()));
+    all(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM conversations
+             WHERE org_id = ?1 AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+             ORDER BY created_at, id LIMIT ?4"
+        ),
+        &[s(org_id), n(at), s(&id), n(limit as i64)],
+    )
+    .await
+}

@@ -18,11 +18,13 @@ pub mod mfa;
 pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
+pub mod retention;
 pub mod sessions;
 pub mod throttle;
 pub mod upkeep;
 pub mod usage;
 pub mod users;
+pub mod voice;
 pub mod webhooks;
 
 /// A text argument.

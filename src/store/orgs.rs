@@ -356,6 +356,21 @@ pub async fn get(db: &D1Database, scope: &OrgScope) -> ApiResult<OrgRow> {
     row.ok_or(ApiError::NotFound)
 }
 
+/// When the org was created.
+pub async fn created_at(db: &D1Database, org_id: &str) -> ApiResult<Option<i64>> {
+    #[derive(Deserialize)]
+    struct At {
+        created_at: i64,
+    }
+    let row: Option<At> = first(
+        db,
+        "SELECT created_at FROM orgs WHERE id = ?1",
+        &[s(org_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.created_at))
+}
+
 /// Renames the org and/or replaces its settings (already validated).
 pub async fn update(
     db: &D1Database,
@@ -384,6 +399,8 @@ pub async fn delete(db: &D1Database, scope: &OrgScope) -> ApiResult<()> {
         "DELETE FROM invitations WHERE org_id = ?1",
         "DELETE FROM conversations WHERE org_id = ?1",
         "DELETE FROM usage_events WHERE org_id = ?1",
+        "DELETE FROM voice_sessions WHERE org_id = ?1",
+        "DELETE FROM audit_events WHERE org_id = ?1",
         "DELETE FROM memberships WHERE org_id = ?1",
         "DELETE FROM orgs WHERE id = ?1",
     ] {

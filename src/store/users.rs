@@ -179,19 +179,42 @@ struct Id {
 }
 
 /// Everything the user owns, deleted in one transaction: organizations where they are the
-/// only owner (with all their contents), their own rows (sessions, keys, memberships,
-/// conversations by cascade), their provider keys; usage they caused in other
-/// organizations stays for billing but no longer points at them.
+/// only owner (with all their contents and audit log), their own rows (sessions, keys,
+/// memberships, conversations, passkeys… by cascade), their provider keys, their account's
+/// audit events; usage and voice sessions they caused in other organizations stay for billing
+/// but no longer point at them, and those organizations' audit logs keep the events with the
+/// user as `deleted`.
 pub async fn delete_everything(db: &D1Database, user_id: &str) -> ApiResult<()> {
     let sole_owned = sole_owned_orgs(db, user_id).await?;
     let mut statements = Vec::new();
     for org in &sole_owned {
-        statements.push(stmt(
-            db,
+        for sql in [
             "DELETE FROM provider_keys WHERE owner_kind = 'org' AND owner_id = ?1",
-            &[s(org)],
-        )?);
-        statements.push(stmt(db, "DELETE FROM orgs WHERE id = ?1", &[s(org)])?);
+            "DELETE FROM audit_events WHERE org_id = ?1",
+            "DELETE FROM orgs WHERE id = ?1",
+        ] {
+            statements.push(stmt(db, sql, &[s(org)])?);
+        }
+    }
+    // The account's own events go; in the orgs that stay, their log keeps what happened with
+    // the user's id and address replaced by `deleted` (actor, subject and details), and no
+    // address or user agent of the person. Then invitations made out to their address.
+    for sql in [
+        "DELETE FROM audit_events WHERE org_id IS NULL AND (actor_id = ?1 OR subject_id = ?1)",
+        "UPDATE audit_events
+           SET details = replace(replace(details, ?1, 'deleted'),
+                                 (SELECT email FROM users WHERE id = ?1), 'deleted')
+         WHERE (org_id IN (SELECT org_id FROM memberships WHERE user_id = ?1)
+                OR actor_id = ?1 OR subject_id = ?1)
+           AND (instr(details, ?1) > 0
+                OR instr(details, (SELECT email FROM users WHERE id = ?1)) > 0)",
+        "UPDATE audit_events SET actor_id = 'deleted', ip = '', user_agent = '' WHERE actor_id = ?1",
+        "UPDATE audit_events SET subject_id = 'deleted' WHERE subject_id = ?1",
+        "DELETE FROM invitations WHERE email = (SELECT email FROM users WHERE id = ?1)",
+        // Throttle windows named after the account (mail and second-factor counts).
+        "DELETE FROM throttle WHERE instr(key, ?1) > 0",
+    ] {
+        statements.push(stmt(db, sql, &[s(user_id)])?);
     }
     statements.push(stmt(
         db,

@@ -88,6 +88,7 @@ impl DurableObject for Dispatcher {
                 Err(e) => Err(ApiError::internal(e)),
             },
             (Method::Get, "/deliveries") => self.page(&req),
+            (Method::Delete, "/") => self.wipe().await,
             _ => Err(ApiError::NotFound),
         };
         Ok(result.unwrap_or_else(|e| crate::http::problem(&e)))
@@ -347,6 +348,17 @@ impl Dispatcher {
             )?,
         };
         Ok(())
+    }
+
+    /// Deletes every delivery and attempt, and the alarm: the org is being deleted.
+    async fn wipe(&self) -> ApiResult<Response> {
+        let storage = self.state.storage();
+        storage.delete_alarm().await?;
+        storage.delete_all().await?;
+        for statement in SCHEMA {
+            let _ = self.sql.exec(statement, None);
+        }
+        Ok(Response::builder().with_status(204).empty())
     }
 
     /// Deletes finished deliveries past retention.

@@ -239,6 +239,19 @@ pub async fn provision(ctx: &Ctx, event: EventType, user_id: &str, data: Value) 
     }
 }
 
+/// Deletes the org's queue (pending and finished deliveries, their attempts): the org is being
+/// deleted.
+pub async fn wipe_org(env: &Env, org_id: &str) -> ApiResult<()> {
+    let resp = call(env, &org_dispatcher(org_id), Method::Delete, "/", None).await?;
+    if resp.status_code() != 204 {
+        return Err(ApiError::internal(format!(
+            "wiping the dispatcher of {org_id} answered {}",
+            resp.status_code()
+        )));
+    }
+    Ok(())
+}
+
 /// A page of an org's deliveries, newest first, as its dispatcher lists them.
 pub async fn deliveries(
     ctx: &Ctx,

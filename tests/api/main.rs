@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 mod chat;
 mod chat_media;
+mod data;
 mod email;
 mod federation;
 mod helpers;

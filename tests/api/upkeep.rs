@@ -19,7 +19,7 @@ fn now_ms() -> i64 {
 
 /// Runs SQL on the shared test server's local D1 file: `script` (statements), then `query`,
 /// whose first column comes back.
-fn d1(script: &str, query: &str) -> Vec<String> {
+pub fn d1(script: &str, query: &str) -> Vec<String> {
     let program = r#"
 import json, pathlib, sqlite3, sys
 files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]
@@ -46,7 +46,7 @@ print(json.dumps([str(r[0]) for r in db.execute(sys.argv[3])] if sys.argv[3] els
 }
 
 /// Runs the scheduled handler as the Cron Trigger would.
-async fn run_upkeep(app: &TestApp) {
+pub async fn run_upkeep(app: &TestApp) {
     let resp = app
         .client
         .get(app.url("/__scheduled"))

@@ -2,6 +2,7 @@
 // how to run them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { start, newPage, shot, signUpUI, uniqueEmail, apiCall, axeViolations, mailLink, PASSWORD } from './harness.mjs';
 
 let env;
@@ -332,6 +333,7 @@ test('settings and organization pages render (screenshots)', async () => {
   await page.getByLabel('Add a model').press('Enter');
   await page.getByLabel('Monthly token limit').fill('2000000');
   await page.getByLabel('Custom instructions').fill('Answer briefly.');
+  await page.getByLabel('Keep conversations for (days)').fill('90');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByText('Settings saved').first().waitFor();
   await page.reload();
@@ -339,7 +341,19 @@ test('settings and organization pages render (screenshots)', async () => {
   assert.equal(await page.getByLabel('Monthly token limit').inputValue(), '2000000');
   assert.equal(await page.getByLabel('Custom instructions').inputValue(), 'Answer briefly.');
   assert.deepEqual(await page.locator('.chip > span').allInnerTexts(), ['demo/echo', 'openai/gpt-4o-mini']);
+  assert.equal(await page.getByLabel('Keep conversations for (days)').inputValue(), '90');
   await shot(page, 'org-settings');
+  // The owner downloads the organization's export.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download export' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^chatgate-org_[0-9a-z]+-\d{4}-\d{2}-\d{2}\.json$/);
+  const exported = JSON.parse(await readFile(await download.path(), 'utf8'));
+  assert.equal(exported.format, 'chatgate.org-export');
+  assert.equal(exported.org.settings.conversation_retention_days, 90);
+  assert.equal(exported.next_cursor, null);
+  assert.ok(exported.conversations.length >= 1, 'the conversations of the earlier tests');
 
   await page.getByRole('link', { name: 'Usage' }).click();
   await page.locator('.stats .stat').first().waitFor({ timeout: 15_000 });

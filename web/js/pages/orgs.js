@@ -306,6 +306,11 @@ function settings(root, { org, reload }) {
     value: s.rate_limit_rpm == null ? '' : String(s.rate_limit_rpm),
     hint: 'Requests per minute for each API key of this organization. Empty means the service default.',
   });
+  const retention = field({
+    label: 'Keep conversations for (days)', type: 'number', min: 1, max: 3650, step: 1, inputmode: 'numeric', optional: true,
+    value: s.conversation_retention_days == null ? '' : String(s.conversation_retention_days),
+    hint: 'Conversations with no activity for longer are deleted with their messages. Empty keeps them.',
+  });
   const instructions = field({
     label: 'Custom instructions', type: 'textarea', rows: 5, maxlength: 8000, optional: true,
     value: s.custom_instructions || '', hint: 'Sent to the model with every conversation in this organization.',
@@ -322,24 +327,28 @@ function settings(root, { org, reload }) {
       h('p', { class: 'hint', id: 'add-model-hint' }, 'Members can choose these models. An empty list allows every configured model; demo/echo needs no provider key.'),
       modelList,
       h('div', { class: 'input-row' }, h('label', { for: 'add-model', class: 'sr-only' }, 'Add a model'), addInput, addBtn), datalist, addErr),
-    limit.wrap, rpm.wrap, instructions.wrap, sso.wrap, require2faBox, h('div', { class: 'actions' }, save));
+    limit.wrap, rpm.wrap, retention.wrap, instructions.wrap, sso.wrap, require2faBox, h('div', { class: 'actions' }, save));
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     name.setError(null);
     limit.setError(null);
     rpm.setError(null);
+    retention.setError(null);
     if (!name.input.value.trim()) { name.setError('Enter a name.'); name.input.focus(); return; }
     const raw = limit.input.value.trim();
     if (raw && !(/^[1-9]\d*$/.test(raw))) { limit.setError('Enter a whole number of at least 1, or leave it empty for no limit.'); limit.input.focus(); return; }
     const rawRpm = rpm.input.value.trim();
     if (rawRpm && !(/^[1-9]\d*$/.test(rawRpm) && Number(rawRpm) <= 100000)) { rpm.setError('Enter a whole number from 1 to 100000, or leave it empty.'); rpm.input.focus(); return; }
+    const rawRetention = retention.input.value.trim();
+    if (rawRetention && !(/^[1-9]\d*$/.test(rawRetention) && Number(rawRetention) <= 3650)) { retention.setError('Enter a whole number of days from 1 to 3650, or leave it empty.'); retention.input.focus(); return; }
     busy(save, async () => {
       const settingsBody = {
         ...s,
         enabled_models: [...enabled],
         monthly_token_limit: raw ? Number(raw) : null,
         rate_limit_rpm: rawRpm ? Number(rawRpm) : null,
+        conversation_retention_days: rawRetention ? Number(rawRetention) : null,
         custom_instructions: instructions.input.value,
         require_2fa: require2fa.checked,
       };
@@ -380,7 +389,31 @@ function settings(root, { org, reload }) {
       },
     }, 'Delete organization')) : null;
 
-  root.append(section('Settings', form), danger);
+  const exportAlert = alertBox();
+  const exportBtn = h('button', { type: 'button', class: 'btn' }, 'Download export');
+  exportBtn.addEventListener('click', () => busy(exportBtn, async () => {
+    // The first file has everything; later ones (`next_cursor`) only more conversations.
+    const file = await api.get(`/api/orgs/${enc(org.id)}/export`);
+    for (let cursor = file.next_cursor; cursor;) {
+      const more = await api.get(`/api/orgs/${enc(org.id)}/export`, { query: { cursor } });
+      file.conversations.push(...more.conversations);
+      cursor = more.next_cursor;
+    }
+    file.next_cursor = null;
+    const url = URL.createObjectURL(new Blob([JSON.stringify(file, null, 2)], { type: 'application/json' }));
+    const a = h('a', { href: url, download: `chatgate-${org.id}-${new Date().toISOString().slice(0, 10)}.json` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    announce('Export downloaded');
+  }, exportAlert));
+  const exporting = org.role === 'owner' ? section('Export data',
+    exportAlert.el,
+    h('p', null, 'A JSON file with the members, settings, usage, voice sessions, audit log and every conversation with its messages.'),
+    exportBtn) : null;
+
+  root.append(section('Settings', form), exporting, danger);
 }
 
 // ---------- usage ----------
@@ -416,6 +449,7 @@ function usage(root, { org, signal }) {
       let rows = itemsOf(res).map((r) => ({
         key: r.key, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
         completion_tokens: Number(r.completion_tokens) || 0, cost_micros: Number(r.cost_micros) || 0,
+        voice_seconds: Number(r.voice_seconds) || 0,
       }));
       if (by === 'day') rows = fillDays(rows, from.input.value, to.input.value);
       else rows.sort((a, b) => (b.prompt_tokens + b.completion_tokens) - (a.prompt_tokens + a.completion_tokens));
@@ -423,11 +457,13 @@ function usage(root, { org, signal }) {
         requests: acc.requests + r.requests,
         tokens: acc.tokens + r.prompt_tokens + r.completion_tokens,
         cost: acc.cost + r.cost_micros,
-      }), { requests: 0, tokens: 0, cost: 0 });
+        voice: acc.voice + r.voice_seconds,
+      }), { requests: 0, tokens: 0, cost: 0, voice: 0 });
       replace(totals,
         stat('Requests', fmtNum(sum.requests)),
         stat('Tokens', fmtNum(sum.tokens)),
         stat('Cost', fmtMicros(sum.cost)),
+        stat('Voice minutes', fmtMinutes(sum.voice)),
         org.settings && org.settings.monthly_token_limit != null ? stat('Monthly limit', fmtNum(org.settings.monthly_token_limit)) : null);
       const keyLabel = { day: 'Day', model: 'Model', user: 'User' }[by];
       const shown = by === 'day' ? rows.slice().reverse() : rows;
@@ -444,7 +480,8 @@ function usage(root, { org, signal }) {
         { label: 'Prompt tokens', class: 'num', cell: (r) => fmtNum(r.prompt_tokens) },
         { label: 'Completion tokens', class: 'num', cell: (r) => fmtNum(r.completion_tokens) },
         { label: 'Cost', class: 'num', cell: (r) => fmtMicros(r.cost_micros) },
-      ], by === 'day' ? shown.filter((r) => r.requests || r.prompt_tokens || r.completion_tokens) : shown,
+        { label: 'Voice minutes', class: 'num', cell: (r) => fmtMinutes(r.voice_seconds) },
+      ], by === 'day' ? shown.filter((r) => r.requests || r.prompt_tokens || r.completion_tokens || r.voice_seconds) : shown,
       { caption: `Usage by ${by}`, empty: 'No usage in this period.' }));
       if (by === 'day' && rows.length) {
         chartBox.hidden = false;
@@ -466,6 +503,9 @@ function usage(root, { org, signal }) {
   load();
 }
 
+// Voice seconds as minutes, to a tenth.
+function fmtMinutes(seconds) { return (Math.round(seconds / 6) / 10).toLocaleString(); }
+
 function stat(label, value) {
   return h('div', { class: 'stat' }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
 }
@@ -475,7 +515,7 @@ function fillDays(rows, fromDay, toDay) {
   const out = [];
   for (let t = Date.parse(`${fromDay}T00:00:00Z`); t <= Date.parse(`${toDay}T00:00:00Z`); t += 86400e3) {
     const k = new Date(t).toISOString().slice(0, 10);
-    out.push(byKey.get(k) ? { ...byKey.get(k), key: k } : { key: k, requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0 });
+    out.push(byKey.get(k) ? { ...byKey.get(k), key: k } : { key: k, requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_micros: 0, voice_seconds: 0 });
   }
   return out;
 }
