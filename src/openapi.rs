@@ -56,6 +56,41 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_event_types_documented_are_those_the_log_records() {
+        let d = doc();
+        let documented: Vec<&str> = d["components"]["schemas"]["AuditEvent"]["properties"]["type"]
+            ["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let recorded: Vec<&str> = crate::store::audit::Action::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        assert_eq!(documented, recorded);
+    }
+
+    #[test]
+    fn every_console_route_is_documented_as_the_console_s() {
+        let d = doc();
+        for r in ROUTES
+            .iter()
+            .filter(|r| r.pattern.starts_with("/api/admin"))
+        {
+            let op = &d["paths"][r.pattern][r.method.to_ascii_lowercase()];
+            assert_eq!(op["tags"][0], "admin", "{} {}", r.method, r.pattern);
+            assert!(
+                op["responses"]["404"].is_object(),
+                "{} {}",
+                r.method,
+                r.pattern
+            );
+        }
+    }
+
+    #[test]
     fn every_reference_resolves() {
         let d = doc();
         let text = DOCUMENT;

@@ -41,10 +41,16 @@ pub enum Action {
     PasskeyRenamed,
     PasskeyRemoved,
     PasskeyCounterRegressed,
+    // The operator's console: a service admin acted (the actor) on an account or an org
+    AdminUserDisabled,
+    AdminUserEnabled,
+    AdminUserDeleted,
+    AdminOrgBudgetChanged,
+    AdminOrgServiceKeysChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 31] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -71,6 +77,11 @@ impl Action {
         Action::PasskeyRenamed,
         Action::PasskeyRemoved,
         Action::PasskeyCounterRegressed,
+        Action::AdminUserDisabled,
+        Action::AdminUserEnabled,
+        Action::AdminUserDeleted,
+        Action::AdminOrgBudgetChanged,
+        Action::AdminOrgServiceKeysChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +112,11 @@ impl Action {
             Action::PasskeyRenamed => "passkey.renamed",
             Action::PasskeyRemoved => "passkey.removed",
             Action::PasskeyCounterRegressed => "passkey.counter_regressed",
+            Action::AdminUserDisabled => "admin.user_disabled",
+            Action::AdminUserEnabled => "admin.user_enabled",
+            Action::AdminUserDeleted => "admin.user_deleted",
+            Action::AdminOrgBudgetChanged => "admin.org_budget_changed",
+            Action::AdminOrgServiceKeysChanged => "admin.org_service_keys_changed",
         }
     }
 }
