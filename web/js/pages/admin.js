@@ -47,7 +47,7 @@ export async function adminPage({ main, params, query, signal }) {
 
   function show(p, q) {
     const sec = SECTIONS.find(([k]) => k === p.section) ? p.section : 'users';
-    replace(nav, SECTIONS.map(([k, label]) => h('a', { href: `/admin/${k}`, class: 'subnav-link', 'aria-current': k === sec && !p.id ? 'page' : null }, label)));
+    replace(nav, SECTIONS.map(([k, label]) => h('a', { href: `/admin/${k}`, class: 'subnav-link', 'aria-current': k === sec ? 'page' : null }, label)));
     document.title = `${SECTIONS.find(([k]) => k === sec)[1]} · Admin · chatgate`;
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
@@ -309,6 +309,24 @@ function usage(root, { signal }) {
 }
 
 // ---------- audit log ----------
+function userLink(id) {
+  return h('a', { href: `/admin/users/${enc(id)}` }, id);
+}
+
+/** The actor, whom they acted on, in which organization, from where. */
+function who(e) {
+  return h('span', { class: 'audit-who' },
+    e.actor_id ? userLink(e.actor_id) : h('span', { class: 'muted' }, 'anonymous'),
+    e.subject_id && e.subject_id !== e.actor_id ? [' on ', userLink(e.subject_id)] : null,
+    e.org_id ? [' in ', h('a', { href: `/admin/orgs/${enc(e.org_id)}` }, e.org_id)] : null,
+    e.ip ? [' ', h('span', { class: 'muted' }, `from ${e.ip}`)] : null);
+}
+
+function details(d) {
+  const text = JSON.stringify(d || {});
+  return h('code', { class: 'details', title: text.length > 160 ? text : null }, text.length > 160 ? `${text.slice(0, 160)}…` : text);
+}
+
 function audit(root, { query, signal }) {
   const type = field({ label: 'Event', type: 'select', options: [['', 'Any'], ...EVENT_TYPES.map((t) => [t, t])] });
   const actor = field({ label: 'Actor (user id)', value: query.get('actor') || '', maxlength: 64 });
@@ -336,11 +354,8 @@ function audit(root, { query, signal }) {
       replace(results, table([
         { label: 'When', cell: (e) => timeEl(e.created_at) },
         { label: 'Event', cell: (e) => h('code', null, e.type) },
-        { label: 'Actor', cell: (e) => (e.actor_id ? h('a', { href: `/admin/users/${enc(e.actor_id)}` }, e.actor_id) : h('span', { class: 'muted' }, 'anonymous')) },
-        { label: 'Subject', cell: (e) => (e.subject_id ? h('a', { href: `/admin/users/${enc(e.subject_id)}` }, e.subject_id) : '—') },
-        { label: 'Organization', cell: (e) => (e.org_id ? h('a', { href: `/admin/orgs/${enc(e.org_id)}` }, e.org_id) : '—') },
-        { label: 'Address', cell: (e) => e.ip || '—' },
-        { label: 'Details', cell: (e) => h('code', { class: 'details' }, JSON.stringify(e.details)) },
+        { label: 'Who', cell: (e) => who(e) },
+        { label: 'Details', cell: (e) => details(e.details) },
       ], rows, { caption: 'Audit events', empty: 'No event matches.' }));
       more.hidden = !cursor;
     } catch (e) {
