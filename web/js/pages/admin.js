@@ -183,7 +183,8 @@ async function userDetail(root, { id, signal }) {
           user.service_admin ? fact('Role', badge('Service admin', 'info')) : null),
         self ? h('p', { class: 'muted' }, 'This is your own account: another service admin can disable or delete it.') : null,
         alert.el,
-        h('div', { class: 'actions' }, toggle, remove)),
+        h('div', { class: 'actions' }, toggle, remove),
+        h('p', null, h('a', { href: `/admin/audit?actor=${enc(user.id)}` }, 'Events this user did'))),
       section('Organizations', table([
         { label: 'Organization', cell: (o) => h('a', { href: `/admin/orgs/${enc(o.id)}` }, o.name) },
         { label: 'Role', cell: (o) => badge(o.role) },
@@ -287,7 +288,8 @@ async function orgDetail(root, { id, signal }) {
           fact('Members', fmtNum(org.members)),
           fact('Enabled models', s.enabled_models.length ? s.enabled_models.join(', ') : 'All'),
           fact('Rate limit', s.rate_limit_rpm != null ? `${fmtNum(s.rate_limit_rpm)} requests a minute per key` : 'The service default'),
-          fact('Two-factor authentication', s.require_2fa ? 'Required' : 'Not required'))),
+          fact('Two-factor authentication', s.require_2fa ? 'Required' : 'Not required')),
+        h('p', null, h('a', { href: `/admin/audit?org=${enc(org.id)}` }, 'Events in this organization'))),
       section('Budget and provider keys', form),
       section('Members', table([
         { label: 'Name', cell: (m) => h('a', { href: `/admin/users/${enc(m.user_id)}` }, m.name || m.email) },
