@@ -1929,6 +1929,11 @@ components["schemas"].update({
                      ["from", "to", "items"], description="this month's model calls (UTC), keyed by model"),
     }, ["id", "email", "name", "created_at", "email_verified", "disabled_at", "service_admin", "orgs", "sessions",
         "keys", "usage"]),
+    "AdminUsageRow": obj({"key": S, "name": {"type": "string", "description": "the organization's name, with "
+                                                                         "`group_by=org` (absent once it is deleted)"},
+                          "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT,
+                          "cost_micros": COUNT}, ["key", "requests", "prompt_tokens", "completion_tokens",
+                                                   "cost_micros"]),
     "AdminOrg": obj({
         "id": ID, "name": S, "personal": {"type": "boolean"}, "created_at": TIME, "members": COUNT,
         "service_keys": {"type": "boolean", "description": "whether the service's provider keys serve the org "
@@ -1984,8 +1989,9 @@ paths.update({
         "An organization's members, oldest first", ok=page(ref("Member")), errors=(400,),
         params=(ORG, LIMIT, CURSOR))},
     "/api/admin/usage": {"get": admin_op(
-        "Usage of the whole service", ok=page(ref("UsageRow")), errors=(400,),
-        description="As an organization's usage: every group in one page, ordered by key.",
+        "Usage of the whole service", ok=page(ref("AdminUsageRow")), errors=(400,),
+        description="As an organization's usage: every group in one page, ordered by key; grouped by "
+                    "organization, each row also has its `name`.",
         params=(*PERIOD, query("group_by", {"enum": ["day", "org", "model"], "default": "day"}, "row key")))},
     "/api/admin/audit": {"get": admin_op(
         "The whole audit log, newest first", ok=page(ref("AuditEvent")), errors=(400,),

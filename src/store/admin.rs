@@ -285,18 +285,35 @@ impl GroupBy {
     }
 }
 
+/// A row of the service's usage; grouped by org, it also carries the org's name (null once
+/// the org is deleted).
+#[derive(Deserialize, Serialize)]
+pub struct ServiceUsageRow {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_micros: i64,
+}
+
 /// Usage of the whole service between two instants (`from` inclusive, `to` exclusive).
 pub async fn usage(
     db: &D1Database,
     from: i64,
     to: i64,
     group: GroupBy,
-) -> ApiResult<Vec<UsageRow>> {
+) -> ApiResult<Vec<ServiceUsageRow>> {
     let col = group.column();
+    let name = match group {
+        GroupBy::Org => "(SELECT o.name FROM orgs o WHERE o.id = usage_events.org_id)",
+        GroupBy::Day | GroupBy::Model => "NULL",
+    };
     all(
         db,
         &format!(
-            "SELECT {col} AS key, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+            "SELECT {col} AS key, {name} AS name, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
                     SUM(completion_tokens) AS completion_tokens, SUM(cost_micros) AS cost_micros
              FROM usage_events WHERE created_at >= ?1 AND created_at < ?2
              GROUP BY key ORDER BY key LIMIT 1000"

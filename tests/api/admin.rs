@@ -725,11 +725,9 @@ async fn service_wide_usage_is_grouped_by_day_org_and_model_and_the_audit_log_fi
         "/api/admin/usage?group_by=org",
         &admin.token,
         |page| {
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["key"] == org && r["requests"] == 2)
+            page["items"].as_array().unwrap().iter().any(|r| {
+                r["key"] == org && r["requests"] == 2 && r["name"] == "console-usage's workspace"
+            })
         },
     )
     .await;

@@ -430,7 +430,7 @@ export function usageSection(root, { path, groups, names = () => null, monthlyLi
       ]);
       const who = labels || new Map();
       let rows = itemsOf(res).map((r) => ({
-        key: r.key, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
+        key: r.key, name: r.name, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
         completion_tokens: Number(r.completion_tokens) || 0, cost_micros: Number(r.cost_micros) || 0,
       }));
       if (by === 'day') rows = fillDays(rows, from.input.value, to.input.value);
@@ -453,7 +453,7 @@ export function usageSection(root, { path, groups, names = () => null, monthlyLi
           cell: (r) => {
             if (by === 'day') return h('time', { datetime: r.key }, r.key);
             if (by === 'user') return r.key === 'deleted' ? h('span', { class: 'muted' }, 'Deleted user') : who.get(r.key) || r.key;
-            return who.get(r.key) || r.key || '—';
+            return who.get(r.key) || r.name || r.key || '—';
           },
         },
         { label: 'Requests', class: 'num', cell: (r) => fmtNum(r.requests) },
