@@ -15,7 +15,8 @@ use crate::helpers::{assert_problem, spawn_app, TestApp, User};
 pub const ADMIN_EMAILS: &str = "operator-1@console.example.org,operator-2@console.example.org,\
      operator-3@console.example.org,operator-4@console.example.org,operator-5@console.example.org,\
      operator-6@console.example.org,operator-7@console.example.org,operator-8@console.example.org,\
-     operator-9@console.example.org,operator-10@console.example.org,\
+     operator-9@console.example.org,operator-10@console.example.org,operator-11@console.example.org,\
+     operator-12@console.example.org,operator-13@console.example.org,\
      \u{ff2f}\u{ff30}\u{ff25}\u{ff32}\u{ff21}\u{ff34}\u{ff2f}\u{ff32}-Spelled@Console.Example.ORG,\
      unverified-operator@console.example.org, target-operator@console.example.org";
 
