@@ -1889,9 +1889,9 @@ paths["/api/auth/login"]["post"]["responses"]["200"] = {
     "content": {"application/json": {"schema": {"oneOf": [TOKENS_JSON, ref("SecondFactorRequired")]}}}}
 
 # --- The operator's console (src/routes/admin.rs) ------------------------------------------
-ADMIN_401 = ("An expired access token (`token_expired`): refresh it. Every other caller who is not a service "
-             "admin (no credential, an API key, an ended session, an account not in ADMIN_EMAILS or not "
-             "verified) gets 404")
+ADMIN_401 = ("No credential (`unauthorized`), or an expired access token (`token_expired`): refresh it. Every "
+             "other caller who is not a service admin (an API key, a token that is not valid, an ended session, "
+             "an account not in ADMIN_EMAILS or not verified) gets 404")
 ADMIN_404 = "Not a service admin (as for a path that does not exist), or no such resource (`not_found`)"
 ADMIN_TEXTS = {401: ADMIN_401, 404: ADMIN_404}
 USER_ID = path_param("id", "user id")
@@ -1902,8 +1902,8 @@ PERIOD = (query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
           query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
                 "YYYY-MM-DD or RFC 3339, exclusive (default: the start of next month)"))
 ADMIN_DOC = ("Service admins only: accounts whose verified address is in ADMIN_EMAILS (compared by its normalized "
-             "form), signed in with a session; never granted through the API, never with an API key. Everyone "
-             "else gets 404.")
+             "form), signed in with a session; never granted through the API, never with an API key. Any other "
+             "caller gets 404 (401 only without a credential or with an expired access token).")
 
 
 def admin_op(summary, **kw):

@@ -3,10 +3,11 @@
 //! the API.
 //!
 //! Every route goes through `gate` (the route table's `service_admin!`): only a session
-//! (never an API key) of a service admin passes. Everyone else gets 404, as for a path that
-//! does not exist, except an expired access token, which is 401 `token_expired` as on every
-//! route, so that clients refresh it. Every change is recorded in the audit log with the
-//! admin as its actor.
+//! (never an API key) of a service admin passes. A request without a credential is 401, and
+//! an expired access token 401 `token_expired`, as on every authenticated route (clients sign
+//! in or refresh); any other caller gets 404, as for a path that does not exist, so no one
+//! learns from the console whether an account or a key is an admin's. Every change is
+//! recorded in the audit log with the admin as its actor.
 
 use serde::{Deserialize, Serialize};
 use worker::Response;
@@ -32,14 +33,18 @@ pub struct Operator {
 /// A console handler, called only for a service admin.
 pub type Handler = fn(Ctx, Operator) -> BoxFut;
 
-/// Lets a service admin through to `f`; 404 for everyone else (no credential, an API key, a
-/// token that is not valid, an ended session, an account that is not a service admin).
+/// Lets a service admin through to `f`; 401 without a credential or with an expired access
+/// token, 404 for every other caller (an API key, a token that is not valid, an ended session,
+/// an account that is not a service admin).
 pub async fn gate(ctx: Ctx, f: Handler) -> ApiResult<Response> {
     let operator = operator(&ctx).await?;
     f(ctx, operator).await
 }
 
 async fn operator(ctx: &Ctx) -> ApiResult<Operator> {
+    if guard::credential(ctx).is_none() {
+        return Err(ApiError::Unauthorized("a bearer token is required"));
+    }
     let who = match guard::authenticate(ctx, Access::User).await {
         Ok(who) => who,
         Err(ApiError::TokenExpired) => return Err(ApiError::TokenExpired),

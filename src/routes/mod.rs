@@ -74,7 +74,7 @@ macro_rules! user_or_key {
 }
 
 /// A route of the operator's console: public to the pipeline, it lets only a service admin
-/// through (`admin::gate`; 404 for everyone else).
+/// through (`admin::gate`: 401 without a credential, 404 for everyone else).
 macro_rules! service_admin {
     ($method:literal, $pattern:literal, $f:path) => {
         Route {

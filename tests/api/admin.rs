@@ -1,6 +1,6 @@
 //! The operator's console (`/api/admin/*`): service admins are the verified accounts whose
-//! address is in ADMIN_EMAILS (compared by its normalized form); everyone else gets 404 on
-//! every console route. Disabling an account stops its sessions, refresh tokens, API keys and
+//! address is in ADMIN_EMAILS (compared by its normalized form); every other caller gets 404
+//! on every console route (401 without a credential). Disabling an account stops its sessions, refresh tokens, API keys and
 //! sign-ins at once; every console action is audited with the admin as actor.
 
 use reqwest::Method;
@@ -143,7 +143,6 @@ async fn every_console_route_is_a_404_to_anyone_who_is_not_a_service_admin() {
     let routes = console_routes(&app, &member.id, &member.personal_org).await;
 
     for (who, token) in [
-        ("anonymous", None),
         ("a member of the service", Some(member.token.as_str())),
         (
             "an unverified holder of an admin address",
@@ -160,6 +159,10 @@ async fn every_console_route_is_a_404_to_anyone_who_is_not_a_service_admin() {
                 "{who}: {method} {path}"
             );
         }
+    }
+    // Without a credential: 401, as on every authenticated route.
+    for (method, path) in &routes {
+        assert_problem(call(&app, method, path, None).await, 401, "unauthorized").await;
     }
     // None of it happened: the member's account and org are as they were.
     let me = get_ok(&app, "/api/me", &member.token).await;

@@ -99,11 +99,12 @@ test('a service admin finds a user, disables them, and their open session is ref
 
 test('the console is not found by anyone who is not a service admin', async () => {
   const { context, page, problems } = await newPage(env);
-  await signUpUI(page, { email: uniqueEmail('curious'), name: 'Curious Carl' });
+  const user = await signUpUI(page, { email: uniqueEmail('curious'), name: 'Curious Carl' });
   await page.goto('/admin/users');
   await page.getByRole('heading', { name: 'Page not found' }).waitFor();
-  const me = await page.evaluate(async () => (await fetch('/api/admin/users')).status);
-  assert.equal(me, 404);
+  const login = await apiCall(env, 'POST', '/api/auth/login', { body: { email: user.email, password: user.password, refresh_token_in: 'body' } });
+  const res = await apiCall(env, 'GET', '/api/admin/users', { token: login.json.access_token });
+  assert.equal(res.status, 404);
   assertClean(problems, 'the console for a member');
   await context.close();
 });
