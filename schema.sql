@@ -113,7 +113,7 @@ CREATE TABLE orgs (
   personal   INTEGER NOT NULL DEFAULT 0,       -- 1 for the org created with a user
   settings   TEXT NOT NULL DEFAULT '{}',       -- JSON, validated by the service
   created_at INTEGER NOT NULL
-);
+, service_keys INTEGER NOT NULL DEFAULT 1);
 
 CREATE TABLE passkeys (
   id              TEXT PRIMARY KEY,               -- pk_…
@@ -214,7 +214,7 @@ CREATE TABLE users (
   password_hash TEXT NOT NULL,                 -- argon2id PHC string
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL
-, email_key TEXT NOT NULL DEFAULT '', email_verified_at INTEGER);
+, email_key TEXT NOT NULL DEFAULT '', email_verified_at INTEGER, disabled_at INTEGER);
 
 CREATE TABLE voice_sessions (
   id              TEXT PRIMARY KEY,              -- vs_…
@@ -260,6 +260,8 @@ CREATE INDEX audit_by_subject ON audit_events(subject_id, created_at, id);
 
 CREATE INDEX audit_by_time ON audit_events(created_at);
 
+CREATE INDEX audit_by_type ON audit_events(type, created_at, id);
+
 CREATE INDEX conversations_by_org_activity ON conversations(org_id, last_activity);
 
 CREATE INDEX conversations_by_user_activity ON conversations(user_id, last_activity DESC, id DESC);
@@ -293,6 +295,8 @@ CREATE INDEX sessions_by_user ON sessions(user_id);
 CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE INDEX throttle_by_expiry ON throttle(expires_at);
+
+CREATE INDEX usage_by_day ON usage_events(day);
 
 CREATE INDEX usage_by_org_day ON usage_events(org_id, day);
 

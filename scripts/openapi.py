@@ -86,6 +86,15 @@ MODEL = {"type": "string", "maxLength": 135,
                         "the organization (`enabled_models`), else 400",
          "examples": ["demo/echo", "openai/gpt-4o-mini"]}
 ROLE = {"enum": ["owner", "admin", "member"]}
+# store::audit::Action
+AUDIT_TYPE = {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detected", "session.revoked",
+                       "password.changed", "key.created", "key.revoked", "member.role_changed", "member.added",
+                       "member.removed", "org.settings_changed", "email.verified", "email.change_requested",
+                       "email.changed", "password.reset_requested", "password.reset", "identity.linked",
+                       "identity.unlinked", "2fa.enabled", "2fa.disabled", "mfa.failed", "mfa.recovery_code_used",
+                       "passkey.added", "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
+                       "org.exported", "admin.user_disabled", "admin.user_enabled", "admin.user_deleted", "admin.org_budget_changed",
+                       "admin.org_service_keys_changed"]}
 PROVIDER = {"enum": ["openai", "anthropic", "gemini"]}
 DELIVERY = {"enum": ["cookie", "body"], "default": "cookie",
             "description": "where the refresh token goes: an HttpOnly cookie (default) or this JSON body"}
@@ -277,7 +286,10 @@ components = {
             description="`user` on register, login and embed exchange; not on refresh."),
         "OrgMembership": obj({"id": ID, "name": S, "role": ROLE}, ["id", "name", "role"]),
         "Me": obj({"id": ID, "email": S, "name": S, "created_at": TIME, "email_verified": VERIFIED,
-                   "orgs": {"type": "array", "items": ref("OrgMembership")}},
+                   "orgs": {"type": "array", "items": ref("OrgMembership")},
+                   "service_admin": {"const": True,
+                                     "description": "present (true) only for a service admin (ADMIN_EMAILS, "
+                                                    "verified address), who may use /api/admin/*"}},
                   ["id", "email", "name", "created_at", "email_verified", "orgs"]),
         "Session": obj({"id": ID, "created_at": TIME, "last_used_at": TIME, "user_agent": S,
                         "ip": {"type": "string",
@@ -1473,14 +1485,7 @@ components["schemas"].update({
         "next_attempt_at": {**NULLABLE_TIME, "description": "while pending"},
     }, ["id", "event", "event_id", "status", "attempts", "created_at", "delivered_at", "next_attempt_at"]),
     "AuditEvent": obj({
-        "id": ID, "type": {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detected", "session.revoked",
-                                    "password.changed", "key.created", "key.revoked", "member.role_changed",
-                                    "member.added", "member.removed", "org.settings_changed", "email.verified",
-                                    "email.change_requested", "email.changed", "password.reset_requested",
-                                    "password.reset", "identity.linked", "identity.unlinked", "2fa.enabled",
-                                    "2fa.disabled", "mfa.failed", "mfa.recovery_code_used", "passkey.added",
-                                    "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
-                                    "org.exported"]},
+        "id": ID, "type": AUDIT_TYPE,
         "created_at": TIME, "actor_id": {"type": ["string", "null"],
                                          "description": "null when unauthenticated; `deleted` once the account "
                                                         "is deleted"},
@@ -1971,6 +1976,136 @@ paths["/api/auth/login"]["post"]["responses"]["200"] = {
                    "ticket of the second step",
     "content": {"application/json": {"schema": {"oneOf": [TOKENS_JSON, ref("SecondFactorRequired")]}}}}
 
+# --- The operator's console (src/routes/admin.rs) ------------------------------------------
+ADMIN_401 = ("No credential (`unauthorized`), or an expired access token (`token_expired`): refresh it. Every "
+             "other caller who is not a service admin (an API key, a token that is not valid, an ended session, "
+             "an account not in ADMIN_EMAILS or not verified) gets 404")
+ADMIN_404 = "Not a service admin (as for a path that does not exist), or no such resource (`not_found`)"
+ADMIN_TEXTS = {401: ADMIN_401, 404: ADMIN_404}
+USER_ID = path_param("id", "user id")
+SEARCH = query("q", {"type": "string", "maxLength": 254},
+               "an exact id, or part of an address (compared by its normalized form) or of a name")
+PERIOD = (query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
+                "YYYY-MM-DD or RFC 3339, inclusive (default: start of this month)"),
+          query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]},
+                "YYYY-MM-DD or RFC 3339, exclusive (default: the start of next month)"))
+ADMIN_DOC = ("Service admins only: accounts whose verified address is in ADMIN_EMAILS (compared by its normalized "
+             "form), signed in with a session; never granted through the API, never with an API key. Any other "
+             "caller gets 404 (401 only without a credential or with an expired access token).")
+
+
+def admin_op(summary, **kw):
+    texts = {**ADMIN_TEXTS, **kw.pop("texts", {})}
+    errors = tuple(sorted({404, *kw.pop("errors", ())}))
+    description = ADMIN_DOC + (" " + kw.pop("description") if "description" in kw else "")
+    return op(summary, "admin", errors=errors, texts=texts, description=description, **kw)
+
+
+components["schemas"].update({
+    "AdminUser": obj({"id": ID, "email": S, "name": S, "created_at": TIME, "email_verified": VERIFIED,
+                      "disabled_at": {**NULLABLE_TIME, "description": "when a service admin disabled the account; "
+                                                                      "null while it is enabled"}},
+                     ["id", "email", "name", "created_at", "email_verified", "disabled_at"]),
+    "AdminUserDetail": obj({
+        "id": ID, "email": S, "name": S, "created_at": TIME, "email_verified": VERIFIED,
+        "disabled_at": NULLABLE_TIME,
+        "service_admin": {"type": "boolean"},
+        "orgs": {"type": "array", "items": ref("OrgMembership")},
+        "sessions": {"type": "array", "items": ref("Session"), "description": "live sessions (`current` is false)"},
+        "keys": {"type": "array", "items": ref("ApiKey"), "description": "the first 100 API keys, oldest first"},
+        "usage": obj({"from": TIME, "to": TIME, "items": {"type": "array", "items": ref("UsageRow")}},
+                     ["from", "to", "items"], description="this month's model calls (UTC), keyed by model"),
+    }, ["id", "email", "name", "created_at", "email_verified", "disabled_at", "service_admin", "orgs", "sessions",
+        "keys", "usage"]),
+    "AdminUsageRow": obj({"key": S, "name": {"type": "string", "description": "the organization's name, with "
+                                                                         "`group_by=org` (absent once it is deleted)"},
+                          "requests": COUNT, "prompt_tokens": COUNT, "completion_tokens": COUNT,
+                          "cost_micros": COUNT}, ["key", "requests", "prompt_tokens", "completion_tokens",
+                                                   "cost_micros"]),
+    "AdminOrg": obj({
+        "id": ID, "name": S, "personal": {"type": "boolean"}, "created_at": TIME, "members": COUNT,
+        "service_keys": {"type": "boolean", "description": "whether the service's provider keys serve the org "
+                                                           "(after its members' own keys and its own)"},
+        "settings": ref("OrgSettings"),
+    }, ["id", "name", "personal", "created_at", "members", "service_keys", "settings"]),
+})
+paths.update({
+    "/api/admin/users": {"get": admin_op(
+        "Accounts, newest first", ok=page(ref("AdminUser")), errors=(400,), params=(SEARCH, LIMIT, CURSOR))},
+    "/api/admin/users/{id}": {
+        "get": admin_op("An account with its organizations, sessions, API keys and usage",
+                        ok=ref("AdminUserDetail"), params=(USER_ID,)),
+        "delete": admin_op("Delete an account and everything it owns", status=204, errors=(409,),
+                           params=(USER_ID,),
+                           description="As DELETE /api/me: its conversations, keys, sessions, memberships, and the "
+                                       "organizations where it was the only owner. 409 for the caller's own "
+                                       "account. Audited as `admin.user_deleted`."),
+    },
+    "/api/admin/users/{id}/disable": {"post": admin_op(
+        "Disable an account", ok=ref("AdminUserDetail"), errors=(409,), params=(USER_ID,),
+        description="Its sessions are revoked in the same transaction: an open session's next request is 401. "
+                    "Until it is enabled again, its refresh tokens, its API keys and every sign-in method (password, "
+                    "the second step, passkeys, OAuth/OIDC, embed tickets, a password reset) are refused with 403 "
+                    "`account_disabled`. Disabling a disabled account changes nothing. 409 for the caller's own "
+                    "account. Audited as `admin.user_disabled`.")},
+    "/api/admin/users/{id}/enable": {"post": admin_op(
+        "Enable a disabled account", ok=ref("AdminUserDetail"), params=(USER_ID,),
+        description="It may sign in again and its API keys work again (its old sessions stay ended). "
+                    "Audited as `admin.user_enabled`.")},
+    "/api/admin/orgs": {"get": admin_op(
+        "Organizations, newest first", ok=page(ref("AdminOrg")), errors=(400,), params=(SEARCH, LIMIT, CURSOR))},
+    "/api/admin/orgs/{org}": {
+        "get": admin_op("An organization, its settings and whether the service's keys serve it",
+                        ok=ref("AdminOrg"), params=(ORG,)),
+        "patch": admin_op(
+            "Set or lift an organization's budget; whether the service's provider keys serve it",
+            ok=ref("AdminOrg"), params=(ORG,),
+            body=obj({"monthly_token_limit": {"type": ["integer", "null"], "minimum": 1,
+                                              "maximum": 1000000000000,
+                                              "description": "its `settings.monthly_token_limit`, as its admins "
+                                                             "set it (never above DEFAULT_MONTHLY_TOKEN_LIMIT); "
+                                                             "null lifts it; absent leaves it"},
+                      "service_keys": {"type": "boolean",
+                                       "description": "false: the service's provider keys (OPENAI_API_KEY…) no "
+                                                      "longer serve it, only its members' and its own (400 "
+                                                      "`no_provider_key` otherwise); its admins cannot change it"}},
+                     minProperties=1),
+            description="At least one field. Audited as `admin.org_budget_changed` and "
+                        "`admin.org_service_keys_changed`, in the organization's log too."),
+    },
+    "/api/admin/orgs/{org}/members": {"get": admin_op(
+        "An organization's members, oldest first", ok=page(ref("Member")), errors=(400,),
+        params=(ORG, LIMIT, CURSOR))},
+    "/api/admin/usage": {"get": admin_op(
+        "Usage of the whole service", ok=page(ref("AdminUsageRow")), errors=(400,),
+        description="As an organization's usage: every group in one page, ordered by key; grouped by "
+                    "organization, each row also has its `name`.",
+        params=(*PERIOD, query("group_by", {"enum": ["day", "org", "model"], "default": "day"}, "row key")))},
+    "/api/admin/audit": {"get": admin_op(
+        "The whole audit log, newest first", ok=page(ref("AuditEvent")), errors=(400,),
+        description="Kept 90 days. Filters combine; an unknown `type` is 400.",
+        params=(query("type", AUDIT_TYPE, "only events of this type"),
+                query("actor", S, "only events this user did"),
+                query("org", S, "only events in this organization"),
+                query("from", {"anyOf": [{"type": "string", "format": "date"}, TIME]}, "YYYY-MM-DD or RFC 3339, "
+                      "inclusive"),
+                query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]}, "YYYY-MM-DD or RFC 3339, "
+                      "exclusive"),
+                LIMIT, CURSOR))},
+})
+
+# A disabled account (the console) is refused wherever it would get in.
+DISABLED_403 = "the account has been disabled by a service admin (`account_disabled`)"
+for method, path in [("post", "/api/auth/login"), ("post", "/api/auth/refresh"), ("post", "/api/auth/login/mfa"),
+                     ("post", "/api/auth/passkey"), ("post", "/api/auth/reset-password"),
+                     ("post", "/api/embed/exchange")]:
+    responses = paths[path][method]["responses"]
+    if "403" in responses:
+        responses["403"] = {**responses["403"],
+                            "description": responses["403"]["description"].rstrip(".") + "; or " + DISABLED_403}
+    else:
+        responses["403"] = problem(403, DISABLED_403[0].upper() + DISABLED_403[1:])
+
 # Organizations that require two-factor authentication: every route that acts in one.
 MFA_403 = ("the organization requires two-factor authentication (`settings.require_2fa`) and the caller has "
            "none (`mfa_required`)")
@@ -2012,7 +2147,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit", "admin"]],
     "paths": paths,
     "components": components,
 }

@@ -7,8 +7,8 @@
 #   DEVTOOLS   "off" turns wrangler's DevTools proxy off: it subscribes to the runtime's
 #              network events and relays every streamed chunk to node, which costs more CPU
 #              than the Worker itself under load (the benchmark serves with it off)
-# Provider/LiveKit/limit/webhook/sign-in (GOOGLE_*, GITHUB_*, MICROSOFT_*, OIDC_*) variables set in
-# the environment override the vars file.
+# Provider/LiveKit/limit/webhook/sign-in (GOOGLE_*, GITHUB_*, MICROSOFT_*, OIDC_*) variables and
+# ADMIN_EMAILS set in the environment override the vars file.
 # wrangler's scheduled-test route is on: `GET /__scheduled?cron=...` runs the scheduled handler
 # (the upkeep of src/upkeep.rs) as the Cron Trigger would.
 # CF-Connecting-IP is not trusted (TRUST_CF_CONNECTING_IP=false) unless the vars file or the
@@ -59,7 +59,7 @@ rm -f "$runtime_env"
         ALLOW_REGISTRATION REGISTRATION_DOMAINS EMAILS_PER_ACCOUNT_PER_HOUR PASSWORD_RESETS_PER_ADDRESS_PER_HOUR \
         GOOGLE_CLIENT_ID GOOGLE_CLIENT_SECRET MICROSOFT_CLIENT_ID MICROSOFT_CLIENT_SECRET MICROSOFT_TENANT \
         GITHUB_CLIENT_ID GITHUB_CLIENT_SECRET GITHUB_OAUTH_URL GITHUB_API_URL \
-        WEBAUTHN_RP_ID WEBAUTHN_ORIGINS \
+        WEBAUTHN_RP_ID WEBAUTHN_ORIGINS ADMIN_EMAILS \
         $(compgen -e | grep '^OIDC_' || true); do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done

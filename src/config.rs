@@ -78,6 +78,10 @@ pub struct Config {
     /// The passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`): unset, the host name
     /// and the origin of each request.
     pub webauthn: crate::auth::webauthn::Settings,
+    // --- The operator's console ---
+    /// The addresses of the service admins (`ADMIN_EMAILS`, comma-separated), as their keys
+    /// (`Email::key`): an account is a service admin while its verified address has one.
+    pub admin_emails: Vec<String>,
 }
 
 pub struct LiveKit {
@@ -150,6 +154,24 @@ pub fn parse_encryption_keys(s: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
     }
     if keys.is_empty() {
         return Err("no key".into());
+    }
+    Ok(keys)
+}
+
+/// Parses `ADMIN_EMAILS`: comma-separated addresses, kept as their keys (`Email::key`), so
+/// an account matches by the same rule that makes two spellings one account. Unset or empty:
+/// no one. An entry that is not an address is an error, not skipped.
+pub fn parse_admin_emails(value: Option<&str>) -> Result<Vec<String>, String> {
+    let mut keys: Vec<String> = Vec::new();
+    for entry in value.unwrap_or("").split(',').map(str::trim) {
+        if entry.is_empty() {
+            continue;
+        }
+        let email = crate::domain::Email::parse(entry)
+            .map_err(|e| format!("ADMIN_EMAILS: `{entry}`: {e}"))?;
+        if !keys.iter().any(|k| k == email.key()) {
+            keys.push(email.key().to_string());
+        }
     }
     Ok(keys)
 }
@@ -316,7 +338,18 @@ impl Config {
             })
             .map_err(ApiError::Unavailable)?,
             webauthn,
+            admin_emails: parse_admin_emails(string(env, "ADMIN_EMAILS").as_deref())
+                .map_err(ApiError::Unavailable)?,
         })
+    }
+
+    /// Whether `user` is a service admin: their address is verified and its key is one of
+    /// `ADMIN_EMAILS`. Held by no API key (the console takes sessions only) and never granted
+    /// through the API.
+    pub fn is_service_admin(&self, user: &crate::store::users::UserRow) -> bool {
+        user.is_verified()
+            && user.disabled_at.is_none()
+            && self.admin_emails.contains(&user.email_key)
     }
 
     /// Seals a secret under the current master key: its version and base64(nonce ||
@@ -409,6 +442,22 @@ mod tests {
         for bad in ["0", "-5", "lots", "1e6"] {
             assert!(parse_token_limit(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn admin_emails_are_kept_as_the_keys_accounts_are_known_by() {
+        assert_eq!(parse_admin_emails(None), Ok(vec![]));
+        assert_eq!(parse_admin_emails(Some(" , ")), Ok(vec![]));
+        assert_eq!(
+            parse_admin_emails(Some(
+                " Ops@Example.COM, \u{ff4b}ate@b\u{fc}cher.example ,ops@example.com"
+            )),
+            Ok(vec![
+                "ops@example.com".to_string(),
+                "kate@xn--bcher-kva.example".to_string()
+            ])
+        );
+        assert!(parse_admin_emails(Some("ops@example.com, not an address")).is_err());
     }
 
     #[test]

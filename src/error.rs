@@ -34,6 +34,8 @@ pub enum ApiError {
     MfaRequired(&'static str),
     /// 403: the action needs a recent sign-in (saying which).
     ReauthenticationRequired(&'static str),
+    /// 403: a service admin has disabled the account (sign-in, refresh, its API keys).
+    AccountDisabled,
     /// 401: a two-factor code (TOTP or recovery code) or a passkey's answer that is wrong,
     /// expired or used already.
     InvalidCode(&'static str),
@@ -110,7 +112,8 @@ impl ApiError {
             | ApiError::RegistrationClosed(_)
             | ApiError::SsoRequired(_)
             | ApiError::MfaRequired(_)
-            | ApiError::ReauthenticationRequired(_) => 403,
+            | ApiError::ReauthenticationRequired(_)
+            | ApiError::AccountDisabled => 403,
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
@@ -139,6 +142,7 @@ impl ApiError {
             ApiError::SsoRequired(_) => "sso_required",
             ApiError::MfaRequired(_) => "mfa_required",
             ApiError::ReauthenticationRequired(_) => "reauthentication_required",
+            ApiError::AccountDisabled => "account_disabled",
             ApiError::InvalidCode(_) => "invalid_code",
             ApiError::NotFound => "not_found",
             ApiError::ModelNotFound(_) => "model_not_found",
@@ -169,6 +173,7 @@ impl ApiError {
             ApiError::SsoRequired(_) => "Sign-in with the organization's provider required",
             ApiError::MfaRequired(_) => "Two-factor authentication required",
             ApiError::ReauthenticationRequired(_) => "Sign in again",
+            ApiError::AccountDisabled => "Account disabled",
             ApiError::InvalidCode(_) => "Invalid code",
             ApiError::NotFound => "Not found",
             ApiError::ModelNotFound(_) => "Model not found",
@@ -203,6 +208,9 @@ impl ApiError {
             | ApiError::ReauthenticationRequired(d)
             | ApiError::InvalidCode(d) => (*d).into(),
             ApiError::TokenExpired => "the access token has expired; refresh it".into(),
+            ApiError::AccountDisabled => {
+                "this account has been disabled by the service's operator".into()
+            }
             ApiError::SsoRequired(p) => format!(
                 "this organization requires its members to sign in with its provider `{p}`: \
                  sign in with it (GET /api/auth/oauth/{p}/start) to reach the organization"

@@ -166,6 +166,7 @@ pub async fn register(mut ctx: Ctx) -> ApiResult<Response> {
         password_hash: password::hash(password.expose()).map_err(ApiError::internal)?,
         created_at: ctx.now,
         email_verified_at: None,
+        disabled_at: None,
     };
     let mut statements = vec![users::insert(&db, &user)?];
     // The verification link is stored with the account and mailed once it exists.
@@ -361,6 +362,7 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
         sessions::Rotation::Invalid => {
             Err(ApiError::Unauthorized("the refresh token is not valid"))
         }
+        sessions::Rotation::Disabled => Err(ApiError::AccountDisabled),
     }
 }
 

@@ -369,6 +369,7 @@ pub async fn reset_password(mut ctx: Ctx) -> ApiResult<Response> {
     let user = users::find(&db, &used.user_id)
         .await?
         .ok_or_else(bad_link)?;
+    user.ensure_enabled()?;
     let hash = password::hash(new_password.expose()).map_err(ApiError::internal)?;
     store::batch(
         &db,

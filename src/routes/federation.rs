@@ -295,6 +295,7 @@ async fn exchange_ticket(ctx: &mut Ctx, origin: Option<&str>) -> ApiResult<Respo
     let user = users::find(&db, &ticket.user_id)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_TICKET))?;
+    user.ensure_enabled()?;
     let issued = start_session(ctx, &user.id, Vec::new()).await?;
     let how = serde_json::json!({
         "method": "embed_ticket", "origin": ticket.origin, "session_id": issued.session_id,

@@ -20,6 +20,10 @@ struct Me {
     #[serde(flatten)]
     user: users::UserView,
     orgs: Vec<orgs::UserOrg>,
+    /// `true` for a service admin (`ADMIN_EMAILS`), who may open the operator's console;
+    /// absent for everyone else.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    service_admin: bool,
 }
 
 async fn me_view(ctx: &Ctx, user_id: &str) -> ApiResult<Me> {
@@ -28,6 +32,7 @@ async fn me_view(ctx: &Ctx, user_id: &str) -> ApiResult<Me> {
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     Ok(Me {
+        service_admin: ctx.cfg.is_service_admin(&user),
         user: user.view(),
         orgs: orgs::of_user(&db, user_id).await?,
     })
@@ -154,7 +159,20 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         // A missing password is a wrong one (401), counted like any.
         confirm_password(&ctx, &user, body.password.as_deref().unwrap_or("")).await?;
     }
-    crate::conversation::client::delete_all_of_user(&ctx, &user.id).await?;
+    delete_account(&ctx, &user).await?;
+    let mut resp = no_content()?;
+    resp.headers_mut()
+        .append("set-cookie", &clear_refresh_cookie())?;
+    Ok(resp)
+}
+
+/// Deletes an account and everything it owns: its conversations' messages (Durable Objects)
+/// first, so a failure leaves the account intact and the deletion can be retried; then its
+/// rows and the organizations it alone owns; then tells the provisioning hook. For
+/// `DELETE /api/me` and the operator's console alike.
+pub(crate) async fn delete_account(ctx: &Ctx, user: &users::UserRow) -> ApiResult<()> {
+    let db = ctx.db()?;
+    crate::conversation::client::delete_all_of_user(ctx, &user.id).await?;
     for org in users::sole_owned_orgs(&db, &user.id).await? {
         crate::routes::orgs::wipe_org_objects(&ctx.env, &org).await?;
     }
@@ -162,16 +180,13 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     crate::limits::client::wipe(&ctx.env, &own_limiter).await?;
     users::delete_everything(&db, &user.id).await?;
     webhooks::provision(
-        &ctx,
+        ctx,
         EventType::UserDeleted,
         &user.id,
         serde_json::json!({"id": user.id, "email": user.email}),
     )
     .await;
-    let mut resp = no_content()?;
-    resp.headers_mut()
-        .append("set-cookie", &clear_refresh_cookie())?;
-    Ok(resp)
+    Ok(())
 }
 
 pub async fn list_sessions(ctx: Ctx, who: Principal) -> ApiResult<Response> {

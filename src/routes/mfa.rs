@@ -56,6 +56,8 @@ pub async fn after_first_factor(
     first_factor: &str,
     extra: Vec<D1PreparedStatement>,
 ) -> ApiResult<SignIn> {
+    // Asked after the first factor, so only who proved the account learns it is disabled.
+    user.ensure_enabled()?;
     let db = ctx.db()?;
     if !mfa::is_on(&db, &user.id).await? {
         return Ok(SignIn::Session(
@@ -480,6 +482,8 @@ pub async fn login_mfa(mut ctx: Ctx) -> ApiResult<Response> {
     let user = users::find(&db, &ticket.user_id)
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    // Disabled between the two steps: no session.
+    user.ensure_enabled()?;
     let issued = open_session(&ctx, &user.id, &ticket.first_factor, vec![]).await?;
     audit::record(
         &ctx,

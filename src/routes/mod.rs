@@ -10,6 +10,7 @@ use crate::auth::guard::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod conversations;
@@ -70,6 +71,18 @@ macro_rules! user_or_key {
             method: $method,
             pattern: $pattern,
             handler: Handler::Authed(Access::UserOrKey, |c, p| Box::pin($f(c, p))),
+        }
+    };
+}
+
+/// A route of the operator's console: public to the pipeline, it lets only a service admin
+/// through (`admin::gate`: 401 without a credential, 404 for everyone else).
+macro_rules! service_admin {
+    ($method:literal, $pattern:literal, $f:path) => {
+        Route {
+            method: $method,
+            pattern: $pattern,
+            handler: Handler::Public(|c| Box::pin(admin::gate(c, |c, o| Box::pin($f(c, o))))),
         }
     };
 }
@@ -232,6 +245,18 @@ pub static ROUTES: &[Route] = &[
     // Anthropic Messages API
     user_or_key!("POST", "/v1/messages", messages::create),
     user_or_key!("POST", "/v1/messages/count_tokens", messages::count_tokens),
+    // The operator's console (service admins only: 404 for everyone else)
+    service_admin!("GET", "/api/admin/users", admin::users),
+    service_admin!("GET", "/api/admin/users/{id}", admin::user),
+    service_admin!("DELETE", "/api/admin/users/{id}", admin::delete_user),
+    service_admin!("POST", "/api/admin/users/{id}/disable", admin::disable),
+    service_admin!("POST", "/api/admin/users/{id}/enable", admin::enable),
+    service_admin!("GET", "/api/admin/orgs", admin::orgs_list),
+    service_admin!("GET", "/api/admin/orgs/{org}", admin::org),
+    service_admin!("PATCH", "/api/admin/orgs/{org}", admin::update_org),
+    service_admin!("GET", "/api/admin/orgs/{org}/members", admin::org_members),
+    service_admin!("GET", "/api/admin/usage", admin::usage),
+    service_admin!("GET", "/api/admin/audit", admin::audit_log),
 ];
 
 pub enum Match<'r> {

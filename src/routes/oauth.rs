@@ -186,6 +186,7 @@ impl From<ApiError> for Refusal {
             ApiError::RegistrationClosed(_) => "registration_closed",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Conflict(_) => "account_exists",
+            ApiError::AccountDisabled => "account_disabled",
             _ => "server_error",
         };
         Refusal::new(reason, e.log_context().unwrap_or(e.code()).to_string())
@@ -423,6 +424,7 @@ async fn sign_up(
         password_hash: String::new(),
         created_at: ctx.now,
         email_verified_at: account.email_verified.then_some(ctx.now),
+        disabled_at: None,
     };
     let mut statements = vec![users::insert(&db, &user)?];
     if account.email_verified {

@@ -531,6 +531,7 @@ pub async fn sign_in(mut ctx: Ctx) -> ApiResult<Response> {
     let user = users::find(&db, &passkey.user_id)
         .await?
         .ok_or(ApiError::Unauthorized(NOT_VERIFIED))?;
+    user.ensure_enabled()?;
     let issued = start_session(&ctx, &user.id, vec![]).await?;
     audit::record(
         &ctx,

@@ -25,7 +25,7 @@ fn month_start_ms(now: i64) -> i64 {
 }
 
 /// The period asked for: `[from, to)`, defaulting to this month.
-fn period(from: Option<&str>, to: Option<&str>, now: i64) -> ApiResult<(i64, i64)> {
+pub(crate) fn period(from: Option<&str>, to: Option<&str>, now: i64) -> ApiResult<(i64, i64)> {
     let instant = |name: &str, raw: &str| {
         parse_date_or_time(raw.trim()).ok_or_else(|| {
             ApiError::validation(format!("{name} must be YYYY-MM-DD or an RFC 3339 time"))

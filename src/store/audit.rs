@@ -43,10 +43,16 @@ pub enum Action {
     PasskeyCounterRegressed,
     // Data portability
     OrgExported,
+    // The operator's console: a service admin acted (the actor) on an account or an org
+    AdminUserDisabled,
+    AdminUserEnabled,
+    AdminUserDeleted,
+    AdminOrgBudgetChanged,
+    AdminOrgServiceKeysChanged,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 32] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -74,6 +80,11 @@ impl Action {
         Action::PasskeyRemoved,
         Action::PasskeyCounterRegressed,
         Action::OrgExported,
+        Action::AdminUserDisabled,
+        Action::AdminUserEnabled,
+        Action::AdminUserDeleted,
+        Action::AdminOrgBudgetChanged,
+        Action::AdminOrgServiceKeysChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +116,11 @@ impl Action {
             Action::PasskeyRemoved => "passkey.removed",
             Action::PasskeyCounterRegressed => "passkey.counter_regressed",
             Action::OrgExported => "org.exported",
+            Action::AdminUserDisabled => "admin.user_disabled",
+            Action::AdminUserEnabled => "admin.user_enabled",
+            Action::AdminUserDeleted => "admin.user_deleted",
+            Action::AdminOrgBudgetChanged => "admin.org_budget_changed",
+            Action::AdminOrgServiceKeysChanged => "admin.org_service_keys_changed",
         }
     }
 }

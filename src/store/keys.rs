@@ -95,10 +95,12 @@ struct AuthRow {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     org_settings: String,
+    owner_disabled: i64,
 }
 
 /// The key's identity, if it exists, has not expired, and its creator is still a member of
-/// its org (a key stops working when its creator leaves).
+/// its org (a key stops working when its creator leaves); 403 `account_disabled` while a
+/// service admin has the creator's account disabled (read in the same query).
 pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<KeyAuth> {
     if !is_well_formed(key) {
         return Err(ApiError::Unauthorized("the API key is malformed"));
@@ -106,10 +108,11 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
     let row: Option<AuthRow> = first(
         db,
         "SELECT k.id, k.org_id, k.user_id, k.scopes, k.expires_at, k.last_used_at,
-                o.settings AS org_settings
+                o.settings AS org_settings, u.disabled_at IS NOT NULL AS owner_disabled
          FROM api_keys k
          JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
          JOIN orgs o ON o.id = k.org_id
+         JOIN users u ON u.id = k.user_id
          WHERE k.key_hash = ?1",
         &[s(&hash(key))],
     )
@@ -117,6 +120,9 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
     let row = row.ok_or(ApiError::Unauthorized("the API key is not valid"))?;
     if row.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::Unauthorized("the API key has expired"));
+    }
+    if row.owner_disabled != 0 {
+        return Err(ApiError::AccountDisabled);
     }
     if row.last_used_at.is_none_or(|t| now - t > 10_000) {
         run(

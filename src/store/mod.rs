@@ -6,6 +6,7 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::error::{ApiError, ApiResult};
 
+pub mod admin;
 pub mod audit;
 pub mod conversations;
 pub mod dev_mailbox;

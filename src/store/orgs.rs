@@ -83,6 +83,24 @@ pub async fn membership(db: &D1Database, org_id: &str, user_id: &str) -> ApiResu
     Ok(scope)
 }
 
+/// The scope of a service admin in any existing org (404 for none), with an owner's reach,
+/// for what the operator's console reads through the org's own queries (its members). Only
+/// `routes::admin`, behind the service-admin check, asks for it.
+pub async fn operator_scope(db: &D1Database, org_id: &str, admin_id: &str) -> ApiResult<OrgScope> {
+    let row: Option<RoleRow> = first(
+        db,
+        "SELECT 'owner' AS role FROM orgs WHERE id = ?1",
+        &[s(org_id)],
+    )
+    .await?;
+    row.ok_or(ApiError::NotFound)?;
+    Ok(OrgScope {
+        org_id: org_id.to_string(),
+        user_id: admin_id.to_string(),
+        role: Role::Owner,
+    })
+}
+
 /// The caller's membership of an org, or 404, even when the org requires two-factor
 /// authentication and the caller has none: for what such a member may still do (join, leave).
 pub async fn membership_even_without_2fa(

@@ -116,11 +116,23 @@ async fn unseal(
 }
 
 /// The sealed keys that can serve a user in an org, for every provider: read before the
-/// provider is known (alongside what decides it), and opened only when picked.
+/// provider is known (alongside what decides it), and opened only when picked. When a service
+/// admin has switched the service's keys off for the org (`orgs.service_keys`), the same
+/// query adds one row of the kind `SERVICE_KEYS_OFF`, which holds no key.
 pub struct Candidates(Vec<SealedRow>);
 
 const CANDIDATE_COLUMNS: &str =
     "SELECT owner_kind, provider, key_version, sealed FROM provider_keys";
+
+/// The `owner_kind` of the row that says the service's keys do not serve the org.
+const SERVICE_KEYS_OFF: &str = "service_keys_off";
+
+/// That row, for the org whose id is the SQL expression `org_id`.
+fn service_keys_off_sql(org_id: &str) -> String {
+    format!(
+        "UNION ALL SELECT '{SERVICE_KEYS_OFF}', '', 0, '' FROM orgs WHERE id = {org_id} AND service_keys = 0"
+    )
+}
 
 /// The user's own keys and those of `org_id`, when the org lets bring-your-own keys serve it
 /// (`features.byok`; off, there are none and the service's keys serve). Decided in the
@@ -131,8 +143,10 @@ pub async fn candidates(db: &D1Database, user_id: &str, org_id: &str) -> ApiResu
         &format!(
             "{CANDIDATE_COLUMNS}
              WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
-               AND {}",
-            orgs::feature_on_sql(Feature::Byok, "?2")
+               AND {}
+             {}",
+            orgs::feature_on_sql(Feature::Byok, "?2"),
+            service_keys_off_sql("?2")
         ),
         &[s(user_id), s(org_id)],
     )
@@ -153,8 +167,10 @@ pub async fn candidates_for_conversation(
         &format!(
             "{CANDIDATE_COLUMNS}
              WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {ORG}))
-               AND {}",
-            orgs::feature_on_sql(Feature::Byok, ORG)
+               AND {}
+             {}",
+            orgs::feature_on_sql(Feature::Byok, ORG),
+            service_keys_off_sql(ORG)
         ),
         &[s(user_id), s(conversation_id)],
     )
@@ -164,7 +180,7 @@ pub async fn candidates_for_conversation(
 
 impl Candidates {
     /// The key a request for `provider` uses: the user's, else the org's, else the
-    /// service's; none for the demo model, which needs none.
+    /// service's (unless switched off for the org); none for the demo model, which needs none.
     pub async fn resolve(
         &self,
         db: &D1Database,
@@ -191,6 +207,9 @@ impl Candidates {
             return unseal(db, cfg, Owner::Org(org_id), provider, row, now)
                 .await
                 .map(Some);
+        }
+        if self.0.iter().any(|r| r.owner_kind == SERVICE_KEYS_OFF) {
+            return Err(ApiError::NoProviderKey(provider.as_str()));
         }
         cfg.service_key(provider)
             .map(|k| Some(k.to_string()))

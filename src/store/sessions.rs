@@ -59,7 +59,9 @@ struct LiveRow {
     last_used_at: i64,
 }
 
-/// Whether the session is live for this user; refreshes `last_used_at` now and then.
+/// Whether the session is live for this user (and the account not disabled: its sessions are
+/// revoked when it is, and this also refuses one started while it was being disabled);
+/// refreshes `last_used_at` now and then.
 pub async fn touch_if_live(
     db: &D1Database,
     session_id: &str,
@@ -69,7 +71,8 @@ pub async fn touch_if_live(
     let row: Option<LiveRow> = first(
         db,
         "SELECT last_used_at FROM sessions
-         WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3 AND last_used_at > ?4",
+         WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3 AND last_used_at > ?4
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = ?2 AND u.disabled_at IS NOT NULL)",
         &[s(session_id), s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
     )
     .await?;
@@ -103,6 +106,8 @@ pub enum Rotation {
     Reused { user_id: String, session_id: String },
     /// Unknown token, or its session is over.
     Invalid,
+    /// The token's account is disabled (its sessions were revoked with it): nothing issued.
+    Disabled,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +118,7 @@ struct PresentedRow {
     used_at: Option<i64>,
     live: i64,
     successor: i64,
+    disabled: i64,
 }
 
 /// Exchanges a refresh token for its successor (`next_hash`, which the caller derives from
@@ -134,7 +140,8 @@ pub async fn rotate(
                 "INSERT OR IGNORE INTO refresh_tokens (token_hash, session_id, created_at)
                  SELECT ?2, r.session_id, ?3 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
                  WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
-                   AND s.expires_at > ?3 AND s.last_used_at > ?4",
+                   AND s.expires_at > ?3 AND s.last_used_at > ?4
+                   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)",
                 &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
             )?,
             stmt(
@@ -155,7 +162,9 @@ pub async fn rotate(
                 "SELECT r.session_id, s.user_id, s.expires_at, r.used_at,
                    (s.revoked_at IS NULL AND s.expires_at > ?3 AND s.last_used_at > ?4) AS live,
                    EXISTS (SELECT 1 FROM refresh_tokens n
-                           WHERE n.token_hash = ?2 AND n.session_id = r.session_id) AS successor
+                           WHERE n.token_hash = ?2 AND n.session_id = r.session_id) AS successor,
+                   EXISTS (SELECT 1 FROM users u
+                           WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL) AS disabled
                  FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
                 &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
             )?,
@@ -173,6 +182,9 @@ pub async fn rotate(
     let Some(t) = row else {
         return Ok(Rotation::Invalid);
     };
+    if t.disabled != 0 {
+        return Ok(Rotation::Disabled);
+    }
     let Some(used_at) = t.used_at else {
         return Ok(Rotation::Invalid);
     };

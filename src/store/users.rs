@@ -20,6 +20,9 @@ pub struct UserRow {
     pub created_at: i64,
     /// When a link sent to the address was opened; `None`: not verified.
     pub email_verified_at: Option<i64>,
+    /// When a service admin disabled the account; `None`: it is not disabled.
+    #[serde(default)]
+    pub disabled_at: Option<i64>,
 }
 
 /// A user as the API shows it.
@@ -46,9 +49,19 @@ impl UserRow {
     pub fn is_verified(&self) -> bool {
         self.email_verified_at.is_some()
     }
+
+    /// 403 `account_disabled` when a service admin has disabled the account: every way in
+    /// (sign-in methods, refresh, the second step, password reset) asks this.
+    pub fn ensure_enabled(&self) -> ApiResult<()> {
+        match self.disabled_at {
+            Some(_) => Err(crate::error::ApiError::AccountDisabled),
+            None => Ok(()),
+        }
+    }
 }
 
-const COLUMNS: &str = "id, email, email_key, name, password_hash, created_at, email_verified_at";
+const COLUMNS: &str =
+    "id, email, email_key, name, password_hash, created_at, email_verified_at, disabled_at";
 
 pub async fn find(db: &D1Database, id: &str) -> ApiResult<Option<UserRow>> {
     first(

@@ -938,3 +938,41 @@ async fn invite_only_admits_invited_addresses_and_closed_admits_no_one() {
     );
     closed.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_reset_link_of_a_disabled_account_sets_no_password() {
+    let app = spawn_app().await;
+    let admin = crate::admin::operator(&app, 13).await;
+    let user = app.register("reset-disabled").await;
+    assert_eq!(forgot(&app, &user.email).await.status(), 202);
+    let token = link_token(
+        &app.mail(&user.email, "Reset your password").await,
+        "/reset-password",
+    );
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{}/disable", user.id),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let new_password = "a new password for the disabled one";
+    assert_problem(
+        reset(&app, &token, new_password).await,
+        403,
+        "account_disabled",
+    )
+    .await;
+    // Enabled again, the old password is still the one.
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{}/enable", user.id),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.login(&user.email, &user.password).await.status(), 200);
+    assert_eq!(app.login(&user.email, new_password).await.status(), 401);
+}

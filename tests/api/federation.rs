@@ -1186,3 +1186,21 @@ async fn an_org_with_webhooks_off_refuses_its_webhook_routes_and_delivers_nothin
         .await;
     assert_eq!(got.len(), 1, "one delivery once switched back on");
 }
+
+#[tokio::test]
+async fn an_embed_ticket_of_a_disabled_account_opens_no_session() {
+    let app = spawn_app().await;
+    let admin = crate::admin::operator(&app, 12).await;
+    let user = app.register("embed-disabled").await;
+    let t = ticket(&app, &user, &user.personal_org, ORIGIN).await;
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{}/disable", user.id),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = exchange(&app, t["ticket"].as_str().unwrap(), Some(ORIGIN)).await;
+    assert_problem(resp, 403, "account_disabled").await;
+}

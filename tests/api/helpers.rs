@@ -120,6 +120,8 @@ fn start_server() -> Server {
         )
         // Sign-in with the test identity providers.
         .envs(idp.vars())
+        // Service admins: addresses only tests/api/admin.rs registers.
+        .env("ADMIN_EMAILS", crate::admin::ADMIN_EMAILS)
         .stdin(Stdio::piped())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod accounts;
+mod admin;
 mod audit;
 mod chat;
 mod chat_media;

@@ -575,3 +575,26 @@ async fn an_org_that_requires_2fa_lets_members_act_in_it_only_with_2fa_on() {
         .await;
     assert_eq!(leave.status(), 204, "leaving needs no 2FA");
 }
+
+#[tokio::test]
+async fn an_account_disabled_between_the_two_steps_gets_no_session() {
+    let app = spawn_app().await;
+    let admin = crate::admin::operator(&app, 10).await;
+    let user = app.register("totp-disabled").await;
+    let (_, codes) = enable_2fa(&app, &user).await;
+    let ticket = mfa_ticket(&app, &user).await;
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{}/disable", user.id),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = second_step(
+        &app,
+        json!({"mfa_token": ticket, "recovery_code": codes[0]}),
+    )
+    .await;
+    assert_problem(resp, 403, "account_disabled").await;
+}

@@ -1023,3 +1023,41 @@ async fn an_authorization_response_naming_another_issuer_is_refused() {
         "issuer_mismatch"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_by_its_sign_in_provider_and_let_in_once_enabled() {
+    let app = spawn_app().await;
+    let admin = crate::admin::operator(&app, 9).await;
+    let email = app.unique_email("github-disabled");
+    let login = format!("{};{email};true", 400_000 + app.n);
+    let first = Browser::new(&app)
+        .sign_in_at_mock("github", &[("login", &login)])
+        .await;
+    let user_id = me_id(&app, &first).await;
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{user_id}/disable"),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+
+    let refused = Browser::new(&app)
+        .sign_in_at_mock("github", &[("login", &login)])
+        .await;
+    assert_eq!(refused.refused(), "account_disabled");
+
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{user_id}/enable"),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let again = Browser::new(&app)
+        .sign_in_at_mock("github", &[("login", &login)])
+        .await;
+    assert_eq!(me_id(&app, &again).await, user_id);
+}

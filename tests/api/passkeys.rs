@@ -685,3 +685,23 @@ async fn adding_a_passkey_needs_a_sign_in_from_the_last_15_minutes() {
     };
     add_passkey(&app, &user, &mut authenticator, "Key").await;
 }
+
+#[tokio::test]
+async fn a_passkey_of_a_disabled_account_signs_no_one_in() {
+    let app = spawn_app().await;
+    let admin = crate::admin::operator(&app, 11).await;
+    let user = app.register("passkey-disabled").await;
+    let mut authenticator = SoftAuthenticator::ed25519();
+    add_passkey(&app, &user, &mut authenticator, "Key").await;
+    let resp = app
+        .post(
+            &format!("/api/admin/users/{}/disable", user.id),
+            Some(&admin.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let request = sign_in_options(&app, json!({"email": user.email})).await;
+    let resp = sign_in(&app, authenticator.get(&request, &app.base, true)).await;
+    assert_problem(resp, 403, "account_disabled").await;
+}

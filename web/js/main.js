@@ -17,6 +17,7 @@ const chatPage = lazy(() => import('./pages/chat.js'), 'chatPage');
 const settingsPage = lazy(() => import('./pages/settings.js'), 'settingsPage');
 const orgsPage = lazy(() => import('./pages/orgs.js'), 'orgsPage');
 const orgPage = lazy(() => import('./pages/orgs.js'), 'orgPage');
+const adminPage = lazy(() => import('./pages/admin.js'), 'adminPage');
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
@@ -40,6 +41,10 @@ route('/settings/:section', { page: 'settings', render: settingsPage });
 route('/orgs', { page: 'orgs', render: orgsPage });
 route('/orgs/:org', { page: 'org', render: orgPage });
 route('/orgs/:org/:section', { page: 'org', render: orgPage });
+// The operator's console: the page says "not found" to anyone who is not a service admin.
+route('/admin', { redirect: '/admin/users' });
+route('/admin/:section', { page: 'admin', render: adminPage });
+route('/admin/:section/:id', { page: 'admin', render: adminPage });
 
 let current = null; // {page, controller, instance}
 let first = true;
@@ -70,7 +75,8 @@ function renderTopbar() {
     h('nav', { class: 'nav', 'aria-label': 'Main' },
       link('/chat', 'Chat', '/chat'),
       link('/orgs', 'Organizations', '/orgs'),
-      link('/settings', 'Settings', '/settings')),
+      link('/settings', 'Settings', '/settings'),
+      state.me.service_admin ? link('/admin', 'Admin', '/admin') : null),
     h('div', { class: 'topbar-user' },
       h('span', { class: 'user-name', title: state.me.email }, state.me.name || state.me.email),
       signOut));

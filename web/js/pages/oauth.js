@@ -47,6 +47,7 @@ const OAUTH_ERRORS = {
   email_required: 'The provider did not share an email address, which your account needs.',
   account_exists: 'An account already uses this email address, and the provider did not confirm that the address is yours. Sign in with your password instead.',
   registration_closed: 'This server does not accept new accounts for this address.',
+  account_disabled: "This account has been disabled by the service's operator.",
   rate_limited: 'Too many sign-ins from here. Please wait a little and try again.',
 };
 

@@ -420,10 +420,26 @@ function settings(root, { org, reload }) {
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 
 function usage(root, { org, signal }) {
+  usageSection(root, {
+    path: `/api/orgs/${enc(org.id)}/usage`,
+    groups: [['day', 'Day'], ['model', 'Model'], ['user', 'User']],
+    names: (by) => (by === 'user' ? listAll(`/api/orgs/${enc(org.id)}/members`, { signal }).catch(() => [])
+      .then((people) => new Map(people.map((m) => [m.user_id, m.name ? `${m.name} (${m.email})` : m.email]))) : null),
+    monthlyLimit: org.settings ? org.settings.monthly_token_limit : null,
+    signal,
+  });
+}
+
+/**
+ * Usage from `path` (an org's, or the whole service's in the console): a period, a grouping
+ * of `groups` ([value, label]; `day` draws the chart), totals and the table. `names(by)`
+ * may give a Map from a row's key to what to show for it (a user's name).
+ */
+export function usageSection(root, { path, groups, names = () => null, monthlyLimit = null, signal }) {
   const today = new Date();
   const from = field({ label: 'From', type: 'date', value: isoDay(new Date(today.getTime() - 29 * 86400e3)), max: isoDay(today) });
   const to = field({ label: 'To', type: 'date', value: isoDay(today), max: isoDay(today) });
-  const group = field({ label: 'Group by', type: 'select', options: [['day', 'Day'], ['model', 'Model'], ['user', 'User']] });
+  const group = field({ label: 'Group by', type: 'select', options: groups });
   const apply = h('button', { type: 'submit', class: 'btn' }, 'Show');
   const form = h('form', { class: 'form form-row', 'aria-label': 'Usage period' }, from.wrap, to.wrap, group.wrap, h('div', { class: 'actions' }, apply));
   const totals = h('div', { class: 'stats' });
@@ -441,13 +457,13 @@ function usage(root, { org, signal }) {
     try {
       // `from` inclusive, `to` exclusive: through the end of the chosen day.
       const dayAfter = new Date(Date.parse(`${to.input.value}T00:00:00Z`) + 86400e3).toISOString().slice(0, 10);
-      const [res, people] = await Promise.all([
-        api.get(`/api/orgs/${enc(org.id)}/usage`, { query: { from: from.input.value, to: dayAfter, group_by: by }, signal }),
-        by === 'user' ? listAll(`/api/orgs/${enc(org.id)}/members`, { signal }).catch(() => []) : [],
+      const [res, labels] = await Promise.all([
+        api.get(path, { query: { from: from.input.value, to: dayAfter, group_by: by }, signal }),
+        names(by),
       ]);
-      const who = new Map(people.map((m) => [m.user_id, m.name ? `${m.name} (${m.email})` : m.email]));
+      const who = labels || new Map();
       let rows = itemsOf(res).map((r) => ({
-        key: r.key, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
+        key: r.key, name: r.name, requests: Number(r.requests) || 0, prompt_tokens: Number(r.prompt_tokens) || 0,
         completion_tokens: Number(r.completion_tokens) || 0, cost_micros: Number(r.cost_micros) || 0,
         voice_seconds: Number(r.voice_seconds) || 0,
       }));
@@ -464,8 +480,8 @@ function usage(root, { org, signal }) {
         stat('Tokens', fmtNum(sum.tokens)),
         stat('Cost', fmtMicros(sum.cost)),
         stat('Voice minutes', fmtMinutes(sum.voice)),
-        org.settings && org.settings.monthly_token_limit != null ? stat('Monthly limit', fmtNum(org.settings.monthly_token_limit)) : null);
-      const keyLabel = { day: 'Day', model: 'Model', user: 'User' }[by];
+        monthlyLimit != null ? stat('Monthly limit', fmtNum(monthlyLimit)) : null);
+      const keyLabel = (groups.find(([k]) => k === by) || [by, by])[1];
       const shown = by === 'day' ? rows.slice().reverse() : rows;
       replace(tableBox, table([
         {
@@ -473,7 +489,7 @@ function usage(root, { org, signal }) {
           cell: (r) => {
             if (by === 'day') return h('time', { datetime: r.key }, r.key);
             if (by === 'user') return r.key === 'deleted' ? h('span', { class: 'muted' }, 'Deleted user') : who.get(r.key) || r.key;
-            return r.key || '—';
+            return who.get(r.key) || r.name || r.key || '—';
           },
         },
         { label: 'Requests', class: 'num', cell: (r) => fmtNum(r.requests) },
