@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub mod audit;
 pub mod conversations;
+pub mod delay;
 pub mod dev_mailbox;
 pub mod email_tokens;
 pub mod embed;
@@ -57,10 +58,9 @@ pub async fn all<T: DeserializeOwned>(
     sql: &str,
     args: &[JsValue],
 ) -> ApiResult<Vec<T>> {
-    let result = stmt(db, sql, args)?
-        .all()
-        .await
-        .map_err(|e| context(sql, e))?;
+    let statement = stmt(db, sql, args)?;
+    delay::d1().await;
+    let result = statement.all().await.map_err(|e| context(sql, e))?;
     if let Some(err) = result.error() {
         return Err(context(sql, err));
     }
@@ -72,7 +72,9 @@ pub async fn first<T: DeserializeOwned>(
     sql: &str,
     args: &[JsValue],
 ) -> ApiResult<Option<T>> {
-    stmt(db, sql, args)?
+    let statement = stmt(db, sql, args)?;
+    delay::d1().await;
+    statement
         .first::<T>(None)
         .await
         .map_err(|e| context(sql, e))
@@ -80,10 +82,9 @@ pub async fn first<T: DeserializeOwned>(
 
 /// Runs a statement and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<usize> {
-    let result = stmt(db, sql, args)?
-        .run()
-        .await
-        .map_err(|e| context(sql, e))?;
+    let statement = stmt(db, sql, args)?;
+    delay::d1().await;
+    let result = statement.run().await.map_err(|e| context(sql, e))?;
     Ok(changes(&result))
 }
 
@@ -92,6 +93,7 @@ pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> ApiResult<Vec<D1Result>> {
+    delay::d1().await;
     db.batch(statements).await.map_err(|e| context("batch", e))
 }
 
