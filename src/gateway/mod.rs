@@ -66,10 +66,7 @@ pub async fn admit_user(ctx: &Ctx, who: &Principal) -> ApiResult<()> {
     if ctx.cfg.require_verified_email
         && !crate::store::users::is_verified(&ctx.db()?, &who.user_id).await?
     {
-        return Err(ApiError::EmailUnverified(
-            "verify your email address to use the models: open the link sent to it, or ask \
-             for a new one (POST /api/auth/verify-email/resend)",
-        ));
+        return Err(unverified());
     }
     let rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
     limits::client::admit_user(&ctx.env, &who.user_id, rpm).await
@@ -222,6 +219,148 @@ pub async fn admit(
         account,
         provider_key,
     ))
+}
+
+/// Steps 1 and 2 of a stateless ingress route (`admit`, then `prepare`), with as few storage
+/// waits before the provider request as the credential allows. For an API key, one: its new
+/// lookup (`auth::guard`: the key was let in on this isolate's earlier reading), its user's
+/// verified address and its org's two-factor rule where they apply, the provider keys, and
+/// the key's rate-limit hit with the budget reservation (one call to the org's limiter), all
+/// at once. A refusal from any of them releases what was reserved, and the key as looked up
+/// now decides: if its org's settings changed meanwhile, the checks that depend on them are
+/// made again with the new ones (a second wait, that once). For an access token, the session
+/// is looked up alongside `admit`, then the budget is reserved.
+pub async fn admit_and_prepare(
+    ctx: &Ctx,
+    who: &Principal,
+    named: Option<&str>,
+    model: &ModelId,
+    req: &mut ChatRequest,
+) -> ApiResult<(Admitted, Meter)> {
+    let Some(key) = who.api_key.clone() else {
+        let (live, call) = futures::join!(who.confirmed(), admit(ctx, who, named, model));
+        let (_, call) = (live?, call?);
+        let meter = prepare(&ctx.env, &call, req).await?;
+        ctx.timing.mark("budget");
+        return Ok((call, meter));
+    };
+    if named.is_some_and(|n| n != key.org_id) {
+        return Err(ApiError::NotFound);
+    }
+    let org_id = key.org_id.clone();
+    ctx.timing.set_org(&org_id);
+    let not_enabled = || {
+        ApiError::param(
+            "model",
+            format!("the model `{model}` is not enabled in this organization"),
+        )
+    };
+    if !key.settings.allows(model) {
+        return Err(not_enabled());
+    }
+    let kind = model.provider();
+    providers::signature::admit(kind, req);
+    validate(kind, req)?;
+    media::inline_remote(kind, req).await?;
+    let prompt_estimate = req.prompt_estimate();
+    let db = ctx.db()?;
+    let limit_of = |s: &OrgSettings| {
+        limits::monthly_limit(s.monthly_token_limit, ctx.cfg.default_monthly_token_limit)
+    };
+    let rpm = limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
+    let verified = async {
+        if ctx.cfg.require_verified_email
+            && !crate::store::users::is_verified(&db, &who.user_id).await?
+        {
+            return Err(unverified());
+        }
+        Ok(())
+    };
+    let (fresh, verified, two_fa, keys, reservation) = futures::join!(
+        who.confirmed(),
+        verified,
+        orgs::require_2fa_of(&db, &key.settings, &who.user_id),
+        provider_keys::candidates(&db, &who.user_id, &org_id),
+        limits::client::admit_key_and_reserve(
+            &ctx.env,
+            &org_id,
+            &key.key_id,
+            rpm,
+            limit_of(&key.settings),
+            prompt_estimate,
+            req.max_tokens,
+        ),
+    );
+    ctx.timing.mark("admit");
+    // The credential's refusal first (releasing what was reserved), then the limiter's.
+    let fresh = match fresh {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            if let Ok(r) = &reservation {
+                limits::client::settle(&ctx.env, r, 0).await;
+            }
+            return Err(e);
+        }
+    };
+    let reservation = reservation?;
+    let release = |e: ApiError| async {
+        limits::client::settle(&ctx.env, &reservation, 0).await;
+        e
+    };
+    let keys = match verified.and(two_fa).and(keys) {
+        Ok(keys) => keys,
+        Err(e) => return Err(release(e).await),
+    };
+    // The org's settings changed since this isolate read the key: decided again with them.
+    let (settings, reservation) = match fresh {
+        Some(now) if now.settings != key.settings => {
+            limits::client::settle(&ctx.env, &reservation, 0).await;
+            let settings = now.settings;
+            if !settings.allows(model) {
+                return Err(not_enabled());
+            }
+            orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
+            let again = limits::client::reserve(
+                &ctx.env,
+                &org_id,
+                limit_of(&settings),
+                prompt_estimate,
+                req.max_tokens,
+            )
+            .await?;
+            (settings, again)
+        }
+        _ => (key.settings.clone(), reservation),
+    };
+    let provider_key = keys
+        .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
+        .await;
+    let provider_key = match provider_key {
+        Ok(k) => k,
+        Err(e) => {
+            limits::client::settle(&ctx.env, &reservation, 0).await;
+            return Err(e);
+        }
+    };
+    req.max_tokens = reservation.cap;
+    let account = Account::new(&ctx.cfg, who, &org_id, &settings);
+    let meter = Meter {
+        account: account.clone(),
+        model: model.as_str().to_owned(),
+        reservation,
+        prompt_estimate,
+    };
+    Ok((
+        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
+        meter,
+    ))
+}
+
+fn unverified() -> ApiError {
+    ApiError::EmailUnverified(
+        "verify your email address to use the models: open the link sent to it, or ask \
+         for a new one (POST /api/auth/verify-email/resend)",
+    )
 }
 
 /// A provider's refusal, as the 400 naming the parameter (in neutral positions: an
