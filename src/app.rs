@@ -144,11 +144,11 @@ async fn dispatch(
                 }
             }
             let pending = who.clone();
-            let resp = f(ctx, who).await?;
-            // The route confirmed the credential before its provider request; nothing leaves
-            // unless it passed (a no-op once it has).
+            let result = f(ctx, who).await;
+            // The route confirmed the credential before its provider request; nothing leaves,
+            // not even a refusal, unless it passed (a no-op once it has).
             pending.confirmed().await?;
-            Ok(resp)
+            result
         }
     }
 }

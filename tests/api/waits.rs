@@ -215,6 +215,11 @@ async fn a_session_logged_out_is_refused_on_the_chat_route_and_v1_before_any_byt
     assert_problem(resp, 401, "unauthorized").await;
     let resp = v1_call(&app, &user.token, 20).await;
     assert_eq!(resp.status(), 401);
+    // Not even a refusal of the request itself goes out before the session's answer.
+    let resp = app
+        .send_message(&user.token, &conv, &json!({"content": "  "}))
+        .await;
+    assert_problem(resp, 401, "unauthorized").await;
     // Nothing was stored for the refused send.
     let again: Value = app
         .login(&user.email, &user.password)
