@@ -261,6 +261,10 @@ pub async fn admit_and_prepare(
     let kind = model.provider();
     providers::signature::admit(kind, req);
     validate(kind, req)?;
+    if !media::remote_items(kind, req).is_empty() {
+        // Nothing is fetched for a credential whose lookup has not answered.
+        who.confirmed().await?;
+    }
     media::inline_remote(kind, req).await?;
     let prompt_estimate = req.prompt_estimate();
     let db = ctx.db()?;
