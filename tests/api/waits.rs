@@ -242,3 +242,71 @@ async fn a_session_logged_out_is_refused_on_the_chat_route_and_v1_before_any_byt
 async fn new_key(app: &TestApp, user: &crate::helpers::User, org: &str) -> String {
     new_key_with(app, &user.token, org).await
 }
+
+#[tokio::test]
+async fn concurrent_v1_calls_of_a_key_never_reserve_past_the_budget_in_their_one_limiter_call() {
+    let app = spawn_app().await;
+    let user = app.register("admit-budget").await;
+    let org = &user.personal_org;
+    let resp = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/orgs/{org}"),
+            Some(&user.token),
+            &json!({"settings": {"monthly_token_limit": 1000}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "set the budget");
+    let key = new_key(&app, &user, org).await;
+    // Warm: the key read by this isolate, so the calls below take the one-round path.
+    let resp = v1_call(&app, &key, 20).await;
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap();
+    // Twelve slow replies at once, each asking for 300 tokens: all still open while the
+    // others reserve, so only what fits in the budget is admitted.
+    let tag = format!("admit{}", user.id.replace(['_', '-'], ""));
+    let model = format!("openai/mock-tokens-5-delay-200-{tag}");
+    let calls = (0..12).map(|_| {
+        let app = &app;
+        let (key, model) = (&key, &model);
+        async move {
+            let resp = app
+                .request(reqwest::Method::POST, "/v1/chat/completions", Some(key))
+                .json(&json!({"model": model, "stream": true, "max_tokens": 300,
+                              "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let admitted = results.iter().filter(|(s, _)| *s == 200).count();
+    for (status, body) in &results {
+        assert!(
+            *status == 200 || (*status == 429 && body.contains("insufficient_quota")),
+            "{status}: {body}"
+        );
+    }
+    assert!(admitted >= 3, "{admitted} admitted: {results:?}");
+    // What reached the provider: every cap within what the budget had left.
+    let caps: Vec<u64> = crate::helpers::mock()
+        .requests()
+        .into_iter()
+        .filter(|r| r.body["model"].as_str().is_some_and(|m| m.contains(&tag)))
+        .map(|r| r.body["max_completion_tokens"].as_u64().expect("a cap"))
+        .collect();
+    assert_eq!(caps.len(), admitted);
+    // Each call's prompt is estimated at 8 tokens ("hi": 1, 4 per message, 3 per request).
+    let total: u64 = caps.iter().sum::<u64>() + 8 * admitted as u64;
+    assert!(
+        total <= 1000,
+        "caps {caps:?} (with their prompts) passed the budget"
+    );
+    assert!(
+        total > 900,
+        "caps {caps:?}: the budget was held to, not left unused"
+    );
+}
