@@ -93,6 +93,33 @@ async fn with_storage_far_away_a_model_call_waits_for_it_once_before_the_provide
         assert!(*ms < D1_MS + SLACK_MS, "one wait on /v1: {p:?}");
     }
 
+    // /v1 with an access token, in the personal org: the session, the org and its settings,
+    // the provider keys, the user's rate limit and the budget.
+    let mut waited = Vec::new();
+    for _ in 0..3 {
+        let resp = app
+            .request(
+                reqwest::Method::POST,
+                "/v1/chat/completions",
+                Some(&user.token),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let p = phases(&resp);
+        resp.text().await.unwrap();
+        waited.push((before(&p, "upstream"), p));
+    }
+    for (ms, p) in &waited[1..] {
+        assert!(*ms >= D1_MS, "the delay is on: {p:?}");
+        assert!(
+            *ms < D1_MS + SLACK_MS,
+            "one wait on /v1 with a session: {p:?}"
+        );
+    }
+
     // The chat route with an access token: the session, the conversation, the provider keys
     // and the user's rate limit, before the conversation's own object.
     let conv = app.conversation(&user, "demo/echo").await;
