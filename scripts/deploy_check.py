@@ -53,8 +53,9 @@ ACCESSORS = {
     "analytics_engine": "analytics_engine_datasets",
 }
 ACCESS_RE = re.compile(r"\.(%s)\(\s*(\"([A-Z][A-Z0-9_]*)\"|([A-Za-z_][A-Za-z0-9_]*))\s*\)" % "|".join(ACCESSORS))
-# src/durable.rs: `durable::stub(env, "ORG_LIMITS", name)` reaches a namespace by name.
-STUB_RE = re.compile(r"\bstub\(\s*[^,()]+,\s*\"([A-Z][A-Z0-9_]*)\"")
+# src/durable.rs: `durable::stub(env, "ORG_LIMITS", name)` and `durable::fetch(env, "NAME", …)`
+# (which every request to an object goes through) reach a namespace by name.
+STUB_RE = re.compile(r"\bdurable::(?:stub|fetch)\(\s*[^,()]+,\s*\"([A-Z][A-Z0-9_]*)\"")
 CONST_RE = re.compile(r"\bconst\s+([A-Za-z_][A-Za-z0-9_]*)\s*:\s*&(?:'static\s+)?str\s*=\s*\"([^\"]*)\"")
 DO_CLASS_RE = re.compile(r"#\[durable_object[^\]]*\]\s*(?:pub(?:\([^)]*\))?\s+)?struct\s+([A-Za-z_][A-Za-z0-9_]*)")
 SCHEDULED_RE = re.compile(r"#\[event\(scheduled\)\]")
@@ -144,6 +145,9 @@ def check_config(config: dict, sources: dict[str, str]) -> list[str]:
                 problems.append(f"{where}: the Durable Object class {c} is in no [[migrations]]")
         for c in sorted(set(bound) - classes):
             problems.append(f"{where}: {bound[c]} binds the class {c}, which the code does not export")
+        # The benchmark's simulated storage distance (src/store/delay.rs) never ships.
+        if str(env_vars.get("BENCH_STORAGE_DELAY_MS", "")).strip():
+            problems.append(f"{where}: BENCH_STORAGE_DELAY_MS is set: it is for benchmarks on a development server only")
         missing = sorted(top_vars - set(env_vars))
         if missing:
             problems.append(f"{where}: [vars] lacks {', '.join(missing)} (vars are not inherited)")

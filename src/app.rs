@@ -128,15 +128,27 @@ async fn dispatch(
     match &route.handler {
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
-            let who = guard::authenticate(&ctx, *access).await?;
+            // A model call looks its credential up alongside its own reads, and counts an
+            // API key's rate with its budget (`guard::defers_check`).
+            let defer = guard::defers_check(route.method, route.pattern);
+            let who = guard::authenticate(&ctx, *access, defer).await?;
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
                 ctx.timing.set_org(&key.org_id);
-                let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
-                crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm).await?;
-                ctx.timing.mark("rate-limit");
+                if !defer {
+                    let rpm =
+                        crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
+                    crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm)
+                        .await?;
+                    ctx.timing.mark("rate-limit");
+                }
             }
-            f(ctx, who).await
+            let pending = who.clone();
+            let result = f(ctx, who).await;
+            // The route confirmed the credential before its provider request; nothing leaves,
+            // not even a refusal, unless it passed (a no-op once it has).
+            pending.confirmed().await?;
+            result
         }
     }
 }

@@ -82,6 +82,10 @@ pub struct Config {
     /// The addresses of the service admins (`ADMIN_EMAILS`, comma-separated), as their keys
     /// (`Email::key`): an account is a service admin while its verified address has one.
     pub admin_emails: Vec<String>,
+    // --- Benchmarks ---
+    /// `BENCH_STORAGE_DELAY_MS` (`store::delay`): simulated distance to D1, KV and the Durable
+    /// Objects, for the benchmark's `edge` section; only on a development server (`DEV_MAILBOX=on`).
+    pub storage_delay: crate::store::delay::Delays,
 }
 
 pub struct LiveKit {
@@ -223,6 +227,24 @@ fn mail_and_sign_up(env: &Env) -> Result<(MailConfig, bool, Policy), ApiError> {
     Ok((mail, require_verified_email, registration))
 }
 
+/// `BENCH_STORAGE_DELAY_MS`: off when unset; refused unless the server is a development one
+/// (`DEV_MAILBOX=on`), so a deployed Worker never waits on purpose.
+pub fn storage_delay(
+    value: Option<&str>,
+    dev_server: bool,
+) -> Result<crate::store::delay::Delays, String> {
+    let delays = crate::store::delay::parse(value.unwrap_or(""))
+        .map_err(|e| format!("BENCH_STORAGE_DELAY_MS is invalid: {e}"))?;
+    if !delays.is_off() && !dev_server {
+        return Err(
+            "BENCH_STORAGE_DELAY_MS is for benchmarks on a development server \
+                    (DEV_MAILBOX=on) only"
+                .into(),
+        );
+    }
+    Ok(delays)
+}
+
 impl Config {
     /// The configuration of this isolate, read on first use.
     pub fn get(env: &Env) -> Result<Rc<Config>, ApiError> {
@@ -230,6 +252,7 @@ impl Config {
             return Ok(c);
         }
         let config = Rc::new(Self::from_env(env)?);
+        crate::store::delay::set(config.storage_delay);
         CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
         Ok(config)
     }
@@ -287,6 +310,11 @@ impl Config {
             string(env, "WEBAUTHN_ORIGINS").as_deref(),
         )
         .map_err(ApiError::Unavailable)?;
+        let storage_delay = storage_delay(
+            string(env, "BENCH_STORAGE_DELAY_MS").as_deref(),
+            mail.dev_mailbox,
+        )
+        .map_err(ApiError::Unavailable)?;
         Ok(Config {
             jwt_secret: jwt_secret.into_bytes(),
             jwt_issuer: string(env, "JWT_ISSUER").unwrap_or_else(|| "chatgate".into()),
@@ -340,6 +368,7 @@ impl Config {
             webauthn,
             admin_emails: parse_admin_emails(string(env, "ADMIN_EMAILS").as_deref())
                 .map_err(ApiError::Unavailable)?,
+            storage_delay,
         })
     }
 
@@ -428,6 +457,15 @@ mod tests {
         assert!(parse_encryption_keys("1:short").is_err());
         assert!(parse_encryption_keys(&format!("1:{k},1:{k}")).is_err());
         assert!(parse_encryption_keys("").is_err());
+    }
+
+    #[test]
+    fn a_storage_delay_is_refused_outside_a_development_server() {
+        assert!(storage_delay(None, false).unwrap().is_off());
+        assert!(storage_delay(Some("d1=0"), false).unwrap().is_off());
+        assert!(storage_delay(Some("d1=60,kv=5,do=15"), false).is_err());
+        assert_eq!(storage_delay(Some("d1=60"), true).unwrap().d1, 60);
+        assert!(storage_delay(Some("d1=soon"), true).is_err());
     }
 
     #[test]

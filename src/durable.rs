@@ -1,6 +1,6 @@
 //! Reaching a Durable Object from the Worker: its stub by name, and an internal request.
 
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Method, Request, RequestInit, Response, Stub};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -25,4 +25,12 @@ pub fn request(
         init.with_body(Some(b.into()));
     }
     Request::new_with_init(&format!("https://{host}{path}"), &init)
+}
+
+/// Sends `req` to the object `name` of `binding` (after `store::delay`'s simulated distance,
+/// when the benchmark sets one): every request from the Worker to an object goes here.
+pub async fn fetch(env: &Env, binding: &str, name: &str, req: Request) -> ApiResult<Response> {
+    let stub = stub(env, binding, name)?;
+    crate::store::delay::durable_object().await;
+    Ok(stub.fetch_with_request(req).await?)
 }

@@ -1,4 +1,17 @@
 //! The request guard: turns a bearer credential into a principal, or a 401.
+//!
+//! On the model-call routes (`defers_check`) the storage half of that check runs alongside
+//! the work it guards rather than before it: an access token whose signature and expiry are
+//! valid is let in at once while its session is looked up (logout and revocation), and an
+//! API key this isolate has seen in the last `KEY_HINT_TTL_MS` is let in on what it was then
+//! while it is looked up again (deletion, expiry, its creator leaving the org). The route
+//! must `Principal::confirmed` before its provider request, and sends nothing until then;
+//! `app::dispatch` confirms again before any response leaves.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use futures::future::{FutureExt, Shared};
 
 use crate::auth::tokens::{TokenError, TokenKeys};
 use crate::error::{ApiError, ApiResult};
@@ -20,8 +33,132 @@ pub struct Principal {
     pub user_id: String,
     /// The session of an access token; `None` for an API key.
     pub session_id: Option<String>,
-    /// Set when the caller authenticated with an issued API key.
+    /// Set when the caller authenticated with an issued API key (on a deferred route, as
+    /// this isolate last read it, until `confirmed`).
     pub api_key: Option<store::keys::KeyAuth>,
+    /// The credential's lookup, still running (`defers_check`).
+    pub pending: Option<Pending>,
+}
+
+/// Why a deferred lookup refused the credential (cloneable, unlike `ApiError`).
+#[derive(Clone, Debug)]
+enum Refusal {
+    Unauthorized(&'static str),
+    Forbidden(&'static str),
+    Failed(String),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Unauthorized(m) => Refusal::Unauthorized(m),
+            ApiError::Forbidden(m) => Refusal::Forbidden(m),
+            e => Refusal::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Unauthorized(m) => ApiError::Unauthorized(m),
+            Refusal::Forbidden(m) => ApiError::Forbidden(m),
+            Refusal::Failed(m) => {
+                ApiError::Unavailable(format!("the credential check failed: {m}"))
+            }
+        }
+    }
+}
+
+/// The outcome of a credential lookup: for an API key, the key as read now.
+type Lookup = Result<Option<store::keys::KeyAuth>, Refusal>;
+
+/// A credential lookup started at once and awaited where the route needs it (any number of
+/// times: it runs once).
+#[derive(Clone)]
+pub struct Pending(Shared<futures::channel::oneshot::Receiver<Lookup>>);
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl Pending {
+    fn start(lookup: impl std::future::Future<Output = Lookup> + 'static) -> Self {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            let _ = tx.send(lookup.await);
+        });
+        Pending(rx.shared())
+    }
+
+    async fn outcome(&self) -> ApiResult<Option<store::keys::KeyAuth>> {
+        match self.0.clone().await {
+            Ok(lookup) => lookup.map_err(ApiError::from),
+            Err(_) => Err(ApiError::internal(
+                "the credential check ended without an answer",
+            )),
+        }
+    }
+}
+
+impl Principal {
+    /// Waits for the credential's lookup, if it is still running: `Err` (401, or 403 for a
+    /// key that lost its scope) when the session has ended or the key is gone. For an API
+    /// key let in on this isolate's earlier reading, the key as read now.
+    pub async fn confirmed(&self) -> ApiResult<Option<store::keys::KeyAuth>> {
+        match &self.pending {
+            Some(p) => p.outcome().await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The routes whose credential lookup runs alongside their own storage reads: the model
+/// calls, which confirm it before the provider request (`gateway::admit_and_prepare`,
+/// `routes::conversations::send`) and also count an API key's rate themselves, with the rest.
+pub fn defers_check(method: &str, pattern: &str) -> bool {
+    matches!(
+        (method, pattern),
+        ("POST", "/v1/chat/completions")
+            | ("POST", "/v1/messages")
+            | ("POST", "/v1/responses")
+            | ("POST", "/api/conversations/{id}/messages")
+    )
+}
+
+/// How long an API key read by this isolate may let a request start before its new lookup
+/// answers (which it always must before the provider request). Only the org's settings read
+/// with it (its rate limit, budget and models) can be that old when they are used.
+pub const KEY_HINT_TTL_MS: i64 = 10_000;
+
+thread_local! {
+    /// API keys as this isolate last read them, by hash, with when.
+    static KEY_HINTS: RefCell<HashMap<String, (store::keys::KeyAuth, i64)>> =
+        RefCell::new(HashMap::new());
+}
+
+fn key_hint(hash: &str, now: i64) -> Option<store::keys::KeyAuth> {
+    KEY_HINTS.with(|h| {
+        let mut hints = h.borrow_mut();
+        hints.retain(|_, (_, at)| now - *at < KEY_HINT_TTL_MS);
+        hints.get(hash).map(|(k, _)| k.clone())
+    })
+}
+
+fn remember_key(hash: String, key: &store::keys::KeyAuth, now: i64) {
+    KEY_HINTS.with(|h| h.borrow_mut().insert(hash, (key.clone(), now)));
+}
+
+/// Forgets what this isolate read of the keys of `org_id` (its settings changed) or of the
+/// key `key_id` (deleted): their next request reads them before it starts.
+pub fn forget_keys(org_id: Option<&str>, key_id: Option<&str>) {
+    KEY_HINTS.with(|h| {
+        h.borrow_mut().retain(|_, (k, _)| {
+            org_id.is_none_or(|o| k.org_id != o) && key_id.is_none_or(|id| k.key_id != id)
+        })
+    });
 }
 
 /// The bearer credential of a request. Never read from the query string.
@@ -53,7 +190,9 @@ fn api_key_header(value: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
+/// The caller, or a 401. With `defer` (`defers_check`), the storage half of the check may
+/// still be running in `Principal::pending`.
+pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<Principal> {
     let token = credential(ctx).ok_or(ApiError::Unauthorized(
         "a bearer token (or x-api-key) is required",
     ))?;
@@ -63,17 +202,45 @@ pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
                 "API keys cannot be used on this route",
             ));
         }
+        let scope = required_scope(&ctx.req.path());
         let db = ctx.db()?;
-        let key = store::keys::authenticate(&db, &token, ctx.now).await?;
-        if let Some(scope) = required_scope(&ctx.req.path()) {
-            if !key.has_scope(scope) {
-                return Err(ApiError::Forbidden(missing_scope_detail(scope)));
-            }
+        let hash = store::keys::hash(&token);
+        let now = ctx.now;
+        // A key this isolate read lately: let in on that, looked up again meanwhile.
+        if let Some(hint) = key_hint(&hash, now).filter(|_| defer) {
+            check_scope(&hint, scope)?;
+            let expected = (
+                hint.key_id.clone(),
+                hint.org_id.clone(),
+                hint.user_id.clone(),
+            );
+            let pending = Pending::start(async move {
+                let key = store::keys::authenticate(&db, &token, now).await;
+                let key = key.map_err(Refusal::from)?;
+                check_scope(&key, scope).map_err(Refusal::from)?;
+                if (&key.key_id, &key.org_id, &key.user_id)
+                    != (&expected.0, &expected.1, &expected.2)
+                {
+                    return Err(Refusal::Unauthorized("the API key is not valid"));
+                }
+                remember_key(hash, &key, now);
+                Ok(Some(key))
+            });
+            return Ok(Principal {
+                user_id: hint.user_id.clone(),
+                session_id: None,
+                api_key: Some(hint),
+                pending: Some(pending),
+            });
         }
+        let key = store::keys::authenticate(&db, &token, now).await?;
+        check_scope(&key, scope)?;
+        remember_key(hash, &key, now);
         return Ok(Principal {
             user_id: key.user_id.clone(),
             session_id: None,
             api_key: Some(key),
+            pending: None,
         });
     }
     let claims = token_keys(ctx)
@@ -82,16 +249,38 @@ pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
         })?;
-    // Revocation takes effect at once: the session must still be live in D1.
+    // Revocation takes effect at once: the session must still be live in D1 (on a deferred
+    // route, before the provider request and before any byte of the response).
     let db = ctx.db()?;
-    if !store::sessions::touch_if_live(&db, &claims.session_id, &claims.user_id, ctx.now).await? {
-        return Err(ApiError::Unauthorized("the session has ended"));
-    }
+    let (session_id, user_id, now) = (claims.session_id.clone(), claims.user_id.clone(), ctx.now);
+    let live = async move {
+        match store::sessions::touch_if_live(&db, &session_id, &user_id, now).await {
+            Ok(true) => Ok(None),
+            Ok(false) => Err(Refusal::Unauthorized("the session has ended")),
+            Err(e) => Err(Refusal::from(e)),
+        }
+    };
+    let pending = if defer {
+        Some(Pending::start(live))
+    } else {
+        live.await.map_err(ApiError::from)?;
+        None
+    };
     Ok(Principal {
         user_id: claims.user_id,
         session_id: Some(claims.session_id),
         api_key: None,
+        pending,
     })
+}
+
+fn check_scope(key: &store::keys::KeyAuth, scope: Option<&'static str>) -> ApiResult<()> {
+    match scope {
+        Some(scope) if !key.has_scope(scope) => {
+            Err(ApiError::Forbidden(missing_scope_detail(scope)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The scope an API key needs for a path: `conversations` for `/api/conversations…`, `chat`

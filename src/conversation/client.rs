@@ -16,9 +16,7 @@ async fn call(
     body: Option<String>,
 ) -> ApiResult<Response> {
     let req = durable::request(method, "conversation", path, body)?;
-    Ok(durable::stub(env, "CONVERSATIONS", conversation_id)?
-        .fetch_with_request(req)
-        .await?)
+    durable::fetch(env, "CONVERSATIONS", conversation_id, req).await
 }
 
 pub async fn send(ctx: &Ctx, cmd: &SendCommand) -> ApiResult<Response> {

@@ -78,6 +78,8 @@ pub struct Shared {
 
 impl DurableObject for Conversation {
     fn new(state: State, env: Env) -> Self {
+        // Reads this isolate's settings (the benchmark's storage delay among them).
+        let _ = crate::config::Config::get(&env);
         let sql = state.storage().sql();
         migrate(&sql);
         // A new instance has no reply in flight: one still marked streaming was cut off

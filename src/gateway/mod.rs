@@ -66,10 +66,7 @@ pub async fn admit_user(ctx: &Ctx, who: &Principal) -> ApiResult<()> {
     if ctx.cfg.require_verified_email
         && !crate::store::users::is_verified(&ctx.db()?, &who.user_id).await?
     {
-        return Err(ApiError::EmailUnverified(
-            "verify your email address to use the models: open the link sent to it, or ask \
-             for a new one (POST /api/auth/verify-email/resend)",
-        ));
+        return Err(unverified());
     }
     let rpm = who.api_key.is_none().then_some(ctx.cfg.user_rpm).flatten();
     limits::client::admit_user(&ctx.env, &who.user_id, rpm).await
@@ -176,13 +173,14 @@ impl Admitted {
 
 /// Admits a call of a stateless ingress route to `model`: the acting org (`named`, e.g.
 /// `OpenAI-Organization`, else the key's or the personal one), the user's rate limit, the
-/// org's enabled models, the provider key. Phases `org` and `key` in Server-Timing.
+/// org's enabled models, the provider key (and the org's settings, as read). Phases `org` and
+/// `key` in Server-Timing.
 pub async fn admit(
     ctx: &Ctx,
     who: &Principal,
     named: Option<&str>,
     model: &ModelId,
-) -> ApiResult<Admitted> {
+) -> ApiResult<(Admitted, OrgSettings)> {
     let db = ctx.db()?;
     let (org_id, admitted) = futures::join!(acting_org(&db, who, named), admit_user(ctx, who));
     let (org_id, ()) = (org_id?, admitted?);
@@ -216,12 +214,311 @@ pub async fn admit(
         .await?;
     ctx.timing.mark("key");
     let account = Account::new(&ctx.cfg, who, &org_id, &settings);
-    Ok(Admitted::new(
-        &ctx.cfg,
-        model.clone(),
-        account,
-        provider_key,
+    Ok((
+        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
+        settings,
     ))
+}
+
+/// Steps 1 and 2 of a stateless ingress route (`admit`, then `prepare`), with as few storage
+/// waits before the provider request as the credential allows. For an API key, one: its new
+/// lookup (`auth::guard`: the key was let in on this isolate's earlier reading), its user's
+/// verified address and its org's two-factor rule where they apply, the provider keys, and
+/// the key's rate-limit hit with the budget reservation (one call to the org's limiter), all
+/// at once. A refusal from any of them releases what was reserved, and the key as looked up
+/// now decides: if its org's settings changed meanwhile, the checks that depend on them are
+/// made again with the new ones (a second wait, that once). For an access token, the session
+/// is looked up alongside `admit`, then the budget is reserved.
+pub async fn admit_and_prepare(
+    ctx: &Ctx,
+    who: &Principal,
+    named: Option<&str>,
+    model: &ModelId,
+    req: &mut ChatRequest,
+) -> ApiResult<(Admitted, Meter)> {
+    let Some(key) = who.api_key.clone() else {
+        return admit_session_call(ctx, who, named, model, req).await;
+    };
+    if named.is_some_and(|n| n != key.org_id) {
+        return Err(ApiError::NotFound);
+    }
+    let org_id = key.org_id.clone();
+    ctx.timing.set_org(&org_id);
+    let not_enabled = || {
+        ApiError::param(
+            "model",
+            format!("the model `{model}` is not enabled in this organization"),
+        )
+    };
+    if !key.settings.allows(model) {
+        return Err(not_enabled());
+    }
+    let kind = model.provider();
+    providers::signature::admit(kind, req);
+    validate(kind, req)?;
+    if !media::remote_items(kind, req).is_empty() {
+        // Nothing is fetched for a credential whose lookup has not answered.
+        who.confirmed().await?;
+    }
+    media::inline_remote(kind, req).await?;
+    let prompt_estimate = req.prompt_estimate();
+    let db = ctx.db()?;
+    let limit_of = |s: &OrgSettings| {
+        limits::monthly_limit(s.monthly_token_limit, ctx.cfg.default_monthly_token_limit)
+    };
+    let rpm = limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
+    let verified = async {
+        if ctx.cfg.require_verified_email
+            && !crate::store::users::is_verified(&db, &who.user_id).await?
+        {
+            return Err(unverified());
+        }
+        Ok(())
+    };
+    let (fresh, verified, two_fa, keys, reservation) = futures::join!(
+        who.confirmed(),
+        verified,
+        orgs::require_2fa_of(&db, &key.settings, &who.user_id),
+        provider_keys::candidates(&db, &who.user_id, &org_id),
+        limits::client::admit_key_and_reserve(
+            &ctx.env,
+            &org_id,
+            &key.key_id,
+            rpm,
+            limit_of(&key.settings),
+            prompt_estimate,
+            req.max_tokens,
+        ),
+    );
+    ctx.timing.mark("admit");
+    // The credential's refusal first (releasing what was reserved), then the limiter's.
+    let fresh = match fresh {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            if let Ok(r) = &reservation {
+                limits::client::settle(&ctx.env, r, 0).await;
+            }
+            return Err(e);
+        }
+    };
+    let reservation = reservation?;
+    let release = |e: ApiError| async {
+        limits::client::settle(&ctx.env, &reservation, 0).await;
+        e
+    };
+    let keys = match verified.and(two_fa).and(keys) {
+        Ok(keys) => keys,
+        Err(e) => return Err(release(e).await),
+    };
+    // The org's settings changed since this isolate read the key: decided again with them.
+    let (settings, reservation) = match fresh {
+        Some(now) if now.settings != key.settings => {
+            limits::client::settle(&ctx.env, &reservation, 0).await;
+            let settings = now.settings;
+            if !settings.allows(model) {
+                return Err(not_enabled());
+            }
+            orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
+            let again = limits::client::reserve(
+                &ctx.env,
+                &org_id,
+                limit_of(&settings),
+                prompt_estimate,
+                req.max_tokens,
+            )
+            .await?;
+            (settings, again)
+        }
+        _ => (key.settings.clone(), reservation),
+    };
+    let provider_key = keys
+        .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
+        .await;
+    let provider_key = match provider_key {
+        Ok(k) => k,
+        Err(e) => {
+            limits::client::settle(&ctx.env, &reservation, 0).await;
+            return Err(e);
+        }
+    };
+    req.max_tokens = reservation.cap;
+    let account = Account::new(&ctx.cfg, who, &org_id, &settings);
+    let meter = Meter {
+        account: account.clone(),
+        model: model.as_str().to_owned(),
+        reservation,
+        prompt_estimate,
+    };
+    Ok((
+        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
+        meter,
+    ))
+}
+
+/// How long this isolate lets a user's access-token calls start on what it last read of
+/// their personal org (its id and settings), while it is read again: the call is decided on
+/// what is read now (if it changed, the checks that depend on it are made again).
+const ORG_HINT_TTL_MS: i64 = 10_000;
+
+thread_local! {
+    static ORG_HINTS: std::cell::RefCell<std::collections::HashMap<String, (String, OrgSettings, i64)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn org_hint(user_id: &str, now: i64) -> Option<(String, OrgSettings)> {
+    ORG_HINTS.with(|h| {
+        let mut hints = h.borrow_mut();
+        hints.retain(|_, (_, _, at)| now - *at < ORG_HINT_TTL_MS);
+        hints.get(user_id).map(|(o, s, _)| (o.clone(), s.clone()))
+    })
+}
+
+fn remember_org(user_id: &str, org_id: &str, settings: &OrgSettings, now: i64) {
+    ORG_HINTS.with(|h| {
+        h.borrow_mut().insert(
+            user_id.to_owned(),
+            (org_id.to_owned(), settings.clone(), now),
+        )
+    });
+}
+
+/// Forgets what this isolate read of `org_id`'s settings (they changed).
+pub fn forget_org(org_id: &str) {
+    ORG_HINTS.with(|h| h.borrow_mut().retain(|_, (o, _, _)| o != org_id));
+}
+
+/// `admit_and_prepare` for an access token. In the user's personal org, once this isolate
+/// has read it: one round (the session, the org and its settings read again, the provider
+/// keys, the user's rate limit and the budget reservation at once). Otherwise the session is
+/// looked up alongside `admit`, then the budget reserved.
+async fn admit_session_call(
+    ctx: &Ctx,
+    who: &Principal,
+    named: Option<&str>,
+    model: &ModelId,
+    req: &mut ChatRequest,
+) -> ApiResult<(Admitted, Meter)> {
+    let hint = match named {
+        None => org_hint(&who.user_id, ctx.now).filter(|(_, s)| s.allows(model)),
+        Some(_) => None,
+    };
+    let Some((org_id, settings)) = hint else {
+        let (live, admitted) = futures::join!(who.confirmed(), admit(ctx, who, named, model));
+        let (_, (call, settings)) = (live?, admitted?);
+        if named.is_none() {
+            remember_org(&who.user_id, &call.account.org_id, &settings, ctx.now);
+        }
+        let meter = prepare(&ctx.env, &call, req).await?;
+        ctx.timing.mark("budget");
+        return Ok((call, meter));
+    };
+    ctx.timing.set_org(&org_id);
+    let kind = model.provider();
+    providers::signature::admit(kind, req);
+    validate(kind, req)?;
+    if !media::remote_items(kind, req).is_empty() {
+        who.confirmed().await?;
+    }
+    media::inline_remote(kind, req).await?;
+    let prompt_estimate = req.prompt_estimate();
+    let db = ctx.db()?;
+    let limit_of = |s: &OrgSettings| {
+        limits::monthly_limit(s.monthly_token_limit, ctx.cfg.default_monthly_token_limit)
+    };
+    let (live, fresh, two_fa, keys, rate, reservation) = futures::join!(
+        who.confirmed(),
+        orgs::personal_org_settings(&db, &who.user_id),
+        orgs::require_2fa_of(&db, &settings, &who.user_id),
+        provider_keys::candidates(&db, &who.user_id, &org_id),
+        admit_user(ctx, who),
+        limits::client::reserve(
+            &ctx.env,
+            &org_id,
+            limit_of(&settings),
+            prompt_estimate,
+            req.max_tokens,
+        ),
+    );
+    ctx.timing.mark("admit");
+    // The session's refusal first, then the rate limit's, then the budget's, then the rest;
+    // whatever refuses, what was reserved is released.
+    let fresh = fresh.and_then(|now| now.ok_or(ApiError::NotFound));
+    let checked = live.and(rate).and(fresh);
+    let reservation = match (checked, reservation) {
+        (Ok(now), Ok(r)) => match two_fa.and(keys) {
+            Ok(keys) => (now, r, keys),
+            Err(e) => {
+                limits::client::settle(&ctx.env, &r, 0).await;
+                return Err(e);
+            }
+        },
+        (Err(e), r) => {
+            if let Ok(r) = &r {
+                limits::client::settle(&ctx.env, r, 0).await;
+            }
+            return Err(e);
+        }
+        (Ok(_), Err(e)) => return Err(e),
+    };
+    let ((fresh_org, fresh_settings), reservation, keys) = reservation;
+    remember_org(&who.user_id, &fresh_org, &fresh_settings, ctx.now);
+    let (settings, reservation, keys) = if (&fresh_org, &fresh_settings) == (&org_id, &settings) {
+        (settings, reservation, keys)
+    } else {
+        // The org's settings changed since this isolate read them: decided again with them.
+        limits::client::settle(&ctx.env, &reservation, 0).await;
+        if !fresh_settings.allows(model) {
+            return Err(ApiError::param(
+                "model",
+                format!("the model `{model}` is not enabled in this organization"),
+            ));
+        }
+        orgs::require_2fa_of(&db, &fresh_settings, &who.user_id).await?;
+        let keys = if fresh_org == org_id {
+            keys
+        } else {
+            provider_keys::candidates(&db, &who.user_id, &fresh_org).await?
+        };
+        let again = limits::client::reserve(
+            &ctx.env,
+            &fresh_org,
+            limit_of(&fresh_settings),
+            prompt_estimate,
+            req.max_tokens,
+        )
+        .await?;
+        (fresh_settings, again, keys)
+    };
+    let org_id = fresh_org;
+    let provider_key = match keys
+        .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
+        .await
+    {
+        Ok(k) => k,
+        Err(e) => {
+            limits::client::settle(&ctx.env, &reservation, 0).await;
+            return Err(e);
+        }
+    };
+    req.max_tokens = reservation.cap;
+    let account = Account::new(&ctx.cfg, who, &org_id, &settings);
+    let meter = Meter {
+        account: account.clone(),
+        model: model.as_str().to_owned(),
+        reservation,
+        prompt_estimate,
+    };
+    Ok((
+        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
+        meter,
+    ))
+}
+
+fn unverified() -> ApiError {
+    ApiError::EmailUnverified(
+        "verify your email address to use the models: open the link sent to it, or ask \
+         for a new one (POST /api/auth/verify-email/resend)",
+    )
 }
 
 /// A provider's refusal, as the 400 naming the parameter (in neutral positions: an

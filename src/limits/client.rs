@@ -5,7 +5,7 @@
 use serde::Serialize;
 use worker::{Env, Method};
 
-use super::{Decision, HitCommand, ReserveCommand, SettleCommand};
+use super::{AdmitCommand, Decision, HitCommand, ReserveCommand, SettleCommand};
 use crate::durable;
 use crate::error::{ApiError, ApiResult};
 
@@ -17,8 +17,7 @@ async fn call<T: Serialize>(env: &Env, org_id: &str, path: &str, body: &T) -> Ap
         path,
         Some(serde_json::to_string(body)?),
     )?;
-    let mut resp = durable::stub(env, "ORG_LIMITS", org_id)?
-        .fetch_with_request(req)
+    let mut resp = durable::fetch(env, "ORG_LIMITS", org_id, req)
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     if resp.status_code() != 200 {
@@ -86,7 +85,12 @@ pub async fn reserve(
         prompt,
         wanted: super::wanted_cap(max_tokens),
     };
-    match call(env, org_id, "/reserve", &cmd).await? {
+    reservation(org_id, call(env, org_id, "/reserve", &cmd).await?)
+}
+
+/// The reservation a limiter's decision on a `ReserveCommand` stands for.
+fn reservation(org_id: &str, decision: Decision) -> ApiResult<Reservation> {
+    match decision {
         Decision::Admitted {
             id: Some(id),
             cap: Some(cap),
@@ -97,6 +101,42 @@ pub async fn reserve(
         }),
         Decision::Admitted { .. } => Err(ApiError::internal("reservation without an id or cap")),
         Decision::Refused { retry_after } => Err(ApiError::BudgetExceeded(retry_after)),
+        Decision::RateLimited { retry_after } => Err(ApiError::RateLimited(retry_after)),
+    }
+}
+
+/// Counts one request of an API key against its rate and, when the org has a budget,
+/// reserves for it (as `admit_key` then `reserve`), in one call to the org's object.
+pub async fn admit_key_and_reserve(
+    env: &Env,
+    org_id: &str,
+    key_id: &str,
+    rpm: u32,
+    limit: Option<u64>,
+    prompt: u64,
+    max_tokens: Option<u32>,
+) -> ApiResult<Reservation> {
+    let cmd = AdmitCommand {
+        hit: HitCommand {
+            key_id: key_id.to_string(),
+            rpm,
+        },
+        reserve: limit.map(|limit| ReserveCommand {
+            org_id: org_id.to_string(),
+            limit: Some(limit),
+            prompt,
+            wanted: super::wanted_cap(max_tokens),
+        }),
+    };
+    let decision = call(env, org_id, "/admit", &cmd).await?;
+    match (&cmd.reserve, decision) {
+        (_, Decision::RateLimited { retry_after }) => Err(ApiError::RateLimited(retry_after)),
+        (Some(_), decision) => reservation(org_id, decision),
+        (None, _) => Ok(Reservation {
+            org_id: org_id.to_string(),
+            id: None,
+            cap: max_tokens,
+        }),
     }
 }
 
@@ -141,6 +181,8 @@ async fn hit(env: &Env, object: &str, key_id: &str, rpm: u32) -> ApiResult<()> {
     };
     match call(env, object, "/hit", &cmd).await? {
         Decision::Admitted { .. } => Ok(()),
-        Decision::Refused { retry_after } => Err(ApiError::RateLimited(retry_after)),
+        Decision::Refused { retry_after } | Decision::RateLimited { retry_after } => {
+            Err(ApiError::RateLimited(retry_after))
+        }
     }
 }

@@ -282,15 +282,28 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         ));
     }
     // The conversation, its org's settings and the provider keys that may serve it: read at
-    // once, before the model (and so the provider) is known; with an access token, the
-    // user's rate limit is counted meanwhile (an API key's was, before the handler).
+    // once, before the model (and so the provider) is known, while the credential is looked
+    // up (`auth::guard::defers_check`) and the rate limit counted (the user's for an access
+    // token, the key's for an API key): one storage wait before the conversation's object.
     let db = ctx.db()?;
-    let (owned, keys, admitted) = futures::join!(
+    let key_rate = async {
+        match &who.api_key {
+            Some(key) => {
+                let rpm = crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
+                crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm).await
+            }
+            None => Ok(()),
+        }
+    };
+    let (live, owned, keys, admitted, key_rate) = futures::join!(
+        who.confirmed(),
         owned(&ctx, &who),
         provider_keys::candidates_for_conversation(&db, &who.user_id, ctx.param(0)),
-        gateway::admit_user(&ctx, &who)
+        gateway::admit_user(&ctx, &who),
+        key_rate
     );
-    let ((conv, settings), keys, ()) = (owned?, keys?, admitted?);
+    live?;
+    let ((conv, settings), keys, (), ()) = (owned?, keys?, admitted?, key_rate?);
     ctx.timing.mark("conversation");
     let model = settings
         .permit(body.model.as_deref().unwrap_or(&conv.model))

@@ -116,6 +116,8 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if !keys::delete(&ctx.db()?, ctx.param(0), &who.user_id).await? {
         return Err(ApiError::NotFound);
     }
+    // What this isolate read of it goes too (the next use would look it up anyway).
+    crate::auth::guard::forget_keys(None, Some(ctx.param(0)));
     if let Some(k) = key {
         let facts = serde_json::json!({
             "key_id": ctx.param(0), "name": k.name, "prefix": k.prefix,

@@ -35,12 +35,10 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body = body(&mut ctx).await?;
     let parsed = messages::parse_request(&body)?;
     drop(body);
-    let call = gateway::admit(&ctx, &who, None, &parsed.model).await?;
     let mut req = parsed.chat;
-    let meter = gateway::prepare(&ctx.env, &call, &mut req)
+    let (call, meter) = gateway::admit_and_prepare(&ctx, &who, None, &parsed.model, &mut req)
         .await
         .map_err(|e| parsed.origins.rename(e))?;
-    ctx.timing.mark("budget");
     let reply = messages::Reply::new(new_id("msg"), &parsed.client_model, meter.prompt_estimate);
     gateway::respond(&ctx, call, meter, req, reply).await
 }

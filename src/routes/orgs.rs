@@ -149,6 +149,10 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         body.settings.as_ref(),
     )
     .await?;
+    // The org's API keys start from their new settings in this isolate at once (in others,
+    // at their next lookup: `auth::guard`).
+    crate::auth::guard::forget_keys(Some(&scope.org_id), None);
+    crate::gateway::forget_org(&scope.org_id);
     let changed = serde_json::json!({"name": name.is_some(), "settings": body.settings.is_some()});
     audit::record(
         &ctx,

@@ -30,12 +30,11 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .header("openai-organization")
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty());
-    let call = gateway::admit(&ctx, &who, named.as_deref(), &parsed.model).await?;
     let mut req = parsed.chat;
-    let meter = gateway::prepare(&ctx.env, &call, &mut req)
-        .await
-        .map_err(|e| parsed.origins.rename(e))?;
-    ctx.timing.mark("budget");
+    let (call, meter) =
+        gateway::admit_and_prepare(&ctx, &who, named.as_deref(), &parsed.model, &mut req)
+            .await
+            .map_err(|e| parsed.origins.rename(e))?;
     let reply = responses::Reply::new(
         new_id("resp"),
         (ctx.now / 1000).max(0) as u64,

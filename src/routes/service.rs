@@ -9,15 +9,16 @@ use crate::http::{json_response, ok, Ctx};
 /// Really queries D1 and KV; 503 names the failing check.
 pub async fn health(ctx: Ctx) -> ApiResult<Response> {
     let d1 = match ctx.db() {
-        Ok(db) => db
-            .prepare("SELECT 1 AS one")
-            .first::<serde_json::Value>(None)
+        Ok(db) => crate::store::first::<serde_json::Value>(&db, "SELECT 1 AS one", &[])
             .await
             .is_ok(),
         Err(_) => false,
     };
     let kv = match ctx.kv() {
-        Ok(kv) => kv.get("health:probe").text().await.is_ok(),
+        Ok(kv) => {
+            crate::store::delay::kv().await;
+            kv.get("health:probe").text().await.is_ok()
+        }
         Err(_) => false,
     };
     let word = |ok: bool| if ok { "ok" } else { "error" };

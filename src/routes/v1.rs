@@ -44,12 +44,11 @@ pub async fn chat_completions(mut ctx: Ctx, who: Principal) -> ApiResult<Respons
     let parsed = chat_completions::parse_request(&body)?;
     drop(body);
     let named = organization_header(&ctx);
-    let call = gateway::admit(&ctx, &who, named.as_deref(), &parsed.model).await?;
     let mut req = parsed.chat;
-    let meter = gateway::prepare(&ctx.env, &call, &mut req)
-        .await
-        .map_err(|e| parsed.origins.rename(e))?;
-    ctx.timing.mark("budget");
+    let (call, meter) =
+        gateway::admit_and_prepare(&ctx, &who, named.as_deref(), &parsed.model, &mut req)
+            .await
+            .map_err(|e| parsed.origins.rename(e))?;
     let reply = chat_completions::Reply::new(
         new_id("chatcmpl"),
         (ctx.now / 1000).max(0) as u64,

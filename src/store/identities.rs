@@ -236,10 +236,12 @@ pub async fn take_flow(db: &D1Database, state_hash: &str, now: i64) -> ApiResult
 /// What a provider published (its discovery document, its JWKS), cached in KV under `key`
 /// for `ttl_secs`: a cache only, so a failure to read or write just means fetching again.
 pub async fn cached_document(kv: &worker::KvStore, key: &str) -> Option<String> {
+    super::delay::kv().await;
     kv.get(&format!("oidc:{key}")).text().await.ok().flatten()
 }
 
 pub async fn cache_document(kv: &worker::KvStore, key: &str, value: &str, ttl_secs: u64) {
+    super::delay::kv().await;
     if let Ok(put) = kv.put(&format!("oidc:{key}"), value) {
         let _ = put.expiration_ttl(ttl_secs.max(60)).execute().await;
     }

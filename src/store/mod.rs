@@ -9,6 +9,7 @@ use crate::error::{ApiError, ApiResult};
 pub mod admin;
 pub mod audit;
 pub mod conversations;
+pub mod delay;
 pub mod dev_mailbox;
 pub mod email_tokens;
 pub mod embed;
@@ -62,6 +63,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = worker::Result<T>>,
 {
+    delay::d1().await;
     let mut wait_ms = 10;
     loop {
         match query().await {

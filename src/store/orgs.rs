@@ -249,6 +249,32 @@ struct SettingsRow {
     settings: String,
 }
 
+/// The user's personal org and its settings, in one read.
+pub async fn personal_org_settings(
+    db: &D1Database,
+    user_id: &str,
+) -> ApiResult<Option<(String, crate::domain::settings::OrgSettings)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        settings: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT o.id, o.settings FROM memberships m JOIN orgs o ON o.id = m.org_id
+         WHERE m.user_id = ?1 AND o.personal = 1 AND m.role = 'owner'
+         ORDER BY o.name, o.id LIMIT 1",
+        &[s(user_id)],
+    )
+    .await?;
+    Ok(row.map(|r| {
+        (
+            r.id,
+            crate::domain::settings::OrgSettings::from_stored(&r.settings),
+        )
+    }))
+}
+
 /// An org's settings (the defaults when it has none).
 pub async fn settings(
     db: &D1Database,

@@ -45,12 +45,14 @@ pub fn create(
 
 pub async fn remember_refresh(kv: &KvStore, refresh_hash: &str, session_id: &str, ttl_secs: u64) {
     // A cache only: a failed write just means the next lookup goes to D1.
+    super::delay::kv().await;
     if let Ok(put) = kv.put(&format!("rt:{refresh_hash}"), session_id) {
         let _ = put.expiration_ttl(ttl_secs.max(60)).execute().await;
     }
 }
 
 pub async fn forget_refresh(kv: &KvStore, refresh_hash: &str) {
+    super::delay::kv().await;
     let _ = kv.delete(&format!("rt:{refresh_hash}")).await;
 }
 
@@ -219,6 +221,7 @@ pub async fn session_of_refresh(
         session_id: String,
         user_id: String,
     }
+    super::delay::kv().await;
     let cached = kv
         .get(&format!("rt:{refresh_hash}"))
         .text()

@@ -153,9 +153,7 @@ async fn call(
     body: Option<String>,
 ) -> ApiResult<Response> {
     let req = crate::durable::request(method, "dispatcher", path, body)?;
-    Ok(crate::durable::stub(env, "DISPATCHER", name)?
-        .fetch_with_request(req)
-        .await?)
+    crate::durable::fetch(env, "DISPATCHER", name, req).await
 }
 
 async fn enqueue(

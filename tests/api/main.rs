@@ -26,3 +26,4 @@ mod responses;
 mod service;
 mod upkeep;
 mod v1;
+mod waits;

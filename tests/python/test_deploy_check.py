@@ -77,6 +77,14 @@ def test_a_var_set_only_at_the_top_level_is_missing_from_staging():
     assert dc.check_config(c, SOURCES) == ["[env.staging]: [vars] lacks NEW_LIMIT (vars are not inherited)"]
 
 
+def test_the_benchmarks_storage_delay_never_ships():
+    c = config()
+    c["env"]["staging"]["vars"]["BENCH_STORAGE_DELAY_MS"] = "d1=60"
+    assert dc.check_config(c, SOURCES) == [
+        "[env.staging]: BENCH_STORAGE_DELAY_MS is set: it is for benchmarks on a development server only"
+    ]
+
+
 def test_a_scheduled_handler_needs_crons():
     c = config()
     del c["triggers"]

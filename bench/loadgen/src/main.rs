@@ -8,6 +8,7 @@
 
 mod api;
 mod capacity;
+mod edge;
 mod fidelity;
 mod floor;
 mod history;
@@ -91,7 +92,7 @@ fn parse_opts() -> R<Opts> {
                 return Err(
                     "usage: loadgen --root DIR [--out FILE] [--work DIR] [--mock-bin PATH] \
                             [--litellm PATH|none] [--litellm-note TEXT] [--quick] \
-                            [--only latency,fidelity,capacity,login,history,size]"
+                            [--only latency,fidelity,capacity,login,history,edge,size]"
                         .into(),
                 )
             }
@@ -221,6 +222,8 @@ struct Bench {
     responses_ok: bool,
     /// Why an ingress row is missing.
     ingress_missing: Vec<String>,
+    /// Variables the next `start_server` adds (the edge section's storage delay).
+    extra_env: Vec<(String, String)>,
     /// Conversations for the latency runs (one reply per conversation at a time).
     convs: Vec<String>,
     rows: Vec<Row>,
@@ -362,6 +365,7 @@ const METHOD: &[&str] = &[
     "Section 4: the Worker's argon2id time is, round by round, a login with a wrong password minus the login with a 300-character password sent just before it, which the Worker rejects before hashing but after the same D1 reads and throttle writes. Native: `argon2` 0.5 verify in this binary, same parameters. Target (issue 14): at most 1.5× native.",
     "Section 5: the conversation starts with sends through the API (demo/echo, 0 ms tokens, sequential: one reply per conversation at a time); then, with the server stopped, bench/seed_history.py repeats those rows in the conversation's Durable Object SQLite file up to 10,000 messages (through the API it would take about 10 minutes here), and the server is started again (that restart is section 6's). Each page request is read to the end; GET /health (one D1 query, one KV read) is the baseline, GET /api (no storage) the floor.",
     "CPU per process (section 3 notes) comes from /proc/<pid>/stat of the server's process group: the Worker's workerd, wrangler's proxy workerd (which also hosts wrangler's inspector proxy), and node (wrangler itself).",
+    "Section 8 (the edge, simulated): a second chatgate server on the same build with `BENCH_STORAGE_DELAY_MS` (default `d1=60,kv=5,do=15`, `BENCH_EDGE_DELAYS` to change it): each D1 query, KV operation and Durable Object request waits that long before it is sent, as for a user far from the database (src/store/delay.rs). Its own account, API key and 8 warmed conversations; the chat route and /v1/chat/completions interleaved with the mock direct, concurrency 1, 20 tokens at 0 ms. Added TTFT = the median minus the direct median; the sequential storage waits are the `Server-Timing` phases before the provider whose median is at least half the shortest delay. Target (issue 14): added TTFT at most one D1 wait + 10 ms.",
     "Numbers from a shared 2-core machine are noisy: read ratios and added times, not absolute figures, and compare runs on the same machine only.",
 ];
 
@@ -475,6 +479,7 @@ async fn run() -> R<()> {
         anthropic_upstream: None,
         responses_ok: false,
         ingress_missing: Vec::new(),
+        extra_env: Vec::new(),
         convs: Vec::new(),
         rows: Vec::new(),
         notes: Vec::new(),
@@ -514,7 +519,9 @@ async fn run() -> R<()> {
     b.warm(&b.convs.clone()).await?;
 
     // Capacity last: it is the one that can wedge wrangler dev.
-    for name in ["latency", "fidelity", "login", "history", "capacity"] {
+    for name in [
+        "latency", "fidelity", "login", "history", "edge", "capacity",
+    ] {
         if !b.section(name) {
             continue;
         }
@@ -524,6 +531,7 @@ async fn run() -> R<()> {
             "fidelity" => b.fidelity().await,
             "capacity" => b.capacity().await,
             "login" => b.login().await,
+            "edge" => b.edge().await,
             _ => b.history().await,
         };
         if let Err(e) = result {

@@ -81,6 +81,10 @@ impl Bench {
             ("API_KEY_RATE_LIMIT_RPM".into(), big.clone()),
             ("USER_RATE_LIMIT_RPM".into(), big),
         ];
+        let envs: Vec<(String, String)> = envs
+            .into_iter()
+            .chain(self.extra_env.iter().cloned())
+            .collect();
         let spawned = Instant::now();
         let proc = Proc::spawn(
             &self.opts.root,

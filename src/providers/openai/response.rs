@@ -55,6 +55,9 @@ struct StreamChunk {
     #[serde(default)]
     choices: Vec<StreamChoice>,
     usage: Option<WireUsage>,
+    /// Set (not null) when the provider reports a failure mid-stream.
+    #[serde(default)]
+    error: Value,
 }
 
 #[derive(Deserialize)]
@@ -230,12 +233,23 @@ impl StreamMapper for OpenAiStream {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let value: Value = parse_json(KIND, data.as_bytes())?;
-        if value.get("error").is_some_and(|e| !e.is_null()) {
+        // Parsed once, straight into its shape (this runs for every token); only a chunk that
+        // does not fit is read again, to say why.
+        let parsed: StreamChunk = match serde_json::from_slice(data.as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                let value: Value = parse_json(KIND, data.as_bytes())?;
+                if value.get("error").is_some_and(|e| !e.is_null()) {
+                    return Err(stream_error(KIND, data));
+                }
+                return Err(UpstreamError::protocol(
+                    "openai sent a chunk of an unexpected shape",
+                ));
+            }
+        };
+        if !parsed.error.is_null() {
             return Err(stream_error(KIND, data));
         }
-        let parsed: StreamChunk = serde_json::from_value(value)
-            .map_err(|_| UpstreamError::protocol("openai sent a chunk of an unexpected shape"))?;
         let mut chunk = Chunk {
             usage: parsed.usage.map(Usage::from),
             ..Chunk::default()
