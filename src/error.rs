@@ -4,7 +4,7 @@ use serde_json::json;
 
 /// Everything a request can fail with. Expected failures carry what the client needs to
 /// know; unexpected ones carry context for the log and show the client nothing of it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum ApiError {
     /// 400: the request is well-formed JSON but its content is not acceptable.
     Validation(String),

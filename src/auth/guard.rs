@@ -40,38 +40,8 @@ pub struct Principal {
     pub pending: Option<Pending>,
 }
 
-/// Why a deferred lookup refused the credential (cloneable, unlike `ApiError`).
-#[derive(Clone, Debug)]
-enum Refusal {
-    Unauthorized(&'static str),
-    Forbidden(&'static str),
-    Failed(String),
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::Unauthorized(m) => Refusal::Unauthorized(m),
-            ApiError::Forbidden(m) => Refusal::Forbidden(m),
-            e => Refusal::Failed(e.to_string()),
-        }
-    }
-}
-
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Unauthorized(m) => ApiError::Unauthorized(m),
-            Refusal::Forbidden(m) => ApiError::Forbidden(m),
-            Refusal::Failed(m) => {
-                ApiError::Unavailable(format!("the credential check failed: {m}"))
-            }
-        }
-    }
-}
-
 /// The outcome of a credential lookup: for an API key, the key as read now.
-type Lookup = Result<Option<store::keys::KeyAuth>, Refusal>;
+type Lookup = ApiResult<Option<store::keys::KeyAuth>>;
 
 /// A credential lookup started at once and awaited where the route needs it (any number of
 /// times: it runs once).
@@ -95,7 +65,7 @@ impl Pending {
 
     async fn outcome(&self) -> ApiResult<Option<store::keys::KeyAuth>> {
         match self.0.clone().await {
-            Ok(lookup) => lookup.map_err(ApiError::from),
+            Ok(lookup) => lookup,
             Err(_) => Err(ApiError::internal(
                 "the credential check ended without an answer",
             )),
@@ -215,13 +185,12 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
                 hint.user_id.clone(),
             );
             let pending = Pending::start(async move {
-                let key = store::keys::authenticate(&db, &token, now).await;
-                let key = key.map_err(Refusal::from)?;
-                check_scope(&key, scope).map_err(Refusal::from)?;
+                let key = store::keys::authenticate(&db, &token, now).await?;
+                check_scope(&key, scope)?;
                 if (&key.key_id, &key.org_id, &key.user_id)
                     != (&expected.0, &expected.1, &expected.2)
                 {
-                    return Err(Refusal::Unauthorized("the API key is not valid"));
+                    return Err(ApiError::Unauthorized("the API key is not valid"));
                 }
                 remember_key(hash, &key, now);
                 Ok(Some(key))
@@ -256,14 +225,14 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
     let live = async move {
         match store::sessions::touch_if_live(&db, &session_id, &user_id, now).await {
             Ok(true) => Ok(None),
-            Ok(false) => Err(Refusal::Unauthorized("the session has ended")),
-            Err(e) => Err(Refusal::from(e)),
+            Ok(false) => Err(ApiError::Unauthorized("the session has ended")),
+            Err(e) => Err(e),
         }
     };
     let pending = if defer {
         Some(Pending::start(live))
     } else {
-        live.await.map_err(ApiError::from)?;
+        live.await?;
         None
     };
     Ok(Principal {

@@ -291,7 +291,7 @@ pub async fn admit_and_prepare(
         ),
     );
     ctx.timing.mark("admit");
-    // The credential's refusal first (releasing what was reserved), then the limiter's.
+    // The credential's refusal first (releasing what was reserved).
     let fresh = match fresh {
         Ok(fresh) => fresh,
         Err(e) => {
@@ -301,20 +301,18 @@ pub async fn admit_and_prepare(
             return Err(e);
         }
     };
-    let reservation = reservation?;
-    let release = |e: ApiError| async {
-        limits::client::settle(&ctx.env, &reservation, 0).await;
-        e
-    };
-    let keys = match verified.and(two_fa).and(keys) {
-        Ok(keys) => keys,
-        Err(e) => return Err(release(e).await),
-    };
-    // The org's settings changed since this isolate read the key: decided again with them.
-    let (settings, reservation) = match fresh {
+    let (settings, reservation, keys) = match fresh {
+        // The org's settings changed since this isolate read the key: what depended on them
+        // is decided again with the new ones. A rate-limit refusal stands (the hit was
+        // counted at the rate read before: README, "Storage waits before the first token").
         Some(now) if now.settings != key.settings => {
-            limits::client::settle(&ctx.env, &reservation, 0).await;
+            match &reservation {
+                Ok(r) => limits::client::settle(&ctx.env, r, 0).await,
+                Err(e @ ApiError::RateLimited(_)) => return Err(e.clone()),
+                Err(_) => {}
+            }
             let settings = now.settings;
+            let keys = verified.and(keys)?;
             if !settings.allows(model) {
                 return Err(not_enabled());
             }
@@ -327,9 +325,18 @@ pub async fn admit_and_prepare(
                 req.max_tokens,
             )
             .await?;
-            (settings, again)
+            (settings, again, keys)
         }
-        _ => (key.settings.clone(), reservation),
+        _ => {
+            let reservation = reservation?;
+            match verified.and(two_fa).and(keys) {
+                Ok(keys) => (key.settings.clone(), reservation, keys),
+                Err(e) => {
+                    limits::client::settle(&ctx.env, &reservation, 0).await;
+                    return Err(e);
+                }
+            }
+        }
     };
     let provider_key = keys
         .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
@@ -440,33 +447,34 @@ async fn admit_session_call(
         ),
     );
     ctx.timing.mark("admit");
-    // The session's refusal first, then the rate limit's, then the budget's, then the rest;
-    // whatever refuses, what was reserved is released.
+    // The session's refusal first, then the rate limit's; whatever refuses, what was reserved
+    // is released.
     let fresh = fresh.and_then(|now| now.ok_or(ApiError::NotFound));
-    let checked = live.and(rate).and(fresh);
-    let reservation = match (checked, reservation) {
-        (Ok(now), Ok(r)) => match two_fa.and(keys) {
-            Ok(keys) => (now, r, keys),
-            Err(e) => {
-                limits::client::settle(&ctx.env, &r, 0).await;
-                return Err(e);
-            }
-        },
-        (Err(e), r) => {
-            if let Ok(r) = &r {
+    let (fresh_org, fresh_settings) = match live.and(rate).and(fresh) {
+        Ok(now) => now,
+        Err(e) => {
+            if let Ok(r) = &reservation {
                 limits::client::settle(&ctx.env, r, 0).await;
             }
             return Err(e);
         }
-        (Ok(_), Err(e)) => return Err(e),
     };
-    let ((fresh_org, fresh_settings), reservation, keys) = reservation;
     remember_org(&who.user_id, &fresh_org, &fresh_settings, ctx.now);
     let (settings, reservation, keys) = if (&fresh_org, &fresh_settings) == (&org_id, &settings) {
-        (settings, reservation, keys)
+        // Decided on the settings as they are: the budget's refusal, then the rest.
+        let reservation = reservation?;
+        match two_fa.and(keys) {
+            Ok(keys) => (settings, reservation, keys),
+            Err(e) => {
+                limits::client::settle(&ctx.env, &reservation, 0).await;
+                return Err(e);
+            }
+        }
     } else {
         // The org's settings changed since this isolate read them: decided again with them.
-        limits::client::settle(&ctx.env, &reservation, 0).await;
+        if let Ok(r) = &reservation {
+            limits::client::settle(&ctx.env, r, 0).await;
+        }
         if !fresh_settings.allows(model) {
             return Err(ApiError::param(
                 "model",
@@ -475,7 +483,7 @@ async fn admit_session_call(
         }
         orgs::require_2fa_of(&db, &fresh_settings, &who.user_id).await?;
         let keys = if fresh_org == org_id {
-            keys
+            keys?
         } else {
             provider_keys::candidates(&db, &who.user_id, &fresh_org).await?
         };

@@ -337,3 +337,39 @@ async fn concurrent_v1_calls_of_a_key_never_reserve_past_the_budget_in_their_one
         "caps {caps:?}: the budget was held to, not left unused"
     );
 }
+
+/// An org's settings changed where this isolate did not see it (another isolate, or the
+/// database itself): a call started on what the isolate read before is decided on the
+/// settings as read now, whether the old ones would have refused it or not.
+#[tokio::test]
+async fn a_budget_lifted_elsewhere_lets_the_next_call_through_for_a_session_and_a_key() {
+    let app = spawn_app().await;
+    let user = app.register("lifted").await;
+    let org = user.personal_org.clone();
+    let key = new_key(&app, &user, &org).await;
+    let path = format!("/api/orgs/{org}");
+    let resp = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&user.token),
+            &json!({"settings": {"monthly_token_limit": 1}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Each credential's call is refused, and this isolate remembers the settings it read.
+    for credential in [&user.token, &key] {
+        let resp = v1_call(&app, credential, 16).await;
+        assert_eq!(resp.status(), 429, "with the budget");
+    }
+    // Lifted behind the isolate's back.
+    crate::upkeep::d1(
+        &format!("UPDATE orgs SET settings = json_remove(settings, '$.monthly_token_limit') WHERE id = '{org}'"),
+        "",
+    );
+    for credential in [&user.token, &key] {
+        let resp = v1_call(&app, credential, 16).await;
+        assert_eq!(resp.status(), 200, "the budget is lifted");
+        resp.bytes().await.unwrap();
+    }
+}
