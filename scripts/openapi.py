@@ -255,7 +255,10 @@ SSE = {
 components = {
     "securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "An access token from register, login, refresh or embed exchange."},
+                   "description": "An access token from register, login, refresh or embed exchange: "
+                                  "an ES256 JWT whose header's `kid` names a key of "
+                                  "GET /.well-known/jwks.json (any other algorithm is 401); "
+                                  "it lives 15 minutes."},
         "apiKey": {"type": "http", "scheme": "bearer",
                    "description": "An issued API key (`cg_…`), on the routes that accept one."},
     },
@@ -342,6 +345,16 @@ paths = {
     "/api": {"get": op("Service name and version", "service", public=True,
                        ok=obj({"name": S, "version": S, "openapi": S}, ["name", "version", "openapi"]))},
     "/openapi.json": {"get": op("This document", "service", public=True, ok={"type": "object"})},
+    "/.well-known/jwks.json": {"get": op(
+        "chatgate's public signing keys (JWKS)", "service", public=True,
+        ok=obj({"keys": {"type": "array", "items": obj(
+            {"kty": {"const": "EC"}, "crv": {"const": "P-256"}, "x": S, "y": S, "kid": S,
+             "alg": {"const": "ES256"}, "use": {"const": "sig"}},
+            ["kty", "crv", "x", "y", "kid", "alg", "use"])}}, ["keys"]),
+        description="The keys that verify chatgate's access tokens (ES256; a token's `kid` names its key): "
+                    "the signing key, the previous one until every token it signed has expired, and the "
+                    "next one from an hour before it signs. `Cache-Control: public, max-age=600`. "
+                    "A new key is published every 30 days.")},
     "/api/auth/register": {"post": op(
         "Create an account (and its personal organization) and a session", "auth", public=True, status=201,
         ok=TOKENS_JSON, errors=(403, 409, 429),

@@ -8,11 +8,15 @@
 //! first one that comes back short (nothing more is due). What is left goes on the next
 //! run. One rule failing does not stop the others. Every run writes one log line with what
 //! each rule deleted (counts only).
+//!
+//! Each run also rotates chatgate's signing keys (`crate::auth::signing::rotate`): a new key
+//! once the newest is 30 days old, and superseded keys deleted once their tokens have expired.
 
 use std::future::Future;
 
 use worker::{Env, ScheduledEvent};
 
+use crate::auth::signing;
 use crate::error::ApiError;
 use crate::store::upkeep::{self, Rule};
 use crate::util::{new_id, now_ms};
@@ -127,12 +131,27 @@ pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
             })
             .collect(),
     };
-    let line = log_line(&event.cron(), &report, now_ms() - started);
-    if report.iter().any(|s| s.error.is_some()) {
+    let rotation = rotate_signing_keys(env, now).await;
+    let mut line = log_line(&event.cron(), &report, now_ms() - started);
+    line["signing_keys"] = match &rotation {
+        Ok(r) => serde_json::json!({ "published": r.published, "deleted": r.deleted }),
+        Err(e) => serde_json::json!({ "error": e.log_context().unwrap_or(e.code()) }),
+    };
+    if rotation.is_err() {
+        line["status"] = "failed".into();
+    }
+    if report.iter().any(|s| s.error.is_some()) || rotation.is_err() {
         worker::console_error!("{line}");
     } else {
         worker::console_log!("{line}");
     }
+}
+
+/// The scheduled rotation of the signing keys.
+async fn rotate_signing_keys(env: &Env, now: i64) -> Result<signing::Rotation, ApiError> {
+    let cfg = crate::config::Config::get(env)?;
+    let db = env.d1("DB").map_err(ApiError::internal)?;
+    signing::rotate(&db, &cfg, now, signing::ROTATE_AFTER_MS).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The request guard: turns a bearer credential into a principal, or a 401.
 
-use crate::auth::tokens::{TokenError, TokenKeys};
+use crate::auth::signing;
+use crate::auth::tokens::{self, AccessToken, TokenError, TokenKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 use crate::store;
@@ -33,11 +34,35 @@ pub fn bearer(ctx: &Ctx) -> Option<String> {
 }
 
 pub fn token_keys(ctx: &Ctx) -> TokenKeys {
-    TokenKeys::new(
-        &ctx.cfg.jwt_secret,
-        &ctx.cfg.jwt_issuer,
-        &ctx.cfg.jwt_audience,
-    )
+    TokenKeys::new(&ctx.cfg.jwt_issuer, &ctx.cfg.jwt_audience)
+}
+
+/// Signs an access token for `session_id`, issued at `now_ms`, with the current signing key.
+pub async fn issue_access_token(
+    ctx: &Ctx,
+    user_id: &str,
+    session_id: &str,
+    now_ms: i64,
+) -> ApiResult<String> {
+    let key = signing::signing_key(&ctx.db()?, &ctx.cfg, ctx.now).await?;
+    token_keys(ctx)
+        .issue(&key, user_id, session_id, now_ms as u64 / 1000)
+        .map_err(ApiError::internal)
+}
+
+/// Verifies an access token: ES256 under one of our published keys (its kid), else 401.
+async fn verify_access_token(ctx: &Ctx, token: &str) -> ApiResult<AccessToken> {
+    let invalid = || ApiError::Unauthorized("the access token is not valid");
+    let kid = tokens::key_id(token).map_err(|_| invalid())?;
+    let key = signing::verifying_key(&ctx.db()?, &kid, ctx.now)
+        .await?
+        .ok_or_else(invalid)?;
+    token_keys(ctx)
+        .verify(&key, token, ctx.now as u64 / 1000)
+        .map_err(|e| match e {
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
+        })
 }
 
 /// The credential of a request: `Authorization: Bearer …`, else `x-api-key` (where
@@ -76,12 +101,7 @@ pub async fn authenticate(ctx: &Ctx, access: Access) -> ApiResult<Principal> {
             api_key: Some(key),
         });
     }
-    let claims = token_keys(ctx)
-        .verify(&token, ctx.now as u64 / 1000)
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
-        })?;
+    let claims = verify_access_token(ctx, &token).await?;
     // Revocation takes effect at once: the session must still be live in D1.
     let db = ctx.db()?;
     if !store::sessions::touch_if_live(&db, &claims.session_id, &claims.user_id, ctx.now).await? {

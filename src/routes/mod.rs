@@ -76,6 +76,7 @@ pub static ROUTES: &[Route] = &[
     public!("GET", "/health", service::health),
     public!("GET", "/api", service::info),
     public!("GET", "/openapi.json", service::openapi),
+    public!("GET", "/.well-known/jwks.json", service::jwks),
     // Accounts and sessions
     public!("POST", "/api/auth/register", auth::register),
     public!("POST", "/api/auth/login", auth::login),
@@ -300,6 +301,7 @@ pub fn web_client_method(method: &str) -> Result<(), ApiError> {
 pub fn is_api_path(path: &str) -> bool {
     path == "/health"
         || path == "/openapi.json"
+        || path == "/.well-known/jwks.json"
         || path == "/api"
         || path.starts_with("/api/")
         || path == "/v1"
@@ -309,6 +311,15 @@ pub fn is_api_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_routed_path_reaches_the_worker_not_the_web_client() {
+        for route in ROUTES {
+            let path = route.pattern.replace('{', "x").replace('}', "");
+            assert!(is_api_path(&path), "{}", route.pattern);
+        }
+        assert!(!is_api_path("/.well-known/other"));
+    }
 
     #[test]
     fn paths_match_their_patterns_with_params() {

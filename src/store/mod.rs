@@ -19,6 +19,7 @@ pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod upkeep;
 pub mod usage;

@@ -22,5 +22,6 @@ mod orgs;
 mod passkeys;
 mod responses;
 mod service;
+mod signing_keys;
 mod upkeep;
 mod v1;
