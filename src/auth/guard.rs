@@ -52,17 +52,26 @@ pub async fn issue_access_token(
 
 /// Verifies an access token: ES256 under one of our published keys (its kid), else 401.
 async fn verify_access_token(ctx: &Ctx, token: &str) -> ApiResult<AccessToken> {
+    let now_secs = ctx.now as u64 / 1000;
+    // Seen before, unexpired, and its key still ours: no signature check again.
+    if let Some((verified, kid)) = tokens::remembered(token, now_secs) {
+        if signing::holds(&kid, ctx.now) {
+            return Ok(verified);
+        }
+    }
     let invalid = || ApiError::Unauthorized("the access token is not valid");
     let kid = tokens::key_id(token).map_err(|_| invalid())?;
     let key = signing::verifying_key(&ctx.db()?, &kid, ctx.now)
         .await?
         .ok_or_else(invalid)?;
-    token_keys(ctx)
-        .verify(&key, token, ctx.now as u64 / 1000)
+    let verified = token_keys(ctx)
+        .verify(&key, token, now_secs)
         .map_err(|e| match e {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
-        })
+        })?;
+    tokens::remember(token, &kid, &verified, now_secs);
+    Ok(verified)
 }
 
 /// The credential of a request: `Authorization: Bearer …`, else `x-api-key` (where

@@ -234,6 +234,11 @@ pub async fn verifying_key(
     }
 }
 
+/// Whether this isolate's fresh key list has `kid` (no storage read: a stale list says no).
+pub fn holds(kid: &str, now: i64) -> bool {
+    !stale(now, CACHE_TTL_MS) && CACHE.with(|c| c.borrow().keys.iter().any(|k| k.kid == kid))
+}
+
 /// The JWKS: every published key (the signing one, the one before it while its tokens live,
 /// and the next one once it is published).
 pub async fn jwks(db: &D1Database, now: i64) -> ApiResult<Vec<Jwk>> {

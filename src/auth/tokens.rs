@@ -18,9 +18,60 @@ struct AccessClaims {
     typ: String,
 }
 
+#[derive(Clone, Debug, PartialEq)]
 pub struct AccessToken {
     pub user_id: String,
     pub session_id: String,
+    /// Its `exp`, in seconds.
+    pub expires_at: u64,
+}
+
+/// Verified access tokens this isolate has seen, by SHA-256 of the token, with their kid:
+/// verifying an ES256 signature costs far more CPU than a hash, and a client sends the same
+/// token for up to 15 minutes. An entry serves until the token's `exp`, and only while its
+/// key is still one of ours (the caller checks the kid). At most `REMEMBERED_MAX` entries.
+struct Remembered {
+    kid: String,
+    token: AccessToken,
+}
+
+const REMEMBERED_MAX: usize = 2048;
+
+thread_local! {
+    static REMEMBERED: std::cell::RefCell<std::collections::HashMap<[u8; 32], Remembered>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// A token verified before and not expired at `now_secs`: its claims and its kid.
+pub fn remembered(token: &str, now_secs: u64) -> Option<(AccessToken, String)> {
+    let hash = crate::crypto::sha256(token.as_bytes());
+    REMEMBERED.with(|r| {
+        r.borrow()
+            .get(&hash)
+            .filter(|e| now_secs < e.token.expires_at)
+            .map(|e| (e.token.clone(), e.kid.clone()))
+    })
+}
+
+/// Remembers a token just verified (its kid named the key that verified it).
+pub fn remember(token: &str, kid: &str, verified: &AccessToken, now_secs: u64) {
+    let hash = crate::crypto::sha256(token.as_bytes());
+    REMEMBERED.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() >= REMEMBERED_MAX {
+            r.retain(|_, e| now_secs < e.token.expires_at);
+            if r.len() >= REMEMBERED_MAX {
+                r.clear();
+            }
+        }
+        r.insert(
+            hash,
+            Remembered {
+                kid: kid.to_string(),
+                token: verified.clone(),
+            },
+        );
+    });
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -145,9 +196,11 @@ impl TokenKeys {
             return Err(TokenError::Invalid);
         }
         let user_id = claims.subject.ok_or(TokenError::Invalid)?;
+        let expires_at = claims.expires_at.ok_or(TokenError::Invalid)?.as_secs();
         Ok(AccessToken {
             user_id,
             session_id: claims.custom.sid,
+            expires_at,
         })
     }
 }
@@ -196,6 +249,25 @@ mod tests {
             keys().issue(&key, "usr_1", "ses_1", NOW).unwrap(),
             keys().issue(&key, "usr_1", "ses_1", NOW).unwrap()
         );
+    }
+
+    #[test]
+    fn a_remembered_token_serves_until_its_expiry_and_no_other_token_matches() {
+        let key = pair("k1");
+        let t = keys().issue(&key, "usr_r", "ses_r", NOW).unwrap();
+        let v = verify_with(&key, &t, NOW).unwrap();
+        assert_eq!(v.expires_at, NOW + ACCESS_TOKEN_TTL_SECS);
+        assert_eq!(remembered(&t, NOW), None);
+        remember(&t, "k1", &v, NOW);
+        assert_eq!(remembered(&t, NOW + 1), Some((v.clone(), "k1".into())));
+        assert_eq!(remembered(&t, NOW + ACCESS_TOKEN_TTL_SECS), None);
+        let other = keys().issue(&key, "usr_r", "ses_r", NOW + 1).unwrap();
+        assert_eq!(remembered(&other, NOW + 1), None);
+        // Full: expired entries go first, and it never grows past its bound.
+        for i in 0..REMEMBERED_MAX + 10 {
+            remember(&format!("t{i}"), "k1", &v, NOW);
+        }
+        assert!(REMEMBERED.with(|r| r.borrow().len()) <= REMEMBERED_MAX);
     }
 
     #[test]
