@@ -299,3 +299,30 @@ async fn a_rotated_key_verifies_its_tokens_until_they_have_expired_then_not() {
     assert_eq!(app.get("/api/me", Some(&new_token)).await.status(), 200);
     own.shut_down().await;
 }
+
+#[tokio::test]
+async fn the_first_key_is_made_once_however_many_sign_ins_race_for_it() {
+    let state = own_state_dir("firstkey");
+    let own = OwnServer::spawn(&state, &[]).await;
+    let mut app = spawn_app().await;
+    app.base = own.base.clone();
+    assert_eq!(
+        jwks(&app).await["keys"],
+        serde_json::json!([]),
+        "no key before one is needed"
+    );
+    let users = futures::future::join_all((0..8).map(|i| {
+        let app = &app;
+        async move { app.register(&format!("race{i}")).await }
+    }))
+    .await;
+    let mut used: Vec<String> = users.iter().map(|u| kid_of(&u.token)).collect();
+    used.dedup();
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!(kids(&jwks(&app).await), used);
+    assert_eq!(
+        d1_at(&state, "", "SELECT COUNT(*) FROM signing_keys"),
+        vec![vec!["1".to_string()]]
+    );
+    own.shut_down().await;
+}
