@@ -23,7 +23,8 @@ use crate::util::{new_id, now_ms};
 
 /// Statements per rule per run, at most: with a batch of 1000 rows, 4000 rows of each kind.
 pub const MAX_STATEMENTS_PER_RULE: usize = 4;
-/// The most D1 statements one run may make: under the 50 queries a Worker invocation may
+/// The most D1 statements the rules of one run may make (rotating the signing keys adds 2):
+/// with those, under the 50 queries a Worker invocation may
 /// make on the Workers Free plan (1000 on Paid), so a run never meets that limit.
 pub const MAX_STATEMENTS_PER_RUN: usize = 40;
 
