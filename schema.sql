@@ -168,6 +168,14 @@ CREATE TABLE sessions (
   revoked_at   INTEGER
 , idp TEXT);
 
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  public_key TEXT NOT NULL,
+  private_key_version INTEGER NOT NULL,
+  private_key_sealed TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
 CREATE TABLE throttle (
   key          TEXT PRIMARY KEY,
   window_start INTEGER NOT NULL,
@@ -293,6 +301,8 @@ CREATE INDEX sessions_by_expiry ON sessions(expires_at);
 CREATE INDEX sessions_by_user ON sessions(user_id);
 
 CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+
+CREATE INDEX signing_keys_by_creation ON signing_keys(created_at);
 
 CREATE INDEX throttle_by_expiry ON throttle(expires_at);
 

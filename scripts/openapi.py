@@ -94,7 +94,7 @@ AUDIT_TYPE = {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detecte
                        "identity.unlinked", "2fa.enabled", "2fa.disabled", "mfa.failed", "mfa.recovery_code_used",
                        "passkey.added", "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
                        "org.exported", "admin.user_disabled", "admin.user_enabled", "admin.user_deleted", "admin.org_budget_changed",
-                       "admin.org_service_keys_changed"]}
+                       "admin.org_service_keys_changed", "admin.signing_key_rotated"]}
 PROVIDER = {"enum": ["openai", "anthropic", "gemini"]}
 DELIVERY = {"enum": ["cookie", "body"], "default": "cookie",
             "description": "where the refresh token goes: an HttpOnly cookie (default) or this JSON body"}
@@ -264,7 +264,10 @@ SSE = {
 components = {
     "securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "An access token from register, login, refresh or embed exchange."},
+                   "description": "An access token from register, login, refresh or embed exchange: "
+                                  "an ES256 JWT whose header's `kid` names a key of "
+                                  "GET /.well-known/jwks.json (any other algorithm is 401); "
+                                  "it lives 15 minutes."},
         "apiKey": {"type": "http", "scheme": "bearer",
                    "description": "An issued API key (`cg_…`), on the routes that accept one."},
     },
@@ -354,6 +357,16 @@ paths = {
     "/api": {"get": op("Service name and version", "service", public=True,
                        ok=obj({"name": S, "version": S, "openapi": S}, ["name", "version", "openapi"]))},
     "/openapi.json": {"get": op("This document", "service", public=True, ok={"type": "object"})},
+    "/.well-known/jwks.json": {"get": op(
+        "chatgate's public signing keys (JWKS)", "service", public=True,
+        ok=obj({"keys": {"type": "array", "items": obj(
+            {"kty": {"const": "EC"}, "crv": {"const": "P-256"}, "x": S, "y": S, "kid": S,
+             "alg": {"const": "ES256"}, "use": {"const": "sig"}},
+            ["kty", "crv", "x", "y", "kid", "alg", "use"])}}, ["keys"]),
+        description="The keys that verify chatgate's access tokens (ES256; a token's `kid` names its key): "
+                    "the signing key, the previous one until every token it signed has expired, and the "
+                    "next one from an hour before it signs. `Cache-Control: public, max-age=600`. "
+                    "A new key is published every 30 days.")},
     "/api/auth/register": {"post": op(
         "Create an account (and its personal organization) and a session", "auth", public=True, status=201,
         ok=TOKENS_JSON, errors=(403, 409, 429),
@@ -2092,6 +2105,14 @@ paths.update({
                 query("to", {"anyOf": [{"type": "string", "format": "date"}, TIME]}, "YYYY-MM-DD or RFC 3339, "
                       "exclusive"),
                 LIMIT, CURSOR))},
+    "/api/admin/signing-keys/rotate": {"post": admin_op(
+        "Publish a new signing key now", ok=obj({
+            "published": {"type": "string", "description": "the kid of the key published"},
+            "deleted": {"type": "integer", "description": "superseded keys deleted (their tokens had expired)"},
+        }, ["published", "deleted"]),
+        description="The key appears in /.well-known/jwks.json at once and signs an hour later (verifiers that "
+                    "cache the JWKS have it by then); the previous key verifies until its last tokens expire. "
+                    "Audited as `admin.signing_key_rotated`.")},
 })
 
 # A disabled account (the console) is refused wherever it would get in.

@@ -11,21 +11,25 @@
 //!
 //! Then conversation retention (`store::retention`): at most `RETENTION_BATCH` conversations
 //! past their org's `conversation_retention_days`, each one's messages wiped from its Durable
-//! Object before its row goes (a wipe that fails keeps the row, for the next run). Two more
-//! D1 statements: a run makes at most `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS`.
+//! Object before its row goes (a wipe that fails keeps the row, for the next run). Then the
+//! signing keys (`crate::auth::signing::rotate`): a new key once the newest is 30 days old,
+//! and superseded keys deleted once their tokens have expired. A run makes at most
+//! `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS + 2` D1 statements (44).
 
 use std::future::Future;
 
 use worker::{Env, ScheduledEvent};
 
+use crate::auth::signing;
 use crate::error::ApiError;
 use crate::store::upkeep::{self, Rule};
 use crate::util::{new_id, now_ms};
 
 /// Statements per rule per run, at most: with a batch of 1000 rows, 4000 rows of each kind.
 pub const MAX_STATEMENTS_PER_RULE: usize = 4;
-/// The most D1 statements one run may make: under the 50 queries a Worker invocation may
-/// make on the Workers Free plan (1000 on Paid), so a run never meets that limit.
+/// The most D1 statements the rules of one run may make: with retention's and the signing
+/// keys' (2 each), under the 50 queries a Worker invocation may make on the Workers Free plan
+/// (1000 on Paid), so a run never meets that limit.
 pub const MAX_STATEMENTS_PER_RUN: usize = 40;
 
 /// Conversations deleted for retention per run, at most: one Durable Object call each, well
@@ -188,12 +192,27 @@ pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
             })
             .collect(),
     };
-    let line = log_line(&event.cron(), &report, now_ms() - started);
-    if report.iter().any(|s| s.error.is_some()) {
+    let rotation = rotate_signing_keys(env, now).await;
+    let mut line = log_line(&event.cron(), &report, now_ms() - started);
+    line["signing_keys"] = match &rotation {
+        Ok(r) => serde_json::json!({ "published": r.published, "deleted": r.deleted }),
+        Err(e) => serde_json::json!({ "error": e.log_context().unwrap_or(e.code()) }),
+    };
+    if rotation.is_err() {
+        line["status"] = "failed".into();
+    }
+    if report.iter().any(|s| s.error.is_some()) || rotation.is_err() {
         worker::console_error!("{line}");
     } else {
         worker::console_log!("{line}");
     }
+}
+
+/// The scheduled rotation of the signing keys.
+async fn rotate_signing_keys(env: &Env, now: i64) -> Result<signing::Rotation, ApiError> {
+    let cfg = crate::config::Config::get(env)?;
+    let db = env.d1("DB").map_err(ApiError::internal)?;
+    signing::rotate(&db, &cfg, now, signing::ROTATE_AFTER_MS).await
 }
 
 #[cfg(test)]

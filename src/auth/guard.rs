@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use futures::future::{FutureExt, Shared};
 
-use crate::auth::tokens::{TokenError, TokenKeys};
+use crate::auth::signing;
+use crate::auth::tokens::{self, AccessToken, TokenError, TokenKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 use crate::store;
@@ -140,11 +141,44 @@ pub fn bearer(ctx: &Ctx) -> Option<String> {
 }
 
 pub fn token_keys(ctx: &Ctx) -> TokenKeys {
-    TokenKeys::new(
-        &ctx.cfg.jwt_secret,
-        &ctx.cfg.jwt_issuer,
-        &ctx.cfg.jwt_audience,
-    )
+    TokenKeys::new(&ctx.cfg.jwt_issuer, &ctx.cfg.jwt_audience)
+}
+
+/// Signs an access token for `session_id`, issued at `now_ms`, with the current signing key.
+pub async fn issue_access_token(
+    ctx: &Ctx,
+    user_id: &str,
+    session_id: &str,
+    now_ms: i64,
+) -> ApiResult<String> {
+    let key = signing::signing_key(&ctx.db()?, &ctx.cfg, ctx.now).await?;
+    token_keys(ctx)
+        .issue(&key, user_id, session_id, now_ms as u64 / 1000)
+        .map_err(ApiError::internal)
+}
+
+/// Verifies an access token: ES256 under one of our published keys (its kid), else 401.
+async fn verify_access_token(ctx: &Ctx, token: &str) -> ApiResult<AccessToken> {
+    let now_secs = ctx.now as u64 / 1000;
+    // Seen before, unexpired, and its key still ours: no signature check again.
+    if let Some((verified, kid)) = tokens::remembered(token, now_secs) {
+        if signing::holds(&kid, ctx.now) {
+            return Ok(verified);
+        }
+    }
+    let invalid = || ApiError::Unauthorized("the access token is not valid");
+    let kid = tokens::key_id(token).map_err(|_| invalid())?;
+    let key = signing::verifying_key(&ctx.db()?, &kid, ctx.now)
+        .await?
+        .ok_or_else(invalid)?;
+    let verified = token_keys(ctx)
+        .verify(&key, token, now_secs)
+        .map_err(|e| match e {
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
+        })?;
+    tokens::remember(token, &kid, &verified, now_secs);
+    Ok(verified)
 }
 
 /// The credential of a request: `Authorization: Bearer …`, else `x-api-key` (where
@@ -212,12 +246,7 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
             pending: None,
         });
     }
-    let claims = token_keys(ctx)
-        .verify(&token, ctx.now as u64 / 1000)
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Invalid => ApiError::Unauthorized("the access token is not valid"),
-        })?;
+    let claims = verify_access_token(ctx, &token).await?;
     // Revocation takes effect at once: the session must still be live in D1 (on a deferred
     // route, before the provider request and before any byte of the response).
     let db = ctx.db()?;

@@ -5,6 +5,7 @@ pub mod guard;
 pub mod oidc;
 pub mod password;
 pub mod registration;
+pub mod signing;
 pub mod sso;
 pub mod tokens;
 pub mod totp;

@@ -414,3 +414,23 @@ pub async fn audit_log(ctx: Ctx, _: Operator) -> ApiResult<Response> {
         next_cursor,
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Signing keys
+
+/// `POST /api/admin/signing-keys/rotate`: publishes a new signing key now (it signs
+/// `signing::PUBLISH_AHEAD_MS` later, whatever the age of the keys before it); deletes the
+/// keys whose tokens have all expired.
+pub async fn rotate_signing_key(ctx: Ctx, op: Operator) -> ApiResult<Response> {
+    let rotation = crate::auth::signing::rotate(&ctx.db()?, &ctx.cfg, ctx.now, 0).await?;
+    audit::record(
+        &ctx,
+        Entry::new(Action::AdminSigningKeyRotated)
+            .by(&op.user_id)
+            .details(serde_json::json!({
+                "published": rotation.published, "deleted": rotation.deleted,
+            })),
+    )
+    .await;
+    ok(&serde_json::json!({"published": rotation.published, "deleted": rotation.deleted}))
+}

@@ -125,9 +125,7 @@ pub async fn start_session(
     })?;
     let ttl = sessions::ABSOLUTE_LIFETIME_MS / 1000;
     sessions::remember_refresh(&ctx.kv()?, &refresh_hash, &session_id, ttl as u64).await;
-    let access_token = guard::token_keys(ctx)
-        .issue(user_id, &session_id, ctx.now as u64 / 1000)
-        .map_err(ApiError::internal)?;
+    let access_token = guard::issue_access_token(ctx, user_id, &session_id, ctx.now).await?;
     Ok(Issued {
         access_token,
         refresh_token,
@@ -333,9 +331,8 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
             let ttl = ((expires_at - ctx.now) / 1000).max(1);
             sessions::forget_refresh(&kv, &old_hash).await;
             sessions::remember_refresh(&kv, &new_hash, &session_id, ttl as u64).await;
-            let access_token = guard::token_keys(&ctx)
-                .issue(&user_id, &session_id, rotated_at as u64 / 1000)
-                .map_err(ApiError::internal)?;
+            let access_token =
+                guard::issue_access_token(&ctx, &user_id, &session_id, rotated_at).await?;
             let issued = Issued {
                 access_token,
                 refresh_token: new_token,

@@ -91,6 +91,7 @@ pub static ROUTES: &[Route] = &[
     public!("GET", "/health", service::health),
     public!("GET", "/api", service::info),
     public!("GET", "/openapi.json", service::openapi),
+    public!("GET", "/.well-known/jwks.json", service::jwks),
     // Accounts and sessions
     public!("POST", "/api/auth/register", auth::register),
     public!("POST", "/api/auth/login", auth::login),
@@ -257,6 +258,11 @@ pub static ROUTES: &[Route] = &[
     service_admin!("GET", "/api/admin/orgs/{org}/members", admin::org_members),
     service_admin!("GET", "/api/admin/usage", admin::usage),
     service_admin!("GET", "/api/admin/audit", admin::audit_log),
+    service_admin!(
+        "POST",
+        "/api/admin/signing-keys/rotate",
+        admin::rotate_signing_key
+    ),
 ];
 
 pub enum Match<'r> {
@@ -330,6 +336,7 @@ pub fn web_client_method(method: &str) -> Result<(), ApiError> {
 pub fn is_api_path(path: &str) -> bool {
     path == "/health"
         || path == "/openapi.json"
+        || path == "/.well-known/jwks.json"
         || path == "/api"
         || path.starts_with("/api/")
         || path == "/v1"
@@ -339,6 +346,15 @@ pub fn is_api_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_routed_path_reaches_the_worker_not_the_web_client() {
+        for route in ROUTES {
+            let path = route.pattern.replace('{', "x").replace('}', "");
+            assert!(is_api_path(&path), "{}", route.pattern);
+        }
+        assert!(!is_api_path("/.well-known/other"));
+    }
 
     #[test]
     fn paths_match_their_patterns_with_params() {

@@ -58,3 +58,20 @@ pub async fn openapi(_ctx: Ctx) -> ApiResult<Response> {
         .set("cache-control", "public, max-age=300")?;
     Ok(resp)
 }
+
+/// chatgate's public signing keys (RFC 7517), from which anyone verifies an access token.
+pub async fn jwks(ctx: Ctx) -> ApiResult<Response> {
+    let keys = crate::auth::signing::jwks(&ctx.db()?, ctx.now).await?;
+    let body = serde_json::to_vec(&json!({ "keys": keys })).map_err(ApiError::internal)?;
+    let mut resp = Response::builder().with_status(200).fixed(body);
+    resp.headers_mut()
+        .set("content-type", "application/json; charset=utf-8")?;
+    resp.headers_mut().set(
+        "cache-control",
+        &format!(
+            "public, max-age={}",
+            crate::auth::signing::JWKS_MAX_AGE_SECS
+        ),
+    )?;
+    Ok(resp)
+}

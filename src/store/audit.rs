@@ -49,10 +49,11 @@ pub enum Action {
     AdminUserDeleted,
     AdminOrgBudgetChanged,
     AdminOrgServiceKeysChanged,
+    AdminSigningKeyRotated,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -85,6 +86,7 @@ impl Action {
         Action::AdminUserDeleted,
         Action::AdminOrgBudgetChanged,
         Action::AdminOrgServiceKeysChanged,
+        Action::AdminSigningKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +123,7 @@ impl Action {
             Action::AdminUserDeleted => "admin.user_deleted",
             Action::AdminOrgBudgetChanged => "admin.org_budget_changed",
             Action::AdminOrgServiceKeysChanged => "admin.org_service_keys_changed",
+            Action::AdminSigningKeyRotated => "admin.signing_key_rotated",
         }
     }
 }

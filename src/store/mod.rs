@@ -22,6 +22,7 @@ pub mod passkeys;
 pub mod provider_keys;
 pub mod retention;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod upkeep;
 pub mod usage;

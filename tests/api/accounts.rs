@@ -7,9 +7,13 @@ use jwt_simple::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, JWT_SECRET};
+use crate::helpers::{assert_problem, server, spawn_app, JWT_SECRET};
+use crate::signing_keys::{kid_of, private_key};
 
+/// A token like an access token, with the given claims, signed by the shared test server's
+/// signing key named `kid` (so only the claims differ from a genuine one).
 fn claims_for(
+    kid: &str,
     user_id: &str,
     session: &str,
     typ: &str,
@@ -17,7 +21,7 @@ fn claims_for(
     iss: &str,
     valid_for: i64,
 ) -> String {
-    let key = HS256Key::from_bytes(JWT_SECRET.as_bytes());
+    let key = private_key(&server().state_dir, kid);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -44,7 +48,7 @@ fn claims_for(
     claims.expires_at = Some(jwt_simple::prelude::Duration::from_secs(
         (now + valid_for) as u64,
     ));
-    key.authenticate(claims).unwrap()
+    key.sign(claims).unwrap()
 }
 
 fn b64(s: &str) -> String {
@@ -249,6 +253,7 @@ async fn forged_expired_or_misdirected_tokens_are_all_401() {
     let app = spawn_app().await;
     let user = app.register("forge").await;
     let (sub, sid) = session_of(&user.token);
+    let kid = kid_of(&user.token);
     let parts: Vec<&str> = user.token.split('.').collect();
     let payload = String::from_utf8(b64_decode(parts[1])).unwrap();
     let mut cases: Vec<(String, String)> = Vec::new();
@@ -264,6 +269,7 @@ async fn forged_expired_or_misdirected_tokens_are_all_401() {
     cases.push((
         "expired".into(),
         claims_for(
+            &kid,
             &sub,
             &sid,
             "chatgate.access",
@@ -275,6 +281,7 @@ async fn forged_expired_or_misdirected_tokens_are_all_401() {
     cases.push((
         "wrong audience".into(),
         claims_for(
+            &kid,
             &sub,
             &sid,
             "chatgate.access",
@@ -285,12 +292,34 @@ async fn forged_expired_or_misdirected_tokens_are_all_401() {
     ));
     cases.push((
         "wrong issuer".into(),
-        claims_for(&sub, &sid, "chatgate.access", "chatgate-api", "evil", 600),
+        claims_for(
+            &kid,
+            &sub,
+            &sid,
+            "chatgate.access",
+            "chatgate-api",
+            "evil",
+            600,
+        ),
     ));
     cases.push((
         "another token type".into(),
-        claims_for(&sub, &sid, "refresh", "chatgate-api", "chatgate", 600),
+        claims_for(&kid, &sub, &sid, "refresh", "chatgate-api", "chatgate", 600),
     ));
+    // The transition: an HS256 token under the old shared secret, with good claims.
+    cases.push(("HS256 with JWT_SECRET".into(), {
+        let mut claims = Claims::with_custom_claims(
+            json!({"sid": sid, "typ": "chatgate.access"}),
+            jwt_simple::prelude::Duration::from_secs(600),
+        )
+        .with_issuer("chatgate")
+        .with_audience("chatgate-api")
+        .with_subject(&sub);
+        claims.issued_at = Some(jwt_simple::prelude::Clock::now_since_epoch());
+        HS256Key::from_bytes(JWT_SECRET.as_bytes())
+            .authenticate(claims)
+            .unwrap()
+    }));
     cases.push(("HS512".into(), {
         let key = HS512Key::from_bytes(JWT_SECRET.as_bytes());
         key.authenticate(
@@ -310,6 +339,7 @@ async fn forged_expired_or_misdirected_tokens_are_all_401() {
     }
     // The expired case says so, so clients know to refresh.
     let expired = claims_for(
+        &kid,
         &sub,
         &sid,
         "chatgate.access",
@@ -893,7 +923,9 @@ async fn logout_with_an_expired_access_token_falls_back_to_the_refresh_cookie() 
     let pair = cookie.split(';').next().unwrap().to_string();
     let body: Value = resp.json().await.unwrap();
     let (sub, sid) = session_of(body["access_token"].as_str().unwrap());
+    let kid = kid_of(body["access_token"].as_str().unwrap());
     let expired = claims_for(
+        &kid,
         &sub,
         &sid,
         "chatgate.access",

@@ -795,3 +795,45 @@ async fn service_wide_usage_is_grouped_by_day_org_and_model_and_the_audit_log_fi
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_service_admin_publishes_a_new_signing_key_which_the_jwks_shows_at_once() {
+    let app = spawn_app().await;
+    let admin = operator(&app, 9).await;
+    let rotate = || async {
+        let resp = app
+            .post(
+                "/api/admin/signing-keys/rotate",
+                Some(&admin.token),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+        json_of(resp).await
+    };
+    let first = rotate().await;
+    let kid = first["published"].as_str().expect("a new key").to_string();
+    let jwks: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid),
+        "{jwks}"
+    );
+    // The operator's own token still works: the new key signs only an hour later.
+    assert_eq!(app.get("/api/me", Some(&admin.token)).await.status(), 200);
+    let events = console_audit(&app, &admin, "type=admin.signing_key_rotated").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["actor_id"] == admin.id && e["details"]["published"] == kid),
+        "{events:?}"
+    );
+}

@@ -24,6 +24,7 @@ mod orgs;
 mod passkeys;
 mod responses;
 mod service;
+mod signing_keys;
 mod upkeep;
 mod v1;
 mod waits;
