@@ -16,7 +16,7 @@ pub const ADMIN_EMAILS: &str = "operator-1@console.example.org,operator-2@consol
      operator-3@console.example.org,operator-4@console.example.org,operator-5@console.example.org,\
      operator-6@console.example.org,operator-7@console.example.org,operator-8@console.example.org,\
      operator-9@console.example.org,operator-10@console.example.org,operator-11@console.example.org,\
-     operator-12@console.example.org,operator-13@console.example.org,\
+     operator-12@console.example.org,operator-13@console.example.org,operator-14@console.example.org,\
      \u{ff2f}\u{ff30}\u{ff25}\u{ff32}\u{ff21}\u{ff34}\u{ff2f}\u{ff32}-Spelled@Console.Example.ORG,\
      unverified-operator@console.example.org, target-operator@console.example.org";
 
@@ -799,7 +799,7 @@ async fn service_wide_usage_is_grouped_by_day_org_and_model_and_the_audit_log_fi
 #[tokio::test]
 async fn a_service_admin_publishes_a_new_signing_key_which_the_jwks_shows_at_once() {
     let app = spawn_app().await;
-    let admin = operator(&app, 9).await;
+    let admin = operator(&app, 14).await;
     let rotate = || async {
         let resp = app
             .post(
