@@ -338,28 +338,68 @@ pub async fn admit_and_prepare(
             }
         }
     };
-    let provider_key = keys
-        .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
-        .await;
-    let provider_key = match provider_key {
-        Ok(k) => k,
-        Err(e) => {
-            limits::client::settle(&ctx.env, &reservation, 0).await;
-            return Err(e);
-        }
-    };
-    req.max_tokens = reservation.cap;
-    let account = Account::new(&ctx.cfg, who, &org_id, &settings);
-    let meter = Meter {
-        account: account.clone(),
-        model: model.as_str().to_owned(),
+    let admitted = Admission {
+        org_id: &org_id,
+        settings: &settings,
+        keys,
         reservation,
         prompt_estimate,
     };
-    Ok((
-        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
-        meter,
-    ))
+    admitted.finish(ctx, who, model, req).await
+}
+
+/// What `admit_and_prepare` has decided, by either credential, before the provider key is
+/// chosen.
+struct Admission<'a> {
+    org_id: &'a str,
+    settings: &'a OrgSettings,
+    keys: provider_keys::Candidates,
+    reservation: Reservation,
+    prompt_estimate: u64,
+}
+
+impl Admission<'_> {
+    /// The provider key of the model (releasing the reservation if there is none), the
+    /// completion cap the budget admitted, and the call with its meter.
+    async fn finish(
+        self,
+        ctx: &Ctx,
+        who: &Principal,
+        model: &ModelId,
+        req: &mut ChatRequest,
+    ) -> ApiResult<(Admitted, Meter)> {
+        let db = ctx.db()?;
+        let provider_key = self
+            .keys
+            .resolve(
+                &db,
+                &ctx.cfg,
+                &who.user_id,
+                self.org_id,
+                model.provider(),
+                ctx.now,
+            )
+            .await;
+        let provider_key = match provider_key {
+            Ok(k) => k,
+            Err(e) => {
+                limits::client::settle(&ctx.env, &self.reservation, 0).await;
+                return Err(e);
+            }
+        };
+        req.max_tokens = self.reservation.cap;
+        let account = Account::new(&ctx.cfg, who, self.org_id, self.settings);
+        let meter = Meter {
+            account: account.clone(),
+            model: model.as_str().to_owned(),
+            reservation: self.reservation,
+            prompt_estimate: self.prompt_estimate,
+        };
+        Ok((
+            Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
+            meter,
+        ))
+    }
 }
 
 /// How long this isolate lets a user's access-token calls start on what it last read of
@@ -497,29 +537,14 @@ async fn admit_session_call(
         .await?;
         (fresh_settings, again, keys)
     };
-    let org_id = fresh_org;
-    let provider_key = match keys
-        .resolve(&db, &ctx.cfg, &who.user_id, &org_id, kind, ctx.now)
-        .await
-    {
-        Ok(k) => k,
-        Err(e) => {
-            limits::client::settle(&ctx.env, &reservation, 0).await;
-            return Err(e);
-        }
-    };
-    req.max_tokens = reservation.cap;
-    let account = Account::new(&ctx.cfg, who, &org_id, &settings);
-    let meter = Meter {
-        account: account.clone(),
-        model: model.as_str().to_owned(),
+    let admitted = Admission {
+        org_id: &fresh_org,
+        settings: &settings,
+        keys,
         reservation,
         prompt_estimate,
     };
-    Ok((
-        Admitted::new(&ctx.cfg, model.clone(), account, provider_key),
-        meter,
-    ))
+    admitted.finish(ctx, who, model, req).await
 }
 
 fn unverified() -> ApiError {
