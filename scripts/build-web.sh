@@ -82,6 +82,9 @@ fs.rmSync(path.join(dir, 'meta.json'));
 NODE
 
 cp web/favicon.svg "$TMP/favicon.svg"
+# The OpenAPI document is served by the Worker's /openapi.json route from here, not from the
+# wasm (src/routes/service.rs).
+cp src/openapi.json "$TMP/openapi.json"
 # Hashed assets never change: let browsers keep them. (Cloudflare static
 # assets read this file; the Worker sets the CSP and other headers.)
 cat > "$TMP/_headers" <<'EOF'

@@ -48,15 +48,30 @@ pub async fn info(_ctx: Ctx) -> ApiResult<Response> {
     }))
 }
 
-pub async fn openapi(_ctx: Ctx) -> ApiResult<Response> {
-    let mut resp = Response::builder()
+pub async fn openapi(ctx: Ctx) -> ApiResult<Response> {
+    // The document (half a megabyte) is a static asset of the build (scripts/build-web.sh
+    // copies src/openapi.json), not part of the wasm: no isolate holds it in its memory.
+    let assets = ctx
+        .env
+        .assets("ASSETS")
+        .map_err(|e| ApiError::internal(format!("assets binding: {e}")))?;
+    let asset = assets
+        .fetch("https://assets.invalid/openapi.json", None)
+        .await?;
+    if asset.status_code() != 200 {
+        return Err(ApiError::internal(format!(
+            "the build has no openapi.json (assets answered {})",
+            asset.status_code()
+        )));
+    }
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json; charset=utf-8")?;
+    headers.set("cache-control", "public, max-age=300")?;
+    let (_, body) = asset.into_parts();
+    Ok(Response::builder()
         .with_status(200)
-        .fixed(crate::openapi::DOCUMENT.as_bytes().to_vec());
-    resp.headers_mut()
-        .set("content-type", "application/json; charset=utf-8")?;
-    resp.headers_mut()
-        .set("cache-control", "public, max-age=300")?;
-    Ok(resp)
+        .with_headers(headers)
+        .body(body))
 }
 
 /// chatgate's public signing keys (RFC 7517), from which anyone verifies an access token.

@@ -30,7 +30,18 @@ async fn openapi_document_is_served_as_openapi_3_1() {
     let app = spawn_app().await;
     let resp = app.get("/openapi.json", None).await;
     assert_eq!(resp.status(), 200);
-    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=300");
+    let served = resp.text().await.unwrap();
+    // The build's copy is the repository's document, as generated.
+    assert!(
+        served == include_str!("../../src/openapi.json"),
+        "the served document is not src/openapi.json: rebuild (scripts/build.sh)"
+    );
+    let doc: Value = serde_json::from_str(&served).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(doc["paths"]["/api/auth/login"]["post"].is_object());
 }
