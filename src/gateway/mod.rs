@@ -197,10 +197,7 @@ pub async fn admit(
     orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
     ctx.timing.mark("org");
     if !settings.allows(model) {
-        return Err(ApiError::param(
-            "model",
-            format!("the model `{model}` is not enabled in this organization"),
-        ));
+        return Err(not_enabled(model));
     }
     let provider_key = keys
         .resolve(
@@ -244,14 +241,8 @@ pub async fn admit_and_prepare(
     }
     let org_id = key.org_id.clone();
     ctx.timing.set_org(&org_id);
-    let not_enabled = || {
-        ApiError::param(
-            "model",
-            format!("the model `{model}` is not enabled in this organization"),
-        )
-    };
     if !key.settings.allows(model) {
-        return Err(not_enabled());
+        return Err(not_enabled(model));
     }
     let kind = model.provider();
     providers::signature::admit(kind, req);
@@ -263,9 +254,6 @@ pub async fn admit_and_prepare(
     media::inline_remote(kind, req).await?;
     let prompt_estimate = req.prompt_estimate();
     let db = ctx.db()?;
-    let limit_of = |s: &OrgSettings| {
-        limits::monthly_limit(s.monthly_token_limit, ctx.cfg.default_monthly_token_limit)
-    };
     let rpm = limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
     let verified = async {
         if ctx.cfg.require_verified_email
@@ -285,7 +273,7 @@ pub async fn admit_and_prepare(
             &org_id,
             &key.key_id,
             rpm,
-            limit_of(&key.settings),
+            monthly_limit(ctx, &key.settings),
             prompt_estimate,
             req.max_tokens,
         ),
@@ -313,18 +301,8 @@ pub async fn admit_and_prepare(
             }
             let settings = now.settings;
             let keys = verified.and(keys)?;
-            if !settings.allows(model) {
-                return Err(not_enabled());
-            }
-            orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
-            let again = limits::client::reserve(
-                &ctx.env,
-                &org_id,
-                limit_of(&settings),
-                prompt_estimate,
-                req.max_tokens,
-            )
-            .await?;
+            let again =
+                decide_again(ctx, who, model, &org_id, &settings, prompt_estimate, req).await?;
             (settings, again, keys)
         }
         _ => {
@@ -429,9 +407,12 @@ fn remember_org(user_id: &str, org_id: &str, settings: &OrgSettings, now: i64) {
     });
 }
 
-/// Forgets what this isolate read of `org_id`'s settings (they changed).
+/// Forgets what this isolate read of `org_id`'s settings, with its API keys (the settings
+/// changed): the org's next calls here start from the new ones at once (in other isolates,
+/// at their next lookup).
 pub fn forget_org(org_id: &str) {
     ORG_HINTS.with(|h| h.borrow_mut().retain(|_, (o, _, _)| o != org_id));
+    crate::auth::guard::forget_keys(Some(org_id), None);
 }
 
 /// `admit_and_prepare` for an access token. In the user's personal org, once this isolate
@@ -469,9 +450,6 @@ async fn admit_session_call(
     media::inline_remote(kind, req).await?;
     let prompt_estimate = req.prompt_estimate();
     let db = ctx.db()?;
-    let limit_of = |s: &OrgSettings| {
-        limits::monthly_limit(s.monthly_token_limit, ctx.cfg.default_monthly_token_limit)
-    };
     let (live, fresh, two_fa, keys, rate, reservation) = futures::join!(
         who.confirmed(),
         orgs::personal_org_settings(&db, &who.user_id),
@@ -481,7 +459,7 @@ async fn admit_session_call(
         limits::client::reserve(
             &ctx.env,
             &org_id,
-            limit_of(&settings),
+            monthly_limit(ctx, &settings),
             prompt_estimate,
             req.max_tokens,
         ),
@@ -515,24 +493,19 @@ async fn admit_session_call(
         if let Ok(r) = &reservation {
             limits::client::settle(&ctx.env, r, 0).await;
         }
-        if !fresh_settings.allows(model) {
-            return Err(ApiError::param(
-                "model",
-                format!("the model `{model}` is not enabled in this organization"),
-            ));
-        }
-        orgs::require_2fa_of(&db, &fresh_settings, &who.user_id).await?;
         let keys = if fresh_org == org_id {
             keys?
         } else {
             provider_keys::candidates(&db, &who.user_id, &fresh_org).await?
         };
-        let again = limits::client::reserve(
-            &ctx.env,
+        let again = decide_again(
+            ctx,
+            who,
+            model,
             &fresh_org,
-            limit_of(&fresh_settings),
+            &fresh_settings,
             prompt_estimate,
-            req.max_tokens,
+            req,
         )
         .await?;
         (fresh_settings, again, keys)
@@ -545,6 +518,47 @@ async fn admit_session_call(
         prompt_estimate,
     };
     admitted.finish(ctx, who, model, req).await
+}
+
+/// The org's monthly token budget, within the service's.
+fn monthly_limit(ctx: &Ctx, settings: &OrgSettings) -> Option<u64> {
+    limits::monthly_limit(
+        settings.monthly_token_limit,
+        ctx.cfg.default_monthly_token_limit,
+    )
+}
+
+fn not_enabled(model: &ModelId) -> ApiError {
+    ApiError::param(
+        "model",
+        format!("the model `{model}` is not enabled in this organization"),
+    )
+}
+
+/// What depends on an org's settings, decided with the settings as read now (they changed
+/// since this isolate read them): the model, the org's two-factor rule, the budget's
+/// reservation.
+async fn decide_again(
+    ctx: &Ctx,
+    who: &Principal,
+    model: &ModelId,
+    org_id: &str,
+    settings: &OrgSettings,
+    prompt_estimate: u64,
+    req: &ChatRequest,
+) -> ApiResult<Reservation> {
+    if !settings.allows(model) {
+        return Err(not_enabled(model));
+    }
+    orgs::require_2fa_of(&ctx.db()?, settings, &who.user_id).await?;
+    limits::client::reserve(
+        &ctx.env,
+        org_id,
+        monthly_limit(ctx, settings),
+        prompt_estimate,
+        req.max_tokens,
+    )
+    .await
 }
 
 fn unverified() -> ApiError {

@@ -302,8 +302,6 @@ pub async fn update_org(mut ctx: Ctx, op: Operator) -> ApiResult<Response> {
     let before = console::org(&db, &org_id).await?;
     if let Some(limit) = change.monthly_token_limit {
         console::set_budget(&db, &org_id, limit).await?;
-        // As when the org's admins change it: this isolate's reading of it goes at once.
-        crate::auth::guard::forget_keys(Some(&org_id), None);
         crate::gateway::forget_org(&org_id);
         audit::record(
             &ctx,

@@ -149,9 +149,6 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         body.settings.as_ref(),
     )
     .await?;
-    // The org's API keys start from their new settings in this isolate at once (in others,
-    // at their next lookup: `auth::guard`).
-    crate::auth::guard::forget_keys(Some(&scope.org_id), None);
     crate::gateway::forget_org(&scope.org_id);
     let changed = serde_json::json!({"name": name.is_some(), "settings": body.settings.is_some()});
     audit::record(
@@ -239,7 +236,7 @@ pub async fn remove_member(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let target = ctx.param(1);
     // A member may leave an org that requires 2FA they do not have; nothing else.
     let scope = if target == who.user_id {
-        orgs::membership_even_without_2fa(&db, ctx.param(0), &who.user_id).await?
+        orgs::membership(&db, ctx.param(0), &who.user_id).await?
     } else {
         scope(&ctx, &who).await?
     };
@@ -344,10 +341,7 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     if !inv.is_for(&user.email_key) {
         return Err(ApiError::NotFound);
     }
-    if orgs::membership_even_without_2fa(&db, &inv.org_id, &user.id)
-        .await
-        .is_ok()
-    {
+    if orgs::membership(&db, &inv.org_id, &user.id).await.is_ok() {
         return Err(ApiError::Conflict(
             "you are already a member of this organization".into(),
         ));
@@ -363,7 +357,7 @@ pub async fn accept_invitation(mut ctx: Ctx, who: Principal) -> ApiResult<Respon
     }
     invitations::accept(&db, &inv, &user.id, &user.email_key, ctx.now).await?;
     // Joining an org that requires 2FA is allowed without it; acting in it is not.
-    let scope = orgs::membership_even_without_2fa(&db, &inv.org_id, &user.id).await?;
+    let scope = orgs::membership(&db, &inv.org_id, &user.id).await?;
     let joined = serde_json::json!({
         "user_id": user.id, "email": user.email, "role": scope.role,
         "invitation_id": inv.id, "invited_by": inv.invited_by,

@@ -62,25 +62,28 @@ struct RoleRow {
     role: String,
 }
 
-#[derive(Deserialize)]
-struct MembershipRow {
-    role: String,
-    require_2fa: i64,
-    has_2fa: i64,
-}
-
 /// What a member without two-factor authentication is told in an org that requires it.
 pub const MFA_FOR_ORG: &str = "this organization requires two-factor authentication: turn it on \
      for your account (Settings, Security; POST /api/me/2fa/totp) to act in it";
 
-/// The caller's membership of an org, or 404; 403 `mfa_required` when the org requires
-/// two-factor authentication (`settings.require_2fa`) and the caller has none.
+/// The caller's membership of an org, or 404, whatever the org's rules for acting in it (an
+/// org route checks those through `auth::sso::scope`): for the org's creator, and for what a
+/// member may do even where the rules keep them out (join, leave).
 pub async fn membership(db: &D1Database, org_id: &str, user_id: &str) -> ApiResult<OrgScope> {
-    let (scope, allowed) = membership_and_2fa(db, org_id, user_id).await?;
-    if !allowed {
-        return Err(ApiError::MfaRequired(MFA_FOR_ORG));
-    }
-    Ok(scope)
+    let row: Option<RoleRow> = first(
+        db,
+        "SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+        &[s(org_id), s(user_id)],
+    )
+    .await?;
+    let role = row
+        .and_then(|r| Role::parse(&r.role))
+        .ok_or(ApiError::NotFound)?;
+    Ok(OrgScope {
+        org_id: org_id.to_string(),
+        user_id: user_id.to_string(),
+        role,
+    })
 }
 
 /// The scope of a service admin in any existing org (404 for none), with an owner's reach,
@@ -99,49 +102,6 @@ pub async fn operator_scope(db: &D1Database, org_id: &str, admin_id: &str) -> Ap
         user_id: admin_id.to_string(),
         role: Role::Owner,
     })
-}
-
-/// The caller's membership of an org, or 404, even when the org requires two-factor
-/// authentication and the caller has none: for what such a member may still do (join, leave).
-pub async fn membership_even_without_2fa(
-    db: &D1Database,
-    org_id: &str,
-    user_id: &str,
-) -> ApiResult<OrgScope> {
-    Ok(membership_and_2fa(db, org_id, user_id).await?.0)
-}
-
-/// The membership, and whether the org's 2FA rule lets the member act (one read).
-async fn membership_and_2fa(
-    db: &D1Database,
-    org_id: &str,
-    user_id: &str,
-) -> ApiResult<(OrgScope, bool)> {
-    let row: Option<MembershipRow> = first(
-        db,
-        &format!(
-            "SELECT m.role,
-               COALESCE((SELECT CASE WHEN json_valid(o.settings)
-                                THEN json_extract(o.settings, '$.require_2fa') END
-                         FROM orgs o WHERE o.id = m.org_id), 0) AS require_2fa,
-               {} AS has_2fa
-             FROM memberships m WHERE m.org_id = ?1 AND m.user_id = ?2",
-            super::mfa::is_on_sql("m.user_id")
-        ),
-        &[s(org_id), s(user_id)],
-    )
-    .await?;
-    let row = row.ok_or(ApiError::NotFound)?;
-    let role = Role::parse(&row.role).ok_or(ApiError::NotFound)?;
-    let allowed = row.require_2fa == 0 || row.has_2fa != 0;
-    Ok((
-        OrgScope {
-            org_id: org_id.to_string(),
-            user_id: user_id.to_string(),
-            role,
-        },
-        allowed,
-    ))
 }
 
 /// 403 `mfa_required` when `settings` (an org's) require two-factor authentication and the
