@@ -1950,7 +1950,9 @@ paths.update({
     "/api/me/passkeys/{id}": {
         "patch": op("Rename a passkey", "me", ok=ref("Passkey"), errors=(404,),
                     params=(path_param("id", "passkey id"),), body=obj({"name": NAME}, ["name"])),
-        "delete": op("Remove a passkey", "me", status=204, errors=(404,), params=(path_param("id", "passkey id"),)),
+        "delete": op("Remove a passkey", "me", status=204, errors=(404, 409), params=(path_param("id", "passkey id"),),
+                     texts={409: "It is the account's last way to sign in (`conflict`): no password, no linked "
+                                 "provider, no other passkey; set a password (POST /api/auth/forgot-password) first"}),
     },
     "/api/auth/passkey/options": {"post": op(
         "WebAuthn request options to sign in with a passkey", "auth", public=True, body_required=False,

@@ -179,18 +179,36 @@ pub async fn rename(db: &D1Database, user_id: &str, id: &str, name: &str) -> Api
     Ok(())
 }
 
+/// Removes one of the user's passkeys unless it is their last way to sign in (no password, no
+/// linked identity, no other passkey): 409. The count and the delete are one statement, so two
+/// concurrent removals cannot take the last two.
 pub async fn delete(db: &D1Database, user_id: &str, id: &str) -> ApiResult<()> {
-    if run(
+    let removed = run(
         db,
-        "DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2",
+        "DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2
+           AND (SELECT COUNT(*) FROM passkeys WHERE user_id = ?2) - 1
+             + (SELECT COUNT(*) FROM users u WHERE u.id = ?2 AND u.password_hash <> '')
+             + (SELECT COUNT(*) FROM user_identities i WHERE i.user_id = ?2) > 0",
+        &[s(id), s(user_id)],
+    )
+    .await?;
+    if removed == 1 {
+        return Ok(());
+    }
+    match first::<serde_json::Value>(
+        db,
+        "SELECT 1 AS found FROM passkeys WHERE id = ?1 AND user_id = ?2",
         &[s(id), s(user_id)],
     )
     .await?
-        == 0
     {
-        return Err(ApiError::NotFound);
+        None => Err(ApiError::NotFound),
+        Some(_) => Err(ApiError::Conflict(
+            "this is the account's last way to sign in: set a password (POST \
+             /api/auth/forgot-password sends a link) or add another passkey first"
+                .into(),
+        )),
     }
-    Ok(())
 }
 
 /// Records a verified use: the new signature count, only if the stored one is still the one

@@ -11,8 +11,9 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_problem, link_token, own_state_dir, server, spawn_app, OwnServer, TestApp,
+    assert_problem, link_token, own_state_dir, server, spawn_app, OwnServer, TestApp, User,
 };
+use crate::passkeys::{add_passkey, SoftAuthenticator};
 
 /// The test identity providers: one node process for the whole run.
 pub struct Idp {
@@ -756,6 +757,56 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
             .any(|(t, d)| t == "identity.unlinked" && d["provider"] == "testidp"),
         "{events:?}"
     );
+}
+
+/// An account opened through a provider, with a passkey added and the provider unlinked, signs
+/// in with the passkey alone: that passkey cannot be removed, as the provider could not be.
+#[tokio::test]
+async fn the_last_passkey_of_an_account_without_a_password_cannot_be_removed() {
+    let app = spawn_app().await;
+    let email = app.unique_email("oidc-last-passkey");
+    let outcome = Browser::new(&app)
+        .sign_in("testidp", &login_for(&email, true))
+        .await;
+    let token = access_token(&app, &outcome).await;
+    let user = User {
+        id: String::new(),
+        email: email.clone(),
+        password: String::new(),
+        token: token.clone(),
+        refresh: String::new(),
+        personal_org: String::new(),
+    };
+    let first = add_passkey(&app, &user, &mut SoftAuthenticator::p256(), "laptop").await;
+    let second = add_passkey(&app, &user, &mut SoftAuthenticator::p256(), "phone").await;
+    let identity = identities(&app, &token).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.delete(&format!("/api/me/identities/{identity}"), Some(&token))
+            .await
+            .status(),
+        204
+    );
+    // One of two passkeys may go; the last may not.
+    assert_eq!(
+        app.delete(&format!("/api/me/passkeys/{first}"), Some(&token))
+            .await
+            .status(),
+        204
+    );
+    let body = assert_problem(
+        app.delete(&format!("/api/me/passkeys/{second}"), Some(&token))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("last"), "{body}");
+    let left = app.get("/api/me/passkeys", Some(&token)).await;
+    let left: Value = left.json().await.unwrap();
+    assert_eq!(left["items"].as_array().unwrap().len(), 1, "{left}");
 }
 
 #[tokio::test]
