@@ -107,6 +107,13 @@ CREATE TABLE oauth_flows (
   expires_at   INTEGER NOT NULL
 );
 
+CREATE TABLE object_wipes (
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  queued_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+);
+
 CREATE TABLE orgs (
   id         TEXT PRIMARY KEY,
   name       TEXT NOT NULL,
@@ -291,6 +298,8 @@ CREATE INDEX memberships_by_user ON memberships(user_id);
 CREATE INDEX mfa_tickets_by_expiry ON mfa_tickets(expires_at);
 
 CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
+
+CREATE INDEX object_wipes_by_age ON object_wipes(queued_at);
 
 CREATE INDEX passkeys_by_user ON passkeys(user_id, created_at);
 

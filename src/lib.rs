@@ -24,6 +24,7 @@ pub mod upkeep;
 pub mod upstream;
 pub mod util;
 pub mod webhooks;
+pub mod wipes;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {

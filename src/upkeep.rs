@@ -12,9 +12,12 @@
 //! Then conversation retention (`store::retention`): at most `RETENTION_BATCH` conversations
 //! past their org's `conversation_retention_days`, each one's messages wiped from its Durable
 //! Object before its row goes (a wipe that fails keeps the row, for the next run). Then the
-//! signing keys (`crate::auth::signing::rotate`): a new key once the newest is 30 days old,
-//! and superseded keys deleted once their tokens have expired. A run makes at most
-//! `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS + 2` D1 statements (44).
+//! queued wipes of deleted accounts' and orgs' Durable Objects (`crate::wipes`), at most
+//! `wipes::UPKEEP_CALLS` object calls. Then the signing keys (`crate::auth::signing::rotate`):
+//! a new key once the newest is 30 days old, and superseded keys deleted once their tokens
+//! have expired. A run makes at most `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS +
+//! WIPE_STATEMENTS + 2` D1 statements (46) and `RETENTION_BATCH + wipes::UPKEEP_CALLS` object
+//! calls (45).
 
 use std::future::Future;
 
@@ -37,7 +40,9 @@ pub const MAX_STATEMENTS_PER_RUN: usize = 40;
 pub const RETENTION_BATCH: usize = 25;
 /// D1 statements of the retention step: finding what is due, deleting it.
 pub const RETENTION_STATEMENTS: usize = 2;
-const _: () = assert!(RETENTION_BATCH < 50);
+/// D1 statements of the wipe step: reading the queue, taking the wiped off it.
+pub const WIPE_STATEMENTS: usize = 2;
+const _: () = assert!(RETENTION_BATCH + crate::wipes::UPKEEP_CALLS <= 50);
 
 /// Statements per rule in a run of `rules` rules: as many as the run's budget allows, up to
 /// `MAX_STATEMENTS_PER_RULE`, and at least one (`RULES` has fewer rules than the budget).
@@ -164,6 +169,36 @@ async fn retention(env: &Env, db: &worker::D1Database, now: i64) -> Swept {
     swept
 }
 
+/// Wipes the oldest queued objects of deleted accounts and orgs.
+async fn wipes(env: &Env, db: &worker::D1Database) -> Swept {
+    let mut swept = Swept {
+        what: "object_wipes",
+        deleted: 0,
+        statements: 1,
+        more: false,
+        error: None,
+    };
+    // As many entries as calls: a pass takes those that fit (an org's are two calls).
+    let due = match crate::store::wipes::due(db, crate::wipes::UPKEEP_CALLS).await {
+        Ok(due) => due,
+        Err(e) => {
+            swept.error = Some(e.log_context().unwrap_or(e.code()).to_string());
+            return swept;
+        }
+    };
+    if due.is_empty() {
+        return swept;
+    }
+    swept.statements += 1;
+    let pass = crate::wipes::wipe(env, db, &due, crate::wipes::UPKEEP_CALLS).await;
+    swept.deleted = pass.wiped;
+    swept.more = pass.wiped < due.len() || due.len() >= crate::wipes::UPKEEP_CALLS;
+    swept.error = pass
+        .error
+        .map(|e| e.log_context().unwrap_or(e.code()).to_string());
+    swept
+}
+
 /// The scheduled handler: one run of every rule at the event's time.
 pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
     let started = now_ms();
@@ -179,6 +214,7 @@ pub async fn scheduled(event: &ScheduledEvent, env: &Env) {
         Ok(db) => {
             let mut report = run_rules(upkeep::RULES, |rule| upkeep::sweep(&db, rule, now)).await;
             report.push(retention(env, &db, now).await);
+            report.push(wipes(env, &db).await);
             report
         }
         Err(e) => upkeep::RULES
@@ -319,9 +355,13 @@ mod tests {
     #[test]
     fn a_run_stays_within_its_statement_budget_however_many_rules_there_are() {
         assert!(upkeep::RULES.len() <= MAX_STATEMENTS_PER_RUN);
-        // The Workers Free plan's 50 D1 queries per invocation, with the retention step.
+        // The Workers Free plan's 50 D1 queries per invocation, with the retention, wipe and
+        // signing-key steps.
         assert!(
-            upkeep::RULES.len() * statements_per_rule(upkeep::RULES.len()) + RETENTION_STATEMENTS
+            upkeep::RULES.len() * statements_per_rule(upkeep::RULES.len())
+                + RETENTION_STATEMENTS
+                + WIPE_STATEMENTS
+                + 2
                 <= 50
         );
         assert_eq!(statements_per_rule(upkeep::RULES.len()), 4);

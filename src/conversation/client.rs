@@ -6,7 +6,6 @@ use super::protocol::SendCommand;
 use crate::durable;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
-use crate::store;
 
 async fn call(
     env: &Env,
@@ -85,24 +84,6 @@ pub async fn wipe(env: &Env, conversation_id: &str) -> ApiResult<()> {
             "wiping {conversation_id} answered {}",
             resp.status_code()
         )));
-    }
-    Ok(())
-}
-
-/// Wipes every conversation that goes with the user (before their rows are deleted, so a
-/// failure leaves the account intact and the deletion can be retried).
-pub async fn delete_all_of_user(ctx: &Ctx, user_id: &str) -> ApiResult<()> {
-    let db = ctx.db()?;
-    let orgs = store::users::sole_owned_orgs(&db, user_id).await?;
-    let ids = store::conversations::ids_deleted_with_user(&db, user_id, &orgs).await?;
-    wipe_many(&ctx.env, &ids).await
-}
-
-/// Wipes conversations a few at a time (a Worker has a bounded number of open connections).
-pub async fn wipe_many(env: &Env, ids: &[String]) -> ApiResult<()> {
-    for batch in ids.chunks(5) {
-        let results = futures::future::join_all(batch.iter().map(|id| wipe(env, id))).await;
-        results.into_iter().collect::<ApiResult<Vec<()>>>()?;
     }
     Ok(())
 }

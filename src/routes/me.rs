@@ -12,6 +12,7 @@ use crate::http::{no_content, ok, Ctx, Page, AUTH_BODY_LIMIT};
 use crate::routes::audit;
 use crate::routes::auth::account_throttle_key;
 use crate::store::audit::{Action, Entry};
+use crate::store::wipes::{self, Wipe};
 use crate::store::{self, orgs, sessions, throttle, users};
 use crate::webhooks::{self, EventType};
 
@@ -166,19 +167,26 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     Ok(resp)
 }
 
-/// Deletes an account and everything it owns: its conversations' messages (Durable Objects)
-/// first, so a failure leaves the account intact and the deletion can be retried; then its
-/// rows and the organizations it alone owns; then tells the provisioning hook. For
-/// `DELETE /api/me` and the operator's console alike.
+/// Deletes an account and everything it owns: its rows and the organizations it alone owns, in
+/// one transaction that queues their Durable Objects for wiping; then as many of those as one
+/// request may (its limiter, those orgs' objects, the conversations' messages: `crate::wipes`,
+/// the upkeep wipes the rest); then tells the provisioning hook. For `DELETE /api/me` and the
+/// operator's console alike.
 pub(crate) async fn delete_account(ctx: &Ctx, user: &users::UserRow) -> ApiResult<()> {
     let db = ctx.db()?;
-    crate::conversation::client::delete_all_of_user(ctx, &user.id).await?;
-    for org in users::sole_owned_orgs(&db, &user.id).await? {
-        crate::routes::orgs::wipe_org_objects(&ctx.env, &org).await?;
-    }
-    let own_limiter = crate::limits::client::user_object(&user.id);
-    crate::limits::client::wipe(&ctx.env, &own_limiter).await?;
-    users::delete_everything(&db, &user.id).await?;
+    let orgs = users::sole_owned_orgs(&db, &user.id).await?;
+    let conversations =
+        crate::store::conversations::ids_deleted_with_user(&db, &user.id, &orgs).await?;
+    users::delete_everything(&db, &user.id, &orgs, ctx.now).await?;
+    let queued: Vec<Wipe> = std::iter::once(Wipe::new(wipes::USER_LIMITER, &user.id))
+        .chain(orgs.iter().map(|o| Wipe::new(wipes::ORG, o)))
+        .chain(
+            conversations
+                .iter()
+                .map(|c| Wipe::new(wipes::CONVERSATION, c)),
+        )
+        .collect();
+    crate::wipes::after_deletion(&ctx.env, &db, &queued).await;
     webhooks::provision(
         ctx,
         EventType::UserDeleted,

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use worker::Response;
 
 use crate::auth::guard::Principal;
-use crate::conversation::client;
 use crate::domain::settings::OrgSettings;
 use crate::domain::{DisplayName, Email};
 use crate::error::{ApiError, ApiResult};
@@ -16,6 +15,7 @@ use crate::http::{
 use crate::routes::audit;
 use crate::store::audit::{Action, Entry};
 use crate::store::orgs::{self, OrgScope, Role};
+use crate::store::wipes::{self, Wipe};
 use crate::store::{conversations, invitations, mfa, users};
 use crate::util::new_id;
 use crate::webhooks::{self, EventType};
@@ -172,19 +172,16 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
             "a personal organization is deleted only with its account (DELETE /api/me)".into(),
         ));
     }
-    // Messages first: if wiping fails, the rows stay and the deletion can be retried.
+    // The rows go with their objects queued for wiping (`crate::wipes`), then as many
+    // objects are wiped as one request may: its webhook queue (deliveries hold its events'
+    // data), its limiter (budget months, API-key request windows), its conversations.
     let ids = conversations::ids_in_org(&db, &scope.org_id).await?;
-    client::wipe_many(&ctx.env, &ids).await?;
-    wipe_org_objects(&ctx.env, &scope.org_id).await?;
-    orgs::delete(&db, &scope).await?;
+    orgs::delete(&db, &scope, ctx.now).await?;
+    let queued: Vec<Wipe> = std::iter::once(Wipe::new(wipes::ORG, &scope.org_id))
+        .chain(ids.iter().map(|id| Wipe::new(wipes::CONVERSATION, id)))
+        .collect();
+    crate::wipes::after_deletion(&ctx.env, &db, &queued).await;
     no_content()
-}
-
-/// Wipes the Durable Objects named by an org being deleted: its webhook queue (deliveries
-/// hold its events' data) and its limiter (budget months, API-key request windows).
-pub(crate) async fn wipe_org_objects(env: &worker::Env, org_id: &str) -> ApiResult<()> {
-    crate::webhooks::wipe_org(env, org_id).await?;
-    crate::limits::client::wipe(env, org_id).await
 }
 
 pub async fn members(ctx: Ctx, who: Principal) -> ApiResult<Response> {

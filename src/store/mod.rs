@@ -29,6 +29,7 @@ pub mod usage;
 pub mod users;
 pub mod voice;
 pub mod webhooks;
+pub mod wipes;
 
 /// A text argument.
 pub fn s(v: &str) -> JsValue {

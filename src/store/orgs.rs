@@ -394,9 +394,9 @@ pub async fn update(
 
 /// Deletes the org and everything in it, in one transaction. The conversations' messages
 /// (Durable Objects) must be wiped before, by the caller.
-pub async fn delete(db: &D1Database, scope: &OrgScope) -> ApiResult<()> {
+pub async fn delete(db: &D1Database, scope: &OrgScope, now: i64) -> ApiResult<()> {
     let org = s(&scope.org_id);
-    let mut statements = Vec::new();
+    let mut statements = super::wipes::queue_org(db, &scope.org_id, now)?;
     for sql in [
         "DELETE FROM provider_keys WHERE owner_kind = 'org' AND owner_id = ?1",
         "DELETE FROM api_keys WHERE org_id = ?1",

@@ -196,11 +196,16 @@ struct Id {
 /// memberships, conversations, passkeys… by cascade), their provider keys, their account's
 /// audit events; usage and voice sessions they caused in other organizations stay for billing
 /// but no longer point at them, and those organizations' audit logs keep the events with the
-/// user as `deleted`.
-pub async fn delete_everything(db: &D1Database, user_id: &str) -> ApiResult<()> {
-    let sole_owned = sole_owned_orgs(db, user_id).await?;
-    let mut statements = Vec::new();
-    for org in &sole_owned {
+/// user as `deleted`. `sole_owned` are the orgs that go with them (`sole_owned_orgs`). The
+/// Durable Objects of all this are queued for wiping in the same transaction (`crate::wipes`).
+pub async fn delete_everything(
+    db: &D1Database,
+    user_id: &str,
+    sole_owned: &[String],
+    now: i64,
+) -> ApiResult<()> {
+    let mut statements = super::wipes::queue_user(db, user_id, sole_owned, now)?;
+    for org in sole_owned {
         for sql in [
             "DELETE FROM provider_keys WHERE owner_kind = 'org' AND owner_id = ?1",
             "DELETE FROM audit_events WHERE org_id = ?1",

@@ -392,6 +392,56 @@ async fn an_export_pages_through_conversations_with_its_cursor() {
 // ---------------------------------------------------------------------------------------
 // Complete deletion
 
+/// A Worker invocation makes at most 50 subrequests on Workers Free, and wiping a Durable
+/// Object is one: an account with more conversations than that is still deleted at once, with
+/// at most 30 object calls in the request (its limiter, its personal org's limiter and webhook
+/// queue, 27 conversations), and the scheduled upkeep wipes the rest.
+#[tokio::test]
+async fn an_account_with_more_conversations_than_one_request_may_wipe_is_deleted_and_the_upkeep_wipes_the_rest(
+) {
+    let app = spawn_app().await;
+    let user = app.register("many-conversations").await;
+    let markers: Vec<String> = (0..36).map(|i| marker(&app, &format!("many{i}"))).collect();
+    for m in &markers {
+        conversation_with(&app, &user, &user.personal_org, m).await;
+    }
+    let needles: Vec<&str> = markers.iter().map(String::as_str).collect();
+    assert_eq!(cells_holding("do", &needles).len(), 72, "two messages each");
+
+    let resp = app
+        .send_json(
+            Method::DELETE,
+            "/api/me",
+            Some(&user.token),
+            &json!({"password": user.password}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        cells_holding("d1", &[&user.id, &user.personal_org]),
+        Vec::<Value>::new(),
+        "the account is gone from D1 at once"
+    );
+    assert_eq!(
+        cells_holding("do", &needles).len() / 2,
+        9,
+        "27 of the 36 conversations wiped by the deleting request"
+    );
+
+    // Other tests' deletions share the queue: a few runs at most.
+    for _ in 0..5 {
+        if cells_holding("do", &needles).is_empty() {
+            break;
+        }
+        run_upkeep(&app).await;
+    }
+    assert_eq!(
+        cells_holding("do", &needles),
+        Vec::<Value>::new(),
+        "the upkeep wiped the rest"
+    );
+}
+
 #[tokio::test]
 async fn deleting_an_org_and_then_an_account_leaves_nothing_of_them_in_any_table_or_durable_object()
 {
