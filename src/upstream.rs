@@ -204,11 +204,4 @@ impl ReplySource {
     }
 }
 
-/// A `text/event-stream` response fed by a channel of ready-made SSE frames.
-pub fn sse_response(rx: futures::channel::mpsc::UnboundedReceiver<String>) -> ApiResult<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "text/event-stream; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    headers.set("x-accel-buffering", "no")?;
-    Ok(Response::from_stream(rx.map(Ok::<String, worker::Error>))?.with_headers(headers))
-}
+pub use crate::sse::sse_response;

@@ -22,7 +22,7 @@ pub mod media;
 
 pub use admission::{admit_and_prepare, forget_org};
 
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{AbortController, AbortSignal, D1Database, Env, Response};
 
@@ -37,7 +37,7 @@ use crate::providers::{
     self, demo, ChatRequest, Chunk, Completion, Message, ProviderKind, Role, UpstreamError, Usage,
 };
 use crate::store::{orgs, provider_keys, usage};
-use crate::upstream::{self, sse_response, ReplySource};
+use crate::upstream::{self, ReplySource};
 use crate::util::now_ms;
 
 /// The org a request acts in: the one named (if the caller belongs to it), else the
@@ -443,9 +443,16 @@ async fn stream<R: Render>(
             return;
         }
     };
-    let (tx, rx) = mpsc::unbounded::<String>();
+    let (resp, sink) = match crate::sse::sse_sink() {
+        Ok(pair) => pair,
+        Err(e) => {
+            meter.release(&env).await;
+            let _ = answer.send(Err(e));
+            return;
+        }
+    };
     // Answered once the first frames are queued (or at the end, for an empty reply).
-    let mut pending = Some((answer, rx));
+    let mut pending = Some((answer, resp));
     let mut reply = Completion::default();
     let mut seen_usage: Option<Usage> = None;
     let mut client_gone = false;
@@ -454,22 +461,12 @@ async fn stream<R: Render>(
         let Some(chunk) = next else { break Ok(()) };
         reply.push(&chunk);
         seen_usage = chunk.usage.or(seen_usage);
-        client_gone = render
-            .chunk(&chunk)
-            .into_iter()
-            .any(|f| tx.unbounded_send(f).is_err());
+        client_gone = !render.chunk(&chunk).iter().all(|f| sink.send(f));
         // The response goes out with its first frames already queued, so the headers and
-        // the first token leave together rather than as two small writes.
-        if let Some((answer, rx)) = pending.take() {
-            match sse_response(rx) {
-                // If the handler is gone, the receiver went with it: a later send tells.
-                Ok(resp) => drop(answer.send(Ok(resp))),
-                Err(e) => {
-                    meter.release(&env).await;
-                    let _ = answer.send(Err(e));
-                    return;
-                }
-            }
+        // the first token leave together rather than as two small writes. If the handler is
+        // gone, the response went with it: a later send tells.
+        if let Some((answer, resp)) = pending.take() {
+            drop(answer.send(Ok(resp)));
         }
         if client_gone {
             controller.abort();
@@ -489,15 +486,15 @@ async fn stream<R: Render>(
             Err(e) => render.fail(e),
         };
         for f in frames {
-            let _ = tx.unbounded_send(f);
+            sink.send(&f);
         }
     }
     // An empty reply (no chunk at all) is answered here, with its closing frames queued.
-    if let Some((answer, rx)) = pending.take() {
-        let _ = answer.send(sse_response(rx));
+    if let Some((answer, resp)) = pending.take() {
+        let _ = answer.send(Ok(resp));
     }
-    // Closing the channel ends the response before the bookkeeping.
-    drop(tx);
+    // Closing the stream ends the response before the bookkeeping.
+    sink.close();
     meter.record(&env, used).await;
 }
 

@@ -613,7 +613,7 @@ async fn set_budget(app: &TestApp, user: &User, org: &str, limit: u64) {
 
 /// The org's usage row for `model`, once it has `requests` requests (usage is recorded after
 /// the reply ends).
-async fn usage_of(app: &TestApp, user: &User, org: &str, model: &str, requests: u64) -> Value {
+pub async fn usage_of(app: &TestApp, user: &User, org: &str, model: &str, requests: u64) -> Value {
     for _ in 0..100 {
         let page: Value = app
             .get(

@@ -5,7 +5,7 @@
 use chatgate::providers::{takes_url, Block, Media, ProviderKind};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, spawn_app, SseReader, TestApp, User};
 
 const MODELS: [&str; 4] = ["demo/echo", "openai/mock", "anthropic/mock", "gemini/mock"];
 
@@ -264,4 +264,32 @@ async fn a_reasoning_signature_goes_back_to_its_own_provider_and_never_to_anothe
     }
     let resp = complete(&app, &user, &next_turn("gemini/mock", &claude)).await;
     assert_eq!(resp.status(), 200, "gemini given anthropic's reasoning");
+}
+
+/// A client that leaves a stream stops the provider's reply (the Worker notices when its next
+/// frame is refused), and the key is billed what was streamed until then: before, the reply
+/// ran to its end upstream, paid for by nobody's request.
+#[tokio::test]
+async fn a_stream_the_client_leaves_stops_upstream_and_is_billed_what_was_streamed() {
+    let app = spawn_app().await;
+    let user = app.register("v1-leave").await;
+    let model = "openai/mock-tokens-100-delay-30";
+    let resp = complete(
+        &app,
+        &user,
+        &json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "go"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut reader = SseReader::new(resp);
+    for _ in 0..3 {
+        reader.next_event().await.expect("a frame");
+    }
+    drop(reader);
+    let row = crate::chat::usage_of(&app, &user, &user.personal_org, model, 1).await;
+    let completion = row["completion_tokens"].as_u64().unwrap();
+    assert!(
+        (3..60).contains(&completion),
+        "billed {completion} of the 100 tokens: {row}"
+    );
 }
