@@ -2141,9 +2141,10 @@ paths.update({
         "post": op(
             "Register an OAuth client (an app that signs the organization's members in with chatgate)", "orgs",
             status=201, errors=(403, 404, 409), params=(ORG,),
-            ok={"allOf": [ref("OAuthClient"), obj({"client_secret": {
-                "type": "string", "description": "confidential clients only: shown in this response only, stored "
-                                                 "hashed"}}, extra=True)]},
+            ok={**components["schemas"]["OAuthClient"],
+                "properties": {**components["schemas"]["OAuthClient"]["properties"], "client_secret": {
+                    "type": "string", "description": "confidential clients only: shown in this response only, "
+                                                     "stored hashed"}}},
             texts={403: "The caller's role is below admin (`forbidden`)",
                    409: "The organization has 50 clients, the most allowed (`conflict`)"},
             description="Admin or owner. A confidential client authenticates at the token endpoint with its secret "
@@ -2158,8 +2159,9 @@ paths.update({
                                                     "uniqueItems": True,
                                                     "description": "where RP-initiated logout may return"},
                       "type": {"enum": ["confidential", "public"]},
-                      "scopes": {"type": "array", "items": OAUTH_SCOPE, "uniqueItems": True,
-                                 "contains": {"const": "openid"}},
+                      "scopes": {"anyOf": [{"type": "array", "items": OAUTH_SCOPE, "uniqueItems": True,
+                                            "contains": {"const": "openid"}}, {"type": "null"}],
+                                 "description": "default (absent or null): openid profile email"},
                       "any_user": {"type": "boolean", "default": False}},
                      ["name", "redirect_uris", "type"])),
         "get": op("The organization's OAuth clients, oldest first (all of them: at most 50)", "orgs",
@@ -2239,8 +2241,8 @@ paths.update({
                 description="the sign-in is older than `max_age` (or `prompt=login`): sign in again, then ask "
                             "again"),
         ]},
-        texts={400: "No such client, or a `redirect_uri` it did not register (never redirected), or an invalid "
-                    "body (`validation_failed`)",
+        texts={400: "No such client, or a `redirect_uri` it did not register (never redirected), a field over "
+                    "its length, or an invalid body (`validation_failed`)",
                401: "Not signed in (without `prompt=none`, which redirects with `login_required` instead)",
                403: "The user is not a member of the client's organization (unless the client is for any user), "
                     "or the organization requires a sign-in provider or two-factor authentication the session "
@@ -2274,7 +2276,7 @@ paths.update({
                                                                           "`post_logout_redirect_uri` with `state`; "
                                                                           "null: stay on chatgate"},
                 "client_name": NULLABLE_S}, ["redirect_to", "client_name"]),
-        texts={400: "An `id_token_hint` that is not an ID token of this server, a `client_id` that differs from "
+        texts={400: "A field over its length, an `id_token_hint` that is not an ID token of this server, a `client_id` that differs from "
                     "its audience or names no client, or a `post_logout_redirect_uri` the client did not "
                     "register or without a client to say whose (`validation_failed`)"},
         description="OpenID Connect RP-Initiated Logout 1.0: the end_session_endpoint is the web client's page "

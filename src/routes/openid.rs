@@ -180,8 +180,37 @@ fn redirect_error(
     ok(&serde_json::json!({ "redirect_to": with_params(uri, &pairs)? }))
 }
 
+/// 400 when `value` is longer than `max` bytes (the limits the OpenAPI document states).
+fn at_most(field: &str, value: Option<&str>, max: usize) -> ApiResult<()> {
+    if value.is_some_and(|v| v.len() > max) {
+        return Err(ApiError::param(
+            field,
+            format!("{field}: at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn authorize(mut ctx: Ctx) -> ApiResult<Response> {
     let body: AuthorizeBody = ctx.json(AUTH_BODY_LIMIT).await?;
+    for (field, value, max) in [
+        ("client_id", Some(body.client_id.as_str()), 200),
+        ("redirect_uri", Some(body.redirect_uri.as_str()), 2048),
+        ("response_type", body.response_type.as_deref(), 100),
+        ("response_mode", body.response_mode.as_deref(), 100),
+        ("scope", body.scope.as_deref(), 200),
+        ("state", body.state.as_deref(), MAX_STATE_LEN),
+        ("nonce", body.nonce.as_deref(), MAX_NONCE_LEN),
+        ("code_challenge", body.code_challenge.as_deref(), 128),
+        (
+            "code_challenge_method",
+            body.code_challenge_method.as_deref(),
+            20,
+        ),
+        ("prompt", body.prompt.as_deref(), 100),
+    ] {
+        at_most(field, value, max)?;
+    }
     let db = ctx.db()?;
     // Until the client and its redirect URI are known good, nothing redirects (4.1.2.1).
     let client = oauth::client(&db, &body.client_id)
@@ -197,9 +226,6 @@ pub async fn authorize(mut ctx: Ctx) -> ApiResult<Response> {
     let state = body.state.as_deref().filter(|s| !s.is_empty());
     let fail = |error: &str, description: &str| redirect_error(uri, error, description, state);
 
-    if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return redirect_error(uri, "invalid_request", "state is too long", None);
-    }
     if body.response_type.as_deref() != Some("code") {
         return fail(
             "unsupported_response_type",
@@ -224,9 +250,6 @@ pub async fn authorize(mut ctx: Ctx) -> ApiResult<Response> {
         }
     };
     let nonce = body.nonce.as_deref().filter(|n| !n.is_empty());
-    if nonce.is_some_and(|n| n.len() > MAX_NONCE_LEN) {
-        return fail("invalid_request", "nonce is too long");
-    }
     let challenge =
         match (
             body.code_challenge.as_deref().filter(|c| !c.is_empty()),
@@ -995,6 +1018,18 @@ struct LogoutBody {
 /// the user out (`redirect_to`, null when nowhere), and the app's name for the page.
 pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
     let body: LogoutBody = ctx.json(AUTH_BODY_LIMIT).await?;
+    for (field, value, max) in [
+        ("id_token_hint", body.id_token_hint.as_deref(), 8192),
+        ("client_id", body.client_id.as_deref(), 200),
+        (
+            "post_logout_redirect_uri",
+            body.post_logout_redirect_uri.as_deref(),
+            2048,
+        ),
+        ("state", body.state.as_deref(), MAX_STATE_LEN),
+    ] {
+        at_most(field, value, max)?;
+    }
     let db = ctx.db()?;
     let empty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
     let mut client_id = empty(&body.client_id);

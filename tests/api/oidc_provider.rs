@@ -152,6 +152,29 @@ async fn verified(app: &TestApp, jwt: &str) -> JWTClaims<serde_json::Map<String,
         .expect("verifies with the JWKS")
 }
 
+/// An ID token for `user` from a client of their personal workspace (for the key rotation
+/// test of `signing_keys`): the token and the client's id.
+pub async fn id_token_for(app: &TestApp, user: &User) -> (String, String) {
+    let client = confidential(app, user, &user.personal_org, &["openid", "email"]).await;
+    let code = code_for(app, user, &client.0, "openid email", false).await;
+    let resp = exchange(app, &client, &code, None).await;
+    assert_eq!(resp.status(), 200);
+    let tokens: Value = resp.json().await.unwrap();
+    (tokens["id_token"].as_str().unwrap().to_string(), client.0)
+}
+
+/// Whether chatgate still takes `id_token` as an ID token of its own (a logout hint).
+pub async fn hint_accepted(app: &TestApp, id_token: &str) -> bool {
+    let resp = app
+        .post(
+            "/api/oauth/logout",
+            None,
+            &json!({"id_token_hint": id_token}),
+        )
+        .await;
+    resp.status() == 200
+}
+
 #[tokio::test]
 async fn org_admins_register_list_and_delete_clients_and_the_secret_is_shown_once() {
     let app = spawn_app().await;
@@ -462,6 +485,23 @@ async fn a_bad_client_or_redirect_uri_is_400_and_never_redirects_other_errors_re
         let problem = assert_problem(resp, 400, "validation_failed").await;
         assert!(problem.get("redirect_to").is_none());
     }
+    // Fields over the lengths the OpenAPI document states are 400 too, for a good client.
+    for (field, len) in [("state", 2049), ("nonce", 513), ("scope", 201)] {
+        let mut body = base.clone();
+        body[field] = json!("s".repeat(len));
+        let resp = app
+            .post("/api/oauth/authorize", Some(&owner.token), &body)
+            .await;
+        assert_problem(resp, 400, "validation_failed").await;
+    }
+    let resp = app
+        .post(
+            "/api/oauth/logout",
+            None,
+            &json!({"state": "s".repeat(2049)}),
+        )
+        .await;
+    assert_problem(resp, 400, "validation_failed").await;
     for (field, value, error) in [
         ("scope", "openid org", "invalid_scope"),
         ("scope", "email", "invalid_scope"),
