@@ -656,6 +656,74 @@ async fn a_code_works_once_with_its_redirect_uri_and_verifier_and_its_reuse_revo
 }
 
 #[tokio::test]
+async fn a_public_client_exchanges_with_its_verifier_alone_and_a_code_is_bound_to_its_client() {
+    let app = spawn_app().await;
+    let owner = app.register("op-public").await;
+    let org = create_org(&app, &owner, "Public org").await;
+    let (public, _) = register_client(
+        &app,
+        &owner,
+        &org,
+        json!({"name": "Spa", "redirect_uris": [CALLBACK], "type": "public"}),
+    )
+    .await;
+    let code = code_for(&app, &owner, &public, "openid", true).await;
+    let form = |code: &str, verifier: &str| {
+        vec![
+            ("grant_type".to_string(), "authorization_code".to_string()),
+            ("code".to_string(), code.to_string()),
+            ("redirect_uri".to_string(), CALLBACK.to_string()),
+            ("client_id".to_string(), public.clone()),
+            ("code_verifier".to_string(), verifier.to_string()),
+        ]
+    };
+    let send = |f: Vec<(String, String)>| {
+        app.request(Method::POST, "/oauth/token", None)
+            .form(&f)
+            .send()
+    };
+    // A secret a public client does not have is refused; the code is not spent by it.
+    let mut with_secret = form(&code, VERIFIER);
+    with_secret.push(("client_secret".into(), "anything".into()));
+    oauth_error(send(with_secret).await.unwrap(), 401, "invalid_client").await;
+    let resp = send(form(&code, VERIFIER)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let tokens: Value = resp.json().await.unwrap();
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no offline_access, no refresh token"
+    );
+
+    // A code issued to one client is refused to another (of another org too), and spent.
+    let other_owner = app.register("op-public-other").await;
+    let other_org = create_org(&app, &other_owner, "Other org").await;
+    let other = confidential(&app, &other_owner, &other_org, &["openid"]).await;
+    let code = code_for(&app, &owner, &public, "openid", true).await;
+    oauth_error(
+        exchange(&app, &other, &code, Some(VERIFIER)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    oauth_error(
+        send(form(&code, VERIFIER)).await.unwrap(),
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // Another org's admin cannot see or delete the client.
+    let resp = app
+        .delete(
+            &format!("/api/orgs/{other_org}/oauth-clients/{public}"),
+            Some(&other_owner.token),
+        )
+        .await;
+    assert_problem(resp, 404, "not_found").await;
+    let code = code_for(&app, &owner, &public, "openid", true).await;
+    assert_eq!(send(form(&code, VERIFIER)).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn forged_tokens_alg_none_and_hs256_with_the_public_key_are_refused_by_userinfo() {
     let app = spawn_app().await;
     let owner = app.register("op-forge").await;
