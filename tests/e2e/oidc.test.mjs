@@ -59,6 +59,9 @@ test('a relying party signs a member in with PKCE and consent, validates the ID 
   assert.match(clientId, /^cgc_/);
   assert.ok(clientSecret.length >= 40);
   await admin.page.getByRole('table', { name: 'OAuth apps' }).getByText('Test RP').waitFor();
+  // The form is back to its defaults for the next app: openid profile email, no more.
+  assert.equal(await admin.page.getByLabel(/^email —/).isChecked(), true);
+  assert.equal(await admin.page.getByLabel(/^org —/).isChecked(), false);
   await shot(admin.page, 'oidc-org-apps');
   assertClean(admin.problems, 'the organization page');
 

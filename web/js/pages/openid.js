@@ -142,7 +142,10 @@ export function oauthClients(root, { org, signal }) {
   const kind = field({ label: 'Type', type: 'select', options: [['confidential', 'Confidential (a server: has a secret)'], ['public', 'Public (no secret: PKCE)']] });
   const scopeBoxes = Object.keys(SCOPES).map((s) => {
     const id = `oauth-scope-${s}`;
-    const input = h('input', { type: 'checkbox', id, value: s, checked: ['openid', 'profile', 'email'].includes(s), disabled: s === 'openid' });
+    const input = h('input', { type: 'checkbox', id, value: s, disabled: s === 'openid' });
+    // The default, which the form's reset comes back to.
+    input.defaultChecked = ['openid', 'profile', 'email'].includes(s);
+    input.checked = input.defaultChecked;
     return { s, input, el: h('div', { class: 'check' }, input, h('label', { for: id }, h('code', null, s), ` — ${SCOPES[s]}`)) };
   });
   const anyUser = h('input', { type: 'checkbox', id: 'oauth-any-user' });
