@@ -724,6 +724,82 @@ async fn a_public_client_exchanges_with_its_verifier_alone_and_a_code_is_bound_t
 }
 
 #[tokio::test]
+async fn max_age_and_prompt_login_want_a_recent_sign_in_and_auth_time_is_when_it_was() {
+    let app = spawn_app().await;
+    let owner = app.register("op-maxage").await;
+    let org = create_org(&app, &owner, "Max age org").await;
+    let client = confidential(&app, &owner, &org, &["openid"]).await;
+    // Allowed once (consent is remembered); then the session was signed in to an hour ago.
+    code_for(&app, &owner, &client.0, "openid", false).await;
+    let session_of = |token: &str| {
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&chatgate::crypto::b64url_decode(payload).unwrap()).unwrap();
+        claims["sid"].as_str().unwrap().to_string()
+    };
+    let sid = session_of(&owner.token);
+    let rows = crate::signing_keys::d1_at(
+        &crate::helpers::server().state_dir,
+        &format!("UPDATE sessions SET created_at = created_at - 3600000 WHERE id = '{sid}'"),
+        &format!("SELECT created_at FROM sessions WHERE id = '{sid}'"),
+    );
+    let signed_in: u64 = rows[0][0].parse::<f64>().unwrap() as u64 / 1000;
+    // The ID token's auth_time is that sign-in, not the code's time.
+    let code2 = code_for(&app, &owner, &client.0, "openid", false).await;
+    let tokens: Value = exchange(&app, &client, &code2, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = verified(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims.custom["auth_time"].as_u64(), Some(signed_in));
+
+    let base = json!({"client_id": client.0, "redirect_uri": CALLBACK, "response_type": "code",
+                      "scope": "openid", "state": "m"});
+    for (field, value) in [
+        ("max_age", json!("1800")),
+        ("max_age", json!(60)),
+        ("prompt", json!("login")),
+    ] {
+        let mut body = base.clone();
+        body[field] = value.clone();
+        let answer = authorize(&app, Some(&owner.token), body.clone()).await;
+        assert_eq!(answer, json!({"login_required": true}), "{field}={value}");
+        body["prompt"] = json!("none");
+        if field == "prompt" {
+            continue;
+        }
+        let answer = authorize(&app, Some(&owner.token), body).await;
+        assert_eq!(
+            q(answer["redirect_to"].as_str().unwrap(), "error").as_deref(),
+            Some("login_required")
+        );
+    }
+    // A max_age the sign-in is within: the code at once (consent is remembered).
+    let mut body = base.clone();
+    body["max_age"] = json!(7200);
+    let answer = authorize(&app, Some(&owner.token), body).await;
+    assert!(
+        answer["redirect_to"].as_str().unwrap().contains("code="),
+        "{answer}"
+    );
+    // A fresh sign-in satisfies prompt=login.
+    let fresh: Value = app
+        .login(&owner.email, &owner.password)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut body = base.clone();
+    body["prompt"] = json!("login");
+    let answer = authorize(&app, Some(fresh["access_token"].as_str().unwrap()), body).await;
+    assert!(
+        answer["redirect_to"].as_str().unwrap().contains("code="),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn forged_tokens_alg_none_and_hs256_with_the_public_key_are_refused_by_userinfo() {
     let app = spawn_app().await;
     let owner = app.register("op-forge").await;
