@@ -2289,7 +2289,9 @@ paths.update({
     "/oauth/token": {"post": {
         "summary": "The token endpoint: an authorization code or a refresh token for tokens", "tags": ["oauth"],
         "security": [],
-        "description": "RFC 6749 4.1.3 and 6, OpenID Connect Core 3.1.3. `authorization_code`: the code (single "
+        "description": "Any origin may call it (`access-control-allow-origin: *`; it takes no cookie), as "
+                       "discovery, userinfo and revocation. "
+                       "RFC 6749 4.1.3 and 6, OpenID Connect Core 3.1.3. `authorization_code`: the code (single "
                        "use, 60 s; presented again, the tokens it gave are revoked), the same `redirect_uri`, and "
                        "the PKCE `code_verifier` when the request had a challenge. `refresh_token`: rotated on "
                        "every use (the answer has the next one); a used token presented again more than 10 s "
@@ -2338,7 +2340,10 @@ paths.update({
                 ["sub"])),
             "401": oauth_error_response("No bearer token (`invalid_request`), or one that is not a valid, live "
                                         "client access token (`invalid_token`); with `WWW-Authenticate: Bearer`"),
-        }}},
+        }},
+        "options": {"summary": "CORS preflight of userinfo", "tags": ["oauth"], "security": [],
+                    "responses": {"204": {"description": "access-control-allow-origin: *, allow-methods GET, "
+                                                         "allow-headers authorization"}}}},
     "/oauth/revoke": {"post": {
         "summary": "Revoke a token (RFC 7009)", "tags": ["oauth"], "security": [],
         "description": "A refresh token or an access token of this client: the grant it belongs to ends (its "

@@ -106,6 +106,7 @@ pub static ROUTES: &[Route] = &[
     public!("POST", "/api/oauth/logout", openid::logout),
     public!("POST", "/oauth/token", openid::token),
     public!("GET", "/oauth/userinfo", openid::userinfo),
+    public!("OPTIONS", "/oauth/userinfo", openid::userinfo_preflight),
     public!("POST", "/oauth/revoke", openid::revoke),
     user!("GET", "/api/me/oauth-grants", openid::grants),
     user!(

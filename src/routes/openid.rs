@@ -38,6 +38,24 @@ fn issuer(ctx: &Ctx) -> String {
     crate::email::public_origin(ctx)
 }
 
+/// Any origin may call the endpoints a relying party calls from a browser (discovery, token,
+/// userinfo, revocation): they take no cookie, only what the request itself carries.
+fn any_origin(mut resp: Response) -> ApiResult<Response> {
+    resp.headers_mut().set("access-control-allow-origin", "*")?;
+    Ok(resp)
+}
+
+/// The CORS preflight of `GET /oauth/userinfo` (its `Authorization` header needs one).
+pub async fn userinfo_preflight(_ctx: Ctx) -> ApiResult<Response> {
+    let mut resp = Response::builder().with_status(204).empty();
+    let headers = resp.headers_mut();
+    headers.set("access-control-allow-origin", "*")?;
+    headers.set("access-control-allow-methods", "GET")?;
+    headers.set("access-control-allow-headers", "authorization")?;
+    headers.set("access-control-max-age", "600")?;
+    Ok(resp)
+}
+
 // --- Discovery ---------------------------------------------------------------------------
 
 pub async fn configuration(ctx: Ctx) -> ApiResult<Response> {
@@ -68,7 +86,7 @@ pub async fn configuration(ctx: Ctx) -> ApiResult<Response> {
     }))?;
     resp.headers_mut()
         .set("cache-control", "public, max-age=600")?;
-    Ok(resp)
+    any_origin(resp)
 }
 
 // --- The consent decision (POST /api/oauth/authorize) -------------------------------------
@@ -421,7 +439,7 @@ impl OAuthError {
         if let Some(c) = self.challenge {
             resp.headers_mut().set("www-authenticate", &c)?;
         }
-        Ok(resp)
+        any_origin(resp)
     }
 }
 
@@ -574,7 +592,7 @@ pub async fn token(mut ctx: Ctx) -> ApiResult<Response> {
         Ok(body) => {
             let mut resp = ok(&body)?;
             resp.headers_mut().set("pragma", "no-cache")?;
-            Ok(resp)
+            any_origin(resp)
         }
         Err(e) => e.respond(),
     }
@@ -965,7 +983,7 @@ pub async fn userinfo(ctx: Ctx) -> ApiResult<Response> {
     };
     let mut claims = user_claims(&ctx.db()?, &client, &grant.user_id, &grant.scope).await?;
     claims.insert("sub".into(), serde_json::json!(grant.user_id));
-    ok(&serde_json::Value::Object(claims))
+    any_origin(ok(&serde_json::Value::Object(claims))?)
 }
 
 // --- POST /oauth/revoke (RFC 7009) --------------------------------------------------------
@@ -1000,7 +1018,7 @@ pub async fn revoke(mut ctx: Ctx) -> ApiResult<Response> {
     }
     let mut resp = Response::builder().with_status(200).empty();
     resp.headers_mut().set("cache-control", "no-store")?;
-    Ok(resp)
+    any_origin(resp)
 }
 
 // --- RP-initiated logout (POST /api/oauth/logout, for the page at /oauth/logout) ----------

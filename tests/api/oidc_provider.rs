@@ -338,6 +338,22 @@ async fn the_code_flow_gives_tokens_that_verify_from_the_jwks_and_userinfo_with_
     let resp = exchange(&app, &client, &code, Some(VERIFIER)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
+    // A relying party in a browser on another origin may call the token and userinfo endpoints.
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let preflight = app
+        .request(Method::OPTIONS, "/oauth/userinfo", None)
+        .header("origin", "https://spa.example.com")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "authorization"
+    );
     let tokens: Value = resp.json().await.unwrap();
     assert_eq!(tokens["token_type"], "Bearer");
     let id_token = tokens["id_token"].as_str().unwrap();
