@@ -98,6 +98,43 @@ CREATE TABLE mfa_tickets (
   used_at      INTEGER
 );
 
+CREATE TABLE oauth_clients (
+  id            TEXT PRIMARY KEY,              -- the client_id
+  org_id        TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+  name          TEXT NOT NULL,
+  redirect_uris TEXT NOT NULL,                 -- JSON array of strings, matched exactly
+  post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]',
+  type          TEXT NOT NULL CHECK (type IN ('confidential', 'public')),
+  scopes        TEXT NOT NULL,                 -- the scopes it may ask for, space-separated
+  any_user      INTEGER NOT NULL DEFAULT 0,    -- 1: any chatgate user may authorize it
+  secret_hash   TEXT,                          -- SHA-256 (hex) of the secret; NULL for a public client
+  created_by    TEXT,
+  created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE oauth_codes (
+  code_hash      TEXT PRIMARY KEY,
+  client_id      TEXT NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+  user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  redirect_uri   TEXT NOT NULL,
+  scope          TEXT NOT NULL,
+  nonce          TEXT,
+  code_challenge TEXT,
+  auth_time      INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  used_at        INTEGER,
+  session_id     TEXT
+);
+
+CREATE TABLE oauth_consents (
+  user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  client_id  TEXT NOT NULL REFERENCES oauth_clients(id) ON DELETE CASCADE,
+  scopes     TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, client_id)
+);
+
 CREATE TABLE oauth_flows (
   state_hash   TEXT PRIMARY KEY,
   provider     TEXT NOT NULL,
@@ -173,7 +210,7 @@ CREATE TABLE sessions (
   user_agent   TEXT NOT NULL DEFAULT '',
   ip           TEXT NOT NULL DEFAULT '',
   revoked_at   INTEGER
-, idp TEXT);
+, idp TEXT, client_id TEXT, scope TEXT, auth_time INTEGER);
 
 CREATE TABLE signing_keys (
   kid TEXT PRIMARY KEY,
@@ -297,6 +334,12 @@ CREATE INDEX memberships_by_user ON memberships(user_id);
 
 CREATE INDEX mfa_tickets_by_expiry ON mfa_tickets(expires_at);
 
+CREATE INDEX oauth_clients_by_org ON oauth_clients(org_id, created_at);
+
+CREATE INDEX oauth_codes_by_expiry ON oauth_codes(expires_at);
+
+CREATE INDEX oauth_consents_by_client ON oauth_consents(client_id);
+
 CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
 
 CREATE INDEX object_wipes_by_age ON object_wipes(queued_at);
@@ -304,6 +347,8 @@ CREATE INDEX object_wipes_by_age ON object_wipes(queued_at);
 CREATE INDEX passkeys_by_user ON passkeys(user_id, created_at);
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
+
+CREATE INDEX sessions_by_client ON sessions(client_id, user_id) WHERE client_id IS NOT NULL;
 
 CREATE INDEX sessions_by_expiry ON sessions(expires_at);
 

@@ -94,7 +94,9 @@ AUDIT_TYPE = {"enum": ["login.succeeded", "login.failed", "refresh.reuse_detecte
                        "identity.unlinked", "2fa.enabled", "2fa.disabled", "mfa.failed", "mfa.recovery_code_used",
                        "passkey.added", "passkey.renamed", "passkey.removed", "passkey.counter_regressed",
                        "org.exported", "admin.user_disabled", "admin.user_enabled", "admin.user_deleted", "admin.org_budget_changed",
-                       "admin.org_service_keys_changed", "admin.signing_key_rotated"]}
+                       "admin.org_service_keys_changed", "admin.signing_key_rotated",
+                       "oauth_client.created", "oauth_client.deleted", "oauth_consent.granted",
+                       "oauth_consent.revoked", "oauth_tokens.issued"]}
 PROVIDER = {"enum": ["openai", "anthropic", "gemini"]}
 DELIVERY = {"enum": ["cookie", "body"], "default": "cookie",
             "description": "where the refresh token goes: an HttpOnly cookie (default) or this JSON body"}
@@ -2117,6 +2119,256 @@ paths.update({
                     "Audited as `admin.signing_key_rotated`.")},
 })
 
+# --- chatgate as an OpenID Provider (src/routes/oauth_clients.rs, src/routes/openid.rs) ---------
+OAUTH_SCOPE = {"enum": ["openid", "profile", "email", "org", "offline_access"]}
+OAUTH_REDIRECT_URI = {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": r"^(?:https://[^\s#@/]+|http://(?:localhost|127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?)(?:[/?][^\s#]*)?$",
+                      "description": "an absolute https URL, or http to localhost, 127.0.0.1 or [::1]; no fragment, "
+                                     "no credentials. Matched exactly, character for character"}
+CLIENT_ID = path_param("client_id", "OAuth client id")
+components["schemas"].update({
+    "OAuthClient": obj({
+        "client_id": ID, "org_id": ID, "name": S,
+        "redirect_uris": {"type": "array", "items": S, "minItems": 1, "maxItems": 10},
+        "post_logout_redirect_uris": {"type": "array", "items": S, "maxItems": 10},
+        "type": {"enum": ["confidential", "public"]},
+        "scopes": {"type": "array", "items": OAUTH_SCOPE},
+        "any_user": {"type": "boolean", "description": "any chatgate user may authorize it, not only the "
+                                                       "organization's members"},
+        "created_at": TIME,
+    }, ["client_id", "org_id", "name", "redirect_uris", "post_logout_redirect_uris", "type", "scopes", "any_user",
+        "created_at"]),
+})
+paths.update({
+    "/api/orgs/{org}/oauth-clients": {
+        "post": op(
+            "Register an OAuth client (an app that signs the organization's members in with chatgate)", "orgs",
+            status=201, errors=(403, 404, 409), params=(ORG,),
+            ok={**components["schemas"]["OAuthClient"],
+                "properties": {**components["schemas"]["OAuthClient"]["properties"], "client_secret": {
+                    "type": "string", "description": "confidential clients only: shown in this response only, "
+                                                     "stored hashed"}}},
+            texts={403: "The caller's role is below admin (`forbidden`)",
+                   409: "The organization has 50 clients, the most allowed (`conflict`)"},
+            description="Admin or owner. A confidential client authenticates at the token endpoint with its secret "
+                        "(`client_secret_basic` or `client_secret_post`); a public one has no secret and must use "
+                        "PKCE (S256). `scopes` (default `openid profile email`) are those it may ask for; `openid` "
+                        "is required. Only the organization's members may authorize it, unless `any_user`. "
+                        "Audited as `oauth_client.created`.",
+            body=obj({"name": NAME,
+                      "redirect_uris": {"type": "array", "items": OAUTH_REDIRECT_URI, "minItems": 1, "maxItems": 10,
+                                        "uniqueItems": True},
+                      "post_logout_redirect_uris": {"type": "array", "items": OAUTH_REDIRECT_URI, "maxItems": 10,
+                                                    "uniqueItems": True,
+                                                    "description": "where RP-initiated logout may return"},
+                      "type": {"enum": ["confidential", "public"]},
+                      "scopes": {"anyOf": [{"type": "array", "items": OAUTH_SCOPE, "uniqueItems": True,
+                                            "contains": {"const": "openid"}}, {"type": "null"}],
+                                 "description": "default (absent or null): openid profile email"},
+                      "any_user": {"type": "boolean", "default": False}},
+                     ["name", "redirect_uris", "type"])),
+        "get": op("The organization's OAuth clients, oldest first (all of them: at most 50)", "orgs",
+                  ok=obj({"items": {"type": "array", "items": ref("OAuthClient")}}, ["items"]),
+                  errors=(403, 404), params=(ORG,),
+                  texts={403: "The caller's role is below admin (`forbidden`)"}),
+    },
+    "/api/orgs/{org}/oauth-clients/{client_id}": {"delete": op(
+        "Delete an OAuth client", "orgs", status=204, errors=(403, 404), params=(ORG, CLIENT_ID),
+        texts={403: "The caller's role is below admin (`forbidden`)",
+               404: "No such organization, or no such client in it (`not_found`)"},
+        description="Admin or owner. Every token it holds stops working at once; its codes and users' consents "
+                    "go with it. Audited as `oauth_client.deleted`.")},
+})
+
+OAUTH_ERROR = obj({"error": S, "error_description": S}, ["error"],
+                  description="RFC 6749 5.2: `error` is an OAuth error code (`invalid_request`, `invalid_client`, "
+                              "`invalid_grant`, `unsupported_grant_type`, `invalid_scope`; `invalid_token` at "
+                              "userinfo)")
+
+
+def oauth_error_response(text):
+    return {"description": text, "content": {"application/json": {"schema": OAUTH_ERROR}}}
+
+
+def form_body(schema):
+    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+CLIENT_AUTH = ("The client authenticates with `client_secret_basic` (`Authorization: Basic` of "
+               "`client_id:client_secret`, each form-encoded) or `client_secret_post` (both in the body); a public "
+               "client sends only `client_id`. A failed authentication is 401 `invalid_client` (with "
+               "`WWW-Authenticate: Basic` when Basic was used). Parameters are at most once each (else "
+               "`invalid_request`); an empty one is as absent. A body other than form-encoded is 400 "
+               "`invalid_request`. Bodies up to 16 KiB.")
+CLIENT_FORM = {"client_id": {"type": "string", "maxLength": 200}, "client_secret": {"type": "string", "maxLength": 200}}
+OAUTH_SCOPES_TEXT = "space-separated scopes: `openid` (required) and any of `profile email org offline_access` the client may ask for"
+components["securitySchemes"]["clientAccessToken"] = {
+    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+    "description": "An access token the token endpoint issued to an OAuth client: an ES256 JWT (a key of "
+                   "GET /.well-known/jwks.json) with `aud` the client id, `scope`, `typ: chatgate.client_access`; "
+                   "15 minutes. chatgate's own routes refuse it."}
+components["schemas"].update({
+    "OAuthGrant": obj({
+        "client_id": ID, "client_name": S, "org_id": ID, "org_name": S,
+        "scopes": {"type": "array", "items": OAUTH_SCOPE}, "created_at": TIME, "updated_at": TIME,
+    }, ["client_id", "client_name", "org_id", "org_name", "scopes", "created_at", "updated_at"]),
+})
+paths.update({
+    "/.well-known/openid-configuration": {"get": op(
+        "OpenID Provider metadata (discovery)", "oauth", public=True,
+        ok=obj({"issuer": S, "authorization_endpoint": S, "token_endpoint": S, "userinfo_endpoint": S,
+                "jwks_uri": S, "revocation_endpoint": S, "end_session_endpoint": S,
+                "scopes_supported": {"type": "array", "items": S},
+                "response_types_supported": {"type": "array", "items": S}}, ["issuer", "authorization_endpoint",
+                                                                            "token_endpoint", "jwks_uri"],
+               extra=True),
+        description="OpenID Connect Discovery 1.0. `issuer` is PUBLIC_URL, else the origin the request came to; "
+                    "the authorization code flow only, PKCE S256, ID tokens ES256. `sub` is the user's id, the "
+                    "same for every client. `Cache-Control: public, max-age=600`.")},
+    "/api/oauth/authorize": {"post": op(
+        "The consent decision of the authorization page (GET /oauth/authorize)", "oauth", public=True,
+        errors=(401, 403),
+        ok={"oneOf": [
+            obj({"redirect_to": {"type": "string", "description": "where the browser goes: the client's redirect "
+                                                                 "URI with `code` and `state`, or with `error`, "
+                                                                 "`error_description` and `state`"}},
+                ["redirect_to"]),
+            obj({"consent": obj({
+                "client": obj({"client_id": ID, "name": S}, ["client_id", "name"]),
+                "org": {"anyOf": [obj({"id": ID, "name": S}, ["id", "name"]), {"type": "null"}]},
+                "scopes": {"type": "array", "items": OAUTH_SCOPE},
+                "previously_granted": {"type": ["array", "null"], "items": OAUTH_SCOPE}},
+                ["client", "org", "scopes", "previously_granted"])}, ["consent"],
+                description="no `decision` and the user has not allowed these scopes: show the consent page"),
+            obj({"login_required": {"const": True}}, ["login_required"],
+                description="the sign-in is older than `max_age` (or `prompt=login`): sign in again, then ask "
+                            "again"),
+        ]},
+        texts={400: "No such client, or a `redirect_uri` it did not register (never redirected), a field over "
+                    "its length, or an invalid body (`validation_failed`)",
+               401: "Not signed in (without `prompt=none`, which redirects with `login_required` instead)",
+               403: "The user is not a member of the client's organization (unless the client is for any user), "
+                    "or the organization requires a sign-in provider or two-factor authentication the session "
+                    "lacks (`forbidden`, `sso_required`, `mfa_required`)"},
+        description="Called by the web client's page at /oauth/authorize with the authorization request's "
+                    "parameters and the user's access token (optional: `prompt=none` needs none). Once the client "
+                    "and its redirect URI are known good, every other error is a redirect with `error` (RFC 6749 "
+                    "4.1.2.1): `unsupported_response_type`, `invalid_scope`, `invalid_request` (PKCE missing for a "
+                    "public client, a method other than S256, a bad `prompt` or `max_age`), `login_required`, "
+                    "`consent_required`, `access_denied`. Consent is remembered per user and client: a covered "
+                    "request (without `prompt=consent`) gets its code at once. `decision: allow` records the "
+                    "consent (`oauth_consent.granted`). A sign-in counts as fresh for `max_age` or 10 minutes, "
+                    "whichever is longer (`prompt=login` is `max_age=0`). Codes are single use, live 60 s and are "
+                    "bound to the client, the redirect URI and the PKCE challenge. " + AUTH_BODY_NOTE,
+        body=obj({"client_id": {"type": "string", "maxLength": 200}, "redirect_uri": {"type": "string", "maxLength": 2048},
+                  "response_type": nullable({"type": "string", "maxLength": 100}),
+                  "response_mode": nullable({"type": "string", "maxLength": 100}),
+                  "scope": nullable({"type": "string", "maxLength": 200, "description": OAUTH_SCOPES_TEXT}),
+                  "state": nullable({"type": "string", "maxLength": 2048}),
+                  "nonce": nullable({"type": "string", "maxLength": 512}),
+                  "code_challenge": nullable({"type": "string", "maxLength": 128}),
+                  "code_challenge_method": nullable({"type": "string", "maxLength": 20}),
+                  "prompt": nullable({"type": "string", "maxLength": 100}),
+                  "max_age": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 999999999999},
+                                        {"type": "string", "pattern": "^[0-9]{0,12}$"}, {"type": "null"}]},
+                  "decision": nullable({"enum": ["allow", "deny"]})},
+                 ["client_id", "redirect_uri"]))},
+    "/api/oauth/logout": {"post": op(
+        "Check an RP-initiated logout request (the page at /oauth/logout)", "oauth", public=True,
+        ok=obj({"redirect_to": {"type": ["string", "null"], "description": "the registered "
+                                                                          "`post_logout_redirect_uri` with `state`; "
+                                                                          "null: stay on chatgate"},
+                "client_name": NULLABLE_S}, ["redirect_to", "client_name"]),
+        texts={400: "A field over its length, an `id_token_hint` that is not an ID token of this server, a `client_id` that differs from "
+                    "its audience or names no client, or a `post_logout_redirect_uri` the client did not "
+                    "register or without a client to say whose (`validation_failed`)"},
+        description="OpenID Connect RP-Initiated Logout 1.0: the end_session_endpoint is the web client's page "
+                    "/oauth/logout, which asks this, signs the user out of chatgate and goes to `redirect_to`. "
+                    "An expired ID token is a valid hint. " + AUTH_BODY_NOTE,
+        body=obj({"id_token_hint": nullable({"type": "string", "maxLength": 8192}),
+                  "client_id": nullable({"type": "string", "maxLength": 200}),
+                  "post_logout_redirect_uri": nullable({"type": "string", "maxLength": 2048}),
+                  "state": nullable({"type": "string", "maxLength": 2048})}))},
+    "/oauth/token": {"post": {
+        "summary": "The token endpoint: an authorization code or a refresh token for tokens", "tags": ["oauth"],
+        "security": [],
+        "description": "Any origin may call it (`access-control-allow-origin: *`; it takes no cookie), as "
+                       "discovery, userinfo and revocation. "
+                       "RFC 6749 4.1.3 and 6, OpenID Connect Core 3.1.3. `authorization_code`: the code (single "
+                       "use, 60 s; presented again, the tokens it gave are revoked), the same `redirect_uri`, and "
+                       "the PKCE `code_verifier` when the request had a challenge. `refresh_token`: rotated on "
+                       "every use (the answer has the next one); a used token presented again more than 10 s "
+                       "later revokes the grant (`refresh.reuse_detected`). A refresh token is issued only with "
+                       "the `offline_access` scope. Refused (`invalid_grant`) once the user left the client's "
+                       "organization (unless it is for any user), the account is disabled, or the consent was "
+                       "revoked. Errors are RFC 6749 5.2 JSON. " + CLIENT_AUTH,
+        "requestBody": form_body(obj({
+            "grant_type": {"type": "string", "maxLength": 100,
+                           "description": "`authorization_code` or `refresh_token` (else `unsupported_grant_type`)"},
+            "code": {"type": "string", "maxLength": 200}, "redirect_uri": {"type": "string", "maxLength": 2048},
+            "code_verifier": {"type": "string", "maxLength": 200},
+            "refresh_token": {"type": "string", "maxLength": 200},
+            "scope": {"type": "string", "maxLength": 200, "description": "refresh only: a subset of the grant's"},
+            **CLIENT_FORM}, ["grant_type"])),
+        "responses": {
+            "200": json_response(obj({
+                "access_token": {"type": "string", "description": "ES256 JWT, `aud` the client id (see the "
+                                                                 "clientAccessToken scheme)"},
+                "token_type": {"const": "Bearer"}, "expires_in": {"const": 900}, "scope": S,
+                "id_token": {"type": "string", "description": "ES256 with `kid`; `iss`, `sub` (user id), `aud`, "
+                                                             "`exp`, `iat`, `auth_time`, `nonce`, `at_hash`, "
+                                                             "`azp`, and the scopes' claims"},
+                "refresh_token": {"type": "string", "description": "with `offline_access` only"}},
+                ["access_token", "token_type", "expires_in", "scope"])),
+            "400": oauth_error_response("`invalid_request`, `invalid_grant`, `unsupported_grant_type`, "
+                                        "`invalid_scope`"),
+            "401": oauth_error_response("`invalid_client`: unknown client, wrong or missing secret"),
+            "413": problem(413),
+        }}},
+    "/oauth/userinfo": {"get": {
+        "summary": "Claims about the user of a client's access token", "tags": ["oauth"],
+        "security": [{"clientAccessToken": []}],
+        "description": "OpenID Connect Core 5.3. `sub` (the user id); `email`, `email_verified` (scope email); "
+                       "`name` (profile); `organization` {id, name, role, enabled_models, monthly_token_limit, "
+                       "features} (org: the client's organization). 401 `invalid_token` once the grant is revoked, "
+                       "the client deleted, or the user is no longer a member of its organization.",
+        "responses": {
+            "200": json_response(obj({
+                "sub": S, "email": S, "email_verified": {"type": "boolean"}, "name": S,
+                "organization": obj({"id": ID, "name": S, "role": {"enum": ["owner", "admin", "member", None]},
+                                     "enabled_models": {"type": "array", "items": S},
+                                     "monthly_token_limit": {"type": ["integer", "null"]},
+                                     "features": {"type": "object", "additionalProperties": {"type": "boolean"}}},
+                                    ["id", "name", "role", "enabled_models", "monthly_token_limit", "features"])},
+                ["sub"])),
+            "401": oauth_error_response("No bearer token (`invalid_request`), or one that is not a valid, live "
+                                        "client access token (`invalid_token`); with `WWW-Authenticate: Bearer`"),
+        }},
+        "options": {"summary": "CORS preflight of userinfo", "tags": ["oauth"], "security": [],
+                    "responses": {"204": {"description": "access-control-allow-origin: *, allow-methods GET, "
+                                                         "allow-headers authorization"}}}},
+    "/oauth/revoke": {"post": {
+        "summary": "Revoke a token (RFC 7009)", "tags": ["oauth"], "security": [],
+        "description": "A refresh token or an access token of this client: the grant it belongs to ends (its "
+                       "other tokens too). An unknown token, or another client's, is answered the same: 200. "
+                       + CLIENT_AUTH,
+        "requestBody": form_body(obj({"token": {"type": "string", "maxLength": 8192},
+                                      "token_type_hint": {"type": "string", "maxLength": 100}, **CLIENT_FORM},
+                                     ["token"])),
+        "responses": {
+            "200": {"description": "Revoked, or nothing to revoke; no body"},
+            "400": oauth_error_response("`invalid_request`"),
+            "401": oauth_error_response("`invalid_client`"),
+            "413": problem(413),
+        }}},
+    "/api/me/oauth-grants": {"get": op(
+        "Connected apps: the OAuth clients the user has allowed, most recent first", "me",
+        ok=obj({"items": {"type": "array", "items": ref("OAuthGrant")}}, ["items"]))},
+    "/api/me/oauth-grants/{client_id}": {"delete": op(
+        "Disconnect an app: revoke the consent and every token it holds for the user", "me", status=204,
+        errors=(404,), params=(CLIENT_ID,),
+        description="The next authorization asks for consent again. Audited as `oauth_consent.revoked`.")},
+})
+
 # A disabled account (the console) is refused wherever it would get in.
 DISABLED_403 = "the account has been disabled by a service admin (`account_disabled`)"
 for method, path in [("post", "/api/auth/login"), ("post", "/api/auth/refresh"), ("post", "/api/auth/login/mfa"),
@@ -2170,7 +2422,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit", "admin"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit", "admin", "oauth"]],
     "paths": paths,
     "components": components,
 }

@@ -46,7 +46,7 @@ if [ "${1:-}" = "--test" ]; then
   fi
   # `python -m pip`, not .venv/bin/pip: a venv copied from elsewhere keeps a pip script
   # whose first line points at the original venv (and would install there).
-  if ! .venv/bin/python -c 'import openai, anthropic, livekit.api, schemathesis, jwt, cryptography' 2>/dev/null; then
+  if ! .venv/bin/python -c 'import openai, anthropic, livekit.api, schemathesis, jwt, cryptography, authlib' 2>/dev/null; then
     log "installing the Python clients and schemathesis used by the tests"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
   fi

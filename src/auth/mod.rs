@@ -3,6 +3,7 @@
 pub mod cookie;
 pub mod guard;
 pub mod oidc;
+pub mod openid;
 pub mod password;
 pub mod registration;
 pub mod signing;

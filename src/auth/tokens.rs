@@ -106,9 +106,9 @@ const MAX_TOKEN_LENGTH: usize = 4096;
 /// Signs a JWT with ECDSA's deterministic nonces (RFC 6979), so the same claims always give
 /// the same token: a refresh retried within its grace window must answer with the same access
 /// token, as with HS256. (jwt-simple signs with random nonces.)
-fn sign_deterministically(
+pub(crate) fn sign_deterministically(
     key: &ES256KeyPair,
-    claims: &JWTClaims<AccessClaims>,
+    claims: &impl Serialize,
 ) -> Result<String, String> {
     use p256::ecdsa::signature::Signer;
     let kid = key

@@ -4,6 +4,7 @@ pub mod attachment;
 pub mod email;
 pub mod model_id;
 pub mod name;
+pub mod oauth_client;
 pub mod outbound;
 pub mod password;
 pub mod registration;

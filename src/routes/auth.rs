@@ -320,7 +320,7 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
     let old_hash = sha256_hex(token.as_bytes());
     let new_token = successor_of(&ctx.cfg.jwt_secret, &token);
     let new_hash = sha256_hex(new_token.as_bytes());
-    match sessions::rotate(&db, &old_hash, &new_hash, ctx.now).await? {
+    match sessions::rotate(&db, &old_hash, &new_hash, ctx.now, None).await? {
         sessions::Rotation::Rotated {
             session_id,
             user_id,
@@ -367,7 +367,7 @@ pub async fn refresh(mut ctx: Ctx) -> ApiResult<Response> {
 /// secret. Deriving it (rather than drawing it at random) is what lets a presentation within
 /// the grace window get the same successor without storing any token in clear; it is as
 /// unguessable as the token itself to anyone who does not hold that token.
-fn successor_of(secret: &[u8], token: &str) -> String {
+pub(crate) fn successor_of(secret: &[u8], token: &str) -> String {
     let key = hmac_sha256(secret, b"chatgate refresh-token successor v1");
     b64url(&hmac_sha256(&key, token.as_bytes()))
 }

@@ -22,6 +22,8 @@ pub mod me;
 pub mod messages;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_clients;
+pub mod openid;
 pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
@@ -92,6 +94,26 @@ pub static ROUTES: &[Route] = &[
     public!("GET", "/api", service::info),
     public!("GET", "/openapi.json", service::openapi),
     public!("GET", "/.well-known/jwks.json", service::jwks),
+    // chatgate as an OpenID Provider (the pages /oauth/authorize and /oauth/logout are the
+    // web client's; POST /api/oauth/authorize authenticates itself: `prompt=none` answers a
+    // signed-out caller with a redirect)
+    public!(
+        "GET",
+        "/.well-known/openid-configuration",
+        openid::configuration
+    ),
+    public!("POST", "/api/oauth/authorize", openid::authorize),
+    public!("POST", "/api/oauth/logout", openid::logout),
+    public!("POST", "/oauth/token", openid::token),
+    public!("GET", "/oauth/userinfo", openid::userinfo),
+    public!("OPTIONS", "/oauth/userinfo", openid::userinfo_preflight),
+    public!("POST", "/oauth/revoke", openid::revoke),
+    user!("GET", "/api/me/oauth-grants", openid::grants),
+    user!(
+        "DELETE",
+        "/api/me/oauth-grants/{client_id}",
+        openid::revoke_grant
+    ),
     // Accounts and sessions
     public!("POST", "/api/auth/register", auth::register),
     public!("POST", "/api/auth/login", auth::login),
@@ -204,6 +226,18 @@ pub static ROUTES: &[Route] = &[
     ),
     user!("POST", "/api/invitations/accept", orgs::accept_invitation),
     user!("GET", "/api/orgs/{org}/usage", usage::get),
+    // chatgate as an OpenID Provider: an org's OAuth clients
+    user!(
+        "POST",
+        "/api/orgs/{org}/oauth-clients",
+        oauth_clients::create
+    ),
+    user!("GET", "/api/orgs/{org}/oauth-clients", oauth_clients::list),
+    user!(
+        "DELETE",
+        "/api/orgs/{org}/oauth-clients/{client_id}",
+        oauth_clients::delete
+    ),
     user!("GET", "/api/orgs/{org}/export", export::org),
     // Federation
     user!("POST", "/api/livekit/token", federation::livekit),
@@ -332,11 +366,16 @@ pub fn web_client_method(method: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The OpenID Provider's endpoints outside /api (its other pages are the web client's).
+const OPENID_API_PATHS: [&str; 3] = ["/oauth/token", "/oauth/userinfo", "/oauth/revoke"];
+
 /// Whether a path belongs to the API (everything else is the web client's static assets).
 pub fn is_api_path(path: &str) -> bool {
     path == "/health"
         || path == "/openapi.json"
         || path == "/.well-known/jwks.json"
+        || path == "/.well-known/openid-configuration"
+        || OPENID_API_PATHS.contains(&path)
         || path == "/api"
         || path.starts_with("/api/")
         || path == "/v1"
@@ -354,6 +393,8 @@ mod tests {
             assert!(is_api_path(&path), "{}", route.pattern);
         }
         assert!(!is_api_path("/.well-known/other"));
+        // The OpenID Provider's pages are the web client's.
+        assert!(!is_api_path("/oauth/authorize") && !is_api_path("/oauth/logout"));
     }
 
     #[test]

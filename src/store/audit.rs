@@ -50,10 +50,16 @@ pub enum Action {
     AdminOrgBudgetChanged,
     AdminOrgServiceKeysChanged,
     AdminSigningKeyRotated,
+    // chatgate as an OpenID Provider
+    OAuthClientCreated,
+    OAuthClientDeleted,
+    OAuthConsentGranted,
+    OAuthConsentRevoked,
+    OAuthTokensIssued,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 38] = [
         Action::LoginSucceeded,
         Action::LoginFailed,
         Action::RefreshReuseDetected,
@@ -87,6 +93,11 @@ impl Action {
         Action::AdminOrgBudgetChanged,
         Action::AdminOrgServiceKeysChanged,
         Action::AdminSigningKeyRotated,
+        Action::OAuthClientCreated,
+        Action::OAuthClientDeleted,
+        Action::OAuthConsentGranted,
+        Action::OAuthConsentRevoked,
+        Action::OAuthTokensIssued,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +135,11 @@ impl Action {
             Action::AdminOrgBudgetChanged => "admin.org_budget_changed",
             Action::AdminOrgServiceKeysChanged => "admin.org_service_keys_changed",
             Action::AdminSigningKeyRotated => "admin.signing_key_rotated",
+            Action::OAuthClientCreated => "oauth_client.created",
+            Action::OAuthClientDeleted => "oauth_client.deleted",
+            Action::OAuthConsentGranted => "oauth_consent.granted",
+            Action::OAuthConsentRevoked => "oauth_consent.revoked",
+            Action::OAuthTokensIssued => "oauth_tokens.issued",
         }
     }
 }

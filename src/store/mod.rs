@@ -17,6 +17,7 @@ pub mod identities;
 pub mod invitations;
 pub mod keys;
 pub mod mfa;
+pub mod oauth;
 pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;

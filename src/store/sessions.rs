@@ -127,11 +127,15 @@ struct PresentedRow {
 /// the token, so that there is exactly one), in one transaction. Every presentation up to
 /// `REUSE_GRACE_MS` after the first rotation gets that same successor; a presentation after
 /// that revokes the session (the token family) and everything issued for it.
+///
+/// `client_id` says whose tokens these are: `None` a person's own session, `Some` an OAuth
+/// client's grant (`store::oauth`); a token of the other kind is `Invalid`, and stays unused.
 pub async fn rotate(
     db: &D1Database,
     old_hash: &str,
     next_hash: &str,
     now: i64,
+    client_id: Option<&str>,
 ) -> ApiResult<Rotation> {
     let idle_cutoff = now - IDLE_TIMEOUT_MS;
     let results = batch(
@@ -142,9 +146,9 @@ pub async fn rotate(
                 "INSERT OR IGNORE INTO refresh_tokens (token_hash, session_id, created_at)
                  SELECT ?2, r.session_id, ?3 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
                  WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
-                   AND s.expires_at > ?3 AND s.last_used_at > ?4
+                   AND s.expires_at > ?3 AND s.last_used_at > ?4 AND s.client_id IS ?5
                    AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL)",
-                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
+                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff), super::opt_s(client_id)],
             )?,
             stmt(
                 db,
@@ -167,8 +171,9 @@ pub async fn rotate(
                            WHERE n.token_hash = ?2 AND n.session_id = r.session_id) AS successor,
                    EXISTS (SELECT 1 FROM users u
                            WHERE u.id = s.user_id AND u.disabled_at IS NOT NULL) AS disabled
-                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?1",
-                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff)],
+                 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+                 WHERE r.token_hash = ?1 AND s.client_id IS ?5",
+                &[s(old_hash), s(next_hash), n(now), n(idle_cutoff), super::opt_s(client_id)],
             )?,
         ],
     )
@@ -232,7 +237,7 @@ pub async fn session_of_refresh(
         db,
         "SELECT r.session_id, s.user_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
          WHERE r.token_hash = ?1 AND r.used_at IS NULL AND s.revoked_at IS NULL
-           AND (?2 IS NULL OR r.session_id = ?2)",
+           AND s.client_id IS NULL AND (?2 IS NULL OR r.session_id = ?2)",
         &[s(refresh_hash), super::opt_s(cached.as_deref())],
     )
     .await?;
@@ -289,6 +294,7 @@ pub async fn list_live(db: &D1Database, user_id: &str, now: i64) -> ApiResult<Ve
         db,
         "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions
          WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND last_used_at > ?3
+           AND client_id IS NULL
          ORDER BY last_used_at DESC, id DESC LIMIT 200",
         &[s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
     )

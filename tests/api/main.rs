@@ -20,6 +20,7 @@ mod matrix;
 mod messages;
 mod mfa;
 mod oauth;
+mod oidc_provider;
 mod orgs;
 mod passkeys;
 mod responses;

@@ -255,6 +255,9 @@ async fn a_rotated_key_verifies_its_tokens_until_they_have_expired_then_not() {
     let mut user = app.register("rotation").await;
     let old_token = user.token.clone();
     let old_kid = kid_of(&old_token);
+    // An ID token (chatgate as an OpenID Provider) signed by the same key.
+    let (id_token, _) = crate::oidc_provider::id_token_for(&app, &user).await;
+    assert_eq!(kid_of(&id_token), old_kid);
     let age = |kid: &str, by: i64| {
         d1_at(
             &state,
@@ -285,11 +288,24 @@ async fn a_rotated_key_verifies_its_tokens_until_they_have_expired_then_not() {
     assert_eq!(header_of(&new_token)["alg"], "ES256");
     assert_eq!(app.get("/api/me", Some(&old_token)).await.status(), 200);
     assert_eq!(kids(&jwks(&app).await).len(), 2);
+    // The old key's ID token still verifies from the JWKS, and chatgate still takes it.
+    let old_jwk = jwks(&app).await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .cloned()
+        .unwrap();
+    assert!(public_key(&old_jwk)
+        .verify_token::<NoCustomClaims>(&id_token, None)
+        .is_ok());
+    assert!(crate::oidc_provider::hint_accepted(&app, &id_token).await);
 
     // When every token the old key signed has expired, it is gone and refused.
     age(&new_kid, 30 * MINUTE);
     run_upkeep(&app).await;
     assert_eq!(kids(&jwks(&app).await), vec![new_kid.clone()]);
+    assert!(!crate::oidc_provider::hint_accepted(&app, &id_token).await);
     assert_problem(
         app.get("/api/me", Some(&old_token)).await,
         401,

@@ -18,6 +18,8 @@ const settingsPage = lazy(() => import('./pages/settings.js'), 'settingsPage');
 const orgsPage = lazy(() => import('./pages/orgs.js'), 'orgsPage');
 const orgPage = lazy(() => import('./pages/orgs.js'), 'orgPage');
 const adminPage = lazy(() => import('./pages/admin.js'), 'adminPage');
+const authorizePage = lazy(() => import('./pages/openid.js'), 'authorizePage');
+const oauthLogoutPage = lazy(() => import('./pages/openid.js'), 'logoutPage');
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
@@ -33,6 +35,9 @@ route('/verify-email', { page: 'verify-email', kind: 'any', render: verifyEmailP
 route('/forgot-password', { page: 'forgot-password', kind: 'public', render: forgotPasswordPage });
 route('/reset-password', { page: 'reset-password', kind: 'any', render: resetPasswordPage });
 route('/dev/mailbox', { page: 'dev-mailbox', kind: 'any', render: devMailboxPage });
+// chatgate as an OpenID Provider: the consent page (it signs in first) and RP-initiated logout.
+route('/oauth/authorize', { page: 'oauth-authorize', kind: 'any', render: authorizePage });
+route('/oauth/logout', { page: 'oauth-logout', kind: 'any', render: oauthLogoutPage });
 route('/', { redirect: '/chat' });
 route('/chat', { page: 'chat', render: chatPage });
 route('/chat/:id', { page: 'chat', render: chatPage });

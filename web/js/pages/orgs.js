@@ -9,6 +9,7 @@ import {
   alertBox, announce, badge, busy, confirmDialog, copyButton, dialog, field, loadError, pageTitle, section, spinner, table, toast,
 } from '../ui.js';
 import { ssoField, ssoRequired } from './oauth.js';
+import { oauthClients } from './openid.js';
 
 const ROLES = ['member', 'admin', 'owner'];
 const SUGGESTED_MODELS = ['demo/echo', 'openai/gpt-4o-mini', 'openai/gpt-4o', 'anthropic/claude-3-5-haiku-latest', 'anthropic/claude-sonnet-4-5', 'gemini/gemini-2.0-flash'];
@@ -45,6 +46,7 @@ const SECTIONS = [
   ['invitations', 'Invitations', true],
   ['settings', 'Settings', true],
   ['usage', 'Usage', true],
+  ['apps', 'OAuth apps', true],
 ];
 
 export async function orgPage({ main, params, signal }) {
@@ -87,7 +89,7 @@ export async function orgPage({ main, params, signal }) {
     document.title = `${visible.find(([k]) => k === sec)[1]} · ${org.name} · chatgate`;
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
-    const render = { members, invitations, settings, usage }[sec];
+    const render = { members, invitations, settings, usage, apps: oauthClients }[sec];
     replace(content);
     render(content, { org, admin, signal: ctrl.signal, reload: () => { org = null; return show(p); } });
   }

@@ -14,6 +14,7 @@ import {
 } from '../webauthn.js';
 import { resendVerification } from './mail.js';
 import { signInMethods } from './oauth.js';
+import { connectedApps } from './openid.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -22,6 +23,7 @@ const SECTIONS = [
   ['passkeys', 'Passkeys'],
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
+  ['connected-apps', 'Connected apps'],
   ['account', 'Delete account'],
 ];
 
@@ -42,6 +44,7 @@ export function settingsPage({ main, params, signal }) {
     signal.addEventListener('abort', () => ctrl.abort());
     const render = {
       profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
+      'connected-apps': connectedApps,
     }[sec];
     replace(content);
     render(content, ctrl.signal);
