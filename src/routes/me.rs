@@ -173,6 +173,7 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 pub(crate) async fn delete_account(ctx: &Ctx, user: &users::UserRow) -> ApiResult<()> {
     let db = ctx.db()?;
     crate::conversation::client::delete_all_of_user(ctx, &user.id).await?;
+    crate::store::files::purge(&ctx.env, crate::store::files::Of::Owner(&user.id)).await?;
     for org in users::sole_owned_orgs(&db, &user.id).await? {
         crate::routes::orgs::wipe_org_objects(&ctx.env, &org).await?;
     }

@@ -181,9 +181,11 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
 }
 
 /// Wipes the Durable Objects named by an org being deleted: its webhook queue (deliveries
-/// hold its events' data) and its limiter (budget months, API-key request windows).
+/// hold its events' data), its files (R2 and their rows) and its limiter (budget months,
+/// API-key request windows).
 pub(crate) async fn wipe_org_objects(env: &worker::Env, org_id: &str) -> ApiResult<()> {
     crate::webhooks::wipe_org(env, org_id).await?;
+    crate::store::files::purge(env, crate::store::files::Of::Org(org_id)).await?;
     crate::limits::client::wipe(env, org_id).await
 }
 
