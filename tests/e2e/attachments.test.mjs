@@ -1,7 +1,8 @@
-// The web client's images and reasoning, in headless Chromium against demo/echo:
-// an image attached with the file picker or pasted, its thumbnail, what cannot
-// be sent said before sending, the sent image shown (and fetched back after a
-// reload), and a reply's reasoning in its own collapsible section. See
+// The web client's images, files and reasoning, in headless Chromium against
+// demo/echo: an image attached with the file picker or pasted, its thumbnail, a
+// PDF dropped (uploaded to POST /api/files, shown as a chip), what cannot be
+// sent said before sending, the sent image and file shown (and fetched back
+// after a reload), and a reply's reasoning in its own collapsible section. See
 // harness.mjs for how to run it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,19 +50,19 @@ const loaded = (img) => img.evaluate((el) => el.complete && el.naturalWidth > 0)
 
 test('an image picked with the file input is shown, sent, described by the model, and back after a reload', async () => {
   const { page, problems } = main;
-  const attach = page.getByRole('button', { name: 'Attach image' });
+  const attach = page.getByRole('button', { name: 'Attach file' });
   await attach.waitFor();
   // What cannot be sent is said at once, and nothing is attached.
   const big = Buffer.alloc(3 * 1024 * 1024 + 1);
   PNG.copy(big);
   await page.locator('#attach-input').setInputFiles([
     { name: 'huge.png', mimeType: 'image/png', buffer: big },
-    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') },
+    { name: 'tool.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('7f454c4602010100000000000000', 'hex') },
   ]);
   const alert = page.locator('.composer .alert-error');
   await alert.waitFor();
   assert.match(await alert.innerText(), /huge\.png is 3\.0 MB; an image may be at most 3\.0 MB/);
-  assert.match(await alert.innerText(), /notes\.txt is not a PNG, JPEG, GIF or WebP image/);
+  assert.match(await alert.innerText(), /tool\.bin: the file is not an image \(PNG, JPEG, GIF, WebP\), a PDF or UTF-8 text/);
   assert.equal(await page.locator('.pending-image').count(), 0);
 
   // Two images, one removed again.
@@ -116,6 +117,40 @@ test('an image pasted into the composer is attached, and may be sent without tex
   assert.match(reply, /^You sent 1 image \(image\/png\)\./);
   assert.ok(await lastUser(page).locator('.msg-body').isHidden(), 'no empty bubble for an image alone');
   assertClean(problems, 'paste');
+});
+
+test('a PDF dropped on the composer is uploaded, shown as a chip, sent as a document, and back after a reload', async () => {
+  const { page, problems } = main;
+  const pdf = Buffer.from('%PDF-1.4\n% chatgate\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+  await page.evaluate((bytes) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], 'report.pdf', { type: 'application/pdf' }));
+    const composer = document.querySelector('.composer');
+    composer.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+    composer.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, [...pdf]);
+  const chip = page.locator('.pending-images .file-chip');
+  await chip.waitFor();
+  assert.match(await chip.innerText(), /report\.pdf\s+PDF, 59 B/);
+  await shot(page, 'attach-pdf-pending');
+  const before = await page.locator('.msg-assistant').count();
+  await page.locator('#composer-input').fill('Summarise the report');
+  await page.locator('#composer-input').press('Enter');
+  const reply = await replyDone(page, before + 1);
+  assert.match(reply, /You sent 1 document \(application\/pdf\)\./);
+  assert.equal(await page.locator('.pending-images .file-chip').count(), 0, 'sent: nothing pending');
+  await lastUser(page).locator('.file-chip').waitFor();
+  await shot(page, 'attach-pdf-sent');
+
+  // After a reload the file is listed with the message; opening it fetches it with the token.
+  await page.reload();
+  const sent = lastUser(page).locator('.file-chip');
+  await sent.waitFor();
+  assert.match(await sent.innerText(), /report\.pdf/);
+  const download = page.waitForEvent('download');
+  await sent.getByRole('button', { name: 'report.pdf' }).click();
+  assert.equal((await download).suggestedFilename(), 'report.pdf');
+  assertClean(problems, 'drop a PDF');
 });
 
 test('a reply that reasons shows its reasoning, open while it streams and folded once the answer starts', async () => {
