@@ -153,6 +153,33 @@ test('a PDF dropped on the composer is uploaded, shown as a chip, sent as a docu
   assertClean(problems, 'drop a PDF');
 });
 
+test('a code block in a reply is highlighted, and its copy button copies the code', async () => {
+  const { page, context, problems } = main;
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.base });
+  const before = await page.locator('.msg-assistant').count();
+  const code = 'fn main() {\n    let answer = 42; // the answer\n    println!("{answer}");\n}';
+  await page.locator('#composer-input').fill(`Here:\n\`\`\`rust\n${code}\n\`\`\``);
+  await page.locator('#composer-input').press('Enter');
+  await replyDone(page, before + 1);
+  const block = lastAssistant(page).locator('.code-block');
+  await block.waitFor();
+  assert.equal(await block.locator('.code-lang').innerText(), 'rust');
+  assert.equal(await block.locator('code.hljs .hljs-keyword').first().innerText(), 'fn');
+  assert.equal(await block.locator('code.hljs .hljs-number').first().innerText(), '42');
+  assert.match(await block.locator('code.hljs .hljs-comment').first().innerText(), /the answer/);
+  // Coloured by the stylesheet (no inline styles: the CSP's style-src holds).
+  const colours = await block.evaluate((el) => [el.querySelector('.hljs-keyword'), el.querySelector('.hljs-number')]
+    .map((s) => getComputedStyle(s).color));
+  assert.notEqual(colours[0], colours[1], 'keywords and numbers differ in colour');
+  assert.equal(await block.locator('[style]').count(), 0);
+  await block.getByRole('button', { name: 'Copy code' }).click();
+  await block.getByRole('button', { name: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+  await block.scrollIntoViewIfNeeded();
+  await shot(page, 'code-highlighted');
+  assertClean(problems, 'a code block');
+});
+
 test('a reply that reasons shows its reasoning, open while it streams and folded once the answer starts', async () => {
   const { page, problems } = main;
   await page.getByLabel('Reasoning').selectOption('low');
