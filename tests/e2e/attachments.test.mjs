@@ -180,6 +180,48 @@ test('a code block in a reply is highlighted, and its copy button copies the cod
   assertClean(problems, 'a code block');
 });
 
+test('older messages load page by page as the reader scrolls up, with the API\'s cursor', async () => {
+  const { page, problems } = main;
+  // The server's pages, newest first: 170 messages in pages of 50 (the client asks for 50).
+  const message = (seq) => ({
+    id: `msg_fake${seq}`, seq, role: seq % 2 ? 'user' : 'assistant', content: `message ${seq}`, attachments: [],
+    reasoning: null, model: seq % 2 ? null : 'demo/echo', status: 'complete', usage: null,
+    created_at: new Date(Date.UTC(2026, 0, 1, 0, seq)).toISOString(),
+  });
+  const pages = { '': [170, 121, 'p2'], p2: [120, 71, 'p3'], p3: [70, 1, null] };
+  const asked = [];
+  await page.route(/\/api\/conversations\/[^/]+\/messages\?/, (route) => {
+    const cursor = new URL(route.request().url()).searchParams.get('cursor') || '';
+    asked.push(cursor);
+    const [from, to, next] = pages[cursor];
+    const items = [];
+    for (let s = from; s >= to; s -= 1) items.push(message(s));
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ items, next_cursor: next }) });
+  });
+  try {
+    await page.reload();
+    const msgs = page.locator('#messages .msg');
+    await page.waitForFunction(() => document.querySelectorAll('#messages .msg').length === 50);
+    assert.deepEqual(asked, [''], 'only the newest page on opening');
+    assert.equal(await msgs.last().locator('.msg-body').innerText(), 'message 170');
+    const scroller = page.locator('.messages-scroll');
+    for (const [count, first] of [[100, 'message 71'], [170, 'message 1']]) {
+      await scroller.evaluate((el) => { el.scrollTop = 0; });
+      await page.waitForFunction((n) => document.querySelectorAll('#messages .msg').length === n, count);
+      assert.equal(await msgs.first().locator('.msg-body').innerText(), first);
+    }
+    assert.deepEqual(asked, ['', 'p2', 'p3']);
+    assert.equal(await page.locator('button[data-older]').count(), 0, 'no more pages: no button');
+    assert.equal(await page.evaluate(() => !!(document.activeElement && document.activeElement.closest('#messages .msg'))),
+      false, 'loading as the reader scrolls leaves the focus where it was');
+  } finally {
+    await page.unroute(/\/api\/conversations\/[^/]+\/messages\?/);
+  }
+  await page.reload();
+  await page.locator('#messages .msg').first().waitFor();
+  assertClean(problems, 'paging');
+});
+
 test('a reply that reasons shows its reasoning, open while it streams and folded once the answer starts', async () => {
   const { page, problems } = main;
   await page.getByLabel('Reasoning').selectOption('low');

@@ -11,6 +11,7 @@ import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 import { FILE_ACCEPT, MAX_FILES, fileChip, isInlineImage, sentFiles, uploadFile } from './chat/files.js';
+import { loadOlderOnScroll } from './chat/paging.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -188,6 +189,7 @@ export function chatPage({ main, params, embed = null }) {
       });
     }
   }, { root: scroller, rootMargin: '400px' });
+  const stopPaging = loadOlderOnScroll(scroller, olderBox);
 
   const composerAlert = alertBox();
   const textarea = h('textarea', {
@@ -509,7 +511,7 @@ export function chatPage({ main, params, embed = null }) {
   function renderOlderButton() {
     clear(olderBox);
     if (!olderCursor) return;
-    const b = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Load earlier messages');
+    const b = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-older': '' }, 'Load earlier messages');
     b.addEventListener('click', async () => {
       b.disabled = true;
       b.textContent = 'Loading…';
@@ -521,7 +523,7 @@ export function chatPage({ main, params, embed = null }) {
         scroller.scrollTop += scroller.scrollHeight - before;
         renderOlderButton();
         const firstMsg = log.querySelector('.msg');
-        if (firstMsg) { firstMsg.setAttribute('tabindex', '-1'); firstMsg.focus({ preventScroll: true }); }
+        if (firstMsg && !('auto' in b.dataset)) { firstMsg.setAttribute('tabindex', '-1'); firstMsg.focus({ preventScroll: true }); }
       } catch (e) {
         replace(olderBox, loadError(e, () => renderOlderButton()));
       }
@@ -897,6 +899,7 @@ export function chatPage({ main, params, embed = null }) {
     destroy() {
       io.disconnect();
       imageIO.disconnect();
+      stopPaging();
       detach();
     },
   };
