@@ -42,6 +42,21 @@ impl FileRef {
     }
 }
 
+/// What a message's attachments cost of the history's character budget: an image or a PDF
+/// `IMAGE_HISTORY_CHARS` whatever its size (as an inline image), a text file the characters it
+/// is sent as (its size in bytes, at most `TEXT_FILE_MAX_CHARS`: an upper bound).
+pub fn history_chars(views: &[AttachmentView]) -> usize {
+    views
+        .iter()
+        .map(|v| match (&v.file_id, FileKind::of(&v.media_type)) {
+            (Some(_), FileKind::Text) => {
+                usize::try_from(v.size).map_or(TEXT_FILE_MAX_CHARS, |s| s.min(TEXT_FILE_MAX_CHARS))
+            }
+            _ => super::reply::IMAGE_HISTORY_CHARS,
+        })
+        .sum()
+}
+
 /// The block standing for a file until `resolve`.
 pub fn placeholder(file_id: &str, name: Option<&str>) -> Block {
     Block::Document {
@@ -174,6 +189,30 @@ mod tests {
         };
         assert_eq!(placeholder_id(&url), None);
         assert_eq!(placeholder_id(&Block::Text(SCHEME.into())), None);
+    }
+
+    #[test]
+    fn a_text_file_costs_the_history_its_characters_and_the_others_what_an_image_does() {
+        let file = |media_type: &str, size: u64| {
+            FileRef {
+                id: "file_1".into(),
+                name: "x".into(),
+                media_type: media_type.into(),
+                size,
+            }
+            .view()
+        };
+        let image = super::super::reply::IMAGE_HISTORY_CHARS;
+        assert_eq!(history_chars(&[]), 0);
+        assert_eq!(history_chars(&[file("text/plain", 30_000)]), 30_000);
+        assert_eq!(
+            history_chars(&[file("text/plain", 10_000_000)]),
+            TEXT_FILE_MAX_CHARS
+        );
+        assert_eq!(
+            history_chars(&[file("application/pdf", 10_000_000), file("image/png", 70)]),
+            2 * image
+        );
     }
 
     #[test]

@@ -182,8 +182,8 @@ fn history(
                         .iter()
                         .map(|t| t.text.chars().count())
                         .sum::<usize>(),
-                images.len(),
-            );
+                0,
+            ) + super::files::history_chars(&images);
             image_bytes += images.iter().map(|i| i.size).sum::<u64>();
             if used > budget || image_bytes > MAX_HISTORY_IMAGE_BYTES {
                 break 'pages;

@@ -490,3 +490,36 @@ async fn a_file_over_the_cap_is_refused_and_an_orgs_quota_holds_under_concurrent
     assert!(body["detail"].as_str().unwrap().contains("5000"), "{body}");
     own.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_text_file_in_the_history_counts_its_characters_against_the_budget() {
+    let app = spawn_app().await;
+    let user = app.register("files-budget").await;
+    let tag = tag(&user);
+    let conv = app
+        .conversation(&user, &format!("openai/mock-describe-{tag}"))
+        .await;
+    // Two turns with a 30,000-character file each: with the third, they would pass the
+    // history's 48,000 characters (HISTORY_CHAR_BUDGET), so the older one is left out.
+    for (name, fill) in [("a.txt", "A"), ("b.txt", "B")] {
+        let file = upload(&app, &user, name, fill.repeat(30_000).into_bytes()).await;
+        let sse = app
+            .chat(
+                &user.token,
+                &conv,
+                &json!({"content": name, "attachments": [id(&file)]}),
+            )
+            .await;
+        assert_eq!(sse.status, 200, "{:?}", sse.events);
+    }
+    let sse = app
+        .chat(&user.token, &conv, &json!({"content": "third"}))
+        .await;
+    assert_eq!(sse.status, 200);
+    let sent = last_sent(&format!("describe-{tag}")).body.to_string();
+    assert!(sent.contains(&"B".repeat(30_000)), "the newer file goes");
+    assert!(
+        !sent.contains(&"A".repeat(1_000)),
+        "the older one is left out"
+    );
+}
