@@ -6,6 +6,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::{stream, StreamExt};
+use worker::js_sys;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
 use worker::{FixedLengthStream, HttpMetadata, Response};
 
 use crate::auth::guard::Principal;
@@ -39,7 +43,7 @@ fn not_text() -> ApiError {
     )
 }
 
-pub async fn upload(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+pub async fn upload(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let db = ctx.db()?;
     let org_id = gateway::acting_org(&db, &who, ctx.query_param("org_id").as_deref()).await?;
     ctx.timing.set_org(&org_id);
@@ -66,22 +70,17 @@ pub async fn upload(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         return Err(ApiError::validation("the file is empty"));
     }
     // The first bytes decide the type, before anything is reserved or stored.
-    let mut body = ctx
+    let raw = ctx
         .req
-        .stream()
-        .map_err(|_| ApiError::validation("the file is empty"))?;
-    let mut head = Vec::new();
-    while head.len() < SNIFF_BYTES && (head.len() as u64) < size {
-        match body.next().await {
-            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-            Some(Err(e)) => {
-                return Err(ApiError::validation(format!(
-                    "could not read the body: {e}"
-                )))
-            }
-            None => break,
-        }
-    }
+        .inner()
+        .body()
+        .ok_or_else(|| ApiError::validation("the file is empty"))?;
+    let head = read_head(
+        &raw,
+        SNIFF_BYTES.min(usize::try_from(size).unwrap_or(SNIFF_BYTES)),
+    )
+    .await
+    .map_err(|e| ApiError::validation(format!("could not read the body: {e}")))?;
     if head.len() as u64 > size {
         return Err(ApiError::validation(
             "the body is longer than its content-length",
@@ -107,6 +106,29 @@ pub async fn upload(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         )));
     }
     ctx.timing.mark("reserve");
+    let metadata = HttpMetadata {
+        content_type: Some(row.media_type.clone()),
+        ..Default::default()
+    };
+    if media_type != TEXT_TYPE {
+        // An image or a PDF: the rest of the body goes to R2 by the runtime's own pipe.
+        let put = put_piped(
+            &files::bucket(&ctx.env)?,
+            &row.r2_key,
+            metadata,
+            raw,
+            head,
+            size,
+        )
+        .await;
+        return finish_upload(&ctx, &db, &row, put.err().map(|e| {
+            ApiError::validation(format!(
+                "the body did not match its content-length of {size} bytes, or could not be read ({e})"
+            ))
+        }))
+        .await;
+    }
+    let body = worker::ByteStream::from(raw);
     // The head, then the rest as it arrives; text is checked on the way (a failed check ends
     // the stream in an error, so R2 keeps nothing).
     let stop = Rc::new(Cell::new(None));
@@ -142,28 +164,103 @@ pub async fn upload(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .filter(|c| futures::future::ready(c.as_ref().map_or(true, |c| !c.is_empty())));
     let put = files::bucket(&ctx.env)?
         .put(&row.r2_key, FixedLengthStream::wrap(bytes, size))
-        .http_metadata(HttpMetadata {
-            content_type: Some(row.media_type.clone()),
-            ..Default::default()
-        })
+        .http_metadata(metadata)
         .execute()
         .await;
-    if let Err(e) = put {
-        files::unreserve(&db, &row.id).await?;
-        return Err(match stop.get() {
-            Some(Stop::NotText) => not_text(),
-            Some(Stop::Unreadable) | None => ApiError::validation(format!(
-                "the body did not match its content-length of {size} bytes, or could not be read ({e})"
-            )),
-        });
+    let failed = put.err().map(|e| match stop.get() {
+        Some(Stop::NotText) => not_text(),
+        Some(Stop::Unreadable) | None => ApiError::validation(format!(
+            "the body did not match its content-length of {size} bytes, or could not be read ({e})"
+        )),
+    });
+    finish_upload(&ctx, &db, &row, failed).await
+}
+
+/// After the put: the reservation dropped if it failed, else the file made ready (201).
+async fn finish_upload(
+    ctx: &Ctx,
+    db: &worker::D1Database,
+    row: &FileRow,
+    failed: Option<ApiError>,
+) -> ApiResult<Response> {
+    if let Some(e) = failed {
+        files::unreserve(db, &row.id).await?;
+        return Err(e);
     }
     ctx.timing.mark("store");
-    if !files::mark_ready(&db, &row.id).await? {
+    if !files::mark_ready(db, &row.id).await? {
         // Its org or owner went while it uploaded: so do its bytes.
         let _ = files::bucket(&ctx.env)?.delete(&row.r2_key).await;
         return Err(ApiError::NotFound);
     }
     created(&row.view())
+}
+
+fn js_error(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "the stream failed".into())
+}
+
+/// At least `want` first bytes of `body` (fewer if it ends first), read with a reader that
+/// is released after, so the rest can be read on by another.
+async fn read_head(body: &ReadableStream, want: usize) -> Result<Vec<u8>, String> {
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut head = Vec::new();
+    let result = async {
+        while head.len() < want {
+            let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
+            let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_error)?;
+            if done.as_bool().unwrap_or(true) {
+                break;
+            }
+            let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_error)?;
+            head.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    reader.release_lock();
+    result.map(|()| head)
+}
+
+/// Puts `head` then the rest of `body` into R2 under `key`, exactly `size` bytes: the rest
+/// goes through the runtime's own pipe (a `FixedLengthStream`, which fails on any other
+/// length), never through the wasm.
+async fn put_piped(
+    bucket: &worker::Bucket,
+    key: &str,
+    metadata: HttpMetadata,
+    body: ReadableStream,
+    head: Vec<u8>,
+    size: u64,
+) -> Result<(), String> {
+    let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(size))
+        .map_err(js_error)?;
+    let (readable, writable) = (fixed.readable(), fixed.writable());
+    let writer = writable.get_writer().map_err(js_error)?;
+    let put = bucket
+        .put(key, worker::Data::ReadableStream(readable))
+        .http_metadata(metadata)
+        .execute();
+    // The put reads as the head, then the pipe, write: both run at once.
+    let feed = async {
+        let head = js_sys::Uint8Array::from(head.as_slice());
+        JsFuture::from(writer.write_with_chunk(&head))
+            .await
+            .map_err(js_error)?;
+        writer.release_lock();
+        JsFuture::from(body.pipe_to(&writable))
+            .await
+            .map(|_| ())
+            .map_err(js_error)
+    };
+    let (put, fed) = futures::join!(put, feed);
+    put.map_err(|e| e.to_string())?;
+    fed
 }
 
 fn key_org(who: &Principal) -> Option<&str> {
