@@ -68,6 +68,19 @@ CREATE TABLE embed_tickets (
   used_at     INTEGER                           -- set by the one exchange that wins
 );
 
+CREATE TABLE files (
+  id TEXT PRIMARY KEY,
+  owner_id TEXT NOT NULL,
+  org_id TEXT NOT NULL,
+  conversation_id TEXT,
+  name TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  r2_key TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  created_at INTEGER NOT NULL
+);
+
 CREATE TABLE invitations (
   id          TEXT PRIMARY KEY,
   org_id      TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
@@ -325,6 +338,12 @@ CREATE INDEX email_tokens_by_expiry ON email_tokens(expires_at);
 CREATE INDEX email_tokens_by_user ON email_tokens(user_id, purpose);
 
 CREATE INDEX embed_tickets_by_expiry ON embed_tickets(expires_at);
+
+CREATE INDEX files_by_conversation ON files(conversation_id);
+
+CREATE INDEX files_by_org ON files(org_id);
+
+CREATE INDEX files_by_owner ON files(owner_id);
 
 CREATE INDEX invitations_by_expiry ON invitations(expires_at);
 

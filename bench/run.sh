@@ -3,7 +3,7 @@
 # LiteLLM's proxy (the peer) into bench/.venv, then runs bench/loadgen, which starts everything
 # on 127.0.0.1, prints one table and writes it to bench/results.md.
 #
-#   bash bench/run.sh [--quick] [--only latency,fidelity,capacity,login,history,edge,size]
+#   bash bench/run.sh [--quick] [--only latency,fidelity,capacity,login,history,edge,upload,size]
 #
 # The floor (bench/floor: minimal JS Workers of each shape, each under its own wrangler dev)
 # runs in the latency, fidelity and capacity sections, in the same rounds as chatgate.

@@ -19,7 +19,7 @@ if [[ -z "$ESBUILD" ]]; then
   echo "build-web: esbuild not found; run 'npm ci' at the repository root first" >&2
   exit 1
 fi
-for dep in marked dompurify uplot qrcode-generator; do
+for dep in marked dompurify highlight.js uplot qrcode-generator; do
   if [[ ! -d "node_modules/$dep" ]]; then
     echo "build-web: node_modules/$dep is missing; run 'npm ci' at the repository root first" >&2
     exit 1

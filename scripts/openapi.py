@@ -314,10 +314,21 @@ components = {
                                                                    "not 0"}},
                      ["prompt_tokens", "completion_tokens"],
                      description="Prompt tokens include cached ones, completion tokens reasoning ones."),
-        "Attachment": obj({"type": {"const": "image"}, "media_type": IMAGE_TYPE, "size": COUNT},
+        "Attachment": obj({"type": {"enum": ["image", "document", "text"]}, "media_type": S, "size": COUNT,
+                           "file_id": {**ID, "description": "an uploaded file's id (its bytes: `GET /api/files/{id}`)"},
+                           "name": {**S, "description": "an uploaded file's name"}},
                           ["type", "media_type", "size"],
-                          description="An image of a user message; `size` in bytes. Its bytes: "
-                                      "`GET /api/conversations/{id}/messages/{message_id}/attachments/{index}`."),
+                          description="An attachment of a user message; `size` in bytes. An inline image "
+                                      "(`type` image, no `file_id`): its bytes at "
+                                      "`GET /api/conversations/{id}/messages/{message_id}/attachments/{index}`. "
+                                      "An uploaded file (with `file_id` and `name`): `image`, `document` (PDF) "
+                                      "or `text`."),
+        "File": obj({"id": ID, "name": S,
+                     "media_type": {"enum": ["image/png", "image/jpeg", "image/gif", "image/webp",
+                                             "application/pdf", "text/plain"],
+                                    "description": "read from the bytes, whatever the upload's content-type"},
+                     "size": COUNT},
+                    ["id", "name", "media_type", "size"], description="An uploaded file; `size` in bytes."),
         "Message": obj({
             "id": ID, "seq": INT, "role": {"enum": ["user", "assistant"]}, "content": S,
             "attachments": {"type": "array", "items": ref("Attachment"),
@@ -500,12 +511,23 @@ paths = {
                                "again with the history; `content` may then be empty. A model that cannot take "
                                "images is refused by its provider, naming `attachments[i]`. The body may be up to "
                                "17 MiB on this route. `reasoning_effort` asks the model to reason; what it streams "
-                               "of its reasoning comes as `reasoning` events and is kept as the reply's `reasoning`.",
+                               "of its reasoning comes as `reasoning` events and is kept as the reply's `reasoning`. "
+                               "An `attachments` item may instead be the id of a file the caller uploaded "
+                               "(`POST /api/files`) in the conversation's organization: an image or a PDF goes to the "
+                               "model as an image or document part (OpenAI `file`, Anthropic `document`, Gemini "
+                               "`inlineData`), a text file as text (its first 100,000 characters); it stays in R2 and "
+                               "is read again for the history. A file goes with the first conversation it is sent in "
+                               "(another is 400, naming `attachments[i]`); 403 `feature_disabled` when the "
+                               "organization has `features.file_upload` false.",
                    body=obj({"content": {"anyOf": [CONTENT, {"const": ""}],
                                          "description": "the message: 1 to 100,000 characters, not only "
                                                         "whitespace; empty or blank only with `attachments`"},
                              "model": nullable(MODEL), "max_tokens": nullable(TOKENS),
-                             "attachments": {"type": ["array", "null"], "items": ATTACHMENT_IN, "maxItems": 4},
+                             "attachments": {"type": ["array", "null"], "maxItems": 14,
+                                             "items": {"anyOf": [
+                                                 {**ID, "description": "an uploaded file's id (POST /api/files)"},
+                                                 ATTACHMENT_IN]},
+                                             "description": "at most 4 inline images and 10 uploaded files"},
                              "reasoning_effort": REASONING_EFFORT},
                             ["content"]),
                    extra_responses={"200": SSE}),
@@ -534,11 +556,47 @@ paths = {
         errors=(404,), params=(CONV,))},
 }
 
+# --- Files for chat (src/routes/files.rs): bytes in R2 ------------------------------------------
+FILE_ID = path_param("id", "file id")
+FILE_READERS = ("the file's owner, and whoever can read a conversation it was sent in; anyone else: 404 "
+                "(`not_found`)")
+_upload = op(
+    "Upload a file for chat", "files", ok=ref("File"), status=201, keys=True, errors=(400, 403, 404, 413, 415),
+    params=(query("name", {"type": "string", "maxLength": 255},
+                  "the file's name (no control characters or slashes); default `file`"),
+            query("org_id", ID, "the organization it is for (default: the caller's personal one; an API "
+                               "key: its own)")),
+    description="The body is the file's bytes (any `content-type`: the type is read from the bytes), with a "
+                "`content-length`. Taken: PNG, JPEG, GIF, WebP, PDF, and UTF-8 text without NUL bytes (code, "
+                "Markdown, CSV…); anything else is 415. Streamed into R2. At most `FILE_MAX_BYTES` per file "
+                "(413 `payload_too_large`) and `ORG_FILE_QUOTA_BYTES` for all of an organization's files (413 "
+                "`quota_exceeded`, exact under concurrent uploads). 403 `feature_disabled` when the organization "
+                "has `features.file_upload` false.",
+    texts={400: "No `content-length`, an empty file, a bad `name`, or a body that does not match its "
+                "`content-length` (`validation_failed`)",
+           413: "Over `FILE_MAX_BYTES` (`payload_too_large`) or the organization's quota (`quota_exceeded`)",
+           415: "Not an image, a PDF or UTF-8 text (`unsupported_media_type`)",
+           404: "No such organization of the caller (`not_found`)"})
+_upload["requestBody"] = {"required": True, "content": {"*/*": {"schema": {
+    "type": "string", "contentMediaType": "application/octet-stream"}}}}
+paths["/api/files"] = {"post": _upload}
+paths["/api/files/{id}"] = {
+    "get": op("A file's bytes", "files", keys=True, errors=(404,), params=(FILE_ID,),
+              description="For " + FILE_READERS + ". Served with its media type (text as "
+                          "`text/plain; charset=utf-8`), `content-disposition: attachment`, "
+                          "`x-content-type-options: nosniff` and `content-security-policy: default-src 'none'; "
+                          "sandbox`.",
+              extra_responses={"200": {"description": "The file's bytes", "content": {"*/*": {"schema": {
+                  "type": "string", "contentMediaType": "application/octet-stream"}}}}}),
+    "delete": op("Delete a file (its owner)", "files", status=204, keys=True, errors=(404,), params=(FILE_ID,),
+                 description="Its bytes go from R2. Only its owner; anyone else: 404."),
+}
+
 ORG = path_param("org", "organization id")
 SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out return to their defaults): "
                 "`enabled_models` (`provider/model` names; empty = every configured model), "
                 "`monthly_token_limit` (positive integer or null), `custom_instructions` (up to 8,000 "
-                "characters), `features` (known boolean flags: embed, webhooks, livekit, byok), "
+                "characters), `features` (known boolean flags: embed, webhooks, livekit, byok, file_upload), "
                 "`rate_limit_rpm` (requests per minute per API key, 1-100000, or null for the default), "
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
                 "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
@@ -548,14 +606,15 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
                 "bring-your-own provider keys (the members' own and the organization's) for its conversations "
-                "and /v1 requests, which the service's keys then serve. "
+                "and /v1 requests, which the service's keys then serve, `file_upload` uploading files "
+                "(`POST /api/files`) and sending them with messages. "
                 "`rate_limit_rpm` and `monthly_token_limit` may only lower the service's own limits "
                 "(`API_KEY_RATE_LIMIT_RPM`, `DEFAULT_MONTHLY_TOKEN_LIMIT`): a value above them is 400; "
                 "a null `monthly_token_limit` means the service's default budget, if any. "
                 "`sso` (`{provider, required}`): members must sign in through the organization's provider "
                 "(see the `sso` schema); setting `required` from a session not signed in through it is 409.")
 FEATURES = {"embed": {"type": "boolean"}, "webhooks": {"type": "boolean"}, "livekit": {"type": "boolean"},
-            "byok": {"type": "boolean"}}
+            "byok": {"type": "boolean"}, "file_upload": {"type": "boolean"}}
 SETTINGS_FIELDS = {
     "enabled_models": {"type": "array", "items": MODEL, "maxItems": 100},
     "monthly_token_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000_000_000},
@@ -2422,7 +2481,7 @@ document = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "openai", "anthropic", "federation", "webhooks", "audit", "admin", "oauth"]],
+    "tags": [{"name": t} for t in ["service", "auth", "me", "orgs", "keys", "usage", "conversations", "files", "openai", "anthropic", "federation", "webhooks", "audit", "admin", "oauth"]],
     "paths": paths,
     "components": components,
 }

@@ -49,6 +49,11 @@ pub struct Config {
     pub max_orgs_per_user: u32,
     pub max_api_keys_per_user_per_org: u32,
     pub max_pending_invitations_per_org: u32,
+    // --- Files (POST /api/files) ---
+    /// The largest file one upload may be (`FILE_MAX_BYTES`, 413 past it), and what all the
+    /// files of one org may weigh together (`ORG_FILE_QUOTA_BYTES`, 413 past it).
+    pub file_max_bytes: u64,
+    pub org_file_quota_bytes: u64,
     /// Hosts webhooks may reach over plain http, and even when internal: for local
     /// development and tests only (`WEBHOOK_ALLOW_INSECURE_HOSTS`, `host[:port]`, comma-separated).
     pub webhook_insecure_hosts: AllowedHosts,
@@ -350,6 +355,8 @@ impl Config {
             max_orgs_per_user: number(env, "MAX_ORGS_PER_USER", 20),
             max_api_keys_per_user_per_org: number(env, "MAX_API_KEYS_PER_USER_PER_ORG", 50),
             max_pending_invitations_per_org: number(env, "MAX_PENDING_INVITATIONS_PER_ORG", 100),
+            file_max_bytes: number(env, "FILE_MAX_BYTES", 20 * 1024 * 1024u64),
+            org_file_quota_bytes: number(env, "ORG_FILE_QUOTA_BYTES", 1024 * 1024 * 1024u64),
             webhook_insecure_hosts,
             trust_cf_connecting_ip,
             mail,

@@ -49,6 +49,10 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     /// 415
     UnsupportedMediaType,
+    /// 415: an uploaded file of a type the service does not take (saying which it takes).
+    UnsupportedFile(String),
+    /// 413: the org's stored files would pass its quota (saying which).
+    QuotaExceeded(String),
     /// 429, with the seconds to wait.
     RateLimited(u64),
     /// 429: the org's monthly token budget is spent.
@@ -117,8 +121,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::ModelNotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_) => 409,
-            ApiError::PayloadTooLarge(_) => 413,
-            ApiError::UnsupportedMediaType => 415,
+            ApiError::PayloadTooLarge(_) | ApiError::QuotaExceeded(_) => 413,
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFile(_) => 415,
             ApiError::RateLimited(_) | ApiError::BudgetExceeded(_) => 429,
             ApiError::Upstream { status, .. } => *status,
             ApiError::Unavailable(_) => 503,
@@ -149,7 +153,10 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFile(_) => {
+                "unsupported_media_type"
+            }
+            ApiError::QuotaExceeded(_) => "quota_exceeded",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::BudgetExceeded(_) => "budget_exceeded",
             ApiError::NoProviderKey(_) => "no_provider_key",
@@ -180,7 +187,10 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::PayloadTooLarge(_) => "Payload too large",
-            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedFile(_) => {
+                "Unsupported media type"
+            }
+            ApiError::QuotaExceeded(_) => "Quota exceeded",
             ApiError::RateLimited(_) => "Too many requests",
             ApiError::BudgetExceeded(_) => "Budget exceeded",
             ApiError::NoProviderKey(_) => "No provider key",
@@ -198,6 +208,8 @@ impl ApiError {
             | ApiError::ModelNotFound(d)
             | ApiError::Conflict(d)
             | ApiError::RegistrationClosed(d)
+            | ApiError::UnsupportedFile(d)
+            | ApiError::QuotaExceeded(d)
             | ApiError::Unavailable(d) => d.clone(),
             ApiError::MalformedJson(d) => format!("the request body is not valid JSON: {d}"),
             ApiError::InvalidCredentials => "the email or password is incorrect".into(),

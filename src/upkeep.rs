@@ -11,13 +11,13 @@
 //!
 //! Then conversation retention (`store::retention`): at most `RETENTION_BATCH` conversations
 //! past their org's `conversation_retention_days`, each one's messages wiped from its Durable
-//! Object before its row goes (a wipe that fails keeps the row, for the next run). Then the
-//! queued wipes of deleted accounts' and orgs' Durable Objects (`crate::wipes`), at most
-//! `wipes::UPKEEP_CALLS` object calls. Then the signing keys (`crate::auth::signing::rotate`):
+//! Object and its uploaded files from R2 before its row goes (a wipe that fails keeps the row,
+//! for the next run). Then the queued wipes of deleted accounts' and orgs' Durable Objects
+//! (`crate::wipes`), at most `wipes::UPKEEP_CALLS` object calls. Then the signing keys (`crate::auth::signing::rotate`):
 //! a new key once the newest is 30 days old, and superseded keys deleted once their tokens
 //! have expired. A run makes at most `MAX_STATEMENTS_PER_RUN + RETENTION_STATEMENTS +
-//! WIPE_STATEMENTS + 2` D1 statements (46) and `RETENTION_BATCH + wipes::UPKEEP_CALLS` object
-//! calls (45).
+//! WIPE_STATEMENTS + 2` D1 statements (48) and `RETENTION_BATCH + wipes::UPKEEP_CALLS + 1`
+//! object and R2 calls (46).
 
 use std::future::Future;
 
@@ -38,8 +38,9 @@ pub const MAX_STATEMENTS_PER_RUN: usize = 40;
 /// Conversations deleted for retention per run, at most: one Durable Object call each, well
 /// under the 50 subrequests of a Workers Free invocation (96 runs a day: 2,400 a day).
 pub const RETENTION_BATCH: usize = 25;
-/// D1 statements of the retention step: finding what is due, deleting it.
-pub const RETENTION_STATEMENTS: usize = 2;
+/// D1 statements of the retention step: finding what is due, reading and deleting up to a
+/// thousand of their uploaded files' rows, deleting the conversations.
+pub const RETENTION_STATEMENTS: usize = 4;
 /// D1 statements of the wipe step: reading the queue, taking the wiped off it.
 pub const WIPE_STATEMENTS: usize = 2;
 const _: () = assert!(RETENTION_BATCH + crate::wipes::UPKEEP_CALLS <= 50);
@@ -160,6 +161,21 @@ async fn retention(env: &Env, db: &worker::D1Database, now: i64) -> Swept {
     }
     if wiped.is_empty() {
         return swept;
+    }
+    // Their uploaded files (R2 objects, then rows): a thousand at most per run; the
+    // conversations stay due (their rows kept) until all of their files are gone.
+    swept.statements += 2;
+    let of = crate::store::files::Of::Conversations(&wiped);
+    match crate::store::files::purge_some(env, of, 1).await {
+        Ok(true) => {}
+        Ok(false) => {
+            swept.more = true;
+            return swept;
+        }
+        Err(e) => {
+            swept.error = Some(e.log_context().unwrap_or(e.code()).to_string());
+            return swept;
+        }
     }
     swept.statements += 1;
     match crate::store::retention::delete(db, &wiped, now).await {

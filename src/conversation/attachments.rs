@@ -26,10 +26,16 @@ pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS attachment_chunks (
 /// `GET …/messages/{message_id}/attachments/{index}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentView {
+    /// `image` (inline, or an uploaded file), `document` or `text` (uploaded files).
     #[serde(rename = "type")]
     pub kind: String,
     pub media_type: String,
     pub size: u64,
+    /// An uploaded file's id (its bytes at `GET /api/files/{id}`) and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl AttachmentView {
@@ -38,6 +44,8 @@ impl AttachmentView {
             kind: "image".into(),
             media_type: a.media_type.clone(),
             size: a.size as u64,
+            file_id: None,
+            name: None,
         }
     }
 }
@@ -124,6 +132,8 @@ mod tests {
             kind: "image".into(),
             media_type: "image/png".into(),
             size: 70,
+            file_id: None,
+            name: None,
         }];
         let stored = to_json(&views).unwrap();
         assert_eq!(

@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod client;
+pub mod files;
 pub mod protocol;
 mod reply;
 pub mod thoughts;

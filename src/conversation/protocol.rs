@@ -20,6 +20,9 @@ pub struct SendCommand {
     /// Images sent with the message (validated by the Worker).
     #[serde(default)]
     pub attachments: Vec<ImageAttachment>,
+    /// Uploaded files sent with the message (checked by the Worker), after the images.
+    #[serde(default)]
+    pub files: Vec<super::files::FileRef>,
     /// `low`, `medium` or `high`: reasoning asked of the model for this reply.
     #[serde(default)]
     pub reasoning_effort: Option<String>,

@@ -182,8 +182,8 @@ fn history(
                         .iter()
                         .map(|t| t.text.chars().count())
                         .sum::<usize>(),
-                images.len(),
-            );
+                0,
+            ) + super::files::history_chars(&images);
             image_bytes += images.iter().map(|i| i.size).sum::<u64>();
             if used > budget || image_bytes > MAX_HISTORY_IMAGE_BYTES {
                 break 'pages;
@@ -208,7 +208,9 @@ fn history(
                 content.push(Block::Text(r.content));
             }
             for (i, view) in images.into_iter().enumerate() {
-                if let Some(data) = attachments::load(&shared.sql, &r.id, i)? {
+                if let Some(id) = &view.file_id {
+                    content.push(super::files::placeholder(id, view.name.as_deref()));
+                } else if let Some(data) = attachments::load(&shared.sql, &r.id, i)? {
                     content.push(Block::Image(Media::Base64 {
                         media_type: view.media_type,
                         data,
@@ -294,7 +296,9 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     let user_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
     // The images move into the request (they are large); the row keeps what they are.
     let images = std::mem::take(&mut cmd.attachments);
-    let views: Vec<AttachmentView> = images.iter().map(AttachmentView::of).collect();
+    let inline_images = images.len();
+    let mut views: Vec<AttachmentView> = images.iter().map(AttachmentView::of).collect();
+    views.extend(cmd.files.iter().map(super::files::FileRef::view));
     let image_bytes = views.iter().map(|v| v.size).sum();
     let text_first = !cmd.content.is_empty();
     let mut new_message = Message {
@@ -310,6 +314,12 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
             data: a.data,
         })
     }));
+    // Uploaded files stay in R2: placeholders until `files::resolve` reads them.
+    new_message.content.extend(
+        cmd.files
+            .iter()
+            .map(|f| super::files::placeholder(&f.id, Some(&f.name))),
+    );
     let user_msg = MessageRow {
         seq: user_seq,
         id: new_id("msg"),
@@ -361,7 +371,11 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         conversation_id: cmd.conversation_id.clone(),
     });
     // Validated for the provider, media inlined, budget reserved (the cap set).
-    let meter = match gateway::prepare(&shared.env, &cmd.call, &mut request).await {
+    let prepared = match super::files::resolve(&shared.env, &mut request).await {
+        Ok(()) => gateway::prepare(&shared.env, &cmd.call, &mut request).await,
+        Err(e) => Err(e),
+    };
+    let meter = match prepared {
         Ok(m) => m,
         Err(e) => {
             rollback(&shared, &user_msg.id, &assistant_id);
@@ -406,6 +420,8 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
                 Block::Image(Media::Base64 { data, .. }) => Some(data.as_str()),
                 _ => None,
             })
+            // The inline images (an uploaded file's bytes stay in R2).
+            .take(inline_images)
             .collect();
         attachments::insert(&shared.sql, &user_msg.id, &data)?;
         sql_exec(

@@ -9,7 +9,7 @@ pub const MAX_ENABLED_MODELS: usize = 100;
 /// The longest `conversation_retention_days` an org may set: ten years.
 pub const MAX_CONVERSATION_RETENTION_DAYS: i64 = 3650;
 /// Feature flags an org may set; anything else is refused.
-pub const KNOWN_FEATURES: &[&str] = &["embed", "webhooks", "livekit", "byok"];
+pub const KNOWN_FEATURES: &[&str] = &["embed", "webhooks", "livekit", "byok", "file_upload"];
 
 /// What each flag of `features` gates. An absent flag means on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,14 +23,17 @@ pub enum Feature {
     /// Bring-your-own provider keys (members' own and the org's) serving the org's requests;
     /// off, only the service's keys do.
     Byok,
+    /// Uploading files (`POST /api/files`) and sending them with messages.
+    FileUpload,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 4] = [
+    pub const ALL: [Feature; 5] = [
         Feature::Embed,
         Feature::Webhooks,
         Feature::Livekit,
         Feature::Byok,
+        Feature::FileUpload,
     ];
 
     /// Its name under `features` (one of `KNOWN_FEATURES`).
@@ -40,6 +43,7 @@ impl Feature {
             Feature::Webhooks => "webhooks",
             Feature::Livekit => "livekit",
             Feature::Byok => "byok",
+            Feature::FileUpload => "file_upload",
         }
     }
 }

@@ -193,6 +193,7 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (conv, _) = owned(&ctx, &who).await?;
     client::wipe(&ctx.env, &conv.id).await?;
+    crate::store::files::purge(&ctx.env, crate::store::files::Of::Conversation(&conv.id)).await?;
     conversations::delete(&ctx.db()?, &conv.id).await?;
     let deleted = serde_json::json!({"conversation_id": conv.id, "user_id": who.user_id});
     crate::webhooks::emit(&ctx, &conv.org_id, EventType::ConversationDeleted, deleted).await;
@@ -216,8 +217,16 @@ struct SendMessage {
     model: Option<String>,
     #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     max_tokens: Option<u32>,
-    attachments: Option<Vec<AttachmentIn>>,
+    attachments: Option<Vec<AttachmentItem>>,
     reasoning_effort: Option<String>,
+}
+
+/// An attachment: an uploaded file's id (`POST /api/files`), or an image inline.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AttachmentItem {
+    File(String),
+    Inline(AttachmentIn),
 }
 
 #[derive(Deserialize)]
@@ -229,32 +238,49 @@ struct AttachmentIn {
     data: String,
 }
 
-/// The images of a send, each read from its bytes (`attachments[i].<field>` names a refusal).
-fn attachments(raw: Option<Vec<AttachmentIn>>) -> ApiResult<Vec<ImageAttachment>> {
+/// Uploaded files' ids, with their positions in `attachments`.
+type FileIds = Vec<(usize, String)>;
+
+/// The inline images of a send, each read from its bytes (`attachments[i].<field>` names a
+/// refusal), and the uploaded files' ids.
+fn attachments(raw: Option<Vec<AttachmentItem>>) -> ApiResult<(Vec<ImageAttachment>, FileIds)> {
     let raw = raw.unwrap_or_default();
-    if raw.len() > MAX_ATTACHMENTS {
+    let (mut images, mut files) = (Vec::new(), Vec::new());
+    for (i, item) in raw.into_iter().enumerate() {
+        match item {
+            AttachmentItem::File(id) => files.push((i, id)),
+            AttachmentItem::Inline(a) => images.push(
+                ImageAttachment::parse(&a.kind, &a.media_type, a.data).map_err(|e| {
+                    let param = format!("attachments[{i}].{}", e.field);
+                    ApiError::param(&param, format!("{param}: {}", e.message))
+                })?,
+            ),
+        }
+    }
+    if images.len() > MAX_ATTACHMENTS {
         return Err(ApiError::param(
             "attachments",
             format!("a message may carry at most {MAX_ATTACHMENTS} images"),
         ));
     }
-    raw.into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            ImageAttachment::parse(&a.kind, &a.media_type, a.data).map_err(|e| {
-                let param = format!("attachments[{i}].{}", e.field);
-                ApiError::param(&param, format!("{param}: {}", e.message))
-            })
-        })
-        .collect()
+    if files.len() > crate::routes::files::MAX_FILES_PER_MESSAGE {
+        return Err(ApiError::param(
+            "attachments",
+            format!(
+                "a message may carry at most {} files",
+                crate::routes::files::MAX_FILES_PER_MESSAGE
+            ),
+        ));
+    }
+    Ok((images, files))
 }
 
 pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let body: SendMessage = ctx.json(SEND_BODY_LIMIT).await?;
-    let images = attachments(body.attachments)?;
+    let (images, file_ids) = attachments(body.attachments)?;
     let content = match body.content.trim().is_empty() {
-        // A message may be images alone.
-        true if !images.is_empty() => String::new(),
+        // A message may be attachments alone.
+        true if !images.is_empty() || !file_ids.is_empty() => String::new(),
         true => return Err(ApiError::param("content", "content is required")),
         false => body.content,
     };
@@ -315,6 +341,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .into_iter()
     .filter(|s| !s.trim().is_empty())
     .collect();
+    let files = crate::routes::files::attach(&ctx, &who, &conv, &settings, &file_ids).await?;
     let provider_key = keys
         .resolve(
             &db,
@@ -334,6 +361,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         history_char_budget: ctx.cfg.history_char_budget,
         max_tokens: body.max_tokens,
         attachments: images,
+        files,
         reasoning_effort: body.reasoning_effort,
         // Validated, reserved and run by the conversation's object, which alone knows the
         // history it sends.

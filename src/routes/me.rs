@@ -175,6 +175,12 @@ pub async fn delete(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 pub(crate) async fn delete_account(ctx: &Ctx, user: &users::UserRow) -> ApiResult<()> {
     let db = ctx.db()?;
     let orgs = users::sole_owned_orgs(&db, &user.id).await?;
+    // Uploaded files first (R2 and their rows, a thousand per call): a failure leaves the
+    // account intact, to try again.
+    crate::store::files::purge(&ctx.env, crate::store::files::Of::Owner(&user.id)).await?;
+    for org in &orgs {
+        crate::store::files::purge(&ctx.env, crate::store::files::Of::Org(org)).await?;
+    }
     let conversations =
         crate::store::conversations::ids_deleted_with_user(&db, &user.id, &orgs).await?;
     users::delete_everything(&db, &user.id, &orgs, ctx.now).await?;

@@ -17,6 +17,7 @@ pub mod conversations;
 pub mod email;
 pub mod export;
 pub mod federation;
+pub mod files;
 pub mod keys;
 pub mod me;
 pub mod messages;
@@ -200,6 +201,10 @@ pub static ROUTES: &[Route] = &[
         "/api/conversations/{id}/abort",
         conversations::abort
     ),
+    // Files for chat (R2)
+    user_or_key!("POST", "/api/files", files::upload),
+    user_or_key!("GET", "/api/files/{id}", files::get),
+    user_or_key!("DELETE", "/api/files/{id}", files::delete),
     // Organizations
     user!("POST", "/api/orgs", orgs::create),
     user!("GET", "/api/orgs", orgs::list),

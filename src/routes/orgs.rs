@@ -172,9 +172,11 @@ pub async fn delete(ctx: Ctx, who: Principal) -> ApiResult<Response> {
             "a personal organization is deleted only with its account (DELETE /api/me)".into(),
         ));
     }
-    // The rows go with their objects queued for wiping (`crate::wipes`), then as many
-    // objects are wiped as one request may: its webhook queue (deliveries hold its events'
-    // data), its limiter (budget months, API-key request windows), its conversations.
+    // Its uploaded files first (R2 and their rows): a failure leaves the org intact, to try
+    // again. Then the rows go with their objects queued for wiping (`crate::wipes`), and as
+    // many objects are wiped as one request may: its webhook queue (deliveries hold its
+    // events' data), its limiter (budget months, API-key request windows), its conversations.
+    crate::store::files::purge(&ctx.env, crate::store::files::Of::Org(&scope.org_id)).await?;
     let ids = conversations::ids_in_org(&db, &scope.org_id).await?;
     orgs::delete(&db, &scope, ctx.now).await?;
     let queued: Vec<Wipe> = std::iter::once(Wipe::new(wipes::ORG, &scope.org_id))

@@ -13,6 +13,7 @@ pub mod delay;
 pub mod dev_mailbox;
 pub mod email_tokens;
 pub mod embed;
+pub mod files;
 pub mod identities;
 pub mod invitations;
 pub mod keys;

@@ -13,6 +13,7 @@ mod chat_media;
 mod data;
 mod email;
 mod federation;
+mod files;
 mod helpers;
 mod keys;
 mod logs;

@@ -1,7 +1,8 @@
-// The web client's images and reasoning, in headless Chromium against demo/echo:
-// an image attached with the file picker or pasted, its thumbnail, what cannot
-// be sent said before sending, the sent image shown (and fetched back after a
-// reload), and a reply's reasoning in its own collapsible section. See
+// The web client's images, files and reasoning, in headless Chromium against
+// demo/echo: an image attached with the file picker or pasted, its thumbnail, a
+// PDF dropped (uploaded to POST /api/files, shown as a chip), what cannot be
+// sent said before sending, the sent image and file shown (and fetched back
+// after a reload), and a reply's reasoning in its own collapsible section. See
 // harness.mjs for how to run it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,19 +50,19 @@ const loaded = (img) => img.evaluate((el) => el.complete && el.naturalWidth > 0)
 
 test('an image picked with the file input is shown, sent, described by the model, and back after a reload', async () => {
   const { page, problems } = main;
-  const attach = page.getByRole('button', { name: 'Attach image' });
+  const attach = page.getByRole('button', { name: 'Attach file' });
   await attach.waitFor();
   // What cannot be sent is said at once, and nothing is attached.
   const big = Buffer.alloc(3 * 1024 * 1024 + 1);
   PNG.copy(big);
   await page.locator('#attach-input').setInputFiles([
     { name: 'huge.png', mimeType: 'image/png', buffer: big },
-    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') },
+    { name: 'tool.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('7f454c4602010100000000000000', 'hex') },
   ]);
   const alert = page.locator('.composer .alert-error');
   await alert.waitFor();
   assert.match(await alert.innerText(), /huge\.png is 3\.0 MB; an image may be at most 3\.0 MB/);
-  assert.match(await alert.innerText(), /notes\.txt is not a PNG, JPEG, GIF or WebP image/);
+  assert.match(await alert.innerText(), /tool\.bin: the file is not an image \(PNG, JPEG, GIF, WebP\), a PDF or UTF-8 text/);
   assert.equal(await page.locator('.pending-image').count(), 0);
 
   // Two images, one removed again.
@@ -116,6 +117,109 @@ test('an image pasted into the composer is attached, and may be sent without tex
   assert.match(reply, /^You sent 1 image \(image\/png\)\./);
   assert.ok(await lastUser(page).locator('.msg-body').isHidden(), 'no empty bubble for an image alone');
   assertClean(problems, 'paste');
+});
+
+test('a PDF dropped on the composer is uploaded, shown as a chip, sent as a document, and back after a reload', async () => {
+  const { page, problems } = main;
+  const pdf = Buffer.from('%PDF-1.4\n% chatgate\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+  await page.evaluate((bytes) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], 'report.pdf', { type: 'application/pdf' }));
+    const composer = document.querySelector('.composer');
+    composer.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+    composer.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, [...pdf]);
+  const chip = page.locator('.pending-images .file-chip');
+  await chip.waitFor();
+  assert.match(await chip.innerText(), /report\.pdf\s+PDF, 59 B/);
+  await shot(page, 'attach-pdf-pending');
+  const before = await page.locator('.msg-assistant').count();
+  await page.locator('#composer-input').fill('Summarise the report');
+  await page.locator('#composer-input').press('Enter');
+  const reply = await replyDone(page, before + 1);
+  assert.match(reply, /You sent 1 document \(application\/pdf\)\./);
+  assert.equal(await page.locator('.pending-images .file-chip').count(), 0, 'sent: nothing pending');
+  await lastUser(page).locator('.file-chip').waitFor();
+  await shot(page, 'attach-pdf-sent');
+
+  // After a reload the file is listed with the message; opening it fetches it with the token.
+  await page.reload();
+  const sent = lastUser(page).locator('.file-chip');
+  await sent.waitFor();
+  assert.match(await sent.innerText(), /report\.pdf/);
+  const download = page.waitForEvent('download');
+  await sent.getByRole('button', { name: 'report.pdf' }).click();
+  assert.equal((await download).suggestedFilename(), 'report.pdf');
+  assertClean(problems, 'drop a PDF');
+});
+
+test('a code block in a reply is highlighted, and its copy button copies the code', async () => {
+  const { page, context, problems } = main;
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.base });
+  const before = await page.locator('.msg-assistant').count();
+  const code = 'fn main() {\n    let answer = 42; // the answer\n    println!("{answer}");\n}';
+  await page.locator('#composer-input').fill(`Here:\n\`\`\`rust\n${code}\n\`\`\``);
+  await page.locator('#composer-input').press('Enter');
+  await replyDone(page, before + 1);
+  const block = lastAssistant(page).locator('.code-block');
+  await block.waitFor();
+  assert.equal(await block.locator('.code-lang').innerText(), 'rust');
+  assert.equal(await block.locator('code.hljs .hljs-keyword').first().innerText(), 'fn');
+  assert.equal(await block.locator('code.hljs .hljs-number').first().innerText(), '42');
+  assert.match(await block.locator('code.hljs .hljs-comment').first().innerText(), /the answer/);
+  // Coloured by the stylesheet (no inline styles: the CSP's style-src holds).
+  const colours = await block.evaluate((el) => [el.querySelector('.hljs-keyword'), el.querySelector('.hljs-number')]
+    .map((s) => getComputedStyle(s).color));
+  assert.notEqual(colours[0], colours[1], 'keywords and numbers differ in colour');
+  assert.equal(await block.locator('[style]').count(), 0);
+  await block.getByRole('button', { name: 'Copy code' }).click();
+  await block.getByRole('button', { name: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+  await block.scrollIntoViewIfNeeded();
+  await shot(page, 'code-highlighted');
+  assertClean(problems, 'a code block');
+});
+
+test('older messages load page by page as the reader scrolls up, with the API\'s cursor', async () => {
+  const { page, problems } = main;
+  // The server's pages, newest first: 170 messages in pages of 50 (the client asks for 50).
+  const message = (seq) => ({
+    id: `msg_fake${seq}`, seq, role: seq % 2 ? 'user' : 'assistant', content: `message ${seq}`, attachments: [],
+    reasoning: null, model: seq % 2 ? null : 'demo/echo', status: 'complete', usage: null,
+    created_at: new Date(Date.UTC(2026, 0, 1, 0, seq)).toISOString(),
+  });
+  const pages = { '': [170, 121, 'p2'], p2: [120, 71, 'p3'], p3: [70, 1, null] };
+  const asked = [];
+  await page.route(/\/api\/conversations\/[^/]+\/messages\?/, (route) => {
+    const cursor = new URL(route.request().url()).searchParams.get('cursor') || '';
+    asked.push(cursor);
+    const [from, to, next] = pages[cursor];
+    const items = [];
+    for (let s = from; s >= to; s -= 1) items.push(message(s));
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ items, next_cursor: next }) });
+  });
+  try {
+    await page.reload();
+    const msgs = page.locator('#messages .msg');
+    await page.waitForFunction(() => document.querySelectorAll('#messages .msg').length === 50);
+    assert.deepEqual(asked, [''], 'only the newest page on opening');
+    assert.equal(await msgs.last().locator('.msg-body').innerText(), 'message 170');
+    const scroller = page.locator('.messages-scroll');
+    for (const [count, first] of [[100, 'message 71'], [170, 'message 1']]) {
+      await scroller.evaluate((el) => { el.scrollTop = 0; });
+      await page.waitForFunction((n) => document.querySelectorAll('#messages .msg').length === n, count);
+      assert.equal(await msgs.first().locator('.msg-body').innerText(), first);
+    }
+    assert.deepEqual(asked, ['', 'p2', 'p3']);
+    assert.equal(await page.locator('button[data-older]').count(), 0, 'no more pages: no button');
+    assert.equal(await page.evaluate(() => !!(document.activeElement && document.activeElement.closest('#messages .msg'))),
+      false, 'loading as the reader scrolls leaves the focus where it was');
+  } finally {
+    await page.unroute(/\/api\/conversations\/[^/]+\/messages\?/);
+  }
+  await page.reload();
+  await page.locator('#messages .msg').first().waitFor();
+  assertClean(problems, 'paging');
 });
 
 test('a reply that reasons shows its reasoning, open while it streams and folded once the answer starts', async () => {

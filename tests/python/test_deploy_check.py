@@ -28,6 +28,7 @@ def test_the_code_s_bindings_are_found_by_literal_and_by_const():
     assert used == {
         "DB": "d1_databases", "KV": "kv_namespaces", "ASSETS": "assets", "EMAIL": "send_email",
         "CONVERSATIONS": "durable_objects", "ORG_LIMITS": "durable_objects", "DISPATCHER": "durable_objects",
+        "FILES": "r2_buckets",
     }
     assert dc.durable_object_classes(SOURCES) == {"Conversation", "OrgLimiter", "Dispatcher"}
 
@@ -41,11 +42,11 @@ def test_a_binding_missing_from_staging_is_named_with_its_environment():
 
 
 def test_a_binding_the_code_starts_using_must_be_declared():
-    sources = {**SOURCES, "new.rs": 'fn f(env: &Env) { let _ = env.bucket("FILES"); }'}
+    sources = {**SOURCES, "new.rs": 'fn f(env: &Env) { let _ = env.queue("JOBS"); }'}
     problems = dc.check_config(CONFIG, sources)
     assert problems == [
-        "[production]: the code uses the binding FILES (r2_buckets), which is not declared",
-        "[env.staging]: the code uses the binding FILES (r2_buckets), which is not declared",
+        "[production]: the code uses the binding JOBS (queues), which is not declared",
+        "[env.staging]: the code uses the binding JOBS (queues), which is not declared",
     ]
 
 

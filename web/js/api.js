@@ -75,18 +75,19 @@ function buildUrl(path, query) {
 /**
  * request('GET', '/api/me') -> parsed JSON (null for 204).
  * Options: body (JSON), query, signal, auth (default true), headers,
- * stream (return the raw Response of a text/event-stream), blob (return the body as a Blob).
+ * stream (return the raw Response of a text/event-stream), blob (return the body as a Blob),
+ * raw (a Blob or File sent as the body as it is, with the content-type given in headers).
  * A 401 triggers one coordinated refresh and one retry.
  */
 export async function request(method, path, opts = {}) {
   const { body, query, signal, headers = {}, stream = false, blob = false } = opts;
   const useAuth = opts.auth !== false;
   const url = buildUrl(path, query);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const payload = opts.raw !== undefined ? opts.raw : body === undefined ? undefined : JSON.stringify(body);
 
   const send = async (tok) => {
     const hdrs = { accept: stream ? 'text/event-stream' : blob ? '*/*' : 'application/json', ...headers };
-    if (payload !== undefined) hdrs['content-type'] = 'application/json';
+    if (body !== undefined) hdrs['content-type'] = 'application/json';
     if (tok) hdrs.authorization = `Bearer ${tok}`;
     try {
       return await fetch(url, {

@@ -5,6 +5,7 @@
 // rel="noopener noreferrer nofollow", and no javascript:/data: URLs anywhere.
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
+import { enhanceCode } from './code.js';
 
 const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
@@ -64,15 +65,20 @@ const CONFIG = {
   RETURN_DOM_FRAGMENT: true,
 };
 
-/** Markdown text -> a sanitised DocumentFragment. */
+/** Markdown text -> a sanitised DocumentFragment, its code blocks highlighted (code.js). */
 export function renderMarkdown(text) {
   let html;
+  const langs = []; // each fenced block's language, in order (the sanitiser drops classes)
   try {
-    html = marked.parse(text || '');
+    const tokens = marked.lexer(text || '');
+    marked.walkTokens(tokens, (t) => { if (t.type === 'code') langs.push(t.lang || ''); });
+    html = marked.parser(tokens);
   } catch {
     html = `<p>${escapeHtml(text || '')}</p>`;
   }
-  return purify.sanitize(html, CONFIG);
+  const frag = purify.sanitize(html, CONFIG);
+  enhanceCode(frag, langs);
+  return frag;
 }
 
 /** Sanitise arbitrary HTML with the same policy (used by tests). */

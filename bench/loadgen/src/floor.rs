@@ -67,6 +67,15 @@ impl Bench {
         t: Target,
         state_dir: &std::path::Path,
     ) -> R<(Proc, String, Duration)> {
+        self.spawn_floor_shape(shape(t), state_dir).await
+    }
+
+    /// Starts bench/floor/<name> (a–d); floor D, the upload section's, has no `Target`.
+    pub(crate) async fn spawn_floor_shape(
+        &self,
+        name: &str,
+        state_dir: &std::path::Path,
+    ) -> R<(Proc, String, Duration)> {
         let port = procs::free_port()?;
         let envs = vec![
             ("PORT".into(), port.to_string()),
@@ -77,7 +86,7 @@ impl Bench {
         let spawned = Instant::now();
         let proc = Proc::spawn(
             &self.opts.root,
-            &format!("floor {}", shape(t)),
+            &format!("floor {}", name),
             "bash",
             &[
                 self.opts
@@ -85,13 +94,10 @@ impl Bench {
                     .join("bench/floor/serve.sh")
                     .to_string_lossy()
                     .into(),
-                shape(t).into(),
+                name.into(),
             ],
             &envs,
-            &self
-                .opts
-                .work
-                .join(format!("floor-{}-{port}.log", shape(t))),
+            &self.opts.work.join(format!("floor-{}-{port}.log", name)),
         )?;
         let base = format!("http://127.0.0.1:{port}");
         let url = format!("{base}/health");

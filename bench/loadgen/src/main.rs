@@ -21,6 +21,7 @@ mod size;
 mod stats;
 mod stream;
 mod targets;
+mod upload;
 
 use std::fs;
 use std::path::PathBuf;
@@ -92,7 +93,7 @@ fn parse_opts() -> R<Opts> {
                 return Err(
                     "usage: loadgen --root DIR [--out FILE] [--work DIR] [--mock-bin PATH] \
                             [--litellm PATH|none] [--litellm-note TEXT] [--quick] \
-                            [--only latency,fidelity,capacity,login,history,edge,size]"
+                            [--only latency,fidelity,capacity,login,history,edge,upload,size]"
                         .into(),
                 )
             }
@@ -144,6 +145,7 @@ struct Plan {
     hist_total: usize,
     hist_late_sends: usize,
     hist_rounds: usize,
+    upload_rounds: usize,
 }
 
 impl Plan {
@@ -174,6 +176,7 @@ impl Plan {
             hist_total: env_num("BENCH_HISTORY_MESSAGES", 10_000),
             hist_late_sends: env_num("BENCH_HISTORY_LATE_SENDS", if quick { 10 } else { 30 }),
             hist_rounds: env_num("BENCH_HISTORY_ROUNDS", if quick { 20 } else { 60 }),
+            upload_rounds: env_num("BENCH_UPLOAD_ROUNDS", if quick { 3 } else { 10 }),
         }
     }
 }
@@ -366,6 +369,7 @@ const METHOD: &[&str] = &[
     "Section 5: the conversation starts with sends through the API (demo/echo, 0 ms tokens, sequential: one reply per conversation at a time); then, with the server stopped, bench/seed_history.py repeats those rows in the conversation's Durable Object SQLite file up to 10,000 messages (through the API it would take about 10 minutes here), and the server is started again (that restart is section 6's). Each page request is read to the end; GET /health (one D1 query, one KV read) is the baseline, GET /api (no storage) the floor.",
     "CPU per process (section 3 notes) comes from /proc/<pid>/stat of the server's process group: the Worker's workerd, wrangler's proxy workerd (which also hosts wrangler's inspector proxy), and node (wrangler itself).",
     "Section 8 (the edge, simulated): a second chatgate server on the same build with `BENCH_STORAGE_DELAY_MS` (default `d1=60,kv=5,do=15`, `BENCH_EDGE_DELAYS` to change it): each D1 query, KV operation and Durable Object request waits that long before it is sent, as for a user far from the database (src/store/delay.rs). Its own account, API key and 8 warmed conversations; the chat route and /v1/chat/completions interleaved with the mock direct, concurrency 1, 20 tokens at 0 ms. Added TTFT = the median minus the direct median; the sequential storage waits are the `Server-Timing` phases before the provider whose median is at least half the shortest delay. Target (issue 14): added TTFT at most one D1 wait + 10 ms.",
+    "Section 9: POST /api/files with a 10 MiB PDF (typed from its first bytes, the org's quota reserved in D1, streamed into the local R2 bucket), sequential, interleaved round by round with floor D (bench/floor/d: a JS Worker that puts the request's body into R2 as it is, same wrangler and workerd) after a discarded warm-up round; each file is deleted once measured. Target (issue 16): throughput within 2× floor D's.",
     "Numbers from a shared 2-core machine are noisy: read ratios and added times, not absolute figures, and compare runs on the same machine only.",
 ];
 
@@ -520,7 +524,7 @@ async fn run() -> R<()> {
 
     // Capacity last: it is the one that can wedge wrangler dev.
     for name in [
-        "latency", "fidelity", "login", "history", "edge", "capacity",
+        "latency", "fidelity", "login", "history", "edge", "upload", "capacity",
     ] {
         if !b.section(name) {
             continue;
@@ -532,6 +536,7 @@ async fn run() -> R<()> {
             "capacity" => b.capacity().await,
             "login" => b.login().await,
             "edge" => b.edge().await,
+            "upload" => b.upload().await,
             _ => b.history().await,
         };
         if let Err(e) = result {

@@ -10,6 +10,8 @@ import { navigate, setUrl } from '../router.js';
 import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
+import { FILE_ACCEPT, MAX_FILES, fileChip, isInlineImage, sentFiles, uploadFile } from './chat/files.js';
+import { loadOlderOnScroll } from './chat/paging.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -187,6 +189,7 @@ export function chatPage({ main, params, embed = null }) {
       });
     }
   }, { root: scroller, rootMargin: '400px' });
+  const stopPaging = loadOlderOnScroll(scroller, olderBox);
 
   const composerAlert = alertBox();
   const textarea = h('textarea', {
@@ -203,10 +206,10 @@ export function chatPage({ main, params, embed = null }) {
   let pending = []; // images for the next message: {name, size, mediaType, data, url}
   let attachAlert = false; // the composer's alert is about them
   const fileInput = h('input', {
-    type: 'file', id: 'attach-input', class: 'sr-only', accept: ACCEPT, multiple: true, tabindex: '-1', 'aria-hidden': 'true',
+    type: 'file', id: 'attach-input', class: 'sr-only', accept: `${ACCEPT},${FILE_ACCEPT}`, multiple: true, tabindex: '-1', 'aria-hidden': 'true',
   });
   const attachBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'attach', onclick: () => fileInput.click() },
-    h('span', { class: 'icon-image', 'aria-hidden': 'true' }), 'Attach image');
+    h('span', { class: 'icon-image', 'aria-hidden': 'true' }), 'Attach file');
   const pendingList = h('ul', { class: 'pending-images', 'aria-label': 'Images to send', hidden: true });
   const sendBtn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'send' }, 'Send');
   const stopBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'stop', hidden: true, onclick: () => stop() },
@@ -221,7 +224,7 @@ export function chatPage({ main, params, embed = null }) {
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
       h('div', { class: 'model-pick' }, h('label', { for: 'effort-select' }, 'Reasoning'), effortSelect),
       attachBtn,
-      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · paste an image to attach it · Esc stops a reply'),
+      h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · paste or drop an image, a PDF or a text file to attach it · Esc stops a reply'),
       h('div', { class: 'composer-buttons' }, stopBtn, sendBtn)));
 
   const chatMain = h('section', { class: 'chat-main', 'aria-labelledby': 'chat-title' }, head, scroller, composer);
@@ -271,7 +274,8 @@ export function chatPage({ main, params, embed = null }) {
 
   // ---------- images to send ----------
   function renderPending() {
-    replace(pendingList, pending.map((a) => h('li', { class: 'pending-image' },
+    const removeFile = (a) => () => { pending = pending.filter((x) => x !== a); renderPending(); announce(`${a.name} removed`); textarea.focus(); };
+    replace(pendingList, pending.map((a) => a.fileId ? fileChip(a, { onRemove: removeFile(a) }) : h('li', { class: 'pending-image' },
       h('img', { src: a.url, alt: '', class: 'thumb' }),
       h('span', { class: 'pending-name' }, a.name, h('span', { class: 'muted' }, ` ${typeName(a.mediaType)}, ${fmtBytes(a.size)}`)),
       h('button', {
@@ -291,11 +295,18 @@ export function chatPage({ main, params, embed = null }) {
   /** Adds picked, pasted or dropped files; what cannot be sent is said before sending. */
   async function addFiles(files) {
     const errors = [];
+    const count = (uploaded) => pending.filter((a) => !!a.fileId === uploaded).length;
     for (const file of files) {
-      if (pending.length >= MAX_IMAGES) { errors.push(`A message may carry at most ${MAX_IMAGES} images.`); break; }
+      // PDFs and text files are uploaded (POST /api/files) and sent by id.
+      if (!isInlineImage(file)) {
+        if (count(true) >= MAX_FILES) { errors.push(`A message may carry at most ${MAX_FILES} files.`); break; }
+        try { pending.push(await uploadFile(file, conv ? conv.org_id : orgId)); } catch (e) { errors.push(`${file.name}: ${e.detail || e.message}`); }
+        continue;
+      }
+      if (count(false) >= MAX_IMAGES) { errors.push(`A message may carry at most ${MAX_IMAGES} images.`); break; }
       try {
         const image = await readImage(file);
-        if (pending.length < MAX_IMAGES) pending.push(image);
+        if (count(false) < MAX_IMAGES) pending.push(image);
       } catch (e) {
         errors.push(e.message);
       }
@@ -308,7 +319,7 @@ export function chatPage({ main, params, embed = null }) {
       composerAlert.clear();
       attachAlert = false;
     }
-    if (pending.length) announce(`${pending.length} image${pending.length === 1 ? '' : 's'} attached`);
+    if (pending.length) announce(`${pending.length} attachment${pending.length === 1 ? '' : 's'} ready`);
   }
 
   fileInput.addEventListener('change', () => {
@@ -317,7 +328,7 @@ export function chatPage({ main, params, embed = null }) {
     addFiles(files);
   });
   textarea.addEventListener('paste', (e) => {
-    const files = [...((e.clipboardData && e.clipboardData.files) || [])].filter((f) => f.type.startsWith('image/'));
+    const files = [...((e.clipboardData && e.clipboardData.files) || [])];
     if (!files.length) return;
     // An image alone is attached; text pasted with it still goes into the message.
     if (!e.clipboardData.getData('text/plain')) e.preventDefault();
@@ -379,16 +390,19 @@ export function chatPage({ main, params, embed = null }) {
 
   /** The images of a user message: local ones (just sent) shown at once, stored ones fetched. */
   function messageImages(m) {
-    const list = m.images || (m.attachments || []).map((a, i) => ({
+    // Inline images come first in `attachments`; uploaded files (with a file_id) after.
+    const list = m.images || (m.attachments || []).filter((a) => !a.file_id).map((a, i) => ({
       mediaType: a.media_type, size: a.size, path: conv ? attachmentPath(conv.id, m.id, i) : null,
     }));
-    if (!list.length) return null;
-    return h('div', { class: 'msg-images' }, list.map((a, i) => {
+    const files = sentFiles(m.files || m.attachments);
+    if (!list.length) return files;
+    const images = h('div', { class: 'msg-images' }, list.map((a, i) => {
       const img = h('img', { class: 'msg-image', alt: `Image ${i + 1} of ${list.length} (${typeName(a.mediaType)}, ${fmtBytes(a.size)})` });
       if (a.url) img.src = a.url;
       else if (a.path) { img.dataset.path = a.path; imageIO.observe(img); }
       return img;
     }));
+    return files ? h('div', { class: 'msg-attachments' }, images, files) : images;
   }
 
   /** The collapsible reasoning of a reply: open while it streams, closed once the answer starts. */
@@ -497,7 +511,7 @@ export function chatPage({ main, params, embed = null }) {
   function renderOlderButton() {
     clear(olderBox);
     if (!olderCursor) return;
-    const b = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Load earlier messages');
+    const b = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-older': '' }, 'Load earlier messages');
     b.addEventListener('click', async () => {
       b.disabled = true;
       b.textContent = 'Loading…';
@@ -509,7 +523,7 @@ export function chatPage({ main, params, embed = null }) {
         scroller.scrollTop += scroller.scrollHeight - before;
         renderOlderButton();
         const firstMsg = log.querySelector('.msg');
-        if (firstMsg) { firstMsg.setAttribute('tabindex', '-1'); firstMsg.focus({ preventScroll: true }); }
+        if (firstMsg && !('auto' in b.dataset)) { firstMsg.setAttribute('tabindex', '-1'); firstMsg.focus({ preventScroll: true }); }
       } catch (e) {
         replace(olderBox, loadError(e, () => renderOlderButton()));
       }
@@ -662,7 +676,9 @@ export function chatPage({ main, params, embed = null }) {
     attachAlert = false;
     const model = modelSelect.value;
     const effort = effortSelect.value;
-    const images = pending;
+    const attached = pending;
+    const images = attached.filter((a) => !a.fileId);
+    const uploads = attached.filter((a) => a.fileId);
     const act = { ctrl: new AbortController(), convId: null, assistant: null, lastId: '', stopping: false, done: null };
     active = act;
     setStreaming(true);
@@ -686,7 +702,7 @@ export function chatPage({ main, params, embed = null }) {
     act.convId = conv.id;
     const userView = addMessage({
       id: `local-${Date.now()}`, role: 'user', content: text, status: 'pending',
-      images: images.map((a) => ({ url: a.url, mediaType: a.mediaType, size: a.size })),
+      images: images.map((a) => ({ url: a.url, mediaType: a.mediaType, size: a.size })), files: uploads,
     });
     textarea.value = '';
     autosize();
@@ -694,7 +710,7 @@ export function chatPage({ main, params, embed = null }) {
     renderPending();
     toBottom();
     const body = { content: text, model };
-    if (images.length) body.attachments = images.map((a) => ({ type: 'image', media_type: a.mediaType, data: a.data }));
+    if (attached.length) body.attachments = [...images.map((a) => ({ type: 'image', media_type: a.mediaType, data: a.data })), ...uploads.map((a) => a.fileId)];
     if (effort) body.reasoning_effort = effort;
     const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages`, {
       body, stream: true, signal: act.ctrl.signal,
@@ -705,7 +721,7 @@ export function chatPage({ main, params, embed = null }) {
       msgs.delete(userView.id);
       if (!msgs.size) emptyState.hidden = false;
       if (!textarea.value) { textarea.value = text; autosize(); }
-      if (!pending.length && images.length) { pending = images; renderPending(); }
+      if (!pending.length && attached.length) { pending = attached; renderPending(); }
       if (e.code === 'no_provider_key') {
         // (Embedded: the settings open in a tab of their own, outside the embedding page.)
         const link = h('a', { href: '/settings/provider-keys', target: embed ? '_blank' : null, rel: embed ? 'noopener' : null }, 'Add a provider key');
@@ -883,6 +899,7 @@ export function chatPage({ main, params, embed = null }) {
     destroy() {
       io.disconnect();
       imageIO.disconnect();
+      stopPaging();
       detach();
     },
   };
