@@ -2115,6 +2115,33 @@ paths.update({
                     "Audited as `admin.signing_key_rotated`.")},
 })
 
+# --- Search, share links, export and import (issue 16) --------------------------------------
+components["schemas"].update({
+    "SearchHit": obj({
+        "conversation_id": ID,
+        "message_id": {**NULLABLE_S, "description": "the message that matched; null for a match in the title"},
+        "title": {**S, "description": "the conversation's title now"},
+        "snippet": {**S, "description": "plain text around the match (about 12 words; `…` where it is cut), each "
+                                        "matched word between U+0002 (start) and U+0003 (end); the indexed text "
+                                        "never holds those characters, so render the snippet as text and mark "
+                                        "what is between them"},
+    }, ["conversation_id", "message_id", "title", "snippet"]),
+})
+paths.update({
+    "/api/search": {"get": op(
+        "Search the caller's conversations: titles and message text", "conversations",
+        ok=page(ref("SearchHit")), errors=(400, 404),
+        description="Newest match first. Every word of `q` must appear (the last one may be the start of a word); "
+                    "words are taken literally (quotes, `*`, `:`, `AND`/`OR`/`NEAR` are not operators). Only the "
+                    "caller's own conversations, in organizations they still belong to (checked at query time: "
+                    "leaving an organization hides its conversations from search at once). A user message and "
+                    "its reply are indexed when the reply finishes (the reply only if it completed); titles as "
+                    "they change. 400 (`validation_failed`, `param: q`) for a `q` with no letter or digit, over "
+                    "200 characters or over 16 words; 404 for an `org_id` the caller is not in.",
+        params=(query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find (required)"),
+                query("org_id", S, "only this organization's conversations"), LIMIT, CURSOR))},
+})
+
 # A disabled account (the console) is refused wherever it would get in.
 DISABLED_403 = "the account has been disabled by a service admin (`account_disabled`)"
 for method, path in [("post", "/api/auth/login"), ("post", "/api/auth/refresh"), ("post", "/api/auth/login/mfa"),

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod pricing;
 pub mod providers;
 pub mod routes;
+pub mod search;
 pub mod store;
 pub mod upkeep;
 pub mod upstream;

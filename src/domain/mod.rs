@@ -7,6 +7,7 @@ pub mod name;
 pub mod outbound;
 pub mod password;
 pub mod registration;
+pub mod search_query;
 pub mod settings;
 
 pub use email::Email;

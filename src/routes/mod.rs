@@ -26,6 +26,7 @@ pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
 pub mod responses;
+pub mod search;
 pub mod service;
 pub mod usage;
 pub mod v1;
@@ -178,6 +179,8 @@ pub static ROUTES: &[Route] = &[
         "/api/conversations/{id}/abort",
         conversations::abort
     ),
+    // Search, share links, export and import (issue 16)
+    user!("GET", "/api/search", search::search),
     // Organizations
     user!("POST", "/api/orgs", orgs::create),
     user!("GET", "/api/orgs", orgs::list),

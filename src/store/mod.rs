@@ -21,6 +21,7 @@ pub mod orgs;
 pub mod passkeys;
 pub mod provider_keys;
 pub mod retention;
+pub mod search;
 pub mod sessions;
 pub mod signing_keys;
 pub mod throttle;

@@ -23,6 +23,7 @@ mod oauth;
 mod orgs;
 mod passkeys;
 mod responses;
+mod search;
 mod service;
 mod signing_keys;
 mod upkeep;

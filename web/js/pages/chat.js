@@ -10,6 +10,7 @@ import { navigate, setUrl } from '../router.js';
 import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
+import { searchBox, jumpToMessage } from './chat/search.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -52,8 +53,12 @@ export function chatPage({ main, params, embed = null }) {
   const list = h('ul', { class: 'conv-list' });
   const listStatus = h('div', { class: 'list-status' });
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
+  const search = searchBox({
+    orgId: () => orgId, convHref, onOpen: () => closeSidebar(),
+    onSearching: (on) => { list.hidden = on; listStatus.hidden = on; },
+  });
   const listScroll = h('nav', { class: 'conv-scroll', 'aria-label': 'Conversations' },
-    h('h2', { class: 'sr-only' }, 'Conversations'), list, listStatus, sentinel);
+    h('h2', { class: 'sr-only' }, 'Conversations'), search.panel, list, listStatus, sentinel);
 
   const orgList = orgs();
   const orgSelect = orgList.length > 1 && !(embed && embed.orgId) ? h('select', {
@@ -62,6 +67,7 @@ export function chatPage({ main, params, embed = null }) {
     onchange: () => {
       orgId = orgSelect.value;
       if (!embed) setCurrentOrg(orgId);
+      search.reset();
       resetList();
       navigate(home);
     },
@@ -70,7 +76,8 @@ export function chatPage({ main, params, embed = null }) {
   const sidebar = h('aside', { class: 'sidebar', id: 'chat-sidebar', 'aria-label': 'Conversation list' },
     h('div', { class: 'sidebar-top' },
       h('a', { href: home, class: 'btn btn-primary btn-block', id: 'new-chat' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'New chat'),
-      orgSelect ? h('div', { class: 'field field-compact' }, h('label', { for: 'org-select' }, 'Organization'), orgSelect) : null),
+      orgSelect ? h('div', { class: 'field field-compact' }, h('label', { for: 'org-select' }, 'Organization'), orgSelect) : null,
+      search.form),
     listScroll);
 
   function setListStatus(kind, err) {
@@ -860,6 +867,14 @@ export function chatPage({ main, params, embed = null }) {
       olderCursor = res.next_cursor || null;
       renderOlderButton();
       toBottom();
+      await jumpToMessage(log, async () => {
+        if (!olderCursor || token !== loadToken) return false;
+        const older = await api.get(`/api/conversations/${enc(id)}/messages`, { query: { limit: HISTORY_PAGE, cursor: olderCursor } });
+        for (const m of itemsOf(older)) if (!msgs.has(m.id)) addMessage(m, { prepend: true });
+        olderCursor = older.next_cursor || null;
+        renderOlderButton();
+        return true;
+      });
       await loadModels(c.model);
       const last = items.filter((m) => m.role === 'assistant').pop();
       if (last && last.status === 'streaming' && token === loadToken) resume(last);

@@ -1,0 +1,81 @@
+// Finding and taking conversations elsewhere, in headless Chromium against
+// demo/echo: search from the sidebar and the jump to the message found. See
+// harness.mjs for how to run it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, newPage, shot, signUpUI } from './harness.mjs';
+
+let env;
+let main; // {context, page, problems}
+
+before(async () => {
+  env = await start();
+  main = await newPage(env);
+  await signUpUI(main.page);
+  await main.page.locator('#model-select').selectOption('demo/echo');
+});
+
+after(async () => {
+  if (main) await main.context.close().catch(() => {});
+  if (env) await env.stop();
+});
+
+function assertClean(problems, where) {
+  assert.deepEqual(problems.csp, [], `CSP violations on ${where}`);
+  assert.deepEqual(problems.errors, [], `page errors on ${where}`);
+  assert.deepEqual(problems.dialogs, [], `dialogs fired on ${where}`);
+}
+
+/** Sends `text` and waits for the reply (the `n`th) to finish. */
+async function send(page, text, n) {
+  await page.locator('#composer-input').fill(text);
+  await page.locator('#composer-input').press('Enter');
+  await page.waitForFunction((count) => {
+    const els = document.querySelectorAll('.msg-assistant');
+    return els.length >= count && !els[els.length - 1].classList.contains('is-streaming')
+      && els[els.length - 1].querySelector('.msg-body').innerText.length > 0;
+  }, n, { timeout: 30_000 });
+}
+
+const WORD = `narwhal${Date.now().toString(36)}`;
+
+test('a word typed in the sidebar search finds the message, marked, and a click scrolls to it', async () => {
+  const { page, problems } = main;
+  // The message to find, then enough after it that it is out of view.
+  await send(page, `Where do the ${WORD} of the north <b>live</b>?`, 1);
+  await page.waitForURL(/\/chat\/cnv_/);
+  const convUrl = page.url();
+  for (let i = 2; i <= 7; i += 1) await send(page, `Filler message ${i}\n\n${'More text. '.repeat(40)}`, i);
+  await page.locator('#new-chat').click();
+  await page.waitForURL('**/chat');
+
+  await page.locator('#conv-search').fill(WORD);
+  // Newest first: the reply (demo/echo repeats the question), the question, the title.
+  const hit = page.locator('.search-hit[href*="#msg-"]').last();
+  await hit.waitFor();
+  await assert.doesNotReject(page.locator('.search-hit mark', { hasText: WORD }).first().waitFor());
+  // The snippet is text: the question's <b> shows as typed, never as markup.
+  assert.equal(await page.locator('.search-snippet b').count(), 0);
+  assert.match(await page.locator('.search-snippet').last().innerText(), /<b>live<\/b>/);
+  assert.equal(await page.locator('.conv-list:not(.search-results)').isHidden(), true, 'results replace the list');
+  await shot(page, 'find-search-results');
+
+  await hit.click();
+  await page.waitForFunction(() => location.hash.startsWith('#msg-'), null, { timeout: 5000 }).catch(() => {});
+  assert.ok(page.url().startsWith(`${convUrl}#msg-`), `${page.url()} is the conversation, at a message`);
+  const found = page.locator('.msg.msg-found');
+  await found.waitFor();
+  assert.equal(await found.getAttribute('data-role'), 'user');
+  assert.match(await found.innerText(), new RegExp(WORD));
+  await page.waitForFunction(() => {
+    const el = document.querySelector('.msg.msg-found');
+    const box = el.getBoundingClientRect();
+    return box.top >= 0 && box.bottom <= window.innerHeight;
+  });
+  await shot(page, 'find-search-jump');
+
+  // Escape clears the search and brings the list back.
+  await page.locator('#conv-search').press('Escape');
+  await page.locator('.conv-list:not(.search-results)').waitFor({ state: 'visible' });
+  assertClean(problems, 'search');
+});
