@@ -2140,6 +2140,39 @@ paths.update({
                     "200 characters or over 16 words; 404 for an `org_id` the caller is not in.",
         params=(query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find (required)"),
                 query("org_id", S, "only this organization's conversations"), LIMIT, CURSOR))},
+    "/api/conversations/{id}/shares": {"post": op(
+        "Make a share link: a read-only snapshot of the conversation", "conversations", status=201,
+        ok=obj({"id": {**S, "description": "`shr_` and 144 random bits"},
+                "url": {**S, "description": "the web client's read-only page of the link (`PUBLIC_URL` or this "
+                                            "origin, `/s/{id}`)"}}, ["id", "url"]),
+        keys=True, errors=(404,), params=(CONV,), body_required=False,
+        body=obj({"up_to_message_id": {**NULLABLE_S, "description": "the last message shown (a message of the "
+                                                                    "conversation's history, else 400); all by default"}}),
+        description="The snapshot is taken now and stored: later messages never show. It holds the title and, "
+                    "oldest first, the user's messages and the replies that were written (complete, or stopped "
+                    "with text) as `{role, content, model}`: text only, no attachments, no reasoning. 400 for a "
+                    "conversation with no message yet, or a snapshot over 1 MiB of JSON (share up to an earlier "
+                    "message); at most the newest 5,000 messages.")},
+    "/api/shares/{id}": {
+        "get": op("A share link's snapshot (no account needed)", "conversations", public=True, errors=(404,),
+                  ok=obj({"title": S, "created_at": TIME,
+                          "messages": {"type": "array", "items": obj({
+                              "role": {"enum": ["user", "assistant"]}, "content": S, "model": NULLABLE_S},
+                              ["role", "content", "model"])}}, ["title", "messages", "created_at"]),
+                  params=(path_param("id", "share link id"),),
+                  description="Answered with `x-robots-tag: noindex, nofollow` and `cache-control: no-store`. 404 "
+                              "once the link is revoked, its conversation deleted, or its owner no longer in the "
+                              "conversation's organization."),
+        "delete": op("Revoke a share link", "conversations", status=204, errors=(404,),
+                     params=(path_param("id", "share link id"),),
+                     description="The link's owner only; anyone else gets 404, as for a link that does not exist."),
+    },
+    "/api/me/shares": {"get": op(
+        "The caller's share links, newest first", "me", errors=(400,), params=(LIMIT, CURSOR),
+        ok=page(obj({"id": ID, "url": S, "conversation_id": ID, "up_to_message_id": NULLABLE_S,
+                     "title": {**S, "description": "the title when the link was made"},
+                     "message_count": COUNT, "created_at": TIME},
+                    ["id", "url", "conversation_id", "up_to_message_id", "title", "message_count", "created_at"])))},
 })
 
 # A disabled account (the console) is refused wherever it would get in.

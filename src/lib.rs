@@ -12,6 +12,7 @@ pub mod durable;
 pub mod email;
 pub mod error;
 pub mod gateway;
+pub mod history;
 pub mod http;
 pub mod ingress;
 pub mod limits;

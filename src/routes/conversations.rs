@@ -66,7 +66,7 @@ fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
 }
 
 /// The caller's conversation and its org's settings (an API key sees only those of its org).
-async fn owned(
+pub(crate) async fn owned(
     ctx: &Ctx,
     who: &Principal,
 ) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {

@@ -28,6 +28,7 @@ pub mod provider_keys;
 pub mod responses;
 pub mod search;
 pub mod service;
+pub mod shares;
 pub mod usage;
 pub mod v1;
 pub mod voice;
@@ -181,6 +182,10 @@ pub static ROUTES: &[Route] = &[
     ),
     // Search, share links, export and import (issue 16)
     user!("GET", "/api/search", search::search),
+    user_or_key!("POST", "/api/conversations/{id}/shares", shares::create),
+    public!("GET", "/api/shares/{id}", shares::read),
+    user!("DELETE", "/api/shares/{id}", shares::delete),
+    user!("GET", "/api/me/shares", shares::mine),
     // Organizations
     user!("POST", "/api/orgs", orgs::create),
     user!("GET", "/api/orgs", orgs::list),

@@ -23,6 +23,7 @@ pub mod provider_keys;
 pub mod retention;
 pub mod search;
 pub mod sessions;
+pub mod shares;
 pub mod signing_keys;
 pub mod throttle;
 pub mod upkeep;

@@ -25,6 +25,7 @@ mod passkeys;
 mod responses;
 mod search;
 mod service;
+mod shares;
 mod signing_keys;
 mod upkeep;
 mod v1;

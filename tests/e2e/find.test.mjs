@@ -79,3 +79,37 @@ test('a word typed in the sidebar search finds the message, marked, and a click 
   await page.locator('.conv-list:not(.search-results)').waitFor({ state: 'visible' });
   assertClean(problems, 'search');
 });
+
+test('a share link opens read-only in a fresh browser without an account, and stops once revoked', async () => {
+  const { page, problems } = main;
+  // The conversation of the first test is open.
+  await page.getByRole('button', { name: 'Share', exact: true }).click();
+  const url = await page.locator('#share-url').inputValue();
+  assert.match(url, /\/s\/shr_[A-Za-z0-9_-]{22,}$/);
+  await shot(page, 'find-share-dialog');
+  await page.getByRole('button', { name: 'Done' }).click();
+
+  const stranger = await newPage(env);
+  try {
+    await stranger.page.goto(url);
+    await stranger.page.locator('.share-messages .msg-user').first().waitFor();
+    assert.match(await stranger.page.locator('h1').innerText(), new RegExp(WORD));
+    // The question's <b> is text, and the reply is rendered Markdown, not markup from the user.
+    assert.equal(await stranger.page.locator('.share-messages b').count(), 0);
+    assert.equal(await stranger.page.locator('meta[name="robots"][content*="noindex"]').count(), 1);
+    assert.equal(await stranger.page.locator('#composer-input').count(), 0, 'read-only');
+    assert.equal((await stranger.context.cookies()).length, 0, 'no account, no cookie');
+    await shot(stranger.page, 'find-share-page');
+
+    await page.goto('/settings/shares');
+    const revoke = page.getByRole('button', { name: /^Revoke the link to/ });
+    await revoke.first().click();
+    await page.getByText('You have not shared any conversation.').waitFor();
+    await stranger.page.reload();
+    await stranger.page.getByText('This link does not work').waitFor();
+    assertClean(stranger.problems, 'the share page');
+  } finally {
+    await stranger.context.close();
+  }
+  assertClean(problems, 'share');
+});

@@ -11,6 +11,7 @@ import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 import { searchBox, jumpToMessage } from './chat/search.js';
+import { shareConversation } from './chat/share.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -173,7 +174,8 @@ export function chatPage({ main, params, embed = null }) {
   const titleH = h('h1', { tabindex: '-1', class: 'chat-title', id: 'chat-title' }, 'New conversation');
   const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => rename() }, 'Rename');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', onclick: () => remove() }, 'Delete');
-  const headActions = h('div', { class: 'chat-actions', hidden: true }, renameBtn, deleteBtn);
+  const shareBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && shareConversation(conv) }, 'Share');
+  const headActions = h('div', { class: 'chat-actions', hidden: true }, shareBtn, renameBtn, deleteBtn);
   const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions, embed && embed.headEnd);
 
   const olderBox = h('div', { class: 'older' });

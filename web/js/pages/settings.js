@@ -14,6 +14,7 @@ import {
 } from '../webauthn.js';
 import { resendVerification } from './mail.js';
 import { signInMethods } from './oauth.js';
+import { shareLinks } from './settings/shares.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -22,6 +23,7 @@ const SECTIONS = [
   ['passkeys', 'Passkeys'],
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
+  ['shares', 'Share links'],
   ['account', 'Delete account'],
 ];
 
@@ -41,7 +43,7 @@ export function settingsPage({ main, params, signal }) {
     ctrl = new AbortController();
     signal.addEventListener('abort', () => ctrl.abort());
     const render = {
-      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
+      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, shares: shareLinks, account,
     }[sec];
     replace(content);
     render(content, ctrl.signal);
