@@ -2173,6 +2173,45 @@ paths.update({
                      "title": {**S, "description": "the title when the link was made"},
                      "message_count": COUNT, "created_at": TIME},
                     ["id", "url", "conversation_id", "up_to_message_id", "title", "message_count", "created_at"])))},
+    "/api/conversations/{id}/export": {"get": {
+        **op("Download the conversation (JSON or Markdown)", "conversations", keys=True, errors=(400, 404),
+             params=(CONV, query("format", {"enum": ["json", "markdown"], "default": "json"}, "the file's format")),
+             description="With `content-disposition: attachment` (`chatgate-{id}.json` or `.md`). JSON: `{format: "
+                         "\"chatgate.conversation\", version: 1, exported_at, conversation, messages, "
+                         "messages_truncated}` (messages as `GET …/messages` gives them, oldest first; images "
+                         "listed, not included; the newest 10,000), which `POST /api/imports` takes back. "
+                         "Markdown: the title, the system prompt, then each message under `## User` or "
+                         "`## Assistant (model)`."),
+        "responses": {**op("", "conversations", keys=True, errors=(400, 404))["responses"],
+                      "200": {"description": "The file", "content": {
+                          "application/json": {"schema": {"type": "object"}},
+                          "text/markdown": {"schema": S}}}}}},
+    "/api/imports": {"post": {
+        **op("Import conversations: chatgate's export or ChatGPT's conversations.json", "conversations",
+             status=201, errors=(400, 404, 413, 415),
+             params=(query("org_id", S, "the organization they go to (default: the caller's personal one)"),),
+             ok=obj({"imported": COUNT,
+                     "conversations": {"type": "array", "items": obj({"id": ID, "title": S, "messages": COUNT},
+                                                                     ["id", "title", "messages"])},
+                     "skipped": {"type": "array", "items": obj({
+                         "conversation": {**NULLABLE_S, "description": "the conversation's title, if about one"},
+                         "reason": {**S, "description": "what was left out and why, with a count"}},
+                         ["conversation", "reason"])}},
+                    ["imported", "conversations", "skipped"]),
+             texts={400: "The body is not JSON, or neither format (`validation_failed`)",
+                    413: "The body is over 8 MiB (`payload_too_large`)",
+                    415: "The body's content type is not JSON (`unsupported_media_type`)"},
+             description="The body (JSON, at most 8 MiB) is chatgate's export of a conversation (one, or a list), or "
+                         "ChatGPT's `conversations.json` (a list of `{title, mapping, current_node}`). At most 100 "
+                         "conversations per request (the rest are reported as skipped). From ChatGPT: the path from "
+                         "the root to `current_node` (the branch last seen), user and assistant messages with text "
+                         "(`text`, and the text parts of `multimodal_text`); consecutive messages of one role joined; "
+                         "system, tool and other messages, non-text parts, other content types, empty messages and "
+                         "messages over 100,000 characters are skipped and counted. Each conversation becomes a new "
+                         "one of the caller (its title; the model from a chatgate export if the organization allows "
+                         "it, else the default), with complete, searchable messages."),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [{"type": "object"}, {"type": "array"}]}}}}}},
 })
 
 # A disabled account (the console) is refused wherever it would get in.
@@ -2197,7 +2236,7 @@ def acts_in_an_org(path, method):
         return True
     return (method, path) in {("post", "/api/keys"), ("put", "/api/provider-keys/{provider}"),
                               ("delete", "/api/provider-keys/{provider}"), ("post", "/api/livekit/token"),
-                              ("post", "/api/embed/tickets")}
+                              ("post", "/api/embed/tickets"), ("post", "/api/imports")}
 
 
 for path, item in paths.items():

@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod client;
+pub mod import;
 pub mod protocol;
 mod reply;
 pub mod thoughts;
@@ -107,6 +108,10 @@ impl DurableObject for Conversation {
                     Ok(cmd) => reply::start(self.shared.clone(), cmd).await,
                     Err(e) => Err(e),
                 },
+                Err(e) => Err(ApiError::internal(e)),
+            },
+            ("POST", "/import") => match req.bytes().await {
+                Ok(body) => import::handle(&self.shared, &body),
                 Err(e) => Err(ApiError::internal(e)),
             },
             ("GET", "/messages") => self.page(&req),

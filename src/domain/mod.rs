@@ -2,6 +2,7 @@
 
 pub mod attachment;
 pub mod email;
+pub mod import;
 pub mod model_id;
 pub mod name;
 pub mod outbound;

@@ -53,7 +53,7 @@ fn system_prompt(raw: &str) -> ApiResult<String> {
 
 /// The model of a conversation started without one: `demo/echo`, unless the org's enabled
 /// models leave it out, then the first of those.
-fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
+pub(crate) fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
     let demo = ModelId::demo_echo();
     if settings.allows(&demo) {
         return Ok(demo);

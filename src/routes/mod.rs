@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod orgs;
 pub mod passkeys;
+pub mod portability;
 pub mod provider_keys;
 pub mod responses;
 pub mod search;
@@ -186,6 +187,8 @@ pub static ROUTES: &[Route] = &[
     public!("GET", "/api/shares/{id}", shares::read),
     user!("DELETE", "/api/shares/{id}", shares::delete),
     user!("GET", "/api/me/shares", shares::mine),
+    user_or_key!("GET", "/api/conversations/{id}/export", portability::export),
+    user!("POST", "/api/imports", portability::import),
     // Organizations
     user!("POST", "/api/orgs", orgs::create),
     user!("GET", "/api/orgs", orgs::list),

@@ -27,23 +27,44 @@ fn indexable(text: &str) -> String {
         .collect()
 }
 
-/// Indexes (or re-indexes) messages of a conversation: `(message_id, text)`. A conversation
+/// How much text one indexing statement carries (D1 takes up to 2 MB per value).
+const INDEX_CHUNK_BYTES: usize = 900 * 1024;
+
+/// Indexes (or re-indexes) messages of a conversation: `(message_id, text)`, in one statement
+/// per ~900 KiB of text (an import's long conversation stays a few queries). A conversation
 /// that is gone by now indexes nothing.
 pub async fn index(
     db: &D1Database,
     conversation_id: &str,
     messages: &[(&str, &str)],
 ) -> ApiResult<()> {
-    let statements = messages
+    let mut chunks: Vec<Vec<(String, String)>> = Vec::new();
+    let mut size = 0;
+    for (id, text) in messages {
+        if id.is_empty() || text.trim().is_empty() {
+            continue;
+        }
+        let text = indexable(text);
+        if chunks.is_empty() || size + text.len() > INDEX_CHUNK_BYTES {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += text.len();
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push((id.to_string(), text));
+        }
+    }
+    let statements = chunks
         .iter()
-        .filter(|(id, text)| !id.is_empty() && !text.trim().is_empty())
-        .map(|(id, text)| {
+        .map(|chunk| {
+            let rows = serde_json::to_string(chunk)?;
             stmt(
                 db,
                 "INSERT INTO search_entries (conversation_id, message_id, owner, body)
-                 SELECT id, ?2, hex(user_id), ?3 FROM conversations WHERE id = ?1
+                 SELECT c.id, j.value ->> 0, hex(c.user_id), j.value ->> 1
+                 FROM conversations c, json_each(?2) j WHERE c.id = ?1
                  ON CONFLICT (conversation_id, message_id) DO UPDATE SET body = excluded.body",
-                &[s(conversation_id), s(id), s(&indexable(text))],
+                &[s(conversation_id), s(&rows)],
             )
         })
         .collect::<ApiResult<Vec<_>>>()?;

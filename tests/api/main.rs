@@ -14,6 +14,7 @@ mod data;
 mod email;
 mod federation;
 mod helpers;
+mod imports;
 mod keys;
 mod logs;
 mod matrix;

@@ -1,9 +1,12 @@
 // Finding and taking conversations elsewhere, in headless Chromium against
-// demo/echo: search from the sidebar and the jump to the message found. See
+// demo/echo: search from the sidebar and the jump to the message found, a
+// share link opened without an account, export and import. See
 // harness.mjs for how to run it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, newPage, shot, signUpUI } from './harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { start, newPage, shot, signUpUI, ROOT } from './harness.mjs';
 
 let env;
 let main; // {context, page, problems}
@@ -38,13 +41,14 @@ async function send(page, text, n) {
 }
 
 const WORD = `narwhal${Date.now().toString(36)}`;
+let convUrl = null; // the conversation the first test makes
 
 test('a word typed in the sidebar search finds the message, marked, and a click scrolls to it', async () => {
   const { page, problems } = main;
   // The message to find, then enough after it that it is out of view.
   await send(page, `Where do the ${WORD} of the north <b>live</b>?`, 1);
   await page.waitForURL(/\/chat\/cnv_/);
-  const convUrl = page.url();
+  convUrl = page.url();
   for (let i = 2; i <= 7; i += 1) await send(page, `Filler message ${i}\n\n${'More text. '.repeat(40)}`, i);
   await page.locator('#new-chat').click();
   await page.waitForURL('**/chat');
@@ -112,4 +116,32 @@ test('a share link opens read-only in a fresh browser without an account, and st
     await stranger.context.close();
   }
   assertClean(problems, 'share');
+});
+
+test('a conversation exports as a JSON download that Settings › Import takes back, and a ChatGPT export imports', async () => {
+  const { page, problems } = main;
+  await page.goto(convUrl);
+  await page.getByRole('button', { name: 'Export', exact: true }).click();
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'JSON', exact: true }).click();
+  const download = await downloading;
+  assert.match(download.suggestedFilename(), /^chatgate-cnv_.*\.json$/);
+  const file = await download.path();
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(doc.format, 'chatgate.conversation');
+  assert.match(doc.messages[0].content, new RegExp(WORD));
+
+  await page.goto('/settings/import');
+  await page.locator('#import-file').setInputFiles(file);
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await page.getByText('Imported 1 conversation.').waitFor();
+
+  await page.locator('#import-file').setInputFiles(path.join(ROOT, 'tests/fixtures/chatgpt_conversations_branched.json'));
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await page.locator('#import-report a', { hasText: 'Branching soup' }).waitFor();
+  await page.locator('.import-skipped li', { hasText: 'tool messages (1)' }).waitFor();
+  await shot(page, 'find-import-report');
+  await page.locator('#import-report a', { hasText: 'Branching soup' }).click();
+  await page.locator('.msg-assistant', { hasText: 'And ginger.' }).waitFor();
+  assertClean(problems, 'export and import');
 });

@@ -82,7 +82,8 @@ export async function request(method, path, opts = {}) {
   const { body, query, signal, headers = {}, stream = false, blob = false } = opts;
   const useAuth = opts.auth !== false;
   const url = buildUrl(path, query);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  // `raw`: a body that is JSON text already (a file being imported).
+  const payload = opts.raw !== undefined ? opts.raw : body === undefined ? undefined : JSON.stringify(body);
 
   const send = async (tok) => {
     const hdrs = { accept: stream ? 'text/event-stream' : blob ? '*/*' : 'application/json', ...headers };

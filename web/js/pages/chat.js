@@ -12,6 +12,7 @@ import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spi
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 import { searchBox, jumpToMessage } from './chat/search.js';
 import { shareConversation } from './chat/share.js';
+import { exportConversation } from './chat/export.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -175,7 +176,8 @@ export function chatPage({ main, params, embed = null }) {
   const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => rename() }, 'Rename');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', onclick: () => remove() }, 'Delete');
   const shareBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && shareConversation(conv) }, 'Share');
-  const headActions = h('div', { class: 'chat-actions', hidden: true }, shareBtn, renameBtn, deleteBtn);
+  const exportBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && exportConversation(conv) }, 'Export');
+  const headActions = h('div', { class: 'chat-actions', hidden: true }, shareBtn, exportBtn, renameBtn, deleteBtn);
   const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions, embed && embed.headEnd);
 
   const olderBox = h('div', { class: 'older' });

@@ -15,6 +15,7 @@ import {
 import { resendVerification } from './mail.js';
 import { signInMethods } from './oauth.js';
 import { shareLinks } from './settings/shares.js';
+import { imports } from './settings/imports.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -24,6 +25,7 @@ const SECTIONS = [
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
   ['shares', 'Share links'],
+  ['import', 'Import'],
   ['account', 'Delete account'],
 ];
 
@@ -43,7 +45,7 @@ export function settingsPage({ main, params, signal }) {
     ctrl = new AbortController();
     signal.addEventListener('abort', () => ctrl.abort());
     const render = {
-      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, shares: shareLinks, account,
+      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, shares: shareLinks, import: imports, account,
     }[sec];
     replace(content);
     render(content, ctrl.signal);
