@@ -277,7 +277,7 @@ CREATE TABLE webhooks (
 );
 
 CREATE VIRTUAL TABLE search_index USING fts5(
-  body, owner, content='search_entries', content_rowid='id'
+  body, owner, content='search_entries', content_rowid='id', prefix='3'
 );
 
 CREATE INDEX api_keys_by_org ON api_keys(org_id);

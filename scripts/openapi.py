@@ -2131,7 +2131,7 @@ paths.update({
     "/api/search": {"get": op(
         "Search the caller's conversations: titles and message text", "conversations",
         ok=page(ref("SearchHit")), errors=(400, 404),
-        description="Newest match first. Every word of `q` must appear (the last one may be the start of a word); "
+        description="Newest match first. Every word of `q` must appear (the last one, from 3 letters or digits, may be the start of a word); "
                     "words are taken literally (quotes, `*`, `:`, `AND`/`OR`/`NEAR` are not operators). Only the "
                     "caller's own conversations, in organizations they still belong to (checked at query time: "
                     "leaving an organization hides its conversations from search at once). A user message and "
