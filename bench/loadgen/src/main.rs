@@ -16,6 +16,7 @@ mod latency;
 mod login;
 mod procs;
 mod report;
+mod search;
 mod servers;
 mod size;
 mod stats;
@@ -92,7 +93,7 @@ fn parse_opts() -> R<Opts> {
                 return Err(
                     "usage: loadgen --root DIR [--out FILE] [--work DIR] [--mock-bin PATH] \
                             [--litellm PATH|none] [--litellm-note TEXT] [--quick] \
-                            [--only latency,fidelity,capacity,login,history,edge,size]"
+                            [--only latency,fidelity,capacity,login,history,edge,search,size]"
                         .into(),
                 )
             }
@@ -144,6 +145,9 @@ struct Plan {
     hist_total: usize,
     hist_late_sends: usize,
     hist_rounds: usize,
+    search_conversations: usize,
+    search_messages_per: usize,
+    search_rounds: usize,
 }
 
 impl Plan {
@@ -174,6 +178,9 @@ impl Plan {
             hist_total: env_num("BENCH_HISTORY_MESSAGES", 10_000),
             hist_late_sends: env_num("BENCH_HISTORY_LATE_SENDS", if quick { 10 } else { 30 }),
             hist_rounds: env_num("BENCH_HISTORY_ROUNDS", if quick { 20 } else { 60 }),
+            search_conversations: env_num("BENCH_SEARCH_CONVERSATIONS", 1_000),
+            search_messages_per: env_num("BENCH_SEARCH_MESSAGES_PER", 100),
+            search_rounds: env_num("BENCH_SEARCH_ROUNDS", if quick { 10 } else { 30 }),
         }
     }
 }
@@ -520,7 +527,7 @@ async fn run() -> R<()> {
 
     // Capacity last: it is the one that can wedge wrangler dev.
     for name in [
-        "latency", "fidelity", "login", "history", "edge", "capacity",
+        "latency", "fidelity", "login", "history", "edge", "search", "capacity",
     ] {
         if !b.section(name) {
             continue;
@@ -532,6 +539,7 @@ async fn run() -> R<()> {
             "capacity" => b.capacity().await,
             "login" => b.login().await,
             "edge" => b.edge().await,
+            "search" => b.search().await,
             _ => b.history().await,
         };
         if let Err(e) = result {
