@@ -214,6 +214,15 @@ CREATE TABLE refresh_tokens (
   used_at    INTEGER                            -- set when rotated; presenting it again is reuse
 );
 
+CREATE TABLE search_entries (
+  id              INTEGER PRIMARY KEY,
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  message_id      TEXT NOT NULL DEFAULT '',
+  owner           TEXT NOT NULL,
+  body            TEXT NOT NULL,
+  UNIQUE (conversation_id, message_id)
+);
+
 CREATE TABLE sessions (
   id           TEXT PRIMARY KEY,
   user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -224,6 +233,17 @@ CREATE TABLE sessions (
   ip           TEXT NOT NULL DEFAULT '',
   revoked_at   INTEGER
 , idp TEXT, client_id TEXT, scope TEXT, auth_time INTEGER);
+
+CREATE TABLE shares (
+  id              TEXT PRIMARY KEY,
+  user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  up_to_message_id TEXT,
+  title           TEXT NOT NULL,
+  message_count   INTEGER NOT NULL,
+  snapshot        TEXT NOT NULL,
+  created_at      INTEGER NOT NULL
+);
 
 CREATE TABLE signing_keys (
   kid TEXT PRIMARY KEY,
@@ -313,6 +333,10 @@ CREATE TABLE webhooks (
   updated_at    INTEGER NOT NULL
 );
 
+CREATE VIRTUAL TABLE search_index USING fts5(
+  body, owner, content='search_entries', content_rowid='id', prefix='3'
+);
+
 CREATE INDEX api_keys_by_org ON api_keys(org_id);
 
 CREATE INDEX api_keys_by_user ON api_keys(user_id);
@@ -375,6 +399,10 @@ CREATE INDEX sessions_by_user ON sessions(user_id);
 
 CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
 
+CREATE INDEX shares_by_conversation ON shares(conversation_id);
+
+CREATE INDEX shares_by_user ON shares(user_id, created_at DESC, id DESC);
+
 CREATE INDEX signing_keys_by_creation ON signing_keys(created_at);
 
 CREATE INDEX throttle_by_expiry ON throttle(expires_at);
@@ -394,4 +422,29 @@ CREATE INDEX voice_sessions_by_user ON voice_sessions(user_id, started_at);
 CREATE INDEX voice_sessions_open ON voice_sessions(room_sid) WHERE ended_at IS NULL;
 
 CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges(expires_at);
+
+CREATE TRIGGER conversations_title_inserted AFTER INSERT ON conversations BEGIN
+  INSERT INTO search_entries (conversation_id, message_id, owner, body)
+    VALUES (new.id, '', hex(new.user_id), new.title);
+END;
+
+CREATE TRIGGER conversations_title_updated AFTER UPDATE OF title ON conversations
+  WHEN new.title IS NOT old.title BEGIN
+  UPDATE search_entries SET body = new.title WHERE conversation_id = new.id AND message_id = '';
+END;
+
+CREATE TRIGGER search_entries_deleted AFTER DELETE ON search_entries BEGIN
+  INSERT INTO search_index (search_index, rowid, body, owner)
+    VALUES ('delete', old.id, old.body, old.owner);
+END;
+
+CREATE TRIGGER search_entries_inserted AFTER INSERT ON search_entries BEGIN
+  INSERT INTO search_index (rowid, body, owner) VALUES (new.id, new.body, new.owner);
+END;
+
+CREATE TRIGGER search_entries_updated AFTER UPDATE ON search_entries BEGIN
+  INSERT INTO search_index (search_index, rowid, body, owner)
+    VALUES ('delete', old.id, old.body, old.owner);
+  INSERT INTO search_index (rowid, body, owner) VALUES (new.id, new.body, new.owner);
+END;
 

@@ -2445,12 +2445,128 @@ MFA_403 = ("the organization requires two-factor authentication (`settings.requi
            "none (`mfa_required`)")
 
 
+# --- Search, share links, export and import (issue 16) --------------------------------------
+components["schemas"].update({
+    "SearchHit": obj({
+        "conversation_id": ID,
+        "message_id": {**NULLABLE_S, "description": "the message that matched; null for a match in the title"},
+        "title": {**S, "description": "the conversation's title now"},
+        "snippet": {**S, "description": "plain text around the match (about 12 words; `…` where it is cut), each "
+                                        "matched word between U+0002 (start) and U+0003 (end); the indexed text "
+                                        "never holds those characters, so render the snippet as text and mark "
+                                        "what is between them"},
+    }, ["conversation_id", "message_id", "title", "snippet"]),
+})
+paths.update({
+    "/api/search": {"get": op(
+        "Search the caller's conversations: titles and message text", "conversations",
+        ok=page(ref("SearchHit")), errors=(400, 404),
+        description="Newest match first. Every word of `q` must appear (the last one, from 3 letters or digits, may be the start of a word); "
+                    "words are taken literally (quotes, `*`, `:`, `AND`/`OR`/`NEAR` are not operators). Only the "
+                    "caller's own conversations, in organizations they still belong to (checked at query time: "
+                    "leaving an organization hides its conversations from search at once). A user message and "
+                    "its reply are indexed when the reply finishes (the reply only if it completed); titles as "
+                    "they change. 400 (`validation_failed`, `param: q`) for a `q` with no letter or digit, over "
+                    "200 characters or over 16 words; 404 for an `org_id` the caller is not in.",
+        params=(query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find (required)"),
+                query("org_id", S, "only this organization's conversations"), LIMIT, CURSOR))},
+    "/api/conversations/{id}/shares": {"post": op(
+        "Make a share link: a read-only snapshot of the conversation", "conversations", status=201,
+        ok=obj({"id": {**S, "description": "`shr_` and 144 random bits"},
+                "url": {**S, "description": "the web client's read-only page of the link (`PUBLIC_URL` or this "
+                                            "origin, `/s/{id}`)"}}, ["id", "url"]),
+        keys=True, errors=(404,), params=(CONV,), body_required=False,
+        body=obj({"up_to_message_id": {**NULLABLE_S, "description": "the last message shown (a message of the "
+                                                                    "conversation's history, else 400); all by default"}}),
+        description="The snapshot is taken now and stored: later messages never show. It holds the title and, "
+                    "oldest first, the user's messages and the replies that were written (complete, or stopped "
+                    "with text) as `{role, content, model}`: text only, no attachments, no reasoning. 400 for a "
+                    "conversation with no message yet, or a snapshot over 1 MiB of JSON (share up to an earlier "
+                    "message); at most the newest 5,000 messages.")},
+    "/api/shares/{id}": {
+        "get": op("A share link's snapshot (no account needed)", "conversations", public=True, errors=(404,),
+                  ok=obj({"title": S, "created_at": TIME,
+                          "messages": {"type": "array", "items": obj({
+                              "role": {"enum": ["user", "assistant"]}, "content": S, "model": NULLABLE_S},
+                              ["role", "content", "model"])}}, ["title", "messages", "created_at"]),
+                  params=(path_param("id", "share link id"),),
+                  description="Answered with `x-robots-tag: noindex, nofollow` and `cache-control: no-store`. 404 "
+                              "once the link is revoked, its conversation deleted, or its owner no longer in the "
+                              "conversation's organization."),
+        "delete": op("Revoke a share link", "conversations", status=204, errors=(404,),
+                     params=(path_param("id", "share link id"),),
+                     description="The link's owner only; anyone else gets 404, as for a link that does not exist."),
+    },
+    "/api/me/shares": {"get": op(
+        "The caller's share links, newest first", "me", errors=(400,), params=(LIMIT, CURSOR),
+        ok=page(obj({"id": ID, "url": S, "conversation_id": ID, "up_to_message_id": NULLABLE_S,
+                     "title": {**S, "description": "the title when the link was made"},
+                     "message_count": COUNT, "created_at": TIME},
+                    ["id", "url", "conversation_id", "up_to_message_id", "title", "message_count", "created_at"])))},
+    "/api/conversations/{id}/export": {"get": {
+        **op("Download the conversation (JSON or Markdown)", "conversations", keys=True, errors=(400, 404),
+             params=(CONV, query("format", {"enum": ["json", "markdown"], "default": "json"}, "the file's format")),
+             description="With `content-disposition: attachment` (`chatgate-{id}.json` or `.md`). JSON: `{format: "
+                         "\"chatgate.conversation\", version: 1, exported_at, conversation, messages, "
+                         "messages_truncated}` (messages as `GET …/messages` gives them, oldest first; images "
+                         "listed, not included; the newest 10,000), which `POST /api/imports` takes back. "
+                         "Markdown: the title, the system prompt, then each message under `## User` or "
+                         "`## Assistant (model)`."),
+        "responses": {**op("", "conversations", keys=True, errors=(400, 404))["responses"],
+                      "200": {"description": "The file", "content": {
+                          "application/json": {"schema": {"type": "object"}},
+                          "text/markdown": {"schema": S}}}}}},
+    "/api/imports": {"post": {
+        **op("Import conversations: chatgate's export or ChatGPT's conversations.json", "conversations",
+             status=201, errors=(400, 404, 413, 415),
+             params=(query("org_id", S, "the organization they go to (default: the caller's personal one)"),),
+             ok=obj({"imported": COUNT,
+                     "conversations": {"type": "array", "items": obj({"id": ID, "title": S, "messages": COUNT},
+                                                                     ["id", "title", "messages"])},
+                     "skipped": {"type": "array", "items": obj({
+                         "conversation": {**NULLABLE_S, "description": "the conversation's title, if about one"},
+                         "reason": {**S, "description": "what was left out and why, with a count"}},
+                         ["conversation", "reason"])}},
+                    ["imported", "conversations", "skipped"]),
+             texts={400: "The body is not JSON, or neither format (`validation_failed`)",
+                    413: "The body is over 8 MiB (`payload_too_large`)",
+                    415: "The body's content type is not JSON (`unsupported_media_type`)"},
+             description="The body (JSON, at most 8 MiB) is chatgate's export of a conversation (one, or a list), or "
+                         "ChatGPT's `conversations.json` (a list of `{title, mapping, current_node}`). At most 100 "
+                         "conversations per request (the rest are reported as skipped). From ChatGPT: the path from "
+                         "the root to `current_node` (the branch last seen), user and assistant messages with text "
+                         "(`text`, and the text parts of `multimodal_text`); consecutive messages of one role joined; "
+                         "system, tool and other messages, non-text parts, other content types, empty messages and "
+                         "messages over 100,000 characters are skipped and counted. Each conversation becomes a new "
+                         "one of the caller (its title; the model from a chatgate export if the organization allows "
+                         "it, else the default), with complete, searchable messages."),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [{"type": "object"}, {"type": "array"}]}}}}}},
+})
+
+# A disabled account (the console) is refused wherever it would get in.
+DISABLED_403 = "the account has been disabled by a service admin (`account_disabled`)"
+for method, path in [("post", "/api/auth/login"), ("post", "/api/auth/refresh"), ("post", "/api/auth/login/mfa"),
+                     ("post", "/api/auth/passkey"), ("post", "/api/auth/reset-password"),
+                     ("post", "/api/embed/exchange")]:
+    responses = paths[path][method]["responses"]
+    if "403" in responses:
+        responses["403"] = {**responses["403"],
+                            "description": responses["403"]["description"].rstrip(".") + "; or " + DISABLED_403}
+    else:
+        responses["403"] = problem(403, DISABLED_403[0].upper() + DISABLED_403[1:])
+
+# Organizations that require two-factor authentication: every route that acts in one.
+MFA_403 = ("the organization requires two-factor authentication (`settings.require_2fa`) and the caller has "
+           "none (`mfa_required`)")
+
+
 def acts_in_an_org(path, method):
     if path.startswith(("/api/orgs/{org}", "/api/conversations", "/v1/")):
         return True
     return (method, path) in {("post", "/api/keys"), ("put", "/api/provider-keys/{provider}"),
                               ("delete", "/api/provider-keys/{provider}"), ("post", "/api/livekit/token"),
-                              ("post", "/api/embed/tickets")}
+                              ("post", "/api/embed/tickets"), ("post", "/api/imports")}
 
 
 for path, item in paths.items():

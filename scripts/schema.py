@@ -20,14 +20,24 @@ def migrated() -> sqlite3.Connection:
     return db
 
 
+# The tables an FTS5 virtual table makes for itself (`<name>_data` ...): they are created by
+# its CREATE VIRTUAL TABLE, so writing them out as well would make schema.sql fail to load.
+FTS5_SHADOWS = ("data", "idx", "content", "docsize", "config")
+
+
 def raw_objects(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """(type, name, sql as written) of every table and index, in a stable order."""
-    return list(
+    """(type, name, sql as written) of every table, index and trigger, in a stable order
+    (tables first, virtual ones after the others, then indexes, then triggers)."""
+    rows = list(
         db.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name"
+            " ORDER BY CASE WHEN type = 'table' AND sql LIKE 'CREATE VIRTUAL%' THEN 1"
+            " WHEN type = 'table' THEN 0 WHEN type = 'index' THEN 2 ELSE 3 END, name"
         )
     )
+    virtual = [n for t, n, sql in rows if t == "table" and sql.startswith("CREATE VIRTUAL")]
+    shadows = {f"{v}_{s}" for v in virtual for s in FTS5_SHADOWS}
+    return [r for r in rows if r[1] not in shadows]
 
 
 def objects(db: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod client;
 pub mod files;
+pub mod import;
 pub mod protocol;
 mod reply;
 pub mod thoughts;
@@ -108,6 +109,10 @@ impl DurableObject for Conversation {
                     Ok(cmd) => reply::start(self.shared.clone(), cmd).await,
                     Err(e) => Err(e),
                 },
+                Err(e) => Err(ApiError::internal(e)),
+            },
+            ("POST", "/import") => match req.bytes().await {
+                Ok(body) => import::handle(&self.shared, &body),
                 Err(e) => Err(ApiError::internal(e)),
             },
             ("GET", "/messages") => self.page(&req),

@@ -673,6 +673,13 @@ async fn finish(
     let Some(live) = shared.live.borrow_mut().take() else {
         return;
     };
+    crate::search::reply_finished(
+        &shared.state,
+        &shared.env,
+        &shared.sql,
+        &live.conversation_id,
+        assistant_id,
+    );
     record(&shared.env, live.meter, &live.conversation_id, usage).await;
 }
 

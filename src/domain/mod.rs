@@ -3,12 +3,14 @@
 pub mod attachment;
 pub mod email;
 pub mod file;
+pub mod import;
 pub mod model_id;
 pub mod name;
 pub mod oauth_client;
 pub mod outbound;
 pub mod password;
 pub mod registration;
+pub mod search_query;
 pub mod settings;
 
 pub use email::Email;

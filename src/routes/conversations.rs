@@ -53,7 +53,7 @@ fn system_prompt(raw: &str) -> ApiResult<String> {
 
 /// The model of a conversation started without one: `demo/echo`, unless the org's enabled
 /// models leave it out, then the first of those.
-fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
+pub(crate) fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
     let demo = ModelId::demo_echo();
     if settings.allows(&demo) {
         return Ok(demo);
@@ -66,7 +66,7 @@ fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
 }
 
 /// The caller's conversation and its org's settings (an API key sees only those of its org).
-async fn owned(
+pub(crate) async fn owned(
     ctx: &Ctx,
     who: &Principal,
 ) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {

@@ -27,9 +27,12 @@ pub mod oauth_clients;
 pub mod openid;
 pub mod orgs;
 pub mod passkeys;
+pub mod portability;
 pub mod provider_keys;
 pub mod responses;
+pub mod search;
 pub mod service;
+pub mod shares;
 pub mod usage;
 pub mod v1;
 pub mod voice;
@@ -205,6 +208,14 @@ pub static ROUTES: &[Route] = &[
     user_or_key!("POST", "/api/files", files::upload),
     user_or_key!("GET", "/api/files/{id}", files::get),
     user_or_key!("DELETE", "/api/files/{id}", files::delete),
+    // Search, share links, export and import (issue 16)
+    user!("GET", "/api/search", search::search),
+    user_or_key!("POST", "/api/conversations/{id}/shares", shares::create),
+    public!("GET", "/api/shares/{id}", shares::read),
+    user!("DELETE", "/api/shares/{id}", shares::delete),
+    user!("GET", "/api/me/shares", shares::mine),
+    user_or_key!("GET", "/api/conversations/{id}/export", portability::export),
+    user!("POST", "/api/imports", portability::import),
     // Organizations
     user!("POST", "/api/orgs", orgs::create),
     user!("GET", "/api/orgs", orgs::list),

@@ -20,6 +20,7 @@ const orgPage = lazy(() => import('./pages/orgs.js'), 'orgPage');
 const adminPage = lazy(() => import('./pages/admin.js'), 'adminPage');
 const authorizePage = lazy(() => import('./pages/openid.js'), 'authorizePage');
 const oauthLogoutPage = lazy(() => import('./pages/openid.js'), 'logoutPage');
+const sharePage = lazy(() => import('./pages/share.js'), 'sharePage');
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
@@ -50,6 +51,8 @@ route('/orgs/:org/:section', { page: 'org', render: orgPage });
 route('/admin', { redirect: '/admin/users' });
 route('/admin/:section', { page: 'admin', render: adminPage });
 route('/admin/:section/:id', { page: 'admin', render: adminPage });
+// A share link: read-only, signed in or not.
+route('/s/:id', { page: 'share', kind: 'any', render: sharePage });
 
 let current = null; // {page, controller, instance}
 let first = true;

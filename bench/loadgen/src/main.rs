@@ -16,6 +16,7 @@ mod latency;
 mod login;
 mod procs;
 mod report;
+mod search;
 mod servers;
 mod size;
 mod stats;
@@ -93,7 +94,7 @@ fn parse_opts() -> R<Opts> {
                 return Err(
                     "usage: loadgen --root DIR [--out FILE] [--work DIR] [--mock-bin PATH] \
                             [--litellm PATH|none] [--litellm-note TEXT] [--quick] \
-                            [--only latency,fidelity,capacity,login,history,edge,upload,size]"
+                            [--only latency,fidelity,capacity,login,history,edge,upload,search,size]"
                         .into(),
                 )
             }
@@ -146,6 +147,9 @@ struct Plan {
     hist_late_sends: usize,
     hist_rounds: usize,
     upload_rounds: usize,
+    search_conversations: usize,
+    search_messages_per: usize,
+    search_rounds: usize,
 }
 
 impl Plan {
@@ -177,6 +181,9 @@ impl Plan {
             hist_late_sends: env_num("BENCH_HISTORY_LATE_SENDS", if quick { 10 } else { 30 }),
             hist_rounds: env_num("BENCH_HISTORY_ROUNDS", if quick { 20 } else { 60 }),
             upload_rounds: env_num("BENCH_UPLOAD_ROUNDS", if quick { 3 } else { 10 }),
+            search_conversations: env_num("BENCH_SEARCH_CONVERSATIONS", 1_000),
+            search_messages_per: env_num("BENCH_SEARCH_MESSAGES_PER", 100),
+            search_rounds: env_num("BENCH_SEARCH_ROUNDS", if quick { 10 } else { 30 }),
         }
     }
 }
@@ -524,7 +531,7 @@ async fn run() -> R<()> {
 
     // Capacity last: it is the one that can wedge wrangler dev.
     for name in [
-        "latency", "fidelity", "login", "history", "edge", "upload", "capacity",
+        "latency", "fidelity", "login", "history", "edge", "upload", "search", "capacity",
     ] {
         if !b.section(name) {
             continue;
@@ -537,6 +544,7 @@ async fn run() -> R<()> {
             "login" => b.login().await,
             "edge" => b.edge().await,
             "upload" => b.upload().await,
+            "search" => b.search().await,
             _ => b.history().await,
         };
         if let Err(e) = result {

@@ -12,6 +12,9 @@ import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spi
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 import { FILE_ACCEPT, MAX_FILES, fileChip, isInlineImage, sentFiles, uploadFile } from './chat/files.js';
 import { loadOlderOnScroll } from './chat/paging.js';
+import { searchBox, jumpToMessage } from './chat/search.js';
+import { shareConversation } from './chat/share.js';
+import { exportConversation } from './chat/export.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -54,8 +57,12 @@ export function chatPage({ main, params, embed = null }) {
   const list = h('ul', { class: 'conv-list' });
   const listStatus = h('div', { class: 'list-status' });
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
+  const search = searchBox({
+    orgId: () => orgId, convHref, onOpen: () => closeSidebar(),
+    onSearching: (on) => { list.hidden = on; listStatus.hidden = on; },
+  });
   const listScroll = h('nav', { class: 'conv-scroll', 'aria-label': 'Conversations' },
-    h('h2', { class: 'sr-only' }, 'Conversations'), list, listStatus, sentinel);
+    h('h2', { class: 'sr-only' }, 'Conversations'), search.panel, list, listStatus, sentinel);
 
   const orgList = orgs();
   const orgSelect = orgList.length > 1 && !(embed && embed.orgId) ? h('select', {
@@ -64,6 +71,7 @@ export function chatPage({ main, params, embed = null }) {
     onchange: () => {
       orgId = orgSelect.value;
       if (!embed) setCurrentOrg(orgId);
+      search.reset();
       resetList();
       navigate(home);
     },
@@ -72,7 +80,8 @@ export function chatPage({ main, params, embed = null }) {
   const sidebar = h('aside', { class: 'sidebar', id: 'chat-sidebar', 'aria-label': 'Conversation list' },
     h('div', { class: 'sidebar-top' },
       h('a', { href: home, class: 'btn btn-primary btn-block', id: 'new-chat' }, h('span', { 'aria-hidden': 'true' }, '+ '), 'New chat'),
-      orgSelect ? h('div', { class: 'field field-compact' }, h('label', { for: 'org-select' }, 'Organization'), orgSelect) : null),
+      orgSelect ? h('div', { class: 'field field-compact' }, h('label', { for: 'org-select' }, 'Organization'), orgSelect) : null,
+      search.form),
     listScroll);
 
   function setListStatus(kind, err) {
@@ -168,7 +177,9 @@ export function chatPage({ main, params, embed = null }) {
   const titleH = h('h1', { tabindex: '-1', class: 'chat-title', id: 'chat-title' }, 'New conversation');
   const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => rename() }, 'Rename');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', onclick: () => remove() }, 'Delete');
-  const headActions = h('div', { class: 'chat-actions', hidden: true }, renameBtn, deleteBtn);
+  const shareBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && shareConversation(conv) }, 'Share');
+  const exportBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && exportConversation(conv) }, 'Export');
+  const headActions = h('div', { class: 'chat-actions', hidden: true }, shareBtn, exportBtn, renameBtn, deleteBtn);
   const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions, embed && embed.headEnd);
 
   const olderBox = h('div', { class: 'older' });
@@ -876,6 +887,14 @@ export function chatPage({ main, params, embed = null }) {
       olderCursor = res.next_cursor || null;
       renderOlderButton();
       toBottom();
+      await jumpToMessage(log, async () => {
+        if (!olderCursor || token !== loadToken) return false;
+        const older = await api.get(`/api/conversations/${enc(id)}/messages`, { query: { limit: HISTORY_PAGE, cursor: olderCursor } });
+        for (const m of itemsOf(older)) if (!msgs.has(m.id)) addMessage(m, { prepend: true });
+        olderCursor = older.next_cursor || null;
+        renderOlderButton();
+        return true;
+      });
       await loadModels(c.model);
       const last = items.filter((m) => m.role === 'assistant').pop();
       if (last && last.status === 'streaming' && token === loadToken) resume(last);

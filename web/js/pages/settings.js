@@ -15,6 +15,8 @@ import {
 import { resendVerification } from './mail.js';
 import { signInMethods } from './oauth.js';
 import { connectedApps } from './openid.js';
+import { shareLinks } from './settings/shares.js';
+import { imports } from './settings/imports.js';
 
 const SECTIONS = [
   ['profile', 'Profile'],
@@ -24,6 +26,8 @@ const SECTIONS = [
   ['api-keys', 'API keys'],
   ['provider-keys', 'Provider keys'],
   ['connected-apps', 'Connected apps'],
+  ['shares', 'Share links'],
+  ['import', 'Import'],
   ['account', 'Delete account'],
 ];
 
@@ -43,7 +47,7 @@ export function settingsPage({ main, params, signal }) {
     ctrl = new AbortController();
     signal.addEventListener('abort', () => ctrl.abort());
     const render = {
-      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, account,
+      profile, security, 'sign-in': signInMethods, passkeys, 'api-keys': apiKeys, 'provider-keys': providerKeys, shares: shareLinks, import: imports, account,
       'connected-apps': connectedApps,
     }[sec];
     replace(content);
