@@ -24,7 +24,9 @@ export function imports(root) {
     if (file.size > MAX_BYTES) { alert.show('The file is over 8 MiB: split it, or import fewer conversations at a time.', 'error'); return; }
     busy(button, async () => {
       const text = await file.text();
-      const res = await request('POST', '/api/imports', { query: { org_id: currentOrgId() }, raw: text });
+      const res = await request('POST', '/api/imports', {
+        query: { org_id: currentOrgId() }, raw: text, headers: { 'content-type': 'application/json' },
+      });
       alert.show(`Imported ${res.imported} conversation${res.imported === 1 ? '' : 's'}.`, 'success');
       replace(report,
         res.conversations.length ? h('ul', null, res.conversations.map((c) => h('li', null, h('a', { href: `/chat/${encodeURIComponent(c.id)}` }, c.title), ` (${c.messages} messages)`))) : null,
