@@ -577,8 +577,10 @@ _upload = op(
            413: "Over `FILE_MAX_BYTES` (`payload_too_large`) or the organization's quota (`quota_exceeded`)",
            415: "Not an image, a PDF or UTF-8 text (`unsupported_media_type`)",
            404: "No such organization of the caller (`not_found`)"})
+# Any bytes under any content type are a body to judge: the type is sniffed from them, never
+# taken from the header, so the schema says nothing a request could break.
 _upload["requestBody"] = {"required": True, "content": {"*/*": {"schema": {
-    "type": "string", "contentMediaType": "application/octet-stream"}}}}
+    "description": "the file's bytes, under any content type (the type is sniffed from the bytes)"}}}}
 paths["/api/files"] = {"post": _upload}
 paths["/api/files/{id}"] = {
     "get": op("A file's bytes", "files", keys=True, errors=(404,), params=(FILE_ID,),
