@@ -326,7 +326,16 @@ components = {
             "model": NULLABLE_S,
             "status": {"enum": ["complete", "streaming", "aborted", "failed"]},
             "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}, "created_at": TIME,
-        }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at"]),
+            "parent_id": {"type": ["string", "null"],
+                          "description": "the message this one follows in the conversation's tree (null: a first "
+                                         "message)"},
+            "sibling_count": {"type": "integer", "minimum": 1,
+                              "description": "how many messages share this one's parent, itself included (more "
+                                             "than 1: it was edited or regenerated)"},
+            "sibling_index": {"type": "integer", "minimum": 0,
+                              "description": "its place among those siblings in order of creation, from 0"},
+        }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at",
+            "parent_id", "sibling_count", "sibling_index"]),
         "SseMessageCreated": sse_event("message.created", obj(
             {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
             "First event of a send (id 0): the stored user message and the id of the reply."),
@@ -469,8 +478,11 @@ paths = {
                      params=(CONV,)),
     },
     "/api/conversations/{id}/messages": {
-        "get": op("Messages, newest first by seq", "conversations", ok=page(ref("Message")), keys=True,
-                  errors=(400, 404), params=(CONV, LIMIT, CURSOR)),
+        "get": op("The current branch's messages, newest first", "conversations", ok=page(ref("Message")),
+                  keys=True, errors=(400, 404), params=(CONV, LIMIT, CURSOR),
+                  description="Messages form a tree (edits and regenerations are siblings); this pages along the "
+                              "current branch, from its leaf up to its first message. `sibling_count` and "
+                              "`sibling_index` say where each message sits among its siblings."),
         "post": op("Send a message; the reply streams back", "conversations", keys=True,
                    errors=(404, 409, 429, 502, 503), params=(CONV,),
                    texts={429: "The key's rate limit or the organization's monthly token budget "
@@ -498,16 +510,47 @@ paths = {
                                "again with the history; `content` may then be empty. A model that cannot take "
                                "images is refused by its provider, naming `attachments[i]`. The body may be up to "
                                "17 MiB on this route. `reasoning_effort` asks the model to reason; what it streams "
-                               "of its reasoning comes as `reasoning` events and is kept as the reply's `reasoning`.",
+                               "of its reasoning comes as `reasoning` events and is kept as the reply's `reasoning`. "
+                               "`parent_id` places the new message in the conversation's tree: absent, under the "
+                               "current leaf; the id of an assistant reply, under that reply (an edit: a sibling of "
+                               "the user message that followed it); null, a new first message (an edit of the "
+                               "first). 400 (`param` `parent_id`) for an id that is no message of the conversation "
+                               "or a user message. The new reply becomes the current leaf, and the history sent "
+                               "upstream is its branch.",
                    body=obj({"content": {"anyOf": [CONTENT, {"const": ""}],
                                          "description": "the message: 1 to 100,000 characters, not only "
                                                         "whitespace; empty or blank only with `attachments`"},
                              "model": nullable(MODEL), "max_tokens": nullable(TOKENS),
                              "attachments": {"type": ["array", "null"], "items": ATTACHMENT_IN, "maxItems": 4},
-                             "reasoning_effort": REASONING_EFFORT},
+                             "reasoning_effort": REASONING_EFFORT,
+                             "parent_id": {"type": ["string", "null"],
+                                           "description": "the assistant reply the message follows (null: a new "
+                                                          "first message); absent: the current leaf"}},
                             ["content"]),
                    extra_responses={"200": SSE}),
     },
+    "/api/conversations/{id}/messages/{message_id}/regenerate": {"post": op(
+        "Regenerate a reply: a new sibling of it streams back", "conversations", keys=True,
+        errors=(404, 409, 429, 502, 503), params=(CONV, path_param("message_id", "the assistant reply")),
+        body_required=False, body=obj({"model": nullable(MODEL)}),
+        texts={400: "`message_id` is a user message, `model` is not enabled, or the provider refused "
+                    "(`validation_failed`, `upstream_error`, `no_provider_key`)",
+               404: "No such conversation of the caller, or no such message in it (`not_found`)"},
+        description="Answers the user message that reply answered again, with its branch as history, as a new "
+                    "reply beside it (with `model`, or the conversation's). The same stream, errors and limits "
+                    "as sending (`message.created` names the existing user message); the new reply becomes the "
+                    "current leaf. One reply at a time (409).",
+        extra_responses={"200": SSE})},
+    "/api/conversations/{id}/leaf": {"put": op(
+        "Switch the current branch", "conversations", keys=True, errors=(404, 409), params=(CONV,),
+        ok=obj({"leaf_id": ID}, ["leaf_id"]),
+        body=obj({"message_id": ID}, ["message_id"]),
+        texts={400: "`message_id` is no message of the conversation (`validation_failed`, `param` `message_id`)",
+               409: "A reply is streaming (`conflict`)"},
+        description="The branch through `message_id` becomes the current one: the leaf is the end reached from "
+                    "it by always following the newest reply or edit (so switching to a sibling shows what "
+                    "followed it), given back as `leaf_id`. `GET …/messages` then pages along it, and the next "
+                    "send without `parent_id` continues it.")},
     "/api/conversations/{id}/messages/{message_id}/stream": {"get": op(
         "Replay a reply after Last-Event-ID, then follow it live", "conversations", keys=True,
         errors=(400, 404), extra_responses={"200": SSE},

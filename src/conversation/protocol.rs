@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::attachments::AttachmentView;
+pub use super::tree::Branch;
 use crate::domain::attachment::ImageAttachment;
 use crate::gateway::Admitted;
 use crate::providers::Usage;
@@ -26,6 +27,15 @@ pub struct SendCommand {
     /// The call the pipeline admitted: model, who pays (and the org's monthly budget, which
     /// the object reserves from once the history, and so the prompt, is known), provider key.
     pub call: Admitted,
+    /// Where the new messages go in the conversation's tree.
+    #[serde(default)]
+    pub branch: Branch,
+}
+
+/// `PUT …/leaf`: the branch through this message becomes the current one.
+#[derive(Serialize, Deserialize)]
+pub struct LeafCommand {
+    pub message_id: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -42,6 +52,12 @@ pub struct MessageView {
     pub status: String,
     pub usage: Option<Usage>,
     pub created_at: String,
+    /// The message this one follows (`None`: a first message).
+    pub parent_id: Option<String>,
+    /// How many messages share this one's parent (itself included), and its place among
+    /// them in order of creation, from 0.
+    pub sibling_count: u64,
+    pub sibling_index: u64,
 }
 
 /// Message statuses.

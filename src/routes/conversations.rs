@@ -6,7 +6,7 @@ use worker::Response;
 
 use crate::auth::guard::Principal;
 use crate::conversation::client;
-use crate::conversation::protocol::SendCommand;
+use crate::conversation::protocol::{Branch, SendCommand};
 use crate::domain::attachment::{ImageAttachment, MAX_ATTACHMENTS, MAX_IMAGE_BYTES};
 use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
@@ -218,6 +218,24 @@ struct SendMessage {
     max_tokens: Option<u32>,
     attachments: Option<Vec<AttachmentIn>>,
     reasoning_effort: Option<String>,
+    /// Absent: under the current leaf; `null`: a new first message; an id: under that reply.
+    #[serde(default, deserialize_with = "present")]
+    parent_id: Option<Option<String>>,
+}
+
+/// A field that may be `null`: `Some(None)`, told apart from an absent one (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// What a send or a regeneration asks of the conversation, before its model is settled.
+struct Turn {
+    content: String,
+    model: Option<String>,
+    max_tokens: Option<u32>,
+    images: Vec<ImageAttachment>,
+    reasoning_effort: Option<String>,
+    branch: Branch,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +299,42 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             format!("reasoning_effort is low, medium or high, not `{shown}`"),
         ));
     }
+    let turn = Turn {
+        content,
+        model: body.model,
+        max_tokens: body.max_tokens,
+        images,
+        reasoning_effort: body.reasoning_effort,
+        branch: match body.parent_id {
+            None => Branch::Leaf,
+            Some(parent) => Branch::Under(parent),
+        },
+    };
+    answer(ctx, who, turn).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Regenerate {
+    model: Option<String>,
+}
+
+/// A new reply beside an assistant reply, to the same user message (`Branch::Regenerate`).
+pub async fn regenerate(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: Regenerate = ctx.json_opt(BODY_LIMIT).await?.unwrap_or_default();
+    let turn = Turn {
+        content: String::new(),
+        model: body.model,
+        max_tokens: None,
+        images: Vec::new(),
+        reasoning_effort: None,
+        branch: Branch::Regenerate(ctx.param(1).to_string()),
+    };
+    answer(ctx, who, turn).await
+}
+
+/// Runs a turn: admits the call and hands it to the conversation's object, which streams.
+async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
     // The conversation, its org's settings and the provider keys that may serve it: read at
     // once, before the model (and so the provider) is known, while the credential is looked
     // up (`auth::guard::defers_check`) and the rate limit counted (the user's for an access
@@ -306,7 +360,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let ((conv, settings), keys, (), ()) = (owned?, keys?, admitted?, key_rate?);
     ctx.timing.mark("conversation");
     let model = settings
-        .permit(body.model.as_deref().unwrap_or(&conv.model))
+        .permit(turn.model.as_deref().unwrap_or(&conv.model))
         .map_err(|e| ApiError::param("model", e))?;
     let system: Vec<&str> = [
         settings.custom_instructions.as_str(),
@@ -329,12 +383,13 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let account = gateway::Account::new(&ctx.cfg, &who, &conv.org_id, &settings);
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
-        content,
+        content: turn.content,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         history_char_budget: ctx.cfg.history_char_budget,
-        max_tokens: body.max_tokens,
-        attachments: images,
-        reasoning_effort: body.reasoning_effort,
+        max_tokens: turn.max_tokens,
+        attachments: turn.images,
+        reasoning_effort: turn.reasoning_effort,
+        branch: turn.branch,
         // Validated, reserved and run by the conversation's object, which alone knows the
         // history it sends.
         call: gateway::Admitted::new(&ctx.cfg, model, account, provider_key),
@@ -365,6 +420,19 @@ pub async fn attachment(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (conv, _) = owned(&ctx, &who).await?;
     let index: usize = ctx.param(2).parse().map_err(|_| ApiError::NotFound)?;
     client::attachment(&ctx, &conv.id, ctx.param(1), index).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetLeaf {
+    message_id: String,
+}
+
+/// Switches the current branch to the one through `message_id` (down to its newest end).
+pub async fn set_leaf(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: SetLeaf = ctx.json(BODY_LIMIT).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
+    client::set_leaf(&ctx, &conv.id, &body.message_id).await
 }
 
 pub async fn abort(ctx: Ctx, who: Principal) -> ApiResult<Response> {

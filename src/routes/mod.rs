@@ -175,6 +175,16 @@ pub static ROUTES: &[Route] = &[
     ),
     user_or_key!(
         "POST",
+        "/api/conversations/{id}/messages/{message_id}/regenerate",
+        conversations::regenerate
+    ),
+    user_or_key!(
+        "PUT",
+        "/api/conversations/{id}/leaf",
+        conversations::set_leaf
+    ),
+    user_or_key!(
+        "POST",
         "/api/conversations/{id}/abort",
         conversations::abort
     ),

@@ -8,6 +8,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod branches;
 mod chat;
 mod chat_media;
 mod data;
