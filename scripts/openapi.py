@@ -334,8 +334,12 @@ components = {
                                              "than 1: it was edited or regenerated)"},
             "sibling_index": {"type": "integer", "minimum": 0,
                               "description": "its place among those siblings in order of creation, from 0"},
+            "previous_sibling_id": {"type": ["string", "null"],
+                                    "description": "the sibling just before it (null: none), to switch to with "
+                                                   "`PUT …/leaf`"},
+            "next_sibling_id": {"type": ["string", "null"], "description": "the sibling just after it (null: none)"},
         }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at",
-            "parent_id", "sibling_count", "sibling_index"]),
+            "parent_id", "sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id"]),
         "SseMessageCreated": sse_event("message.created", obj(
             {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
             "First event of a send (id 0): the stored user message and the id of the reply."),

@@ -176,6 +176,8 @@ impl MessageRow {
             parent_id: self.parent_id.clone(),
             sibling_count: 1,
             sibling_index: 0,
+            previous_sibling_id: None,
+            next_sibling_id: None,
         }
     }
 }

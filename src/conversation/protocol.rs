@@ -58,6 +58,9 @@ pub struct MessageView {
     /// them in order of creation, from 0.
     pub sibling_count: u64,
     pub sibling_index: u64,
+    /// The siblings just before and after it (to switch to them with `PUT …/leaf`).
+    pub previous_sibling_id: Option<String>,
+    pub next_sibling_id: Option<String>,
 }
 
 /// Message statuses.

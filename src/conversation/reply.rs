@@ -424,8 +424,9 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     let (tx, rx) = mpsc::unbounded();
     let mut user_view = user_msg.view();
     if new_user {
-        let place = tree::children(&shared.sql, parent.as_deref())?;
+        let (place, previous) = tree::children(&shared.sql, parent.as_deref())?;
         (user_view.sibling_count, user_view.sibling_index) = (place + 1, place);
+        user_view.previous_sibling_id = previous;
     } else if let Some(v) = tree::view(&shared.sql, &user_msg.id)? {
         user_view = v;
     }

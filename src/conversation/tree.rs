@@ -113,6 +113,8 @@ pub struct PathRow {
     pub row: MessageRow,
     pub sibling_count: i64,
     pub sibling_index: i64,
+    pub previous_sibling_id: Option<String>,
+    pub next_sibling_id: Option<String>,
 }
 
 impl PathRow {
@@ -120,6 +122,8 @@ impl PathRow {
         let mut v = self.row.view();
         v.sibling_count = self.sibling_count.max(1) as u64;
         v.sibling_index = self.sibling_index.max(0) as u64;
+        v.previous_sibling_id = self.previous_sibling_id.clone();
+        v.next_sibling_id = self.next_sibling_id.clone();
         v
     }
 }
@@ -142,7 +146,11 @@ pub fn path(sql: &SqlStorage, from: &str, limit: i64) -> ApiResult<Vec<PathRow>>
          SELECT {},
              (SELECT COUNT(*) FROM messages s WHERE s.parent_id IS m.parent_id) AS sibling_count,
              (SELECT COUNT(*) FROM messages s WHERE s.parent_id IS m.parent_id AND s.seq < m.seq)
-                 AS sibling_index
+                 AS sibling_index,
+             (SELECT s.id FROM messages s WHERE s.parent_id IS m.parent_id AND s.seq < m.seq
+              ORDER BY s.seq DESC LIMIT 1) AS previous_sibling_id,
+             (SELECT s.id FROM messages s WHERE s.parent_id IS m.parent_id AND s.seq > m.seq
+              ORDER BY s.seq LIMIT 1) AS next_sibling_id
          FROM up JOIN messages m ON m.id = up.id ORDER BY up.depth",
         columns_of_m()
     );
@@ -167,19 +175,25 @@ pub fn view(sql: &SqlStorage, id: &str) -> ApiResult<Option<MessageView>> {
     Ok(path(sql, id, 1)?.first().map(PathRow::view))
 }
 
-/// How many children `parent` has (`None`: how many first messages there are): the place of
-/// a message about to be added under it.
-pub fn children(sql: &SqlStorage, parent: Option<&str>) -> ApiResult<u64> {
+/// How many children `parent` has (`None`: how many first messages there are), and the
+/// newest: the place of a message about to be added under it, and its previous sibling.
+pub fn children(sql: &SqlStorage, parent: Option<&str>) -> ApiResult<(u64, Option<String>)> {
     #[derive(Deserialize)]
     struct Count {
         n: i64,
+        newest: Option<String>,
     }
     let parent = parent.map_or(SqlStorageValue::Null, SqlStorageValue::from);
     let rows: Vec<Count> = sql
         .exec(
-            "SELECT COUNT(*) AS n FROM messages WHERE parent_id IS ?",
+            "SELECT COUNT(*) AS n, (SELECT id FROM messages WHERE parent_id IS ?1
+                                    ORDER BY seq DESC LIMIT 1) AS newest
+             FROM messages WHERE parent_id IS ?1",
             vec![parent],
         )?
         .to_array()?;
-    Ok(rows.first().map_or(0, |c| c.n.max(0) as u64))
+    Ok(rows
+        .into_iter()
+        .next()
+        .map_or((0, None), |c| (c.n.max(0) as u64, c.newest)))
 }

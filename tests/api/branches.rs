@@ -167,6 +167,10 @@ async fn edits_and_regenerations_send_their_own_branch_upstream_and_switching_sh
         (u2e["sibling_count"].as_u64(), u2e["sibling_index"].as_u64()),
         (Some(2), Some(1))
     );
+    assert_eq!(
+        u2e["previous_sibling_id"], u2["id"],
+        "message.created places the edit"
+    );
     let items = branch(&app, &user, &conv).await;
     assert_eq!(
         contents(&items),
@@ -183,6 +187,8 @@ async fn edits_and_regenerations_send_their_own_branch_upstream_and_switching_sh
         })
         .collect();
     assert_eq!(places, vec![(1, 0), (2, 1), (1, 0), (1, 0)]);
+    assert_eq!(items[1]["previous_sibling_id"], u2["id"]);
+    assert_eq!(items[1]["next_sibling_id"], Value::Null);
 
     // Regenerating the first reply, with another model: only the first message goes up.
     let (asked, a1r) = regenerate(
@@ -234,6 +240,11 @@ async fn edits_and_regenerations_send_their_own_branch_upstream_and_switching_sh
         vec![a2_text.clone(), two.clone(), a1_text.clone(), one.clone()]
     );
     assert_eq!(items[1]["sibling_index"], 0);
+    assert_eq!(
+        items[1]["next_sibling_id"], u2e["id"],
+        "the arrows lead to the edit"
+    );
+    assert_eq!(items[1]["previous_sibling_id"], Value::Null);
     let four = format!("{tag} four");
     send(&app, &user, &conv, &four, None).await;
     assert_eq!(

@@ -188,6 +188,46 @@ test('model output with HTML and javascript: links renders inert', async () => {
   assertClean(main.problems, 'xss');
 });
 
+test('branches: edit a message, move between versions with the arrows, regenerate a reply', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await page.locator('#model-select').selectOption('demo/echo');
+  await sendAndWatch(page, 'Branch test, first version.');
+  const user = page.locator('.msg-user').first();
+  await user.hover();
+  await user.getByRole('button', { name: 'Edit' }).click();
+  await page.getByLabel('Edit message').fill('Branch test, second version.');
+  await page.getByRole('button', { name: 'Save and send' }).click();
+  const pos = (loc) => loc.locator('.branch-pos');
+  // The reply answers the edit, and the versions are counted once it is complete.
+  await page.waitForFunction(() => {
+    const a = [...document.querySelectorAll('.msg-assistant')].pop();
+    return document.querySelector('.msg-user .branch-pos')?.textContent === '2 / 2'
+      && a && !a.classList.contains('is-streaming') && a.querySelector('.msg-body').innerText.includes('second version');
+  }, null, { timeout: 30_000 });
+  assert.equal(await page.locator('.msg-user').count(), 1, 'the edit replaces the message it edits');
+
+  await user.getByRole('button', { name: 'Previous version' }).click();
+  await page.waitForFunction(() => document.querySelector('.msg-user .branch-pos')?.textContent === '1 / 2');
+  await page.waitForFunction(() => document.querySelector('.msg-user .msg-body')?.innerText.includes('first version'));
+  assert.ok((await assistantText(page)).includes('first version'), 'the first version comes back with its reply');
+  await page.locator('.msg-user').first().getByRole('button', { name: 'Next version' }).click();
+  await page.waitForFunction(() => document.querySelector('.msg-user .branch-pos')?.textContent === '2 / 2');
+
+  await lastAssistant(page).hover();
+  await lastAssistant(page).getByRole('button', { name: 'Regenerate' }).click();
+  await page.waitForFunction(() => {
+    const a = [...document.querySelectorAll('.msg-assistant')].pop();
+    return a && a.querySelector('.branch-pos')?.textContent === '2 / 2' && !a.classList.contains('is-streaming');
+  }, null, { timeout: 30_000 });
+  assert.equal(await pos(lastAssistant(page)).innerText(), '2 / 2');
+  assert.ok((await assistantText(page)).includes('second version'), 'the new reply answers the same message');
+  await shot(page, 'chat-branches');
+  await page.reload();
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg .branch-pos')].map((e) => e.textContent).join() === '2 / 2,2 / 2');
+  assertClean(main.problems, 'branches');
+});
+
 test('conversations: rename and delete', async () => {
   const { page } = main;
   await page.goto('/chat');

@@ -10,6 +10,7 @@ import { navigate, setUrl } from '../router.js';
 import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
+import { branchControls, cutFrom } from './chat/branches.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -415,18 +416,33 @@ export function chatPage({ main, params, embed = null }) {
       status: m.status || 'complete', body, statusEl, raf: 0, error: null,
     };
     v.images = isUser ? messageImages(m) : null;
+    v.branch = h('span', { class: 'msg-branch-slot' });
+    setBranch(v, m);
     v.thoughts = isUser ? null : reasoningView(v);
     v.el = h('article', { class: ['msg', isUser ? 'msg-user' : 'msg-assistant'], 'data-id': m.id, 'data-role': m.role },
       h('div', { class: 'msg-meta' },
         h('span', { class: 'msg-role' }, isUser ? 'You' : 'Assistant'),
         !isUser && m.model ? h('span', { class: 'msg-model' }, m.model) : null,
         statusEl,
+        v.branch,
         copyBtn),
       v.images,
       v.thoughts && v.thoughts.box,
       body);
     paint(v);
     return v;
+  }
+
+  // Edits, regenerations and switching between versions (./chat/branches.js).
+  const branchCtx = {
+    convId: () => conv && conv.id,
+    busy: () => !!active,
+    reload: () => conv && open(conv.id),
+    send: (text, branch) => send(text, branch),
+    regenerate: (id, from) => regenerate(id, from),
+  };
+  function setBranch(v, m) {
+    replace(v.branch, branchControls(m, v, branchCtx) || '');
   }
 
   function paintReasoning(v) {
@@ -538,6 +554,7 @@ export function chatPage({ main, params, embed = null }) {
         if (ev.event === 'message.created') {
           if (userView && data.user_message) {
             if (data.user_message.id) rekey(userView, data.user_message.id);
+            setBranch(userView, data.user_message);
             userView.status = 'complete';
             paint(userView);
           }
@@ -564,6 +581,7 @@ export function chatPage({ main, params, embed = null }) {
             if (typeof msg.content === 'string') v.text = msg.content;
             if ('reasoning' in msg) v.reasoning = msg.reasoning || '';
             v.status = msg.status && msg.status !== 'streaming' ? msg.status : 'complete';
+            if (msg.id) setBranch(v, msg);
             finish(v);
           }
           announce(v && v.status === 'aborted' ? 'Reply stopped' : 'Reply complete');
@@ -657,7 +675,8 @@ export function chatPage({ main, params, embed = null }) {
     return outcome;
   }
 
-  async function send(text) {
+  /** Sends `text`; `branch` ({parentId, from}): as an edit under `parentId`, replacing `from` on. */
+  async function send(text, branch = null) {
     composerAlert.clear();
     attachAlert = false;
     const model = modelSelect.value;
@@ -684,6 +703,7 @@ export function chatPage({ main, params, embed = null }) {
       }
     }
     act.convId = conv.id;
+    if (branch) cutFrom(branch.from, msgs);
     const userView = addMessage({
       id: `local-${Date.now()}`, role: 'user', content: text, status: 'pending',
       images: images.map((a) => ({ url: a.url, mediaType: a.mediaType, size: a.size })),
@@ -696,6 +716,7 @@ export function chatPage({ main, params, embed = null }) {
     const body = { content: text, model };
     if (images.length) body.attachments = images.map((a) => ({ type: 'image', media_type: a.mediaType, data: a.data }));
     if (effort) body.reasoning_effort = effort;
+    if (branch) body.parent_id = branch.parentId;
     const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages`, {
       body, stream: true, signal: act.ctrl.signal,
     });
@@ -719,6 +740,27 @@ export function chatPage({ main, params, embed = null }) {
     if (outcome !== 'error' && conv && conv.id === act.convId) {
       upsertConv({ ...conv, updated_at: new Date().toISOString() }, { toTop: true });
     }
+    // The versions around the edit are counted again.
+    if (branch && conv && conv.id === act.convId) await branchCtx.reload();
+  }
+
+  /** A new reply beside reply `id` (with the picked model), replacing it and what followed. */
+  async function regenerate(id, from) {
+    if (!conv || active) return;
+    composerAlert.clear();
+    const model = modelSelect.value;
+    const act = { ctrl: new AbortController(), convId: conv.id, assistant: null, lastId: '', stopping: false, done: null };
+    active = act;
+    cutFrom(from, msgs);
+    const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages/${enc(id)}/regenerate`, {
+      body: { model }, stream: true, signal: act.ctrl.signal,
+    });
+    act.done = runStream(act, open, { userView: null, model, fresh: false }).catch((e) => {
+      composerAlert.show(e.status === 409 ? (e.detail || 'A reply is still being written in this conversation.') : e);
+      return 'error';
+    });
+    await act.done;
+    if (conv && conv.id === act.convId) await branchCtx.reload();
   }
 
   async function stop() {
