@@ -254,11 +254,14 @@ SSE = {
         "reasoning) and `delta` (`{text}`), each with id = byte length of the reply so far (reasoning and "
         "text, in the order they came), then `message.completed` (`{message, usage}`; also when aborted, with status `aborted`) "
         "or `error` (`{code, message}`; the message is left `failed` with its partial text); the final "
-        "event's id is the reply's byte length + 1. The schema describes one event."
+        "event's id is the reply's byte length + 1. After the first complete reply of a conversation nobody "
+        "has named, `title` (`{title}`, id: the final event's + 1) follows once the title is generated and "
+        "saved, then the stream ends; it is not replayed on resume (the title is the conversation's). "
+        "The schema describes one event."
     ),
     "content": {"text/event-stream": {"schema": {"oneOf": [
         ref("SseMessageCreated"), ref("SseReasoning"), ref("SseDelta"), ref("SseMessageCompleted"),
-        ref("SseError")]}}},
+        ref("SseError"), ref("SseTitle")]}}},
 }
 
 components = {
@@ -301,8 +304,14 @@ components = {
                         "current": {"type": "boolean"}},
                        ["id", "created_at", "last_used_at", "user_agent", "ip", "current"]),
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,
-                             "created_at": TIME, "last_activity_at": TIME},
-                            ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at"]),
+                             "created_at": TIME, "last_activity_at": TIME,
+                             "title_source": {"enum": ["default", "generated", "user"],
+                                              "description": "who named it: nobody yet (a title is generated "
+                                                             "after its first complete reply), the title model, "
+                                                             "or the user (a title given at creation or by "
+                                                             "PATCH, never overwritten)"}},
+                            ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at",
+                             "title_source"]),
         "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT,
                       "cached_prompt_tokens": {**COUNT, "description": "of the prompt, read from the provider's cache; "
                                                                        "present when not 0"},
@@ -352,6 +361,9 @@ components = {
             {"message": {"oneOf": [ref("Message"), {"type": "null"}]},
              "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}}, ["message", "usage"]),
             "The reply ended (status `complete` or `aborted`); the id is its byte length + 1."),
+        "SseTitle": sse_event("title", obj({"title": S}, ["title"]),
+                              "The title generated for the conversation after its first reply (now its "
+                              "`title`, with `title_source` `generated`)."),
         "SseError": sse_event("error", obj({"code": {"const": "upstream_error"}, "message": S}, ["code", "message"]),
                               "The provider failed mid-reply; the message is kept as `failed`."),
     },
@@ -588,7 +600,9 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
                 "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
                 "`conversation_retention_days` (1-3650, or null to keep conversations: the scheduled upkeep "
-                "deletes the organization's conversations, messages and all, whose last activity is older). "
+                "deletes the organization's conversations, messages and all, whose last activity is older), "
+                "`title_model` (the `provider/model` that names conversations after their first reply, one "
+                "of `enabled_models`; absent: each conversation's own model). "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -621,6 +635,8 @@ SETTINGS_FIELDS = {
                                     "description": "conversations whose last activity is older than this many "
                                                    "days are deleted with their messages by the scheduled upkeep "
                                                    "(every 15 minutes, up to 25 a run); null keeps them"},
+    "title_model": MODEL | {"description": "names conversations after their first reply (billed as any call); "
+                                           "must be enabled; absent: each conversation's own model"},
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],

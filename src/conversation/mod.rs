@@ -7,6 +7,7 @@ pub mod client;
 pub mod protocol;
 mod reply;
 pub mod thoughts;
+pub mod title;
 pub mod tree;
 
 use std::cell::RefCell;

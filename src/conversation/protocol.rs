@@ -30,6 +30,9 @@ pub struct SendCommand {
     /// Where the new messages go in the conversation's tree.
     #[serde(default)]
     pub branch: Branch,
+    /// The call that names the conversation once this reply completes (it has no name yet).
+    #[serde(default)]
+    pub title: Option<super::title::TitleCommand>,
 }
 
 /// `PUT …/leaf`: the branch through this message becomes the current one.

@@ -16,6 +16,7 @@ use worker::{AbortController, Env, Request, Response, SqlStorageValue};
 use super::attachments::{self, AttachmentView};
 use super::protocol::*;
 use super::thoughts::{self, Thought};
+use super::title::{self, TitleCommand};
 use super::tree::{self, Branch};
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
@@ -63,6 +64,8 @@ pub struct Live {
     /// `Live` out, and with it the meter: a reply is metered exactly once.
     meter: Meter,
     conversation_id: String,
+    /// Naming the conversation after this reply, with the message it answers.
+    title: Option<(TitleCommand, String)>,
 }
 
 /// Bills a reply: the pipeline's meter (usage row, then the reservation settled), and the
@@ -445,6 +448,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         usage: None,
         meter: Meter::unreserved(cmd.call.account.clone(), &model, prompt_estimate),
         conversation_id: cmd.conversation_id.clone(),
+        title: cmd.title.take().map(|t| (t, user_msg.content.clone())),
     });
     // Validated for the provider, media inlined, budget reserved (the cap set).
     let meter = match gateway::prepare(&shared.env, &cmd.call, &mut request).await {
@@ -743,11 +747,22 @@ async fn finish(
         }
     };
     broadcast(shared, &final_frame);
-    // Dropping the live reply closes every reader's stream.
-    let Some(live) = shared.live.borrow_mut().take() else {
+    let Some(mut live) = shared.live.borrow_mut().take() else {
         return;
     };
+    // The conversation is free from here; its readers stay until it is named (if it is to
+    // be), then dropping them closes their streams.
+    let readers = std::mem::take(&mut live.subscribers);
+    let naming = live.title.take().filter(|_| status == COMPLETE);
     record(&shared.env, live.meter, &live.conversation_id, usage).await;
+    if let Some((cmd, first)) = naming {
+        if let Some(t) = title::name(&shared.env, &live.conversation_id, &cmd, &first).await {
+            let f = frame(end_id + 1, "title", &json!({ "title": t }));
+            for r in &readers {
+                let _ = r.unbounded_send(f.clone());
+            }
+        }
+    }
 }
 
 /// Bills a reply the conversation's deletion cut off (`live` taken out by the wipe) as an

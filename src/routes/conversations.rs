@@ -7,6 +7,7 @@ use worker::Response;
 use crate::auth::guard::Principal;
 use crate::conversation::client;
 use crate::conversation::protocol::{Branch, SendCommand};
+use crate::conversation::title::TitleCommand;
 use crate::domain::attachment::{ImageAttachment, MAX_ATTACHMENTS, MAX_IMAGE_BYTES};
 use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
@@ -116,6 +117,12 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         user_id: who.user_id.clone(),
         org_id,
         title: title(body.title.as_deref().unwrap_or(""))?,
+        // Named at creation, or to be named after the first reply.
+        title_source: match body.title.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => conversations::TITLE_USER,
+            _ => conversations::TITLE_DEFAULT,
+        }
+        .into(),
         model: model.as_str().to_string(),
         system_prompt: system_prompt(body.system_prompt.as_deref().unwrap_or(""))?,
         created_at: ctx.now,
@@ -175,6 +182,7 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (mut conv, settings) = owned(&ctx, &who).await?;
     if let Some(t) = body.title {
         conv.title = title(&t)?;
+        conv.title_source = conversations::TITLE_USER.into();
     }
     if let Some(m) = body.model {
         conv.model = settings
@@ -381,6 +389,22 @@ async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
         .await?;
     ctx.timing.mark("key");
     let account = gateway::Account::new(&ctx.cfg, &who, &conv.org_id, &settings);
+    let title = match conv.title_source == conversations::TITLE_DEFAULT {
+        true => {
+            title_call(
+                &ctx,
+                &who,
+                &conv,
+                &settings,
+                &keys,
+                &model,
+                &provider_key,
+                &account,
+            )
+            .await
+        }
+        false => None,
+    };
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
         content: turn.content,
@@ -390,6 +414,7 @@ async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
         attachments: turn.images,
         reasoning_effort: turn.reasoning_effort,
         branch: turn.branch,
+        title,
         // Validated, reserved and run by the conversation's object, which alone knows the
         // history it sends.
         call: gateway::Admitted::new(&ctx.cfg, model, account, provider_key),
@@ -420,6 +445,46 @@ pub async fn attachment(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (conv, _) = owned(&ctx, &who).await?;
     let index: usize = ctx.param(2).parse().map_err(|_| ApiError::NotFound)?;
     client::attachment(&ctx, &conv.id, ctx.param(1), index).await
+}
+
+/// The call that names a conversation nobody has named, after its reply: the org's title
+/// model if it set one (and it is still enabled), else the reply's own model; with the
+/// reply's key when the provider is the same, else one resolved for the title model's
+/// provider (none: no title, the conversation keeps its name).
+#[allow(clippy::too_many_arguments)]
+async fn title_call(
+    ctx: &Ctx,
+    who: &Principal,
+    conv: &conversations::ConversationRow,
+    settings: &OrgSettings,
+    keys: &provider_keys::Candidates,
+    model: &ModelId,
+    provider_key: &Option<String>,
+    account: &gateway::Account,
+) -> Option<TitleCommand> {
+    let title_model = settings
+        .title_model
+        .as_deref()
+        .and_then(|m| settings.permit(m).ok())
+        .unwrap_or_else(|| model.clone());
+    let key = if title_model.provider() == model.provider() {
+        provider_key.clone()
+    } else {
+        let db = ctx.db().ok()?;
+        keys.resolve(
+            &db,
+            &ctx.cfg,
+            &who.user_id,
+            &conv.org_id,
+            title_model.provider(),
+            ctx.now,
+        )
+        .await
+        .ok()?
+    };
+    Some(TitleCommand {
+        call: gateway::Admitted::new(&ctx.cfg, title_model, account.clone(), key),
+    })
 }
 
 #[derive(Deserialize)]

@@ -19,7 +19,15 @@ pub struct ConversationRow {
     pub system_prompt: String,
     pub created_at: i64,
     pub last_activity: i64,
+    /// Who named it (`TITLE_*`).
+    pub title_source: String,
 }
+
+/// Nobody has named the conversation: a title is generated after its first reply.
+pub const TITLE_DEFAULT: &str = "default";
+pub const TITLE_GENERATED: &str = "generated";
+/// Named by hand: never overwritten.
+pub const TITLE_USER: &str = "user";
 
 #[derive(Serialize)]
 pub struct ConversationView {
@@ -30,6 +38,7 @@ pub struct ConversationView {
     pub system_prompt: String,
     pub created_at: String,
     pub last_activity_at: String,
+    pub title_source: String,
 }
 
 impl ConversationRow {
@@ -42,18 +51,20 @@ impl ConversationRow {
             system_prompt: self.system_prompt.clone(),
             created_at: rfc3339(self.created_at),
             last_activity_at: rfc3339(self.last_activity),
+            title_source: self.title_source.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "id, user_id, org_id, title, model, system_prompt, created_at, last_activity";
+const COLUMNS: &str =
+    "id, user_id, org_id, title, model, system_prompt, created_at, last_activity, title_source";
 
 pub async fn insert(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
     run(
         db,
-        "INSERT INTO conversations (id, user_id, org_id, title, model, system_prompt, created_at, last_activity)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        &[s(&c.id), s(&c.user_id), s(&c.org_id), s(&c.title), s(&c.model), s(&c.system_prompt), n(c.created_at)],
+        "INSERT INTO conversations (id, user_id, org_id, title, model, system_prompt, created_at, last_activity, title_source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        &[s(&c.id), s(&c.user_id), s(&c.org_id), s(&c.title), s(&c.model), s(&c.system_prompt), n(c.created_at), s(&c.title_source)],
     )
     .await?;
     Ok(())
@@ -76,7 +87,7 @@ pub async fn get_owned(
     let found: Option<WithSettings> = first(
         db,
         "SELECT c.id, c.user_id, c.org_id, c.title, c.model, c.system_prompt, c.created_at,
-                c.last_activity, o.settings AS org_settings
+                c.last_activity, c.title_source, o.settings AS org_settings
          FROM conversations c JOIN orgs o ON o.id = c.org_id
          WHERE c.id = ?1 AND c.user_id = ?2
            AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)",
@@ -126,11 +137,34 @@ pub async fn list(
 pub async fn update(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
     run(
         db,
-        "UPDATE conversations SET title = ?2, model = ?3, system_prompt = ?4 WHERE id = ?1",
-        &[s(&c.id), s(&c.title), s(&c.model), s(&c.system_prompt)],
+        // The title only when named by hand: a model or prompt change leaves a title generated
+        // meanwhile as it is.
+        "UPDATE conversations SET model = ?3, system_prompt = ?4,
+             title = CASE WHEN ?5 = 'user' THEN ?2 ELSE title END,
+             title_source = CASE WHEN ?5 = 'user' THEN ?5 ELSE title_source END
+         WHERE id = ?1",
+        &[
+            s(&c.id),
+            s(&c.title),
+            s(&c.model),
+            s(&c.system_prompt),
+            s(&c.title_source),
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// Gives a conversation nobody has named its generated title; false if someone named it
+/// meanwhile (a title set by hand is never overwritten) or it is gone.
+pub async fn set_generated_title(db: &D1Database, id: &str, title: &str) -> ApiResult<bool> {
+    let changed = run(
+        db,
+        "UPDATE conversations SET title = ?2, title_source = ?3 WHERE id = ?1 AND title_source = ?4",
+        &[s(id), s(title), s(TITLE_GENERATED), s(TITLE_DEFAULT)],
+    )
+    .await?;
+    Ok(changed > 0)
 }
 
 pub async fn touch(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {

@@ -26,6 +26,7 @@ mod passkeys;
 mod responses;
 mod service;
 mod signing_keys;
+mod titles;
 mod upkeep;
 mod v1;
 mod waits;

@@ -193,6 +193,8 @@ test('branches: edit a message, move between versions with the arrows, regenerat
   await page.goto('/chat');
   await page.locator('#model-select').selectOption('demo/echo');
   await sendAndWatch(page, 'Branch test, first version.');
+  // Named after its first reply, in the header and the sidebar.
+  await page.locator('.conv-link[aria-current="page"]', { hasText: 'You said: Branch test, first version.' }).waitFor();
   const user = page.locator('.msg-user').first();
   await user.hover();
   await user.getByRole('button', { name: 'Edit' }).click();

@@ -18,11 +18,6 @@ const RESUME_KEY = (id) => `chatgate.stream.${id}`;
 const EFFORT_KEY = 'chatgate.reasoning_effort';
 const EFFORTS = [['', 'Default'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High']];
 
-function titleFrom(text) {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 60 ? `${t.slice(0, 57).trimEnd()}…` : t || 'New conversation';
-}
-
 function convTitle(c) {
   return (c && c.title && c.title.trim()) || 'Untitled conversation';
 }
@@ -546,8 +541,11 @@ export function chatPage({ main, params, embed = null }) {
    */
   async function pump(res, act, { userView, model, fresh }) {
     let firstDelta = true;
+    const events = readSSE(res);
     try {
-      for await (const ev of readSSE(res)) {
+      for (;;) {
+        const { value: ev, done } = await events.next();
+        if (done) break;
         if (ev.id) act.lastId = ev.id;
         let data = {};
         try { data = ev.data ? JSON.parse(ev.data) : {}; } catch { continue; }
@@ -585,6 +583,8 @@ export function chatPage({ main, params, embed = null }) {
             finish(v);
           }
           announce(v && v.status === 'aborted' ? 'Reply stopped' : 'Reply complete');
+          // The conversation's title may follow: read on without holding the composer.
+          readTitle(events, act.convId);
           return 'done';
         } else if (ev.event === 'error') {
           const v = act.assistant;
@@ -605,6 +605,25 @@ export function chatPage({ main, params, embed = null }) {
       if (act.ctrl.signal.aborted) return 'aborted';
       return 'eof';
     }
+  }
+
+  /** The rest of a reply stream: the title generated for the conversation (`event: title`). */
+  async function readTitle(events, convId) {
+    try {
+      for (;;) {
+        const { value: ev, done } = await events.next();
+        if (done) return;
+        if (ev.event !== 'title') continue;
+        let data = {};
+        try { data = JSON.parse(ev.data || '{}'); } catch { continue; }
+        // A title set by hand meanwhile wins (the server keeps it too).
+        if (conv && conv.id === convId && typeof data.title === 'string' && conv.title_source !== 'user') {
+          conv = { ...conv, title: data.title, title_source: 'generated' };
+          showConvHeader();
+          upsertConv(conv);
+        }
+      }
+    } catch { /* the stream was cut: the title is the conversation's anyway */ }
   }
 
   function finish(v) {
@@ -688,7 +707,8 @@ export function chatPage({ main, params, embed = null }) {
     const token = loadToken;
     if (!conv) {
       try {
-        const c = await api.post('/api/conversations', { org_id: orgId || undefined, model, title: titleFrom(text) });
+        // No title: the server names the conversation after its first reply (`event: title`).
+        const c = await api.post('/api/conversations', { org_id: orgId || undefined, model });
         if (token !== loadToken) { active = null; setStreaming(false); return; }
         conv = c;
         setUrl(convHref(c.id));
