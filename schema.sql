@@ -35,7 +35,7 @@ CREATE TABLE conversations (
   system_prompt TEXT NOT NULL DEFAULT '',
   created_at    INTEGER NOT NULL,
   last_activity INTEGER NOT NULL
-, title_source TEXT NOT NULL DEFAULT 'default');
+, title_source TEXT NOT NULL DEFAULT 'default', temperature REAL, max_tokens INTEGER, reasoning_effort TEXT);
 
 CREATE TABLE dev_mailbox (
   id         TEXT PRIMARY KEY,

@@ -230,6 +230,19 @@ CURSOR = query("cursor", {"type": "string", "format": "cursor"},
                "`next_cursor` of the previous page, as it was: base64url of `<sort key>|<id>` "
                "(another value is 400)")
 CONV = path_param("id", "conversation id")
+# A conversation's model settings (null: the provider's default).
+CONV_SETTINGS = {
+    "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2,
+                    "description": "sent with each reply; checked for the model's provider (Anthropic: at most 1)"},
+    "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 200000,
+                   "description": "the most output tokens of a reply (a send's own `max_tokens` wins)"},
+    "reasoning_effort": {"enum": ["low", "medium", "high", None],
+                         "description": "the reasoning asked of each reply (a send's own wins)"},
+}
+CONV_SETTINGS_DOC = ("`temperature`, `max_tokens` and `reasoning_effort` are the conversation's model settings, "
+                     "sent with each reply; absent leaves one as it is, null clears it. They are checked in range "
+                     "and for the model's provider, against the model the conversation has after the change: "
+                     "400 naming the field that does not fit (and nothing changes).")
 
 # --- Server-Sent Events: the reply stream of a conversation ---------------------------------
 # OpenAPI 3.1 has no keyword for the items of a stream: the `text/event-stream` schema here
@@ -309,9 +322,10 @@ components = {
                                               "description": "who named it: nobody yet (a title is generated "
                                                              "after its first complete reply), the title model, "
                                                              "or the user (a title given at creation or by "
-                                                             "PATCH, never overwritten)"}},
+                                                             "PATCH, never overwritten)"},
+                             **CONV_SETTINGS},
                             ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at",
-                             "title_source"]),
+                             "title_source", "temperature", "max_tokens", "reasoning_effort"]),
         "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT,
                       "cached_prompt_tokens": {**COUNT, "description": "of the prompt, read from the provider's cache; "
                                                                        "present when not 0"},
@@ -475,7 +489,7 @@ paths = {
                                "`model` defaults to `demo/echo` (or the organization's first enabled model) and "
                                "must be enabled in the organization. The body is optional.",
                    body=obj({"org_id": nullable(ORG_ID), "title": nullable(TITLE), "model": nullable(MODEL),
-                             "system_prompt": nullable(SYSTEM_PROMPT)})),
+                             "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
         "get": op("The caller's conversations, newest activity first", "conversations", keys=True,
                   ok=page(ref("Conversation")), errors=(400, 404),
                   description="Only those in organizations the caller still belongs to: a former member's "
@@ -488,8 +502,9 @@ paths = {
         "get": op("One conversation", "conversations", ok=ref("Conversation"), keys=True, errors=(404,), params=(CONV,)),
         "patch": op("Rename it, change its model or system prompt", "conversations", ok=ref("Conversation"),
                     keys=True, errors=(404,), params=(CONV,),
+                    description=CONV_SETTINGS_DOC,
                     body=obj({"title": nullable(TITLE), "model": nullable(MODEL),
-                              "system_prompt": nullable(SYSTEM_PROMPT)})),
+                              "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
         "delete": op("Delete it with its messages", "conversations", status=204, keys=True, errors=(404,),
                      params=(CONV,)),
     },

@@ -18,6 +18,9 @@ pub struct SendCommand {
     pub system: Option<String>,
     pub history_char_budget: usize,
     pub max_tokens: Option<u32>,
+    /// The conversation's temperature (`None`: the provider's default).
+    #[serde(default)]
+    pub temperature: Option<f64>,
     /// Images sent with the message (validated by the Worker).
     #[serde(default)]
     pub attachments: Vec<ImageAttachment>,

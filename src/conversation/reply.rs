@@ -416,6 +416,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
             history_from,
         )?,
         max_tokens: cmd.max_tokens,
+        temperature: cmd.temperature,
         reasoning,
         stream: true,
         ..Default::default()

@@ -85,6 +85,76 @@ async fn owned(
     Ok((conv, settings))
 }
 
+/// A conversation's model settings, as a create or a PATCH gives them: absent leaves one as
+/// it is, `null` clears it (the provider's default).
+struct SettingsIn {
+    temperature: Option<Option<f64>>,
+    max_tokens: Option<Option<u32>>,
+    reasoning_effort: Option<Option<String>>,
+}
+
+impl SettingsIn {
+    fn apply(self, conv: &mut conversations::ConversationRow) {
+        if let Some(t) = self.temperature {
+            conv.temperature = t;
+        }
+        if let Some(m) = self.max_tokens {
+            conv.max_tokens = m.map(i64::from);
+        }
+        if let Some(e) = self.reasoning_effort {
+            conv.reasoning_effort = e;
+        }
+    }
+}
+
+/// Checks a conversation's settings in range, then as its model's provider takes them
+/// (Anthropic's temperature is at most 1, and only 1 with reasoning; `param` names the field).
+fn check_settings(conv: &conversations::ConversationRow) -> ApiResult<()> {
+    if conv
+        .temperature
+        .is_some_and(|t| !t.is_finite() || !(0.0..=2.0).contains(&t))
+    {
+        return Err(ApiError::param(
+            "temperature",
+            "temperature must be from 0 to 2",
+        ));
+    }
+    if conv.max_tokens.is_some_and(|m| !(1..=200_000).contains(&m)) {
+        return Err(ApiError::param(
+            "max_tokens",
+            "max_tokens must be from 1 to 200000",
+        ));
+    }
+    let effort = match conv.reasoning_effort.as_deref() {
+        None => None,
+        Some(e) if REASONING_EFFORTS.contains(&e) => crate::providers::Effort::parse(e),
+        Some(_) => {
+            return Err(ApiError::param(
+                "reasoning_effort",
+                "reasoning_effort is low, medium or high",
+            ))
+        }
+    };
+    let model = ModelId::parse(&conv.model).map_err(|e| ApiError::param("model", e.to_string()))?;
+    let probe = crate::providers::ChatRequest {
+        model: model.model().to_string(),
+        messages: vec![crate::providers::Message {
+            role: crate::providers::Role::User,
+            content: vec![crate::providers::Block::Text("-".into())],
+        }],
+        temperature: conv.temperature,
+        max_tokens: conv.max_tokens.map(|m| m as u32),
+        reasoning: effort.map(|e| crate::providers::ReasoningRequest {
+            effort: Some(e),
+            budget_tokens: None,
+            include: true,
+        }),
+        stream: true,
+        ..Default::default()
+    };
+    gateway::validate(model.provider(), &probe)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateConversation {
@@ -92,6 +162,12 @@ struct CreateConversation {
     title: Option<String>,
     model: Option<String>,
     system_prompt: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    temperature: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_tokens: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning_effort: Option<Option<String>>,
 }
 
 pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
@@ -103,6 +179,9 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             title: None,
             model: None,
             system_prompt: None,
+            temperature: None,
+            max_tokens: None,
+            reasoning_effort: None,
         });
     let org_id = gateway::acting_org(&ctx.db()?, &who, body.org_id.as_deref()).await?;
     ctx.timing.set_org(&org_id);
@@ -112,7 +191,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         Some(m) => settings.permit(m).map_err(ApiError::Validation)?,
         None => default_model(&settings)?,
     };
-    let row = conversations::ConversationRow {
+    let mut row = conversations::ConversationRow {
         id: new_id("cnv"),
         user_id: who.user_id.clone(),
         org_id,
@@ -124,10 +203,20 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         }
         .into(),
         model: model.as_str().to_string(),
+        temperature: None,
+        max_tokens: None,
+        reasoning_effort: None,
         system_prompt: system_prompt(body.system_prompt.as_deref().unwrap_or(""))?,
         created_at: ctx.now,
         last_activity: ctx.now,
     };
+    SettingsIn {
+        temperature: body.temperature,
+        max_tokens: body.max_tokens,
+        reasoning_effort: body.reasoning_effort,
+    }
+    .apply(&mut row);
+    check_settings(&row)?;
     conversations::insert(&ctx.db()?, &row).await?;
     created(&row.view())
 }
@@ -175,6 +264,12 @@ struct UpdateConversation {
     title: Option<String>,
     model: Option<String>,
     system_prompt: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    temperature: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_tokens: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning_effort: Option<Option<String>>,
 }
 
 pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
@@ -194,6 +289,14 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if let Some(p) = body.system_prompt {
         conv.system_prompt = system_prompt(&p)?;
     }
+    // Checked whole, against the model it now has.
+    SettingsIn {
+        temperature: body.temperature,
+        max_tokens: body.max_tokens,
+        reasoning_effort: body.reasoning_effort,
+    }
+    .apply(&mut conv);
+    check_settings(&conv)?;
     conversations::update(&ctx.db()?, &conv).await?;
     ok(&conv.view())
 }
@@ -232,8 +335,10 @@ struct SendMessage {
 }
 
 /// A field that may be `null`: `Some(None)`, told apart from an absent one (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// What a send or a regeneration asks of the conversation, before its model is settled.
@@ -410,9 +515,13 @@ async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
         content: turn.content,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         history_char_budget: ctx.cfg.history_char_budget,
-        max_tokens: turn.max_tokens,
+        // A send's own settings win over the conversation's.
+        max_tokens: turn
+            .max_tokens
+            .or(conv.max_tokens.and_then(|m| u32::try_from(m).ok())),
+        temperature: conv.temperature,
         attachments: turn.images,
-        reasoning_effort: turn.reasoning_effort,
+        reasoning_effort: turn.reasoning_effort.or(conv.reasoning_effort.clone()),
         branch: turn.branch,
         title,
         // Validated, reserved and run by the conversation's object, which alone knows the

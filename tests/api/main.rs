@@ -11,6 +11,7 @@ mod audit;
 mod branches;
 mod chat;
 mod chat_media;
+mod conversation_settings;
 mod data;
 mod email;
 mod federation;
