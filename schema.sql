@@ -131,6 +131,20 @@ CREATE TABLE passkeys (
   last_used_at    INTEGER
 );
 
+CREATE TABLE presets (
+  id               TEXT PRIMARY KEY,
+  user_id          TEXT REFERENCES users(id) ON DELETE CASCADE,
+  org_id           TEXT REFERENCES orgs(id) ON DELETE CASCADE,
+  name             TEXT NOT NULL,
+  model            TEXT NOT NULL,
+  system_prompt    TEXT NOT NULL DEFAULT '',
+  temperature      REAL,
+  max_tokens       INTEGER,
+  reasoning_effort TEXT,
+  created_at       INTEGER NOT NULL,
+  CHECK ((user_id IS NULL) <> (org_id IS NULL))
+);
+
 CREATE TABLE provider_keys (
   owner_kind  TEXT NOT NULL CHECK (owner_kind IN ('user', 'org')),
   owner_id    TEXT NOT NULL,
@@ -293,6 +307,10 @@ CREATE INDEX mfa_tickets_by_expiry ON mfa_tickets(expires_at);
 CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
 
 CREATE INDEX passkeys_by_user ON passkeys(user_id, created_at);
+
+CREATE INDEX presets_by_org ON presets(org_id, created_at);
+
+CREATE INDEX presets_by_user ON presets(user_id, created_at);
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 

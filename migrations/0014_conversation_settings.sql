@@ -9,3 +9,22 @@ UPDATE conversations SET title_source = 'user';
 ALTER TABLE conversations ADD COLUMN temperature REAL;
 ALTER TABLE conversations ADD COLUMN max_tokens INTEGER;
 ALTER TABLE conversations ADD COLUMN reasoning_effort TEXT;
+
+-- Presets (src/routes/presets.rs): a model with a system prompt and settings, a user's own
+-- (user_id) or shared in an organization (org_id: its members read them, admins and owners
+-- write them). Exactly one owner.
+CREATE TABLE presets (
+  id               TEXT PRIMARY KEY,
+  user_id          TEXT REFERENCES users(id) ON DELETE CASCADE,
+  org_id           TEXT REFERENCES orgs(id) ON DELETE CASCADE,
+  name             TEXT NOT NULL,
+  model            TEXT NOT NULL,
+  system_prompt    TEXT NOT NULL DEFAULT '',
+  temperature      REAL,
+  max_tokens       INTEGER,
+  reasoning_effort TEXT,
+  created_at       INTEGER NOT NULL,
+  CHECK ((user_id IS NULL) <> (org_id IS NULL))
+);
+CREATE INDEX presets_by_user ON presets(user_id, created_at);
+CREATE INDEX presets_by_org ON presets(org_id, created_at);

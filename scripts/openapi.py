@@ -239,6 +239,7 @@ CONV_SETTINGS = {
     "reasoning_effort": {"enum": ["low", "medium", "high", None],
                          "description": "the reasoning asked of each reply (a send's own wins)"},
 }
+PRESET_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
 CONV_SETTINGS_DOC = ("`temperature`, `max_tokens` and `reasoning_effort` are the conversation's model settings, "
                      "sent with each reply; absent leaves one as it is, null clears it. They are checked in range "
                      "and for the model's provider, against the model the conversation has after the change: "
@@ -363,6 +364,11 @@ components = {
             "next_sibling_id": {"type": ["string", "null"], "description": "the sibling just after it (null: none)"},
         }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at",
             "parent_id", "sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id"]),
+        "Preset": obj({"id": ID, "org_id": {"type": ["string", "null"],
+                                            "description": "the organization that shares it; null: the caller's own"},
+                       "name": S, "model": S, "system_prompt": S, **CONV_SETTINGS, "created_at": TIME},
+                      ["id", "org_id", "name", "model", "system_prompt", "temperature", "max_tokens",
+                       "reasoning_effort", "created_at"]),
         "SseMessageCreated": sse_event("message.created", obj(
             {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
             "First event of a send (id 0): the stored user message and the id of the reply."),
@@ -482,6 +488,32 @@ paths = {
                                 ok=page(ref("Session")))},
     "/api/sessions/{id}": {"delete": op("Revoke one of the user's sessions", "me", status=204, errors=(404,),
                                         params=(path_param("id", "session id"),))},
+    "/api/presets": {
+        "get": op("The caller's presets, and an organization's shared ones", "conversations",
+                  ok=page(ref("Preset")), errors=(404,),
+                  description="The caller's own presets, then (with `org_id`) that organization's shared ones, "
+                              "oldest first, all in one page (`next_cursor` null).",
+                  params=(query("org_id", S, "also this organization's shared presets (not a member: 404)"),)),
+        "post": op("Save a preset", "conversations", status=201, ok=ref("Preset"), errors=(403, 404, 409),
+                   description="A model with a system prompt and model settings. With `org_id`: shared in that "
+                               "organization (admins and owners; a member is 403, anyone else 404), and its model "
+                               "must be enabled there. The settings are checked as a conversation's are, for the "
+                               "model's provider (400 naming the field). At most 100 presets per user and per "
+                               "organization (409).",
+                   body=obj({"name": PRESET_NAME, "model": MODEL, "system_prompt": nullable(SYSTEM_PROMPT),
+                             "org_id": nullable(ORG_ID), **CONV_SETTINGS}, ["name", "model"])),
+    },
+    "/api/presets/{id}": {
+        "patch": op("Change a preset", "conversations", ok=ref("Preset"), errors=(403, 404),
+                    params=(path_param("id", "preset id"),),
+                    description="The owner's own, or an organization's by its admins and owners (a member: 403; "
+                                "anyone else: 404). Absent fields stay; null clears a setting; the owner cannot "
+                                "change (`org_id`: 400).",
+                    body=obj({"name": nullable(PRESET_NAME), "model": nullable(MODEL),
+                              "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
+        "delete": op("Delete a preset", "conversations", status=204, errors=(403, 404),
+                     params=(path_param("id", "preset id"),)),
+    },
     "/api/conversations": {
         "post": op("Start a conversation", "conversations", status=201, ok=ref("Conversation"), keys=True,
                    errors=(404,), body_required=False,

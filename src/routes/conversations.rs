@@ -107,9 +107,37 @@ impl SettingsIn {
     }
 }
 
+struct Settings<'a> {
+    model: &'a str,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
+    reasoning_effort: Option<&'a str>,
+}
+
 /// Checks a conversation's settings in range, then as its model's provider takes them
 /// (Anthropic's temperature is at most 1, and only 1 with reasoning; `param` names the field).
 fn check_settings(conv: &conversations::ConversationRow) -> ApiResult<()> {
+    check_model_settings(
+        &conv.model,
+        conv.temperature,
+        conv.max_tokens,
+        conv.reasoning_effort.as_deref(),
+    )
+}
+
+/// `check_settings` of a model and its settings (a preset's too).
+pub fn check_model_settings(
+    model: &str,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
+    reasoning_effort: Option<&str>,
+) -> ApiResult<()> {
+    let conv = Settings {
+        model,
+        temperature,
+        max_tokens,
+        reasoning_effort,
+    };
     if conv
         .temperature
         .is_some_and(|t| !t.is_finite() || !(0.0..=2.0).contains(&t))
@@ -125,7 +153,7 @@ fn check_settings(conv: &conversations::ConversationRow) -> ApiResult<()> {
             "max_tokens must be from 1 to 200000",
         ));
     }
-    let effort = match conv.reasoning_effort.as_deref() {
+    let effort = match conv.reasoning_effort {
         None => None,
         Some(e) if REASONING_EFFORTS.contains(&e) => crate::providers::Effort::parse(e),
         Some(_) => {
@@ -135,7 +163,7 @@ fn check_settings(conv: &conversations::ConversationRow) -> ApiResult<()> {
             ))
         }
     };
-    let model = ModelId::parse(&conv.model).map_err(|e| ApiError::param("model", e.to_string()))?;
+    let model = ModelId::parse(conv.model).map_err(|e| ApiError::param("model", e.to_string()))?;
     let probe = crate::providers::ChatRequest {
         model: model.model().to_string(),
         messages: vec![crate::providers::Message {

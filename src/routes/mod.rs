@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod orgs;
 pub mod passkeys;
+pub mod presets;
 pub mod provider_keys;
 pub mod responses;
 pub mod service;
@@ -147,6 +148,11 @@ pub static ROUTES: &[Route] = &[
         passkeys::sign_in_options
     ),
     public!("POST", "/api/auth/passkey", passkeys::sign_in),
+    // Presets
+    user!("GET", "/api/presets", presets::list),
+    user!("POST", "/api/presets", presets::create),
+    user!("PATCH", "/api/presets/{id}", presets::update),
+    user!("DELETE", "/api/presets/{id}", presets::delete),
     // Conversations and chat
     user_or_key!("POST", "/api/conversations", conversations::create),
     user_or_key!("GET", "/api/conversations", conversations::list),

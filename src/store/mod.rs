@@ -19,6 +19,7 @@ pub mod keys;
 pub mod mfa;
 pub mod orgs;
 pub mod passkeys;
+pub mod presets;
 pub mod provider_keys;
 pub mod retention;
 pub mod sessions;

@@ -24,6 +24,7 @@ mod mfa;
 mod oauth;
 mod orgs;
 mod passkeys;
+mod presets;
 mod responses;
 mod service;
 mod signing_keys;
