@@ -230,6 +230,28 @@ test('branches: edit a message, move between versions with the arrows, regenerat
   assertClean(main.problems, 'branches');
 });
 
+test('presets: the picker lists them and choosing one sets up the conversation', async () => {
+  const { page } = main;
+  const login = await apiCall(env, 'POST', '/api/auth/login', {
+    body: { email: user.email, password: user.password, refresh_token_in: 'body' },
+  });
+  const token = login.json.access_token;
+  const made = await apiCall(env, 'POST', '/api/presets', {
+    token, body: { name: 'Careful', model: 'demo/echo', system_prompt: 'Be careful.', temperature: 0.3, max_tokens: 400 },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+  await page.goto('/chat');
+  await page.locator('#preset-select').selectOption({ label: 'Careful (demo/echo)' });
+  await shot(page, 'chat-presets');
+  await sendAndWatch(page, 'A conversation set up by a preset.');
+  const id = new URL(page.url()).pathname.split('/').pop();
+  const conv = await apiCall(env, 'GET', `/api/conversations/${id}`, { token });
+  assert.equal(conv.json.system_prompt, 'Be careful.');
+  assert.equal(conv.json.temperature, 0.3);
+  assert.equal(conv.json.max_tokens, 400);
+  assertClean(main.problems, 'presets');
+});
+
 test('conversations: rename and delete', async () => {
   const { page } = main;
   await page.goto('/chat');

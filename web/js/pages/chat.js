@@ -11,6 +11,7 @@ import { orgs, currentOrgId, setCurrentOrg, modelsFor } from '../state.js';
 import { alertBox, announce, badge, confirmDialog, dialog, field, loadError, spinner, toast, copyText } from '../ui.js';
 import { ACCEPT, MAX_IMAGES, attachmentPath, fmtBytes, loadImage, readImage, typeName } from '../attachments.js';
 import { branchControls, cutFrom } from './chat/branches.js';
+import { presetPicker, presetSettings } from './chat/presets.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -190,6 +191,8 @@ export function chatPage({ main, params, embed = null }) {
     'aria-describedby': 'composer-hint', maxlength: 100000,
   });
   const modelSelect = h('select', { id: 'model-select', class: 'input input-small' }, h('option', { value: 'demo/echo' }, 'demo/echo'));
+  let pendingPreset = null; // a preset chosen before the conversation exists: its settings
+  const presets = presetPicker((p) => applyPreset(p));
   let storedEffort = '';
   try { storedEffort = localStorage.getItem(EFFORT_KEY) || ''; } catch { /* storage blocked */ }
   const effortSelect = h('select', {
@@ -215,6 +218,7 @@ export function chatPage({ main, params, embed = null }) {
     fileInput,
     h('div', { class: 'composer-bar' },
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
+      presets.el,
       h('div', { class: 'model-pick' }, h('label', { for: 'effort-select' }, 'Reasoning'), effortSelect),
       attachBtn,
       h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · paste an image to attach it · Esc stops a reply'),
@@ -330,6 +334,7 @@ export function chatPage({ main, params, embed = null }) {
   });
 
   modelSelect.addEventListener('change', async () => {
+    pendingPreset = null;
     if (!conv || conv.model === modelSelect.value) return;
     const model = modelSelect.value;
     try {
@@ -341,7 +346,24 @@ export function chatPage({ main, params, embed = null }) {
     }
   });
 
+  async function applyPreset(p) {
+    const settings = presetSettings(p);
+    if (![...modelSelect.options].some((o) => o.value === p.model)) modelSelect.append(h('option', { value: p.model }, p.model));
+    modelSelect.value = p.model;
+    if (!conv) { pendingPreset = settings; announce(`Preset ${p.name} chosen`); return; }
+    try {
+      conv = await api.patch(`/api/conversations/${enc(conv.id)}`, settings);
+      announce(`Preset ${p.name} applied`);
+    } catch (e) {
+      toast(e.detail, 'error');
+      modelSelect.value = conv.model;
+      presets.reset();
+    }
+  }
+
   async function loadModels(selected) {
+    presets.reset();
+    presets.load(orgId);
     let ids;
     try {
       ids = await modelsFor(orgId);
@@ -708,7 +730,8 @@ export function chatPage({ main, params, embed = null }) {
     if (!conv) {
       try {
         // No title: the server names the conversation after its first reply (`event: title`).
-        const c = await api.post('/api/conversations', { org_id: orgId || undefined, model });
+        const c = await api.post('/api/conversations', { org_id: orgId || undefined, ...(pendingPreset || {}), model });
+        pendingPreset = null;
         if (token !== loadToken) { active = null; setStreaming(false); return; }
         conv = c;
         setUrl(convHref(c.id));
