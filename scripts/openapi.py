@@ -1644,8 +1644,10 @@ components["schemas"].update({
         "conversations": {"type": "array", "items": obj({
             "id": ID, "org_id": ID, "user_id": ID, "title": S, "model": S, "system_prompt": S,
             "created_at": TIME, "last_activity_at": TIME,
+            "title_source": {"enum": ["default", "generated", "user"]}, **CONV_SETTINGS,
             "messages": {"type": "array", "items": {"type": "object"},
-                         "description": "as GET /api/conversations/{id}/messages gives them, oldest first"},
+                         "description": "as GET /api/conversations/{id}/messages gives them (its current branch), "
+                                        "oldest first"},
             "messages_truncated": {"type": "boolean"}},
             ["id", "org_id", "user_id", "title", "model", "created_at", "last_activity_at", "messages",
              "messages_truncated"])},
