@@ -35,7 +35,7 @@ CREATE TABLE conversations (
   system_prompt TEXT NOT NULL DEFAULT '',
   created_at    INTEGER NOT NULL,
   last_activity INTEGER NOT NULL
-);
+, title_source TEXT NOT NULL DEFAULT 'default', temperature REAL, max_tokens INTEGER, reasoning_effort TEXT);
 
 CREATE TABLE dev_mailbox (
   id         TEXT PRIMARY KEY,
@@ -186,6 +186,20 @@ CREATE TABLE passkeys (
   name            TEXT NOT NULL,
   created_at      INTEGER NOT NULL,
   last_used_at    INTEGER
+);
+
+CREATE TABLE presets (
+  id               TEXT PRIMARY KEY,
+  user_id          TEXT REFERENCES users(id) ON DELETE CASCADE,
+  org_id           TEXT REFERENCES orgs(id) ON DELETE CASCADE,
+  name             TEXT NOT NULL,
+  model            TEXT NOT NULL,
+  system_prompt    TEXT NOT NULL DEFAULT '',
+  temperature      REAL,
+  max_tokens       INTEGER,
+  reasoning_effort TEXT,
+  created_at       INTEGER NOT NULL,
+  CHECK ((user_id IS NULL) <> (org_id IS NULL))
 );
 
 CREATE TABLE provider_keys (
@@ -388,6 +402,10 @@ CREATE INDEX oauth_flows_by_expiry ON oauth_flows(expires_at);
 CREATE INDEX object_wipes_by_age ON object_wipes(queued_at);
 
 CREATE INDEX passkeys_by_user ON passkeys(user_id, created_at);
+
+CREATE INDEX presets_by_org ON presets(org_id, created_at);
+
+CREATE INDEX presets_by_user ON presets(user_id, created_at);
 
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
 

@@ -232,6 +232,20 @@ CURSOR = query("cursor", {"type": "string", "format": "cursor"},
                "`next_cursor` of the previous page, as it was: base64url of `<sort key>|<id>` "
                "(another value is 400)")
 CONV = path_param("id", "conversation id")
+# A conversation's model settings (null: the provider's default).
+CONV_SETTINGS = {
+    "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2,
+                    "description": "sent with each reply; checked for the model's provider (Anthropic: at most 1)"},
+    "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 200000,
+                   "description": "the most output tokens of a reply (a send's own `max_tokens` wins)"},
+    "reasoning_effort": {"enum": ["low", "medium", "high", None],
+                         "description": "the reasoning asked of each reply (a send's own wins)"},
+}
+PRESET_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
+CONV_SETTINGS_DOC = ("`temperature`, `max_tokens` and `reasoning_effort` are the conversation's model settings, "
+                     "sent with each reply; absent leaves one as it is, null clears it. They are checked in range "
+                     "and for the model's provider, against the model the conversation has after the change: "
+                     "400 naming the field that does not fit (and nothing changes).")
 
 # --- Server-Sent Events: the reply stream of a conversation ---------------------------------
 # OpenAPI 3.1 has no keyword for the items of a stream: the `text/event-stream` schema here
@@ -256,11 +270,14 @@ SSE = {
         "reasoning) and `delta` (`{text}`), each with id = byte length of the reply so far (reasoning and "
         "text, in the order they came), then `message.completed` (`{message, usage}`; also when aborted, with status `aborted`) "
         "or `error` (`{code, message}`; the message is left `failed` with its partial text); the final "
-        "event's id is the reply's byte length + 1. The schema describes one event."
+        "event's id is the reply's byte length + 1. After the first complete reply of a conversation nobody "
+        "has named, `title` (`{title}`, id: the final event's + 1) follows once the title is generated and "
+        "saved, then the stream ends; it is not replayed on resume (the title is the conversation's). "
+        "The schema describes one event."
     ),
     "content": {"text/event-stream": {"schema": {"oneOf": [
         ref("SseMessageCreated"), ref("SseReasoning"), ref("SseDelta"), ref("SseMessageCompleted"),
-        ref("SseError")]}}},
+        ref("SseError"), ref("SseTitle")]}}},
 }
 
 components = {
@@ -303,8 +320,15 @@ components = {
                         "current": {"type": "boolean"}},
                        ["id", "created_at", "last_used_at", "user_agent", "ip", "current"]),
         "Conversation": obj({"id": ID, "org_id": ID, "title": S, "model": S, "system_prompt": S,
-                             "created_at": TIME, "last_activity_at": TIME},
-                            ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at"]),
+                             "created_at": TIME, "last_activity_at": TIME,
+                             "title_source": {"enum": ["default", "generated", "user"],
+                                              "description": "who named it: nobody yet (a title is generated "
+                                                             "after its first complete reply), the title model, "
+                                                             "or the user (a title given at creation or by "
+                                                             "PATCH, never overwritten)"},
+                             **CONV_SETTINGS},
+                            ["id", "org_id", "title", "model", "system_prompt", "created_at", "last_activity_at",
+                             "title_source", "temperature", "max_tokens", "reasoning_effort"]),
         "Usage": obj({"prompt_tokens": COUNT, "completion_tokens": COUNT,
                       "cached_prompt_tokens": {**COUNT, "description": "of the prompt, read from the provider's cache; "
                                                                        "present when not 0"},
@@ -339,7 +363,25 @@ components = {
             "model": NULLABLE_S,
             "status": {"enum": ["complete", "streaming", "aborted", "failed"]},
             "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}, "created_at": TIME,
-        }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at"]),
+            "parent_id": {"type": ["string", "null"],
+                          "description": "the message this one follows in the conversation's tree (null: a first "
+                                         "message)"},
+            "sibling_count": {"type": "integer", "minimum": 1,
+                              "description": "how many messages share this one's parent, itself included (more "
+                                             "than 1: it was edited or regenerated)"},
+            "sibling_index": {"type": "integer", "minimum": 0,
+                              "description": "its place among those siblings in order of creation, from 0"},
+            "previous_sibling_id": {"type": ["string", "null"],
+                                    "description": "the sibling just before it (null: none), to switch to with "
+                                                   "`PUT …/leaf`"},
+            "next_sibling_id": {"type": ["string", "null"], "description": "the sibling just after it (null: none)"},
+        }, ["id", "seq", "role", "content", "attachments", "reasoning", "model", "status", "usage", "created_at",
+            "parent_id", "sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id"]),
+        "Preset": obj({"id": ID, "org_id": {"type": ["string", "null"],
+                                            "description": "the organization that shares it; null: the caller's own"},
+                       "name": S, "model": S, "system_prompt": S, **CONV_SETTINGS, "created_at": TIME},
+                      ["id", "org_id", "name", "model", "system_prompt", "temperature", "max_tokens",
+                       "reasoning_effort", "created_at"]),
         "SseMessageCreated": sse_event("message.created", obj(
             {"user_message": ref("Message"), "assistant_message_id": ID}, ["user_message", "assistant_message_id"]),
             "First event of a send (id 0): the stored user message and the id of the reply."),
@@ -352,6 +394,9 @@ components = {
             {"message": {"oneOf": [ref("Message"), {"type": "null"}]},
              "usage": {"oneOf": [ref("Usage"), {"type": "null"}]}}, ["message", "usage"]),
             "The reply ended (status `complete` or `aborted`); the id is its byte length + 1."),
+        "SseTitle": sse_event("title", obj({"title": S}, ["title"]),
+                              "The title generated for the conversation after its first reply (now its "
+                              "`title`, with `title_source` `generated`)."),
         "SseError": sse_event("error", obj({"code": {"const": "upstream_error"}, "message": S}, ["code", "message"]),
                               "The provider failed mid-reply; the message is kept as `failed`."),
     },
@@ -456,6 +501,32 @@ paths = {
                                 ok=page(ref("Session")))},
     "/api/sessions/{id}": {"delete": op("Revoke one of the user's sessions", "me", status=204, errors=(404,),
                                         params=(path_param("id", "session id"),))},
+    "/api/presets": {
+        "get": op("The caller's presets, and an organization's shared ones", "conversations",
+                  ok=page(ref("Preset")), errors=(404,),
+                  description="The caller's own presets, then (with `org_id`) that organization's shared ones, "
+                              "oldest first, all in one page (`next_cursor` null).",
+                  params=(query("org_id", S, "also this organization's shared presets (not a member: 404)"),)),
+        "post": op("Save a preset", "conversations", status=201, ok=ref("Preset"), errors=(403, 404, 409),
+                   description="A model with a system prompt and model settings. With `org_id`: shared in that "
+                               "organization (admins and owners; a member is 403, anyone else 404), and its model "
+                               "must be enabled there. The settings are checked as a conversation's are, for the "
+                               "model's provider (400 naming the field). At most 100 presets per user and per "
+                               "organization (409).",
+                   body=obj({"name": PRESET_NAME, "model": MODEL, "system_prompt": nullable(SYSTEM_PROMPT),
+                             "org_id": nullable(ORG_ID), **CONV_SETTINGS}, ["name", "model"])),
+    },
+    "/api/presets/{id}": {
+        "patch": op("Change a preset", "conversations", ok=ref("Preset"), errors=(403, 404),
+                    params=(path_param("id", "preset id"),),
+                    description="The owner's own, or an organization's by its admins and owners (a member: 403; "
+                                "anyone else: 404). Absent fields stay; null clears a setting; the owner cannot "
+                                "change (`org_id`: 400).",
+                    body=obj({"name": nullable(PRESET_NAME), "model": nullable(MODEL),
+                              "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
+        "delete": op("Delete a preset", "conversations", status=204, errors=(403, 404),
+                     params=(path_param("id", "preset id"),)),
+    },
     "/api/conversations": {
         "post": op("Start a conversation", "conversations", status=201, ok=ref("Conversation"), keys=True,
                    errors=(404,), body_required=False,
@@ -463,7 +534,7 @@ paths = {
                                "`model` defaults to `demo/echo` (or the organization's first enabled model) and "
                                "must be enabled in the organization. The body is optional.",
                    body=obj({"org_id": nullable(ORG_ID), "title": nullable(TITLE), "model": nullable(MODEL),
-                             "system_prompt": nullable(SYSTEM_PROMPT)})),
+                             "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
         "get": op("The caller's conversations, newest activity first", "conversations", keys=True,
                   ok=page(ref("Conversation")), errors=(400, 404),
                   description="Only those in organizations the caller still belongs to: a former member's "
@@ -476,14 +547,18 @@ paths = {
         "get": op("One conversation", "conversations", ok=ref("Conversation"), keys=True, errors=(404,), params=(CONV,)),
         "patch": op("Rename it, change its model or system prompt", "conversations", ok=ref("Conversation"),
                     keys=True, errors=(404,), params=(CONV,),
+                    description=CONV_SETTINGS_DOC,
                     body=obj({"title": nullable(TITLE), "model": nullable(MODEL),
-                              "system_prompt": nullable(SYSTEM_PROMPT)})),
+                              "system_prompt": nullable(SYSTEM_PROMPT), **CONV_SETTINGS})),
         "delete": op("Delete it with its messages", "conversations", status=204, keys=True, errors=(404,),
                      params=(CONV,)),
     },
     "/api/conversations/{id}/messages": {
-        "get": op("Messages, newest first by seq", "conversations", ok=page(ref("Message")), keys=True,
-                  errors=(400, 404), params=(CONV, LIMIT, CURSOR)),
+        "get": op("The current branch's messages, newest first", "conversations", ok=page(ref("Message")),
+                  keys=True, errors=(400, 404), params=(CONV, LIMIT, CURSOR),
+                  description="Messages form a tree (edits and regenerations are siblings); this pages along the "
+                              "current branch, from its leaf up to its first message. `sibling_count` and "
+                              "`sibling_index` say where each message sits among its siblings."),
         "post": op("Send a message; the reply streams back", "conversations", keys=True,
                    errors=(404, 409, 429, 502, 503), params=(CONV,),
                    texts={429: "The key's rate limit or the organization's monthly token budget "
@@ -518,7 +593,13 @@ paths = {
                                "`inlineData`), a text file as text (its first 100,000 characters); it stays in R2 and "
                                "is read again for the history. A file goes with the first conversation it is sent in "
                                "(another is 400, naming `attachments[i]`); 403 `feature_disabled` when the "
-                               "organization has `features.file_upload` false.",
+                               "organization has `features.file_upload` false. "
+                               "`parent_id` places the new message in the conversation's tree: absent, under the "
+                               "current leaf; the id of an assistant reply, under that reply (an edit: a sibling of "
+                               "the user message that followed it); null, a new first message (an edit of the "
+                               "first). 400 (`param` `parent_id`) for an id that is no message of the conversation "
+                               "or a user message. The new reply becomes the current leaf, and the history sent "
+                               "upstream is its branch.",
                    body=obj({"content": {"anyOf": [CONTENT, {"const": ""}],
                                          "description": "the message: 1 to 100,000 characters, not only "
                                                         "whitespace; empty or blank only with `attachments`"},
@@ -528,10 +609,35 @@ paths = {
                                                  {**ID, "description": "an uploaded file's id (POST /api/files)"},
                                                  ATTACHMENT_IN]},
                                              "description": "at most 4 inline images and 10 uploaded files"},
-                             "reasoning_effort": REASONING_EFFORT},
+                             "reasoning_effort": REASONING_EFFORT,
+                             "parent_id": {"type": ["string", "null"],
+                                           "description": "the assistant reply the message follows (null: a new "
+                                                          "first message); absent: the current leaf"}},
                             ["content"]),
                    extra_responses={"200": SSE}),
     },
+    "/api/conversations/{id}/messages/{message_id}/regenerate": {"post": op(
+        "Regenerate a reply: a new sibling of it streams back", "conversations", keys=True,
+        errors=(404, 409, 429, 502, 503), params=(CONV, path_param("message_id", "the assistant reply")),
+        body_required=False, body=obj({"model": nullable(MODEL)}),
+        texts={400: "`message_id` is a user message, `model` is not enabled, or the provider refused "
+                    "(`validation_failed`, `upstream_error`, `no_provider_key`)",
+               404: "No such conversation of the caller, or no such message in it (`not_found`)"},
+        description="Answers the user message that reply answered again, with its branch as history, as a new "
+                    "reply beside it (with `model`, or the conversation's). The same stream, errors and limits "
+                    "as sending (`message.created` names the existing user message); the new reply becomes the "
+                    "current leaf. One reply at a time (409).",
+        extra_responses={"200": SSE})},
+    "/api/conversations/{id}/leaf": {"put": op(
+        "Switch the current branch", "conversations", keys=True, errors=(404, 409), params=(CONV,),
+        ok=obj({"leaf_id": ID}, ["leaf_id"]),
+        body=obj({"message_id": ID}, ["message_id"]),
+        texts={400: "`message_id` is no message of the conversation (`validation_failed`, `param` `message_id`)",
+               409: "A reply is streaming (`conflict`)"},
+        description="The branch through `message_id` becomes the current one: the leaf is the end reached from "
+                    "it by always following the newest reply or edit (so switching to a sibling shows what "
+                    "followed it), given back as `leaf_id`. `GET …/messages` then pages along it, and the next "
+                    "send without `parent_id` continues it.")},
     "/api/conversations/{id}/messages/{message_id}/stream": {"get": op(
         "Replay a reply after Last-Event-ID, then follow it live", "conversations", keys=True,
         errors=(400, 404), extra_responses={"200": SSE},
@@ -603,7 +709,9 @@ SETTINGS_DOC = ("`settings` replaces the whole settings object (fields left out 
                 "`require_2fa` (members need two-factor authentication on to act in the organization; "
                 "setting it true needs it on the caller's own account, else 403 `mfa_required`), "
                 "`conversation_retention_days` (1-3650, or null to keep conversations: the scheduled upkeep "
-                "deletes the organization's conversations, messages and all, whose last activity is older). "
+                "deletes the organization's conversations, messages and all, whose last activity is older), "
+                "`title_model` (the `provider/model` that names conversations after their first reply, one "
+                "of `enabled_models`; absent: each conversation's own model). "
                 "Each feature flag gates what it names; an absent flag is on, and `false` makes its routes "
                 "answer 403 `feature_disabled`: `embed` the embed tickets and their exchange, `webhooks` the "
                 "org's webhook routes and deliveries, `livekit` the LiveKit tokens for its rooms, `byok` "
@@ -637,6 +745,8 @@ SETTINGS_FIELDS = {
                                     "description": "conversations whose last activity is older than this many "
                                                    "days are deleted with their messages by the scheduled upkeep "
                                                    "(every 15 minutes, up to 25 a run); null keeps them"},
+    "title_model": MODEL | {"description": "names conversations after their first reply (billed as any call); "
+                                           "must be enabled; absent: each conversation's own model"},
 }
 components["schemas"].update({
     "OrgSettings": obj(SETTINGS_FIELDS, [f for f in SETTINGS_FIELDS if f != "sso"],
@@ -1597,8 +1707,10 @@ components["schemas"].update({
         "conversations": {"type": "array", "items": obj({
             "id": ID, "org_id": ID, "user_id": ID, "title": S, "model": S, "system_prompt": S,
             "created_at": TIME, "last_activity_at": TIME,
+            "title_source": {"enum": ["default", "generated", "user"]}, **CONV_SETTINGS,
             "messages": {"type": "array", "items": {"type": "object"},
-                         "description": "as GET /api/conversations/{id}/messages gives them, oldest first"},
+                         "description": "as GET /api/conversations/{id}/messages gives them (its current branch), "
+                                        "oldest first"},
             "messages_truncated": {"type": "boolean"}},
             ["id", "org_id", "user_id", "title", "model", "created_at", "last_activity_at", "messages",
              "messages_truncated"])},

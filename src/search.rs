@@ -19,7 +19,7 @@ struct Indexed {
 fn reply_and_question(sql: &SqlStorage, assistant_id: &str) -> Vec<Indexed> {
     sql.exec(
         "SELECT id, role, content, status FROM messages
-         WHERE id = ?1 OR seq = (SELECT seq - 1 FROM messages WHERE id = ?1) ORDER BY seq",
+         WHERE id = ?1 OR id = (SELECT parent_id FROM messages WHERE id = ?1) ORDER BY seq",
         vec![assistant_id.into()],
     )
     .and_then(|c| c.to_array())

@@ -88,7 +88,7 @@ impl Principal {
 
 /// The routes whose credential lookup runs alongside their own storage reads: the model
 /// calls, which confirm it before the provider request (`gateway::admit_and_prepare`,
-/// `routes::conversations::send`) and also count an API key's rate themselves, with the rest.
+/// `routes::conversations::answer`) and also count an API key's rate themselves, with the rest.
 pub fn defers_check(method: &str, pattern: &str) -> bool {
     matches!(
         (method, pattern),
@@ -96,6 +96,10 @@ pub fn defers_check(method: &str, pattern: &str) -> bool {
             | ("POST", "/v1/messages")
             | ("POST", "/v1/responses")
             | ("POST", "/api/conversations/{id}/messages")
+            | (
+                "POST",
+                "/api/conversations/{id}/messages/{message_id}/regenerate"
+            )
     )
 }
 

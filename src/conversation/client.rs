@@ -71,6 +71,14 @@ pub async fn attachment(
     call(&ctx.env, conversation_id, Method::Get, &path, None).await
 }
 
+/// Switches the conversation's current branch (`PUT …/leaf`).
+pub async fn set_leaf(ctx: &Ctx, conversation_id: &str, message_id: &str) -> ApiResult<Response> {
+    let body = serde_json::to_string(&super::protocol::LeafCommand {
+        message_id: message_id.to_string(),
+    })?;
+    call(&ctx.env, conversation_id, Method::Put, "/leaf", Some(body)).await
+}
+
 pub async fn abort(ctx: &Ctx, conversation_id: &str) -> ApiResult<()> {
     call(&ctx.env, conversation_id, Method::Post, "/abort", None).await?;
     Ok(())

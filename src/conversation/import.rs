@@ -2,8 +2,8 @@
 //! Worker's call and the object's side, in one place. The object takes it only while it holds
 //! no message, so an import never mixes with a conversation's own history.
 //!
-//! Today the messages form one path (seq order). Once the object keeps a tree (each message
-//! with a parent), `ImportedMessage::parent_id` is what to store: the importer fills it already.
+//! Each message is stored with its parent (`ImportedMessage::parent_id`, filled by the
+//! importer), and the current branch ends at the last one written.
 
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Response, SqlStorageValue};
@@ -68,8 +68,8 @@ pub fn handle(shared: &Shared, body: &[u8]) -> ApiResult<Response> {
         shared
             .sql
             .exec(
-                "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, 'complete', ?, ?)",
+                "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at, parent_id)
+                 VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?)",
                 vec![
                     (i as i64 + 1).into(),
                     m.id.as_str().into(),
@@ -80,9 +80,14 @@ pub fn handle(shared: &Shared, body: &[u8]) -> ApiResult<Response> {
                         .map_or(SqlStorageValue::Null, SqlStorageValue::from),
                     m.created_at.into(),
                     m.created_at.into(),
+                    m.parent_id
+                        .as_deref()
+                        .map_or(SqlStorageValue::Null, SqlStorageValue::from),
                 ],
             )
             .map_err(|e| ApiError::internal(format!("DO SQL: {e}")))?;
     }
+    // The current branch ends at the last message written.
+    super::tree::set_leaf(&shared.sql, cmd.messages.last().map(|m| m.id.as_str()))?;
     Ok(Response::builder().with_status(204).empty())
 }

@@ -9,19 +9,19 @@ pub mod import;
 pub mod protocol;
 mod reply;
 pub mod thoughts;
+pub mod title;
+pub mod tree;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, State};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{decode_cursor, encode_cursor, json_response, parse_json, Page};
 use crate::providers::Usage;
-use crate::util::{rfc3339, JS_MAX_SAFE};
+use crate::util::rfc3339;
 use protocol::*;
 
 const MESSAGES: &str = "CREATE TABLE IF NOT EXISTS messages (
@@ -38,30 +38,41 @@ const MESSAGES: &str = "CREATE TABLE IF NOT EXISTS messages (
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
     attachments       TEXT,
-    reasoning         TEXT
+    reasoning         TEXT,
+    parent_id         TEXT
 )";
 
 /// Columns added to `messages` after objects were created without them, for those objects:
 /// `attachments` (JSON: `[{type, media_type, size}]` of a user message's images) and
 /// `reasoning` (JSON: an assistant reply's `thoughts::Thought`s). Rows from before have
-/// neither (NULL): no images, no reasoning.
-const ADDED_COLUMNS: [(&str, &str); 2] = [("attachments", "TEXT"), ("reasoning", "TEXT")];
+/// neither (NULL): no images, no reasoning. `parent_id` (`tree`): rows from before form a
+/// single path, linked when the column is added.
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("attachments", "TEXT"),
+    ("reasoning", "TEXT"),
+    ("parent_id", "TEXT"),
+];
 
 /// Creates the tables, or brings an older object's up to date.
 fn migrate(sql: &SqlStorage) {
     let _ = sql.exec(MESSAGES, None);
+    let _ = sql.exec(tree::STATE_TABLE, None);
     for (column, kind) in ADDED_COLUMNS {
         // Preparing a statement that names a missing column fails: then it is added.
         if sql
             .exec(&format!("SELECT {column} FROM messages LIMIT 0"), None)
             .is_err()
         {
-            let _ = sql.exec(
+            let added = sql.exec(
                 &format!("ALTER TABLE messages ADD COLUMN {column} {kind}"),
                 None,
             );
+            if column == "parent_id" && added.is_ok() {
+                tree::linearize(sql);
+            }
         }
     }
+    let _ = sql.exec(tree::PARENT_INDEX, None);
     let _ = sql.exec(attachments::TABLE, None);
 }
 
@@ -116,6 +127,13 @@ impl DurableObject for Conversation {
                 Err(e) => Err(ApiError::internal(e)),
             },
             ("GET", "/messages") => self.page(&req),
+            ("PUT", "/leaf") => match req.bytes().await {
+                Ok(body) => match parse_json::<LeafCommand>(&body) {
+                    Ok(cmd) => self.switch(&cmd.message_id),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(ApiError::internal(e)),
+            },
             ("GET", "/attachment") => self.attachment(&req),
             ("GET", "/stream") => reply::resume(&self.shared, &req),
             ("POST", "/abort") => {
@@ -142,6 +160,7 @@ pub struct MessageRow {
     pub created_at: i64,
     pub attachments: Option<String>,
     pub reasoning: Option<String>,
+    pub parent_id: Option<String>,
 }
 
 impl MessageRow {
@@ -161,19 +180,25 @@ impl MessageRow {
             status: self.status.clone(),
             usage,
             created_at: rfc3339(self.created_at),
+            parent_id: self.parent_id.clone(),
+            sibling_count: 1,
+            sibling_index: 0,
+            previous_sibling_id: None,
+            next_sibling_id: None,
         }
     }
 }
 
 pub const MESSAGE_COLUMNS: &str = "seq, id, role, content, model, status, prompt_tokens, \
-     completion_tokens, created_at, attachments, reasoning";
+     completion_tokens, created_at, attachments, reasoning, parent_id";
 
 impl Conversation {
-    /// History, newest first by `seq`.
+    /// The current branch, newest first: from the leaf (or, after a cursor, from the parent
+    /// of the message it names) up towards the root.
     fn page(&self, req: &Request) -> ApiResult<Response> {
         let url = req.url()?;
         let mut limit = 20i64;
-        let mut before = JS_MAX_SAFE;
+        let mut after: Option<String> = None;
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
                 "limit" => {
@@ -181,23 +206,24 @@ impl Conversation {
                         .parse()
                         .map_err(|_| ApiError::validation("limit is not a number"))?
                 }
-                "cursor" => before = decode_cursor(&v)?.0,
+                "cursor" => after = Some(decode_cursor(&v)?.1),
                 _ => {}
             }
         }
-        let rows: Vec<MessageRow> = self
-            .shared
-            .sql
-            .exec(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?"),
-                vec![SqlStorageValue::from(before), SqlStorageValue::from(limit + 1)],
-            )?
-            .to_array()?;
+        let sql = &self.shared.sql;
+        let start = match after {
+            None => tree::leaf(sql)?,
+            Some(id) => reply::message(&self.shared, &id)?.and_then(|m| m.parent_id),
+        };
+        let rows = match start {
+            Some(start) => tree::path(sql, &start, limit + 1)?,
+            None => Vec::new(),
+        };
         let more = rows.len() as i64 > limit;
         let mut items: Vec<MessageView> = rows
             .iter()
             .take(limit as usize)
-            .map(MessageRow::view)
+            .map(tree::PathRow::view)
             .collect();
         // The reply in flight: its freshest text is in memory, not yet flushed.
         if let Some(live) = self.shared.live.borrow().as_ref() {
@@ -212,6 +238,25 @@ impl Conversation {
             None
         };
         json_response(200, &Page { items, next_cursor })
+    }
+
+    /// Makes the branch through `message_id` the current one, down to its newest end: 409
+    /// while a reply streams (its branch stays current until it ends).
+    fn switch(&self, message_id: &str) -> ApiResult<Response> {
+        if self.shared.live.borrow().is_some() {
+            return Err(ApiError::Conflict(
+                "a reply is streaming in this conversation".into(),
+            ));
+        }
+        reply::message(&self.shared, message_id)?.ok_or_else(|| {
+            ApiError::param(
+                "message_id",
+                "message_id names no message of this conversation",
+            )
+        })?;
+        let leaf = tree::newest_end(&self.shared.sql, message_id)?;
+        tree::set_leaf(&self.shared.sql, Some(&leaf))?;
+        json_response(200, &serde_json::json!({ "leaf_id": leaf }))
     }
 
     /// The bytes of attachment `index` of message `message_id`, with its media type.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::attachments::AttachmentView;
+pub use super::tree::Branch;
 use crate::domain::attachment::ImageAttachment;
 use crate::gateway::Admitted;
 use crate::providers::Usage;
@@ -17,6 +18,9 @@ pub struct SendCommand {
     pub system: Option<String>,
     pub history_char_budget: usize,
     pub max_tokens: Option<u32>,
+    /// The conversation's temperature (`None`: the provider's default).
+    #[serde(default)]
+    pub temperature: Option<f64>,
     /// Images sent with the message (validated by the Worker).
     #[serde(default)]
     pub attachments: Vec<ImageAttachment>,
@@ -29,6 +33,18 @@ pub struct SendCommand {
     /// The call the pipeline admitted: model, who pays (and the org's monthly budget, which
     /// the object reserves from once the history, and so the prompt, is known), provider key.
     pub call: Admitted,
+    /// Where the new messages go in the conversation's tree.
+    #[serde(default)]
+    pub branch: Branch,
+    /// The call that names the conversation once this reply completes (it has no name yet).
+    #[serde(default)]
+    pub title: Option<super::title::TitleCommand>,
+}
+
+/// `PUT …/leaf`: the branch through this message becomes the current one.
+#[derive(Serialize, Deserialize)]
+pub struct LeafCommand {
+    pub message_id: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -45,6 +61,15 @@ pub struct MessageView {
     pub status: String,
     pub usage: Option<Usage>,
     pub created_at: String,
+    /// The message this one follows (`None`: a first message).
+    pub parent_id: Option<String>,
+    /// How many messages share this one's parent (itself included), and its place among
+    /// them in order of creation, from 0.
+    pub sibling_count: u64,
+    pub sibling_index: u64,
+    /// The siblings just before and after it (to switch to them with `PUT …/leaf`).
+    pub previous_sibling_id: Option<String>,
+    pub next_sibling_id: Option<String>,
 }
 
 /// Message statuses.

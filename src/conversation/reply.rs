@@ -16,6 +16,8 @@ use worker::{AbortController, Env, Request, Response, SqlStorageValue};
 use super::attachments::{self, AttachmentView};
 use super::protocol::*;
 use super::thoughts::{self, Thought};
+use super::title::{self, TitleCommand};
+use super::tree::{self, Branch};
 use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
@@ -26,7 +28,7 @@ use crate::providers::{
     UpstreamError, Usage,
 };
 use crate::upstream::{self, sse_response, ReplySource};
-use crate::util::{new_id, now_ms, JS_MAX_SAFE};
+use crate::util::{new_id, now_ms};
 
 /// How often the text of a streaming reply is written to SQLite. Readers get the text from
 /// memory while it streams; the writes only bound what an eviction or a crash can lose, and
@@ -62,6 +64,8 @@ pub struct Live {
     /// `Live` out, and with it the meter: a reply is metered exactly once.
     meter: Meter,
     conversation_id: String,
+    /// Naming the conversation after this reply, with the message it answers.
+    title: Option<(TitleCommand, String)>,
 }
 
 /// Bills a reply: the pipeline's meter (usage row, then the reservation settled), and the
@@ -117,29 +121,20 @@ pub(super) fn message(shared: &Shared, id: &str) -> ApiResult<Option<MessageRow>
     Ok(rows.into_iter().next())
 }
 
-/// The history sent upstream: the new user message, then older messages newest first until
-/// the character budget (`IMAGE_HISTORY_CHARS` per image) or `MAX_HISTORY_IMAGE_BYTES` would
-/// be passed (oldest dropped first), in chronological order. A user message carries its
-/// images; a reply written by a model of `kind`'s provider carries its reasoning blocks with
-/// their signatures, which only that provider can read (another's are left out, and not
-/// counted).
+/// The history sent upstream: the new user message, then the messages of its branch (from
+/// `from`, the message it follows, up to the root) newest first until the character budget
+/// (`IMAGE_HISTORY_CHARS` per image) or `MAX_HISTORY_IMAGE_BYTES` would be passed (oldest
+/// dropped first), in chronological order. A user message carries its images; a reply
+/// written by a model of `kind`'s provider carries its reasoning blocks with their
+/// signatures, which only that provider can read (another's are left out, and not counted).
 fn history(
     shared: &Shared,
     new_message: Message,
     new_image_bytes: u64,
     budget: usize,
     kind: ProviderKind,
+    from: Option<String>,
 ) -> ApiResult<Vec<Message>> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        seq: i64,
-        id: String,
-        role: String,
-        content: String,
-        model: Option<String>,
-        attachments: Option<String>,
-        reasoning: Option<String>,
-    }
     let cost = |text: usize, images: usize| text + images * IMAGE_HISTORY_CHARS;
     let new_images = new_message
         .content
@@ -148,23 +143,23 @@ fn history(
         .count();
     let mut used = cost(new_message.text().chars().count(), new_images);
     let mut image_bytes = new_image_bytes;
-    // Read newest first, a page at a time, only as far back as the budget reaches: a long
+    // Read up the branch a page at a time, only as far as the budget reaches: a long
     // conversation costs what its recent messages cost.
     const PAGE: i64 = 64;
-    let mut picked: Vec<(Row, Vec<AttachmentView>, Vec<Thought>)> = Vec::new();
-    let mut before = JS_MAX_SAFE;
-    'pages: loop {
-        let rows: Vec<Row> = shared
-            .sql
-            .exec(
-                "SELECT seq, id, role, content, model, attachments, reasoning FROM messages
-                 WHERE seq < ? AND (role = 'user' OR (role = 'assistant' AND status IN ('complete', 'aborted') AND content != ''))
-                 ORDER BY seq DESC LIMIT ?",
-                vec![before.into(), PAGE.into()],
-            )?
-            .to_array()?;
-        let last_page = (rows.len() as i64) < PAGE;
+    let mut picked: Vec<(MessageRow, Vec<AttachmentView>, Vec<Thought>)> = Vec::new();
+    let mut next = from;
+    'pages: while let Some(start) = next.take() {
+        let rows = tree::ancestors(&shared.sql, &start, PAGE)?;
+        if rows.len() as i64 == PAGE {
+            next = rows.last().and_then(|r| r.parent_id.clone());
+        }
         for r in rows {
+            let answered = r.role == "assistant"
+                && (r.status == COMPLETE || r.status == ABORTED)
+                && !r.content.is_empty();
+            if r.role != "user" && !answered {
+                continue;
+            }
             let images = attachments::parse(r.attachments.as_deref());
             let same_provider = r
                 .model
@@ -188,11 +183,7 @@ fn history(
             if used > budget || image_bytes > MAX_HISTORY_IMAGE_BYTES {
                 break 'pages;
             }
-            before = r.seq;
             picked.push((r, images, thoughts));
-        }
-        if last_page {
-            break;
         }
     }
     let mut messages = vec![new_message];
@@ -203,24 +194,7 @@ fn history(
                 content: thoughts::blocks(&r.content, &thoughts),
             }
         } else {
-            let mut content = Vec::with_capacity(images.len() + 1);
-            if !r.content.is_empty() {
-                content.push(Block::Text(r.content));
-            }
-            for (i, view) in images.into_iter().enumerate() {
-                if let Some(id) = &view.file_id {
-                    content.push(super::files::placeholder(id, view.name.as_deref()));
-                } else if let Some(data) = attachments::load(&shared.sql, &r.id, i)? {
-                    content.push(Block::Image(Media::Base64 {
-                        media_type: view.media_type,
-                        data,
-                    }));
-                }
-            }
-            Message {
-                role: Role::User,
-                content,
-            }
+            stored_user_message(shared, &r.id, r.content, images)?
         });
     }
     messages.reverse();
@@ -229,6 +203,84 @@ fn history(
         messages.remove(0);
     }
     Ok(messages)
+}
+
+/// A stored user message as the provider is sent it: its text, then its images.
+fn stored_user_message(
+    shared: &Shared,
+    id: &str,
+    text: String,
+    images: Vec<AttachmentView>,
+) -> ApiResult<Message> {
+    let mut content = Vec::with_capacity(images.len() + 1);
+    if !text.is_empty() {
+        content.push(Block::Text(text));
+    }
+    for (i, view) in images.into_iter().enumerate() {
+        if let Some(file_id) = &view.file_id {
+            content.push(super::files::placeholder(file_id, view.name.as_deref()));
+        } else if let Some(data) = attachments::load(&shared.sql, id, i)? {
+            content.push(Block::Image(Media::Base64 {
+                media_type: view.media_type,
+                data,
+            }));
+        }
+    }
+    Ok(Message {
+        role: Role::User,
+        content,
+    })
+}
+
+/// What a reply adds to the tree, so that one which never starts can take it back.
+struct Added {
+    /// The new user message (none when a reply is regenerated).
+    user_id: Option<String>,
+    assistant_id: String,
+    /// The leaf before the reply moved it to its own message.
+    prev_leaf: Option<String>,
+}
+
+/// Where a send's messages go: the message the user message follows, and the user message
+/// answered when it already exists (a regeneration).
+fn placement(
+    shared: &Shared,
+    branch: &Branch,
+    leaf: &Option<String>,
+) -> ApiResult<(Option<String>, Option<MessageRow>)> {
+    match branch {
+        Branch::Leaf => Ok((leaf.clone(), None)),
+        Branch::Under(None) => Ok((None, None)),
+        Branch::Under(Some(id)) => {
+            let parent = message(shared, id)?.ok_or_else(|| {
+                ApiError::param(
+                    "parent_id",
+                    "parent_id names no message of this conversation",
+                )
+            })?;
+            if parent.role != "assistant" {
+                return Err(ApiError::param(
+                    "parent_id",
+                    "parent_id must name an assistant reply (or be null for a first message)",
+                ));
+            }
+            Ok((Some(parent.id), None))
+        }
+        Branch::Regenerate(id) => {
+            let reply = message(shared, id)?.ok_or(ApiError::NotFound)?;
+            if reply.role != "assistant" {
+                return Err(ApiError::validation(
+                    "only an assistant reply can be regenerated",
+                ));
+            }
+            let asked = match reply.parent_id.as_deref() {
+                Some(p) => message(shared, p)?.filter(|m| m.role == "user"),
+                None => None,
+            }
+            .ok_or_else(|| ApiError::validation("this reply answers no user message"))?;
+            Ok((asked.parent_id.clone(), Some(asked)))
+        }
+    }
 }
 
 /// The chat route's name for a parameter a provider refused, named in neutral positions: in
@@ -293,47 +345,75 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         .sql
         .exec("SELECT MAX(seq) AS seq FROM messages", None)?
         .to_array()?;
-    let user_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
+    let next_seq = max.first().and_then(|m| m.seq).unwrap_or(0) + 1;
+    let prev_leaf = tree::leaf(&shared.sql)?;
+    let (parent, asked) = placement(&shared, &cmd.branch, &prev_leaf)?;
+    let new_user = asked.is_none();
     // The images move into the request (they are large); the row keeps what they are.
     let images = std::mem::take(&mut cmd.attachments);
     let inline_images = images.len();
-    let mut views: Vec<AttachmentView> = images.iter().map(AttachmentView::of).collect();
-    views.extend(cmd.files.iter().map(super::files::FileRef::view));
-    let image_bytes = views.iter().map(|v| v.size).sum();
-    let text_first = !cmd.content.is_empty();
-    let mut new_message = Message {
-        role: Role::User,
-        content: Vec::with_capacity(images.len() + 1),
+    let (user_msg, new_message, image_bytes, text_first) = match asked {
+        // A regeneration answers the stored user message again, images and all.
+        Some(row) => {
+            let views = attachments::parse(row.attachments.as_deref());
+            let bytes = views.iter().map(|v| v.size).sum();
+            let text_first = !row.content.is_empty();
+            let message = stored_user_message(&shared, &row.id, row.content.clone(), views)?;
+            (row, message, bytes, text_first)
+        }
+        None => {
+            let mut views: Vec<AttachmentView> = images.iter().map(AttachmentView::of).collect();
+            views.extend(cmd.files.iter().map(super::files::FileRef::view));
+            let bytes = views.iter().map(|v| v.size).sum();
+            let text_first = !cmd.content.is_empty();
+            let mut message = Message {
+                role: Role::User,
+                content: Vec::with_capacity(images.len() + 1),
+            };
+            if text_first {
+                message.content.push(Block::Text(cmd.content.clone()));
+            }
+            message.content.extend(images.into_iter().map(|a| {
+                Block::Image(Media::Base64 {
+                    media_type: a.media_type,
+                    data: a.data,
+                })
+            }));
+            // Uploaded files stay in R2: placeholders until `files::resolve` reads them.
+            message.content.extend(
+                cmd.files
+                    .iter()
+                    .map(|f| super::files::placeholder(&f.id, Some(&f.name))),
+            );
+            let row = MessageRow {
+                seq: next_seq,
+                id: new_id("msg"),
+                role: "user".into(),
+                content: cmd.content.clone(),
+                model: None,
+                status: COMPLETE.into(),
+                prompt_tokens: None,
+                completion_tokens: None,
+                created_at: now,
+                attachments: attachments::to_json(&views),
+                reasoning: None,
+                parent_id: parent.clone(),
+            };
+            (row, message, bytes, text_first)
+        }
     };
-    if text_first {
-        new_message.content.push(Block::Text(cmd.content.clone()));
-    }
-    new_message.content.extend(images.into_iter().map(|a| {
-        Block::Image(Media::Base64 {
-            media_type: a.media_type,
-            data: a.data,
-        })
-    }));
-    // Uploaded files stay in R2: placeholders until `files::resolve` reads them.
-    new_message.content.extend(
-        cmd.files
-            .iter()
-            .map(|f| super::files::placeholder(&f.id, Some(&f.name))),
-    );
-    let user_msg = MessageRow {
-        seq: user_seq,
-        id: new_id("msg"),
-        role: "user".into(),
-        content: cmd.content.clone(),
-        model: None,
-        status: COMPLETE.into(),
-        prompt_tokens: None,
-        completion_tokens: None,
-        created_at: now,
-        attachments: attachments::to_json(&views),
-        reasoning: None,
-    };
+    let assistant_seq = if new_user { next_seq + 1 } else { next_seq };
     let assistant_id = new_id("msg");
+    let added = Added {
+        user_id: new_user.then(|| user_msg.id.clone()),
+        assistant_id: assistant_id.clone(),
+        prev_leaf,
+    };
+    let history_from = if new_user {
+        parent.clone()
+    } else {
+        user_msg.parent_id.clone()
+    };
     let mut request = ChatRequest {
         model: model.model().to_string(),
         system: cmd.system.clone(),
@@ -343,8 +423,10 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
             image_bytes,
             cmd.history_char_budget,
             model.provider(),
+            history_from,
         )?,
         max_tokens: cmd.max_tokens,
+        temperature: cmd.temperature,
         reasoning,
         stream: true,
         ..Default::default()
@@ -354,11 +436,19 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     let controller = AbortController::default();
     let signal = controller.signal();
     let (tx, rx) = mpsc::unbounded();
-    let created = json!({ "user_message": user_msg.view(), "assistant_message_id": assistant_id });
+    let mut user_view = user_msg.view();
+    if new_user {
+        let (place, previous) = tree::children(&shared.sql, parent.as_deref())?;
+        (user_view.sibling_count, user_view.sibling_index) = (place + 1, place);
+        user_view.previous_sibling_id = previous;
+    } else if let Some(v) = tree::view(&shared.sql, &user_msg.id)? {
+        user_view = v;
+    }
+    let created = json!({ "user_message": user_view, "assistant_message_id": assistant_id });
     let _ = tx.unbounded_send(frame(0, "message.created", &created));
     *shared.live.borrow_mut() = Some(Live {
         message_id: assistant_id.clone(),
-        seq: user_seq + 1,
+        seq: assistant_seq,
         content: String::new(),
         thoughts: Vec::new(),
         subscribers: vec![tx],
@@ -369,6 +459,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         usage: None,
         meter: Meter::unreserved(cmd.call.account.clone(), &model, prompt_estimate),
         conversation_id: cmd.conversation_id.clone(),
+        title: cmd.title.take().map(|t| (t, user_msg.content.clone())),
     });
     // Validated for the provider, media inlined, budget reserved (the cap set).
     let prepared = match super::files::resolve(&shared.env, &mut request).await {
@@ -378,7 +469,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     let meter = match prepared {
         Ok(m) => m,
         Err(e) => {
-            rollback(&shared, &user_msg.id, &assistant_id);
+            rollback(&shared, &added);
             return Err(match e {
                 ApiError::InvalidParam { param, detail } => ApiError::InvalidParam {
                     param: chat_param(&param, request.messages.len() - 1, text_first),
@@ -389,7 +480,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         }
     };
     if let Some(stop) = stopped(&shared, &assistant_id) {
-        return Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, stop).await);
+        return Err(unstarted(&shared, &added, &meter, stop).await);
     }
     if let Some(live) = shared.live.borrow_mut().as_mut() {
         live.meter = meter.clone();
@@ -399,42 +490,46 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     // the wait for the first token is what the user feels.
     let opened = cmd.call.open(&request, &signal);
     let insert = async {
+        if new_user {
+            sql_exec(
+                &shared,
+                "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at, attachments, parent_id) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?, ?, ?)",
+                vec![
+                    next_seq.into(),
+                    user_msg.id.as_str().into(),
+                    cmd.content.as_str().into(),
+                    now.into(),
+                    now.into(),
+                    user_msg.attachments.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                    parent.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                ],
+            )?;
+            let data: Vec<&str> = request
+                .messages
+                .last()
+                .into_iter()
+                .flat_map(|m| &m.content)
+                .filter_map(|b| match b {
+                    Block::Image(Media::Base64 { data, .. }) => Some(data.as_str()),
+                    _ => None,
+                })
+                // The inline images (an uploaded file's bytes stay in R2).
+                .take(inline_images)
+                .collect();
+            attachments::insert(&shared.sql, &user_msg.id, &data)?;
+        }
         sql_exec(
             &shared,
-            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at, attachments) VALUES (?, ?, 'user', ?, NULL, 'complete', ?, ?, ?)",
-            vec![
-                user_seq.into(),
-                user_msg.id.as_str().into(),
-                cmd.content.as_str().into(),
-                now.into(),
-                now.into(),
-                user_msg.attachments.as_deref().map_or(SqlStorageValue::Null, SqlStorageValue::from),
-            ],
+            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at, parent_id) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?, ?)",
+            vec![assistant_seq.into(), assistant_id.as_str().into(), model.as_str().into(), now.into(), now.into(), user_msg.id.as_str().into()],
         )?;
-        let data: Vec<&str> = request
-            .messages
-            .last()
-            .into_iter()
-            .flat_map(|m| &m.content)
-            .filter_map(|b| match b {
-                Block::Image(Media::Base64 { data, .. }) => Some(data.as_str()),
-                _ => None,
-            })
-            // The inline images (an uploaded file's bytes stay in R2).
-            .take(inline_images)
-            .collect();
-        attachments::insert(&shared.sql, &user_msg.id, &data)?;
-        sql_exec(
-            &shared,
-            "INSERT INTO messages (seq, id, role, content, model, status, created_at, updated_at) VALUES (?, ?, 'assistant', '', ?, 'streaming', ?, ?)",
-            vec![(user_seq + 1).into(), assistant_id.as_str().into(), model.as_str().into(), now.into(), now.into()],
-        )
+        tree::set_leaf(&shared.sql, Some(&assistant_id))
     };
     let (opened, inserted) = futures::join!(opened, insert);
     let source = match (opened, inserted) {
         (Ok(s), Ok(())) => s,
         (Err(e), _) | (_, Err(e)) => {
-            return Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, e).await);
+            return Err(unstarted(&shared, &added, &meter, e).await);
         }
     };
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -447,7 +542,7 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         // The pump lets go without a word when the reply was stopped.
         Err(_) => ApiError::internal("the reply task ended without a word"),
     };
-    Err(unstarted(&shared, &user_msg.id, &assistant_id, &meter, failed).await)
+    Err(unstarted(&shared, &added, &meter, failed).await)
 }
 
 /// Why a reply that has not begun must not: it was aborted, or its conversation deleted
@@ -466,36 +561,39 @@ fn stopped(shared: &Shared, assistant_id: &str) -> Option<ApiError> {
 /// Ends a reply that never sent a token: nothing of it is kept and its reservation is
 /// released. A stop (abort or deletion) is what the sender is told, rather than the failure
 /// it caused upstream.
-async fn unstarted(
-    shared: &Shared,
-    user_id: &str,
-    assistant_id: &str,
-    meter: &Meter,
-    error: ApiError,
-) -> ApiError {
-    let error = stopped(shared, assistant_id).unwrap_or(error);
-    rollback(shared, user_id, assistant_id);
+async fn unstarted(shared: &Shared, added: &Added, meter: &Meter, error: ApiError) -> ApiError {
+    let error = stopped(shared, &added.assistant_id).unwrap_or(error);
+    rollback(shared, added);
     meter.release(&shared.env).await;
     error
 }
 
-/// Removes a reply's rows, and frees the conversation if the reply in flight is still it.
-fn rollback(shared: &Shared, user_id: &str, assistant_id: &str) {
+/// Removes a reply's rows, and frees the conversation (and gives back its leaf) if the reply
+/// in flight is still it.
+fn rollback(shared: &Shared, added: &Added) {
     let ours = shared
         .live
         .borrow()
         .as_ref()
-        .is_some_and(|l| l.message_id == assistant_id);
+        .is_some_and(|l| l.message_id == added.assistant_id);
     if ours {
         abort(shared);
         shared.live.borrow_mut().take();
+        let _ = tree::set_leaf(&shared.sql, added.prev_leaf.as_deref());
     }
     let _ = sql_exec(
         shared,
-        "DELETE FROM messages WHERE id IN (?, ?)",
-        vec![user_id.into(), assistant_id.into()],
+        "DELETE FROM messages WHERE id = ?",
+        vec![added.assistant_id.as_str().into()],
     );
-    let _ = attachments::delete(&shared.sql, &[user_id]);
+    if let Some(user_id) = &added.user_id {
+        let _ = sql_exec(
+            shared,
+            "DELETE FROM messages WHERE id = ?",
+            vec![user_id.as_str().into()],
+        );
+        let _ = attachments::delete(&shared.sql, &[user_id.as_str()]);
+    }
 }
 
 /// Sends a frame to every reader still listening; readers that went away are dropped
@@ -657,10 +755,7 @@ async fn finish(
             &json!({ "code": "upstream_error", "message": e.message }),
         ),
         _ => {
-            let view = message(shared, assistant_id)
-                .ok()
-                .flatten()
-                .map(|m| m.view());
+            let view = tree::view(&shared.sql, assistant_id).ok().flatten();
             frame(
                 end_id,
                 "message.completed",
@@ -669,8 +764,7 @@ async fn finish(
         }
     };
     broadcast(shared, &final_frame);
-    // Dropping the live reply closes every reader's stream.
-    let Some(live) = shared.live.borrow_mut().take() else {
+    let Some(mut live) = shared.live.borrow_mut().take() else {
         return;
     };
     crate::search::reply_finished(
@@ -680,7 +774,19 @@ async fn finish(
         &live.conversation_id,
         assistant_id,
     );
+    // The conversation is free from here; its readers stay until it is named (if it is to
+    // be), then dropping them closes their streams.
+    let readers = std::mem::take(&mut live.subscribers);
+    let naming = live.title.take().filter(|_| status == COMPLETE);
     record(&shared.env, live.meter, &live.conversation_id, usage).await;
+    if let Some((cmd, first)) = naming {
+        if let Some(t) = title::name(&shared.env, &live.conversation_id, &cmd, &first).await {
+            let f = frame(end_id + 1, "title", &json!({ "title": t }));
+            for r in &readers {
+                let _ = r.unbounded_send(f.clone());
+            }
+        }
+    }
 }
 
 /// Bills a reply the conversation's deletion cut off (`live` taken out by the wipe) as an

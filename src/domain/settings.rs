@@ -75,6 +75,10 @@ pub struct OrgSettings {
     /// and all, by the scheduled upkeep (`store::retention`); `None` keeps them.
     #[serde(default, deserialize_with = "crate::util::de_opt_integer")]
     pub conversation_retention_days: Option<i64>,
+    /// The model that names conversations after their first reply (`conversation::title`);
+    /// `None`: each conversation's own model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_model: Option<String>,
 }
 
 /// An org's own sign-in provider, one the operator configured (`GET /api/auth/providers`).
@@ -129,6 +133,17 @@ impl OrgSettings {
         if let Some(rpm) = self.rate_limit_rpm {
             if !(1..=100_000).contains(&rpm) {
                 return Err("rate_limit_rpm must be from 1 to 100000, or null".into());
+            }
+        }
+        if let Some(m) = &self.title_model {
+            let shown = || m.chars().take(64).collect::<String>();
+            let model =
+                ModelId::parse(m).map_err(|e| format!("title_model: `{}`: {e}", shown()))?;
+            if !self.allows(&model) {
+                return Err(format!(
+                    "title_model: `{}` is not one of enabled_models",
+                    shown()
+                ));
             }
         }
         if let Some(days) = self.conversation_retention_days {
@@ -348,6 +363,14 @@ mod tests {
                 serde_json::json!({"features": {"embed": "yes"}}),
             ),
             ("zero rpm", serde_json::json!({"rate_limit_rpm": 0})),
+            (
+                "title model without a provider",
+                serde_json::json!({"title_model": "gpt-4o-mini"}),
+            ),
+            (
+                "title model not enabled",
+                serde_json::json!({"enabled_models": ["demo/echo"], "title_model": "openai/gpt-4o-mini"}),
+            ),
             ("unknown field", serde_json::json!({"colour": "blue"})),
         ] {
             assert!(parse(v).is_err(), "{case} should be refused");

@@ -6,7 +6,8 @@ use worker::Response;
 
 use crate::auth::guard::Principal;
 use crate::conversation::client;
-use crate::conversation::protocol::SendCommand;
+use crate::conversation::protocol::{Branch, SendCommand};
+use crate::conversation::title::TitleCommand;
 use crate::domain::attachment::{ImageAttachment, MAX_ATTACHMENTS, MAX_IMAGE_BYTES};
 use crate::domain::settings::OrgSettings;
 use crate::domain::ModelId;
@@ -84,6 +85,104 @@ pub(crate) async fn owned(
     Ok((conv, settings))
 }
 
+/// A conversation's model settings, as a create or a PATCH gives them: absent leaves one as
+/// it is, `null` clears it (the provider's default).
+struct SettingsIn {
+    temperature: Option<Option<f64>>,
+    max_tokens: Option<Option<u32>>,
+    reasoning_effort: Option<Option<String>>,
+}
+
+impl SettingsIn {
+    fn apply(self, conv: &mut conversations::ConversationRow) {
+        if let Some(t) = self.temperature {
+            conv.temperature = t;
+        }
+        if let Some(m) = self.max_tokens {
+            conv.max_tokens = m.map(i64::from);
+        }
+        if let Some(e) = self.reasoning_effort {
+            conv.reasoning_effort = e;
+        }
+    }
+}
+
+struct Settings<'a> {
+    model: &'a str,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
+    reasoning_effort: Option<&'a str>,
+}
+
+/// Checks a conversation's settings in range, then as its model's provider takes them
+/// (Anthropic's temperature is at most 1, and only 1 with reasoning; `param` names the field).
+fn check_settings(conv: &conversations::ConversationRow) -> ApiResult<()> {
+    check_model_settings(
+        &conv.model,
+        conv.temperature,
+        conv.max_tokens,
+        conv.reasoning_effort.as_deref(),
+    )
+}
+
+/// `check_settings` of a model and its settings (a preset's too).
+pub fn check_model_settings(
+    model: &str,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
+    reasoning_effort: Option<&str>,
+) -> ApiResult<()> {
+    let conv = Settings {
+        model,
+        temperature,
+        max_tokens,
+        reasoning_effort,
+    };
+    if conv
+        .temperature
+        .is_some_and(|t| !t.is_finite() || !(0.0..=2.0).contains(&t))
+    {
+        return Err(ApiError::param(
+            "temperature",
+            "temperature must be from 0 to 2",
+        ));
+    }
+    if conv.max_tokens.is_some_and(|m| !(1..=200_000).contains(&m)) {
+        return Err(ApiError::param(
+            "max_tokens",
+            "max_tokens must be from 1 to 200000",
+        ));
+    }
+    let effort = match conv.reasoning_effort {
+        None => None,
+        Some(e) if REASONING_EFFORTS.contains(&e) => crate::providers::Effort::parse(e),
+        Some(_) => {
+            return Err(ApiError::param(
+                "reasoning_effort",
+                "reasoning_effort is low, medium or high",
+            ))
+        }
+    };
+    let model = ModelId::parse(conv.model).map_err(|e| ApiError::param("model", e.to_string()))?;
+    let probe = crate::providers::ChatRequest {
+        model: model.model().to_string(),
+        messages: vec![crate::providers::Message {
+            role: crate::providers::Role::User,
+            content: vec![crate::providers::Block::Text("-".into())],
+        }],
+        temperature: conv.temperature,
+        max_tokens: conv.max_tokens.map(|m| m as u32),
+        reasoning: effort.map(|e| crate::providers::ReasoningRequest {
+            effort: Some(e),
+            budget_tokens: None,
+            include: true,
+        }),
+        stream: true,
+        ..Default::default()
+    };
+    gateway::validate(model.provider(), &probe)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateConversation {
@@ -91,6 +190,12 @@ struct CreateConversation {
     title: Option<String>,
     model: Option<String>,
     system_prompt: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    temperature: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_tokens: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning_effort: Option<Option<String>>,
 }
 
 pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
@@ -102,6 +207,9 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             title: None,
             model: None,
             system_prompt: None,
+            temperature: None,
+            max_tokens: None,
+            reasoning_effort: None,
         });
     let org_id = gateway::acting_org(&ctx.db()?, &who, body.org_id.as_deref()).await?;
     ctx.timing.set_org(&org_id);
@@ -111,16 +219,32 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         Some(m) => settings.permit(m).map_err(ApiError::Validation)?,
         None => default_model(&settings)?,
     };
-    let row = conversations::ConversationRow {
+    let mut row = conversations::ConversationRow {
         id: new_id("cnv"),
         user_id: who.user_id.clone(),
         org_id,
         title: title(body.title.as_deref().unwrap_or(""))?,
+        // Named at creation, or to be named after the first reply.
+        title_source: match body.title.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => conversations::TITLE_USER,
+            _ => conversations::TITLE_DEFAULT,
+        }
+        .into(),
         model: model.as_str().to_string(),
+        temperature: None,
+        max_tokens: None,
+        reasoning_effort: None,
         system_prompt: system_prompt(body.system_prompt.as_deref().unwrap_or(""))?,
         created_at: ctx.now,
         last_activity: ctx.now,
     };
+    SettingsIn {
+        temperature: body.temperature,
+        max_tokens: body.max_tokens,
+        reasoning_effort: body.reasoning_effort,
+    }
+    .apply(&mut row);
+    check_settings(&row)?;
     conversations::insert(&ctx.db()?, &row).await?;
     created(&row.view())
 }
@@ -168,6 +292,12 @@ struct UpdateConversation {
     title: Option<String>,
     model: Option<String>,
     system_prompt: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    temperature: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    max_tokens: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning_effort: Option<Option<String>>,
 }
 
 pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
@@ -175,6 +305,7 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (mut conv, settings) = owned(&ctx, &who).await?;
     if let Some(t) = body.title {
         conv.title = title(&t)?;
+        conv.title_source = conversations::TITLE_USER.into();
     }
     if let Some(m) = body.model {
         conv.model = settings
@@ -186,6 +317,14 @@ pub async fn update(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     if let Some(p) = body.system_prompt {
         conv.system_prompt = system_prompt(&p)?;
     }
+    // Checked whole, against the model it now has.
+    SettingsIn {
+        temperature: body.temperature,
+        max_tokens: body.max_tokens,
+        reasoning_effort: body.reasoning_effort,
+    }
+    .apply(&mut conv);
+    check_settings(&conv)?;
     conversations::update(&ctx.db()?, &conv).await?;
     ok(&conv.view())
 }
@@ -219,6 +358,29 @@ struct SendMessage {
     max_tokens: Option<u32>,
     attachments: Option<Vec<AttachmentItem>>,
     reasoning_effort: Option<String>,
+    /// Absent: under the current leaf; `null`: a new first message; an id: under that reply.
+    #[serde(default, deserialize_with = "present")]
+    parent_id: Option<Option<String>>,
+}
+
+/// A field that may be `null`: `Some(None)`, told apart from an absent one (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// What a send or a regeneration asks of the conversation, before its model is settled.
+struct Turn {
+    content: String,
+    model: Option<String>,
+    max_tokens: Option<u32>,
+    images: Vec<ImageAttachment>,
+    /// Uploaded files (`POST /api/files`) sent with the message, with their index in
+    /// `attachments` (to name the one refused).
+    file_ids: Vec<(usize, String)>,
+    reasoning_effort: Option<String>,
+    branch: Branch,
 }
 
 /// An attachment: an uploaded file's id (`POST /api/files`), or an image inline.
@@ -307,6 +469,44 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             format!("reasoning_effort is low, medium or high, not `{shown}`"),
         ));
     }
+    let turn = Turn {
+        content,
+        model: body.model,
+        max_tokens: body.max_tokens,
+        images,
+        file_ids,
+        reasoning_effort: body.reasoning_effort,
+        branch: match body.parent_id {
+            None => Branch::Leaf,
+            Some(parent) => Branch::Under(parent),
+        },
+    };
+    answer(ctx, who, turn).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Regenerate {
+    model: Option<String>,
+}
+
+/// A new reply beside an assistant reply, to the same user message (`Branch::Regenerate`).
+pub async fn regenerate(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: Regenerate = ctx.json_opt(BODY_LIMIT).await?.unwrap_or_default();
+    let turn = Turn {
+        content: String::new(),
+        model: body.model,
+        max_tokens: None,
+        images: Vec::new(),
+        file_ids: Vec::new(),
+        reasoning_effort: None,
+        branch: Branch::Regenerate(ctx.param(1).to_string()),
+    };
+    answer(ctx, who, turn).await
+}
+
+/// Runs a turn: admits the call and hands it to the conversation's object, which streams.
+async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
     // The conversation, its org's settings and the provider keys that may serve it: read at
     // once, before the model (and so the provider) is known, while the credential is looked
     // up (`auth::guard::defers_check`) and the rate limit counted (the user's for an access
@@ -332,7 +532,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let ((conv, settings), keys, (), ()) = (owned?, keys?, admitted?, key_rate?);
     ctx.timing.mark("conversation");
     let model = settings
-        .permit(body.model.as_deref().unwrap_or(&conv.model))
+        .permit(turn.model.as_deref().unwrap_or(&conv.model))
         .map_err(|e| ApiError::param("model", e))?;
     let system: Vec<&str> = [
         settings.custom_instructions.as_str(),
@@ -341,7 +541,7 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
     .into_iter()
     .filter(|s| !s.trim().is_empty())
     .collect();
-    let files = crate::routes::files::attach(&ctx, &who, &conv, &settings, &file_ids).await?;
+    let files = crate::routes::files::attach(&ctx, &who, &conv, &settings, &turn.file_ids).await?;
     let provider_key = keys
         .resolve(
             &db,
@@ -354,15 +554,37 @@ pub async fn send(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
         .await?;
     ctx.timing.mark("key");
     let account = gateway::Account::new(&ctx.cfg, &who, &conv.org_id, &settings);
+    let title = match conv.title_source == conversations::TITLE_DEFAULT {
+        true => {
+            title_call(
+                &ctx,
+                &who,
+                &conv,
+                &settings,
+                &keys,
+                &model,
+                &provider_key,
+                &account,
+            )
+            .await
+        }
+        false => None,
+    };
     let cmd = SendCommand {
         conversation_id: conv.id.clone(),
-        content,
+        content: turn.content,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         history_char_budget: ctx.cfg.history_char_budget,
-        max_tokens: body.max_tokens,
-        attachments: images,
+        // A send's own settings win over the conversation's.
+        max_tokens: turn
+            .max_tokens
+            .or(conv.max_tokens.and_then(|m| u32::try_from(m).ok())),
+        temperature: conv.temperature,
+        attachments: turn.images,
         files,
-        reasoning_effort: body.reasoning_effort,
+        reasoning_effort: turn.reasoning_effort.or(conv.reasoning_effort.clone()),
+        branch: turn.branch,
+        title,
         // Validated, reserved and run by the conversation's object, which alone knows the
         // history it sends.
         call: gateway::Admitted::new(&ctx.cfg, model, account, provider_key),
@@ -393,6 +615,59 @@ pub async fn attachment(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let (conv, _) = owned(&ctx, &who).await?;
     let index: usize = ctx.param(2).parse().map_err(|_| ApiError::NotFound)?;
     client::attachment(&ctx, &conv.id, ctx.param(1), index).await
+}
+
+/// The call that names a conversation nobody has named, after its reply: the org's title
+/// model if it set one (and it is still enabled), else the reply's own model; with the
+/// reply's key when the provider is the same, else one resolved for the title model's
+/// provider (none: no title, the conversation keeps its name).
+#[allow(clippy::too_many_arguments)]
+async fn title_call(
+    ctx: &Ctx,
+    who: &Principal,
+    conv: &conversations::ConversationRow,
+    settings: &OrgSettings,
+    keys: &provider_keys::Candidates,
+    model: &ModelId,
+    provider_key: &Option<String>,
+    account: &gateway::Account,
+) -> Option<TitleCommand> {
+    let title_model = settings
+        .title_model
+        .as_deref()
+        .and_then(|m| settings.permit(m).ok())
+        .unwrap_or_else(|| model.clone());
+    let key = if title_model.provider() == model.provider() {
+        provider_key.clone()
+    } else {
+        let db = ctx.db().ok()?;
+        keys.resolve(
+            &db,
+            &ctx.cfg,
+            &who.user_id,
+            &conv.org_id,
+            title_model.provider(),
+            ctx.now,
+        )
+        .await
+        .ok()?
+    };
+    Some(TitleCommand {
+        call: gateway::Admitted::new(&ctx.cfg, title_model, account.clone(), key),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetLeaf {
+    message_id: String,
+}
+
+/// Switches the current branch to the one through `message_id` (down to its newest end).
+pub async fn set_leaf(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
+    let body: SetLeaf = ctx.json(BODY_LIMIT).await?;
+    let (conv, _) = owned(&ctx, &who).await?;
+    client::set_leaf(&ctx, &conv.id, &body.message_id).await
 }
 
 pub async fn abort(ctx: Ctx, who: Principal) -> ApiResult<Response> {

@@ -28,6 +28,7 @@ pub mod openid;
 pub mod orgs;
 pub mod passkeys;
 pub mod portability;
+pub mod presets;
 pub mod provider_keys;
 pub mod responses;
 pub mod search;
@@ -173,6 +174,11 @@ pub static ROUTES: &[Route] = &[
         passkeys::sign_in_options
     ),
     public!("POST", "/api/auth/passkey", passkeys::sign_in),
+    // Presets
+    user!("GET", "/api/presets", presets::list),
+    user!("POST", "/api/presets", presets::create),
+    user!("PATCH", "/api/presets/{id}", presets::update),
+    user!("DELETE", "/api/presets/{id}", presets::delete),
     // Conversations and chat
     user_or_key!("POST", "/api/conversations", conversations::create),
     user_or_key!("GET", "/api/conversations", conversations::list),
@@ -198,6 +204,16 @@ pub static ROUTES: &[Route] = &[
         "GET",
         "/api/conversations/{id}/messages/{message_id}/attachments/{index}",
         conversations::attachment
+    ),
+    user_or_key!(
+        "POST",
+        "/api/conversations/{id}/messages/{message_id}/regenerate",
+        conversations::regenerate
+    ),
+    user_or_key!(
+        "PUT",
+        "/api/conversations/{id}/leaf",
+        conversations::set_leaf
     ),
     user_or_key!(
         "POST",

@@ -128,6 +128,11 @@ pub async fn import(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             system_prompt: c.system_prompt.clone(),
             created_at: ctx.now,
             last_activity: ctx.now,
+            // The title came with it: never replaced by a generated one.
+            title_source: conversations::TITLE_USER.into(),
+            temperature: None,
+            max_tokens: None,
+            reasoning_effort: None,
         };
         // New ids for the messages; parents follow them.
         let ids: std::collections::HashMap<&str, String> = c

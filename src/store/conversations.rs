@@ -19,7 +19,19 @@ pub struct ConversationRow {
     pub system_prompt: String,
     pub created_at: i64,
     pub last_activity: i64,
+    /// Who named it (`TITLE_*`).
+    pub title_source: String,
+    /// Model settings sent with each reply (`None`: the provider's default).
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i64>,
+    pub reasoning_effort: Option<String>,
 }
+
+/// Nobody has named the conversation: a title is generated after its first reply.
+pub const TITLE_DEFAULT: &str = "default";
+pub const TITLE_GENERATED: &str = "generated";
+/// Named by hand: never overwritten.
+pub const TITLE_USER: &str = "user";
 
 #[derive(Serialize)]
 pub struct ConversationView {
@@ -30,6 +42,10 @@ pub struct ConversationView {
     pub system_prompt: String,
     pub created_at: String,
     pub last_activity_at: String,
+    pub title_source: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<i64>,
+    pub reasoning_effort: Option<String>,
 }
 
 impl ConversationRow {
@@ -42,18 +58,26 @@ impl ConversationRow {
             system_prompt: self.system_prompt.clone(),
             created_at: rfc3339(self.created_at),
             last_activity_at: rfc3339(self.last_activity),
+            title_source: self.title_source.clone(),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            reasoning_effort: self.reasoning_effort.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "id, user_id, org_id, title, model, system_prompt, created_at, last_activity";
+const COLUMNS: &str =
+    "id, user_id, org_id, title, model, system_prompt, created_at, last_activity, \
+     title_source, temperature, max_tokens, reasoning_effort";
 
 pub async fn insert(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
     run(
         db,
-        "INSERT INTO conversations (id, user_id, org_id, title, model, system_prompt, created_at, last_activity)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        &[s(&c.id), s(&c.user_id), s(&c.org_id), s(&c.title), s(&c.model), s(&c.system_prompt), n(c.created_at)],
+        "INSERT INTO conversations (id, user_id, org_id, title, model, system_prompt, created_at, last_activity,
+                                    title_source, temperature, max_tokens, reasoning_effort)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)",
+        &[s(&c.id), s(&c.user_id), s(&c.org_id), s(&c.title), s(&c.model), s(&c.system_prompt), n(c.created_at),
+          s(&c.title_source), opt_f(c.temperature), super::opt_n(c.max_tokens), super::opt_s(c.reasoning_effort.as_deref())],
     )
     .await?;
     Ok(())
@@ -76,7 +100,8 @@ pub async fn get_owned(
     let found: Option<WithSettings> = first(
         db,
         "SELECT c.id, c.user_id, c.org_id, c.title, c.model, c.system_prompt, c.created_at,
-                c.last_activity, o.settings AS org_settings
+                c.last_activity, c.title_source, c.temperature, c.max_tokens, c.reasoning_effort,
+                o.settings AS org_settings
          FROM conversations c JOIN orgs o ON o.id = c.org_id
          WHERE c.id = ?1 AND c.user_id = ?2
            AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)",
@@ -126,11 +151,45 @@ pub async fn list(
 pub async fn update(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
     run(
         db,
-        "UPDATE conversations SET title = ?2, model = ?3, system_prompt = ?4 WHERE id = ?1",
-        &[s(&c.id), s(&c.title), s(&c.model), s(&c.system_prompt)],
+        // The title only when named by hand: a model or prompt change leaves a title generated
+        // meanwhile as it is.
+        "UPDATE conversations SET model = ?3, system_prompt = ?4,
+             temperature = ?6, max_tokens = ?7, reasoning_effort = ?8,
+             title = CASE WHEN ?5 = 'user' THEN ?2 ELSE title END,
+             title_source = CASE WHEN ?5 = 'user' THEN ?5 ELSE title_source END
+         WHERE id = ?1",
+        &[
+            s(&c.id),
+            s(&c.title),
+            s(&c.model),
+            s(&c.system_prompt),
+            s(&c.title_source),
+            opt_f(c.temperature),
+            super::opt_n(c.max_tokens),
+            super::opt_s(c.reasoning_effort.as_deref()),
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// Gives a conversation nobody has named its generated title; false if someone named it
+/// meanwhile (a title set by hand is never overwritten) or it is gone.
+pub async fn set_generated_title(db: &D1Database, id: &str, title: &str) -> ApiResult<bool> {
+    let changed = run(
+        db,
+        "UPDATE conversations SET title = ?2, title_source = ?3 WHERE id = ?1 AND title_source = ?4",
+        &[s(id), s(title), s(TITLE_GENERATED), s(TITLE_DEFAULT)],
+    )
+    .await?;
+    Ok(changed > 0)
+}
+
+fn opt_f(v: Option<f64>) -> worker::wasm_bindgen::JsValue {
+    v.map_or(
+        worker::wasm_bindgen::JsValue::NULL,
+        worker::wasm_bindgen::JsValue::from_f64,
+    )
 }
 
 pub async fn touch(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {

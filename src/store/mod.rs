@@ -21,6 +21,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod orgs;
 pub mod passkeys;
+pub mod presets;
 pub mod provider_keys;
 pub mod retention;
 pub mod search;

@@ -341,13 +341,15 @@ impl TestApp {
         .await
     }
 
-    /// A new conversation of `user` with `model`.
+    /// A new conversation of `user` with `model`. Named, so no title is generated after its
+    /// first reply (tests/api/titles.rs has those): its streams end with the reply's end, and
+    /// the mock sees only the reply's requests.
     pub async fn conversation(&self, user: &User, model: &str) -> String {
         let resp = self
             .post(
                 "/api/conversations",
                 Some(&user.token),
-                &json!({"model": model}),
+                &json!({"model": model, "title": "A test conversation"}),
             )
             .await;
         assert_eq!(resp.status(), 201);

@@ -167,7 +167,7 @@ async fn a_key_works_only_where_its_scopes_allow_and_records_its_last_use() {
         app.post(
             "/api/conversations",
             Some(&full_key),
-            &json!({"model": "demo/echo"}),
+            &json!({"model": "demo/echo", "title": "Via a key"}),
         )
         .await,
     )

@@ -188,6 +188,70 @@ test('model output with HTML and javascript: links renders inert', async () => {
   assertClean(main.problems, 'xss');
 });
 
+test('branches: edit a message, move between versions with the arrows, regenerate a reply', async () => {
+  const { page } = main;
+  await page.goto('/chat');
+  await page.locator('#model-select').selectOption('demo/echo');
+  await sendAndWatch(page, 'Branch test, first version.');
+  // Named after its first reply, in the header and the sidebar.
+  await page.locator('.conv-link[aria-current="page"]', { hasText: 'You said: Branch test, first version.' }).waitFor();
+  const user = page.locator('.msg-user').first();
+  await user.hover();
+  await user.getByRole('button', { name: 'Edit' }).click();
+  await page.getByLabel('Edit message').fill('Branch test, second version.');
+  await page.getByRole('button', { name: 'Save and send' }).click();
+  const pos = (loc) => loc.locator('.branch-pos');
+  // The reply answers the edit, and the versions are counted once it is complete.
+  await page.waitForFunction(() => {
+    const a = [...document.querySelectorAll('.msg-assistant')].pop();
+    return document.querySelector('.msg-user .branch-pos')?.textContent === '2 / 2'
+      && a && !a.classList.contains('is-streaming') && a.querySelector('.msg-body').innerText.includes('second version');
+  }, null, { timeout: 30_000 });
+  assert.equal(await page.locator('.msg-user').count(), 1, 'the edit replaces the message it edits');
+
+  await user.getByRole('button', { name: 'Previous version' }).click();
+  await page.waitForFunction(() => document.querySelector('.msg-user .branch-pos')?.textContent === '1 / 2');
+  await page.waitForFunction(() => document.querySelector('.msg-user .msg-body')?.innerText.includes('first version'));
+  assert.ok((await assistantText(page)).includes('first version'), 'the first version comes back with its reply');
+  await page.locator('.msg-user').first().getByRole('button', { name: 'Next version' }).click();
+  await page.waitForFunction(() => document.querySelector('.msg-user .branch-pos')?.textContent === '2 / 2');
+
+  await lastAssistant(page).hover();
+  await lastAssistant(page).getByRole('button', { name: 'Regenerate' }).click();
+  await page.waitForFunction(() => {
+    const a = [...document.querySelectorAll('.msg-assistant')].pop();
+    return a && a.querySelector('.branch-pos')?.textContent === '2 / 2' && !a.classList.contains('is-streaming');
+  }, null, { timeout: 30_000 });
+  assert.equal(await pos(lastAssistant(page)).innerText(), '2 / 2');
+  assert.ok((await assistantText(page)).includes('second version'), 'the new reply answers the same message');
+  await shot(page, 'chat-branches');
+  await page.reload();
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg .branch-pos')].map((e) => e.textContent).join() === '2 / 2,2 / 2');
+  assertClean(main.problems, 'branches');
+});
+
+test('presets: the picker lists them and choosing one sets up the conversation', async () => {
+  const { page } = main;
+  const login = await apiCall(env, 'POST', '/api/auth/login', {
+    body: { email: user.email, password: user.password, refresh_token_in: 'body' },
+  });
+  const token = login.json.access_token;
+  const made = await apiCall(env, 'POST', '/api/presets', {
+    token, body: { name: 'Careful', model: 'demo/echo', system_prompt: 'Be careful.', temperature: 0.3, max_tokens: 400 },
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+  await page.goto('/chat');
+  await page.locator('#preset-select').selectOption({ label: 'Careful (demo/echo)' });
+  await shot(page, 'chat-presets');
+  await sendAndWatch(page, 'A conversation set up by a preset.');
+  const id = new URL(page.url()).pathname.split('/').pop();
+  const conv = await apiCall(env, 'GET', `/api/conversations/${id}`, { token });
+  assert.equal(conv.json.system_prompt, 'Be careful.');
+  assert.equal(conv.json.temperature, 0.3);
+  assert.equal(conv.json.max_tokens, 400);
+  assertClean(main.problems, 'presets');
+});
+
 test('conversations: rename and delete', async () => {
   const { page } = main;
   await page.goto('/chat');

@@ -59,6 +59,7 @@ impl Bench {
             .arg(&self.state_dir)
             .arg(&conv)
             .arg(total.to_string())
+            .arg((total / 10).to_string())
             .output()
             .map_err(|e| format!("python3: {e}"))?;
         let seed_note = String::from_utf8_lossy(&seeded.stdout).trim().to_string();
@@ -111,7 +112,8 @@ impl Bench {
             section: "5".into(),
             measurement: "history: newest page of 100 messages".into(),
             setup: format!(
-                "GET /api/conversations/{{id}}/messages?limit=100 in a conversation of {total} messages"
+                "GET /api/conversations/{{id}}/messages?limit=100 in a conversation of {total} messages, a tree with {} branches (edits left behind)",
+                total / 10
             ),
             n: page.len().to_string(),
             median,

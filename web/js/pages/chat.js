@@ -15,17 +15,14 @@ import { loadOlderOnScroll } from './chat/paging.js';
 import { searchBox, jumpToMessage } from './chat/search.js';
 import { shareConversation } from './chat/share.js';
 import { exportConversation } from './chat/export.js';
+import { branchControls, cutFrom } from './chat/branches.js';
+import { presetPicker, presetSettings } from './chat/presets.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
 const RESUME_KEY = (id) => `chatgate.stream.${id}`;
 const EFFORT_KEY = 'chatgate.reasoning_effort';
 const EFFORTS = [['', 'Default'], ['low', 'Low'], ['medium', 'Medium'], ['high', 'High']];
-
-function titleFrom(text) {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 60 ? `${t.slice(0, 57).trimEnd()}…` : t || 'New conversation';
-}
 
 function convTitle(c) {
   return (c && c.title && c.title.trim()) || 'Untitled conversation';
@@ -208,6 +205,8 @@ export function chatPage({ main, params, embed = null }) {
     'aria-describedby': 'composer-hint', maxlength: 100000,
   });
   const modelSelect = h('select', { id: 'model-select', class: 'input input-small' }, h('option', { value: 'demo/echo' }, 'demo/echo'));
+  let pendingPreset = null; // a preset chosen before the conversation exists: its settings
+  const presets = presetPicker((p) => applyPreset(p));
   let storedEffort = '';
   try { storedEffort = localStorage.getItem(EFFORT_KEY) || ''; } catch { /* storage blocked */ }
   const effortSelect = h('select', {
@@ -233,6 +232,7 @@ export function chatPage({ main, params, embed = null }) {
     fileInput,
     h('div', { class: 'composer-bar' },
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
+      presets.el,
       h('div', { class: 'model-pick' }, h('label', { for: 'effort-select' }, 'Reasoning'), effortSelect),
       attachBtn,
       h('span', { class: 'hint composer-hint', id: 'composer-hint' }, 'Enter to send · Shift+Enter for a new line · paste or drop an image, a PDF or a text file to attach it · Esc stops a reply'),
@@ -356,6 +356,7 @@ export function chatPage({ main, params, embed = null }) {
   });
 
   modelSelect.addEventListener('change', async () => {
+    pendingPreset = null;
     if (!conv || conv.model === modelSelect.value) return;
     const model = modelSelect.value;
     try {
@@ -367,7 +368,24 @@ export function chatPage({ main, params, embed = null }) {
     }
   });
 
+  async function applyPreset(p) {
+    const settings = presetSettings(p);
+    if (![...modelSelect.options].some((o) => o.value === p.model)) modelSelect.append(h('option', { value: p.model }, p.model));
+    modelSelect.value = p.model;
+    if (!conv) { pendingPreset = settings; announce(`Preset ${p.name} chosen`); return; }
+    try {
+      conv = await api.patch(`/api/conversations/${enc(conv.id)}`, settings);
+      announce(`Preset ${p.name} applied`);
+    } catch (e) {
+      toast(e.detail, 'error');
+      modelSelect.value = conv.model;
+      presets.reset();
+    }
+  }
+
   async function loadModels(selected) {
+    presets.reset();
+    presets.load(orgId);
     let ids;
     try {
       ids = await modelsFor(orgId);
@@ -440,18 +458,33 @@ export function chatPage({ main, params, embed = null }) {
       status: m.status || 'complete', body, statusEl, raf: 0, error: null,
     };
     v.images = isUser ? messageImages(m) : null;
+    v.branch = h('span', { class: 'msg-branch-slot' });
+    setBranch(v, m);
     v.thoughts = isUser ? null : reasoningView(v);
     v.el = h('article', { class: ['msg', isUser ? 'msg-user' : 'msg-assistant'], 'data-id': m.id, 'data-role': m.role },
       h('div', { class: 'msg-meta' },
         h('span', { class: 'msg-role' }, isUser ? 'You' : 'Assistant'),
         !isUser && m.model ? h('span', { class: 'msg-model' }, m.model) : null,
         statusEl,
+        v.branch,
         copyBtn),
       v.images,
       v.thoughts && v.thoughts.box,
       body);
     paint(v);
     return v;
+  }
+
+  // Edits, regenerations and switching between versions (./chat/branches.js).
+  const branchCtx = {
+    convId: () => conv && conv.id,
+    busy: () => !!active,
+    reload: () => conv && open(conv.id),
+    send: (text, branch) => send(text, branch),
+    regenerate: (id, from) => regenerate(id, from),
+  };
+  function setBranch(v, m) {
+    replace(v.branch, branchControls(m, v, branchCtx) || '');
   }
 
   function paintReasoning(v) {
@@ -555,14 +588,18 @@ export function chatPage({ main, params, embed = null }) {
    */
   async function pump(res, act, { userView, model, fresh }) {
     let firstDelta = true;
+    const events = readSSE(res);
     try {
-      for await (const ev of readSSE(res)) {
+      for (;;) {
+        const { value: ev, done } = await events.next();
+        if (done) break;
         if (ev.id) act.lastId = ev.id;
         let data = {};
         try { data = ev.data ? JSON.parse(ev.data) : {}; } catch { continue; }
         if (ev.event === 'message.created') {
           if (userView && data.user_message) {
             if (data.user_message.id) rekey(userView, data.user_message.id);
+            setBranch(userView, data.user_message);
             userView.status = 'complete';
             paint(userView);
           }
@@ -589,9 +626,12 @@ export function chatPage({ main, params, embed = null }) {
             if (typeof msg.content === 'string') v.text = msg.content;
             if ('reasoning' in msg) v.reasoning = msg.reasoning || '';
             v.status = msg.status && msg.status !== 'streaming' ? msg.status : 'complete';
+            if (msg.id) setBranch(v, msg);
             finish(v);
           }
           announce(v && v.status === 'aborted' ? 'Reply stopped' : 'Reply complete');
+          // The conversation's title may follow: read on without holding the composer.
+          readTitle(events, act.convId);
           return 'done';
         } else if (ev.event === 'error') {
           const v = act.assistant;
@@ -612,6 +652,25 @@ export function chatPage({ main, params, embed = null }) {
       if (act.ctrl.signal.aborted) return 'aborted';
       return 'eof';
     }
+  }
+
+  /** The rest of a reply stream: the title generated for the conversation (`event: title`). */
+  async function readTitle(events, convId) {
+    try {
+      for (;;) {
+        const { value: ev, done } = await events.next();
+        if (done) return;
+        if (ev.event !== 'title') continue;
+        let data = {};
+        try { data = JSON.parse(ev.data || '{}'); } catch { continue; }
+        // A title set by hand meanwhile wins (the server keeps it too).
+        if (conv && conv.id === convId && typeof data.title === 'string' && conv.title_source !== 'user') {
+          conv = { ...conv, title: data.title, title_source: 'generated' };
+          showConvHeader();
+          upsertConv(conv);
+        }
+      }
+    } catch { /* the stream was cut: the title is the conversation's anyway */ }
   }
 
   function finish(v) {
@@ -682,7 +741,8 @@ export function chatPage({ main, params, embed = null }) {
     return outcome;
   }
 
-  async function send(text) {
+  /** Sends `text`; `branch` ({parentId, from}): as an edit under `parentId`, replacing `from` on. */
+  async function send(text, branch = null) {
     composerAlert.clear();
     attachAlert = false;
     const model = modelSelect.value;
@@ -696,7 +756,9 @@ export function chatPage({ main, params, embed = null }) {
     const token = loadToken;
     if (!conv) {
       try {
-        const c = await api.post('/api/conversations', { org_id: orgId || undefined, model, title: titleFrom(text) });
+        // No title: the server names the conversation after its first reply (`event: title`).
+        const c = await api.post('/api/conversations', { org_id: orgId || undefined, ...(pendingPreset || {}), model });
+        pendingPreset = null;
         if (token !== loadToken) { active = null; setStreaming(false); return; }
         conv = c;
         setUrl(convHref(c.id));
@@ -711,6 +773,7 @@ export function chatPage({ main, params, embed = null }) {
       }
     }
     act.convId = conv.id;
+    if (branch) cutFrom(branch.from, msgs);
     const userView = addMessage({
       id: `local-${Date.now()}`, role: 'user', content: text, status: 'pending',
       images: images.map((a) => ({ url: a.url, mediaType: a.mediaType, size: a.size })), files: uploads,
@@ -723,6 +786,7 @@ export function chatPage({ main, params, embed = null }) {
     const body = { content: text, model };
     if (attached.length) body.attachments = [...images.map((a) => ({ type: 'image', media_type: a.mediaType, data: a.data })), ...uploads.map((a) => a.fileId)];
     if (effort) body.reasoning_effort = effort;
+    if (branch) body.parent_id = branch.parentId;
     const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages`, {
       body, stream: true, signal: act.ctrl.signal,
     });
@@ -746,6 +810,27 @@ export function chatPage({ main, params, embed = null }) {
     if (outcome !== 'error' && conv && conv.id === act.convId) {
       upsertConv({ ...conv, updated_at: new Date().toISOString() }, { toTop: true });
     }
+    // The versions around the edit are counted again.
+    if (branch && conv && conv.id === act.convId) await branchCtx.reload();
+  }
+
+  /** A new reply beside reply `id` (with the picked model), replacing it and what followed. */
+  async function regenerate(id, from) {
+    if (!conv || active) return;
+    composerAlert.clear();
+    const model = modelSelect.value;
+    const act = { ctrl: new AbortController(), convId: conv.id, assistant: null, lastId: '', stopping: false, done: null };
+    active = act;
+    cutFrom(from, msgs);
+    const open = () => request('POST', `/api/conversations/${enc(conv.id)}/messages/${enc(id)}/regenerate`, {
+      body: { model }, stream: true, signal: act.ctrl.signal,
+    });
+    act.done = runStream(act, open, { userView: null, model, fresh: false }).catch((e) => {
+      composerAlert.show(e.status === 409 ? (e.detail || 'A reply is still being written in this conversation.') : e);
+      return 'error';
+    });
+    await act.done;
+    if (conv && conv.id === act.convId) await branchCtx.reload();
   }
 
   async function stop() {
