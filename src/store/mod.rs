@@ -64,17 +64,56 @@ fn context(sql: &str, e: impl std::fmt::Display) -> ApiError {
 /// same file (the test harness does, to set rows up); a query that gets it runs again, at most
 /// twice, 10 then 20 ms later. Nothing ran, so running it again is safe.
 const BUSY: &str = "SQLITE_BUSY";
+/// D1's answer to a query that failed inside it for a passing reason: local D1 says this when
+/// its own SQLite file is busy (`SQLITE_BUSY_SNAPSHOT` in the runtime's log, not in the
+/// message). A read that gets it runs again like a busy one: reading twice changes nothing. A
+/// write does not, since it may have run.
+const INTERNAL: &str = "internal error";
 
-async fn unless_busy<T, F, Fut>(sql: &str, query: F) -> ApiResult<T>
+/// Whether a statement only reads (a `SELECT`; `first` also runs `UPDATE … RETURNING`).
+fn reads(sql: &str) -> bool {
+    let head = sql.trim_start();
+    head.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"))
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::reads;
+
+    #[test]
+    fn only_a_select_is_read_again_after_an_internal_error() {
+        assert!(reads("SELECT id FROM users"));
+        assert!(reads("\n    select 1"));
+        assert!(!reads("UPDATE oauth_codes SET used = 1 RETURNING code_hash"));
+        assert!(!reads("WITH x AS (SELECT 1) DELETE FROM t"));
+        assert!(!reads("DELETE FROM t"));
+        assert!(!reads(""));
+    }
+}
+
+/// Whether a failed query runs again.
+#[derive(Clone, Copy, PartialEq)]
+enum Retry {
+    /// When SQLite was busy (the statement did not run).
+    Busy,
+    /// Also after D1's internal error, when the statement only reads (`reads`).
+    Read,
+}
+
+async fn unless_busy<T, F, Fut>(sql: &str, retry: Retry, query: F) -> ApiResult<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = worker::Result<T>>,
 {
     delay::d1().await;
     let mut wait_ms = 10;
+    let passing = |e: &worker::Error| {
+        let text = e.to_string();
+        text.contains(BUSY) || (retry == Retry::Read && text.contains(INTERNAL) && reads(sql))
+    };
     loop {
         match query().await {
-            Err(e) if wait_ms <= 20 && e.to_string().contains(BUSY) => {
+            Err(e) if wait_ms <= 20 && passing(&e) => {
                 worker::Delay::from(std::time::Duration::from_millis(wait_ms)).await;
                 wait_ms *= 2;
             }
@@ -93,7 +132,7 @@ pub async fn all<T: DeserializeOwned>(
     args: &[JsValue],
 ) -> ApiResult<Vec<T>> {
     let statement = stmt(db, sql, args)?;
-    let result = unless_busy(sql, || statement.all()).await?;
+    let result = unless_busy(sql, Retry::Read, || statement.all()).await?;
     if let Some(err) = result.error() {
         return Err(context(sql, err));
     }
@@ -106,13 +145,13 @@ pub async fn first<T: DeserializeOwned>(
     args: &[JsValue],
 ) -> ApiResult<Option<T>> {
     let statement = stmt(db, sql, args)?;
-    unless_busy(sql, || statement.first::<T>(None)).await
+    unless_busy(sql, Retry::Read, || statement.first::<T>(None)).await
 }
 
 /// Runs a statement and returns how many rows it changed.
 pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> ApiResult<usize> {
     let statement = stmt(db, sql, args)?;
-    let result = unless_busy(sql, || statement.run()).await?;
+    let result = unless_busy(sql, Retry::Busy, || statement.run()).await?;
     Ok(changes(&result))
 }
 
@@ -121,7 +160,7 @@ pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> ApiResult<Vec<D1Result>> {
-    unless_busy("batch", || db.batch(statements.clone())).await
+    unless_busy("batch", Retry::Busy, || db.batch(statements.clone())).await
 }
 
 pub fn changes(result: &D1Result) -> usize {
