@@ -73,7 +73,8 @@ const INTERNAL: &str = "internal error";
 /// Whether a statement only reads (a `SELECT`; `first` also runs `UPDATE … RETURNING`).
 fn reads(sql: &str) -> bool {
     let head = sql.trim_start();
-    head.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"))
+    head.get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
 }
 
 #[cfg(test)]
@@ -84,7 +85,9 @@ mod retry_tests {
     fn only_a_select_is_read_again_after_an_internal_error() {
         assert!(reads("SELECT id FROM users"));
         assert!(reads("\n    select 1"));
-        assert!(!reads("UPDATE oauth_codes SET used = 1 RETURNING code_hash"));
+        assert!(!reads(
+            "UPDATE oauth_codes SET used = 1 RETURNING code_hash"
+        ));
         assert!(!reads("WITH x AS (SELECT 1) DELETE FROM t"));
         assert!(!reads("DELETE FROM t"));
         assert!(!reads(""));
