@@ -77,7 +77,7 @@ pub struct OrgSettings {
     pub conversation_retention_days: Option<i64>,
     /// The model that names conversations after their first reply (`conversation::title`);
     /// `None`: each conversation's own model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub title_model: Option<String>,
 }
 
