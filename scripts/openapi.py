@@ -745,7 +745,7 @@ SETTINGS_FIELDS = {
                                     "description": "conversations whose last activity is older than this many "
                                                    "days are deleted with their messages by the scheduled upkeep "
                                                    "(every 15 minutes, up to 25 a run); null keeps them"},
-    "title_model": MODEL | {"description": "names conversations after their first reply (billed as any call); "
+    "title_model": nullable(MODEL) | {"description": "names conversations after their first reply (billed as any call); "
                                            "must be enabled; absent: each conversation's own model"},
 }
 components["schemas"].update({
