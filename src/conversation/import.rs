@@ -3,7 +3,7 @@
 //! no message, so an import never mixes with a conversation's own history.
 //!
 //! Each message is stored with its parent (`ImportedMessage::parent_id`, filled by the
-//! importer), and the current branch ends at the last one written.
+//! importer), and the current branch ends at the leaf the import names (else the last one).
 
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Response, SqlStorageValue};
@@ -22,20 +22,22 @@ pub struct ImportedMessage {
     pub created_at: i64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct ImportCommand {
-    messages: Vec<ImportedMessage>,
+#[derive(Serialize)]
+struct ImportCommand<'a> {
+    messages: &'a [ImportedMessage],
+    /// The message the conversation is left at (one of `messages`).
+    leaf_id: Option<&'a str>,
 }
 
-/// The Worker's side: writes `messages` (in order) into the conversation's object.
+/// The Worker's side: writes `messages` (parents before children) into the conversation's
+/// object, its current branch ending at `leaf_id`.
 pub async fn write(
     env: &Env,
     conversation_id: &str,
     messages: &[ImportedMessage],
+    leaf_id: Option<&str>,
 ) -> ApiResult<()> {
-    let body = serde_json::to_string(&ImportCommand {
-        messages: messages.to_vec(),
-    })?;
+    let body = serde_json::to_string(&ImportCommand { messages, leaf_id })?;
     let req = crate::durable::request(Method::Post, "conversation", "/import", Some(body))?;
     let resp = crate::durable::fetch(env, "CONVERSATIONS", conversation_id, req).await?;
     if resp.status_code() != 204 {
@@ -49,7 +51,12 @@ pub async fn write(
 
 /// The object's side: the messages as complete ones, numbered from 1; 409 if it has any.
 pub fn handle(shared: &Shared, body: &[u8]) -> ApiResult<Response> {
-    let cmd: ImportCommand = crate::http::parse_json(body)?;
+    #[derive(Deserialize)]
+    struct Command {
+        messages: Vec<ImportedMessage>,
+        leaf_id: Option<String>,
+    }
+    let cmd: Command = crate::http::parse_json(body)?;
     #[derive(Deserialize)]
     struct Count {
         n: i64,
@@ -87,7 +94,11 @@ pub fn handle(shared: &Shared, body: &[u8]) -> ApiResult<Response> {
             )
             .map_err(|e| ApiError::internal(format!("DO SQL: {e}")))?;
     }
-    // The current branch ends at the last message written.
-    super::tree::set_leaf(&shared.sql, cmd.messages.last().map(|m| m.id.as_str()))?;
+    let leaf = cmd
+        .leaf_id
+        .as_deref()
+        .filter(|l| cmd.messages.iter().any(|m| m.id == *l))
+        .or(cmd.messages.last().map(|m| m.id.as_str()));
+    super::tree::set_leaf(&shared.sql, leaf)?;
     Ok(Response::builder().with_status(204).empty())
 }

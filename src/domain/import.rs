@@ -4,9 +4,8 @@
 //! `{id, message: {author: {role}, content: {content_type, parts}}, parent, children}` and its
 //! `current_node`). Everything left out is reported, with the reason and a count.
 //!
-//! Which nodes of a ChatGPT tree are imported is decided in one place, `chosen_nodes`, by
-//! `SHAPE`: the path to `current_node` while a conversation holds one path; every node (each
-//! with its parent) once conversations keep a tree.
+//! A ChatGPT tree is imported whole (`chosen_nodes`): every node with text, each under its
+//! nearest kept ancestor, and the conversation left at `current_node` as ChatGPT left it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -25,20 +24,6 @@ pub const CHATGATE_FORMAT: &str = "chatgate.conversation";
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
 const MAX_MESSAGE_CHARS: usize = 100_000;
-
-/// How an imported tree becomes a conversation.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Shape {
-    /// The path from the root to the current node, as one history (consecutive messages of
-    /// one role joined).
-    Path,
-    /// Every node, parents before children, each with its parent.
-    Tree,
-}
-
-/// Conversations hold one path today. Switch to `Shape::Tree` once the conversation's
-/// Durable Object stores parents (and write `ImportedMessage::parent_id` there).
-pub const SHAPE: Shape = Shape::Path;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedMessage {
@@ -261,16 +246,40 @@ fn short(s: &str) -> String {
     }
 }
 
-/// The nodes of a ChatGPT tree that are imported, in order (see `SHAPE`).
+/// The nodes of a ChatGPT tree that are imported, parents before children: the whole tree,
+/// or, when no node is a root (a damaged export), the path that leads to `current_node`.
 fn chosen_nodes<'a>(
     mapping: &'a Map<String, Value>,
     current_node: Option<&'a str>,
-    shape: Shape,
 ) -> Vec<&'a str> {
-    match shape {
-        Shape::Path => path_to(mapping, current_node),
-        Shape::Tree => whole_tree(mapping),
+    let all = whole_tree(mapping);
+    if all.is_empty() {
+        path_to(mapping, current_node)
+    } else {
+        all
     }
+}
+
+/// Whether `id` hangs from `ancestor` by a line without forks: every node from `ancestor` down
+/// to `id`'s parent has exactly one child. Such a message only continues the one before it.
+fn sole_line(mapping: &Map<String, Value>, ancestor: &str, id: &str) -> bool {
+    let only_child = |n: &str| {
+        mapping
+            .get(n)
+            .and_then(|n| n.get("children"))
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.len() == 1)
+    };
+    let mut at = parent_of(mapping, id);
+    for _ in 0..=mapping.len() {
+        match at {
+            Some(p) if !only_child(p) => return false,
+            Some(p) if p == ancestor => return true,
+            Some(p) => at = parent_of(mapping, p),
+            None => return false,
+        }
+    }
+    false
 }
 
 fn parent_of<'a>(mapping: &'a Map<String, Value>, id: &str) -> Option<&'a str> {
@@ -392,8 +401,10 @@ fn from_chatgpt(item: &Value, skipped: &mut Vec<Skipped>) -> Option<ParsedConver
     let mut tally = Tally::default();
     // Each kept node's key; a node left out hands its children to its nearest kept ancestor.
     let mut kept: HashMap<&str, String> = HashMap::new();
+    // Where each key's message is in `messages`.
+    let mut at: HashMap<String, usize> = HashMap::new();
     let mut messages: Vec<ParsedMessage> = Vec::new();
-    for id in chosen_nodes(mapping, current, SHAPE) {
+    for id in chosen_nodes(mapping, current) {
         let Some(message) = mapping
             .get(id)
             .and_then(|n| n.get("message"))
@@ -415,9 +426,9 @@ fn from_chatgpt(item: &Value, skipped: &mut Vec<Skipped>) -> Option<ParsedConver
         };
         let mut up = parent_of(mapping, id);
         let mut guard = 0;
-        let parent_key = loop {
+        let parent = loop {
             match up {
-                Some(p) if kept.contains_key(p) => break kept.get(p).cloned(),
+                Some(p) if kept.contains_key(p) => break Some(p),
                 Some(p) if guard <= mapping.len() => {
                     guard += 1;
                     up = parent_of(mapping, p);
@@ -425,6 +436,7 @@ fn from_chatgpt(item: &Value, skipped: &mut Vec<Skipped>) -> Option<ParsedConver
                 _ => break None,
             }
         };
+        let parent_key = parent.and_then(|p| kept.get(p).cloned());
         let model = message
             .get("metadata")
             .and_then(|m| m.get("model_slug"))
@@ -436,19 +448,22 @@ fn from_chatgpt(item: &Value, skipped: &mut Vec<Skipped>) -> Option<ParsedConver
             .and_then(Value::as_f64)
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 1e11)
             .map(|t| (t * 1000.0) as i64);
-        // On a path, a message of the same role as the one before joins it (a reply in
-        // several pieces): histories alternate.
-        if SHAPE == Shape::Path {
-            if let Some(last) = messages.last_mut().filter(|l| l.role == role) {
-                if last.content.chars().count() + content.chars().count() + 2 <= MAX_MESSAGE_CHARS {
-                    last.content.push_str("\n\n");
-                    last.content.push_str(&content);
-                    kept.insert(id, last.key.clone());
-                    continue;
-                }
+        // A message of the same role that only continues the one it follows (a reply in
+        // several pieces, a tool call between them) joins it: histories alternate.
+        if let Some((p, key)) = parent.zip(parent_key.as_ref()) {
+            let before = &mut messages[at[key]];
+            if before.role == role
+                && sole_line(mapping, p, id)
+                && before.content.chars().count() + content.chars().count() + 2 <= MAX_MESSAGE_CHARS
+            {
+                before.content.push_str("\n\n");
+                before.content.push_str(&content);
+                kept.insert(id, key.clone());
+                continue;
             }
         }
         kept.insert(id, id.to_string());
+        at.insert(id.to_string(), messages.len());
         messages.push(ParsedMessage {
             key: id.to_string(),
             parent_key,
@@ -483,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chatgpt_export_imports_the_branch_the_user_last_saw_and_reports_the_rest() {
+    fn a_chatgpt_export_imports_its_whole_tree_left_where_the_user_was_and_reports_the_rest() {
         let parsed = parse(FIXTURE.as_bytes()).unwrap();
         assert_eq!(parsed.conversations.len(), 1, "{:?}", parsed.skipped);
         let c = &parsed.conversations[0];
@@ -493,6 +508,8 @@ mod tests {
             [
                 ("user", "How do I make a soup?"),
                 ("assistant", "Boil water, add vegetables."),
+                ("user", "Make it a sweet one."),
+                ("assistant", "Add sugar."),
                 ("user", "Make it a spicy one, please."),
                 ("assistant", "Add chili.\n\nAnd ginger."),
             ]
@@ -501,7 +518,23 @@ mod tests {
         assert_eq!(c.messages[0].created_at, Some(1_700_000_001_000));
         let parents: Vec<Option<&str>> =
             c.messages.iter().map(|m| m.parent_key.as_deref()).collect();
-        assert_eq!(parents, [None, Some("u1"), Some("a1"), Some("u2b")]);
+        assert_eq!(
+            parents,
+            [
+                None,
+                Some("u1"),
+                Some("a1"),
+                Some("u2a"),
+                Some("a1"),
+                Some("u2b")
+            ],
+            "both edits of the second question hang from the first reply"
+        );
+        assert_eq!(
+            c.current_key.as_deref(),
+            Some("a2b1"),
+            "left at current_node, which joined the reply it continues"
+        );
         let reasons: Vec<&str> = parsed.skipped.iter().map(|s| s.reason.as_str()).collect();
         assert!(reasons.contains(&"system messages (1)"), "{reasons:?}");
         assert!(
@@ -519,7 +552,7 @@ mod tests {
     fn the_whole_tree_keeps_every_branch_with_its_parent() {
         let value: Value = serde_json::from_str(FIXTURE).unwrap();
         let mapping = value[0]["mapping"].as_object().unwrap();
-        let all = chosen_nodes(mapping, Some("a2b2"), Shape::Tree);
+        let all = chosen_nodes(mapping, Some("a2b2"));
         assert_eq!(all.len(), mapping.len());
         for (i, id) in all.iter().enumerate() {
             if let Some(p) = parent_of(mapping, id) {
@@ -530,8 +563,35 @@ mod tests {
             all.contains(&"u2a") && all.contains(&"a2a"),
             "the other branch too"
         );
-        let path = chosen_nodes(mapping, Some("a2b2"), Shape::Path);
-        assert!(!path.contains(&"u2a"));
+    }
+
+    #[test]
+    fn a_message_of_the_same_role_after_a_fork_stays_its_own_branch() {
+        let node = |id: &str, parent: Option<&str>, children: &[&str], role: &str, text: &str| {
+            serde_json::json!({"id": id, "parent": parent, "children": children,
+                "message": {"author": {"role": role}, "content": {"content_type": "text", "parts": [text]}}})
+        };
+        let body = serde_json::json!([{
+            "title": "forks", "current_node": "b2",
+            "mapping": {
+                "u": node("u", None, &["a"], "user", "q"),
+                "a": node("a", Some("u"), &["b1", "b2"], "assistant", "one"),
+                "b1": node("b1", Some("a"), &[], "assistant", "two"),
+                "b2": node("b2", Some("a"), &[], "assistant", "three"),
+            }
+        }]);
+        let parsed = parse(body.to_string().as_bytes()).unwrap();
+        let c = &parsed.conversations[0];
+        assert_eq!(
+            texts(c),
+            [
+                ("user", "q"),
+                ("assistant", "one"),
+                ("assistant", "two"),
+                ("assistant", "three")
+            ]
+        );
+        assert_eq!(c.current_key.as_deref(), Some("b2"));
     }
 
     #[test]

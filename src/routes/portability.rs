@@ -153,7 +153,10 @@ pub async fn import(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             })
             .collect();
         conversations::insert(&db, &row).await?;
-        if let Err(e) = object_import::write(&ctx.env, &row.id, &messages).await {
+        let leaf = c.current_key.as_deref().and_then(|k| ids.get(k));
+        if let Err(e) =
+            object_import::write(&ctx.env, &row.id, &messages, leaf.map(String::as_str)).await
+        {
             worker::console_error!(
                 "{}",
                 json!({"error": "import failed", "conversation_id": row.id, "context": e.to_string()})

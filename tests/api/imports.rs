@@ -44,7 +44,7 @@ async fn history(app: &TestApp, user: &User, id: &str) -> Vec<(String, String)> 
 }
 
 #[tokio::test]
-async fn a_branched_chatgpt_export_imports_the_branch_last_seen_and_reports_what_it_skipped() {
+async fn a_branched_chatgpt_export_imports_its_tree_at_the_branch_last_seen_and_reports_what_it_skipped() {
     let app = spawn_app().await;
     let user = app.register("importer").await;
     let resp = import(&app, &user, CHATGPT).await;
@@ -83,6 +83,43 @@ async fn a_branched_chatgpt_export_imports_the_branch_last_seen_and_reports_what
             ("assistant".into(), "Add chili.\n\nAnd ginger.".into()),
         ]
     );
+    // The other edit of the second question is there too, one arrow away.
+    let page: Value = app
+        .get(
+            &format!("/api/conversations/{id}/messages?limit=100"),
+            Some(&user.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let spicy = &page["items"][1];
+    assert_eq!(spicy["content"], "Make it a spicy one, please.");
+    assert_eq!(spicy["sibling_count"], 2, "{page}");
+    let sweet = spicy["previous_sibling_id"].as_str().unwrap();
+    let resp = app
+        .request(
+            Method::PUT,
+            &format!("/api/conversations/{id}/leaf"),
+            Some(&user.token),
+        )
+        .json(&json!({ "message_id": sweet }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        history(&app, &user, id).await,
+        [
+            ("user".into(), "How do I make a soup?".into()),
+            ("assistant".into(), "Boil water, add vegetables.".into()),
+            ("user".into(), "Make it a sweet one.".into()),
+            ("assistant".into(), "Add sugar.".into()),
+        ],
+        "the newest reply under the other edit"
+    );
+    assert_eq!(report["conversations"][0]["messages"], 6);
+
     // Searchable at once, and the conversation goes on as any other.
     let found: Value = app
         .request(Method::GET, "/api/search", Some(&user.token))

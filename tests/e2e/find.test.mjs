@@ -143,5 +143,11 @@ test('a conversation exports as a JSON download that Settings › Import takes b
   await shot(page, 'find-import-report');
   await page.locator('#import-report a', { hasText: 'Branching soup' }).click();
   await page.locator('.msg-assistant', { hasText: 'And ginger.' }).waitFor();
+  // The tree came along: the other edit of the second question is one arrow away.
+  const spicy = page.locator('.msg-user', { hasText: 'Make it a spicy one' });
+  await spicy.locator('.branch-pos', { hasText: '2 / 2' }).waitFor();
+  await spicy.getByRole('button', { name: 'Previous version' }).click();
+  await page.locator('.msg-assistant', { hasText: 'Add sugar.' }).waitFor();
+  await shot(page, 'find-import-tree');
   assertClean(problems, 'export and import');
 });
