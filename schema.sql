@@ -248,6 +248,15 @@ CREATE TABLE sessions (
   revoked_at   INTEGER
 , idp TEXT, client_id TEXT, scope TEXT, auth_time INTEGER);
 
+CREATE TABLE share_attachments (
+  share_id      TEXT NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+  idx           INTEGER NOT NULL,
+  message_id    TEXT NOT NULL,
+  message_index INTEGER NOT NULL,
+  file_id       TEXT,
+  PRIMARY KEY (share_id, idx)
+);
+
 CREATE TABLE shares (
   id              TEXT PRIMARY KEY,
   user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -257,7 +266,7 @@ CREATE TABLE shares (
   message_count   INTEGER NOT NULL,
   snapshot        TEXT NOT NULL,
   created_at      INTEGER NOT NULL
-);
+, include_attachments INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE signing_keys (
   kid TEXT PRIMARY KEY,

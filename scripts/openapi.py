@@ -2591,17 +2591,27 @@ paths.update({
                                             "origin, `/s/{id}`)"}}, ["id", "url"]),
         keys=True, errors=(404,), params=(CONV,), body_required=False,
         body=obj({"up_to_message_id": {**NULLABLE_S, "description": "the last message shown (a message of the "
-                                                                    "conversation's history, else 400); all by default"}}),
+                                                                    "conversation's history, else 400); all by default"},
+                  "include_attachments": {"type": "boolean", "default": False,
+                                          "description": "show the user messages' images and files too (anyone "
+                                                         "with the link can then read their bytes)"}}),
         description="The snapshot is taken now and stored: later messages never show. It holds the title and, "
                     "oldest first, the user's messages and the replies that were written (complete, or stopped "
-                    "with text) as `{role, content, model}`: text only, no attachments, no reasoning. 400 for a "
-                    "conversation with no message yet, or a snapshot over 1 MiB of JSON (share up to an earlier "
-                    "message); at most the newest 5,000 messages.")},
+                    "with text) as `{role, content, model}`: text, no reasoning, and attachments only with "
+                    "`include_attachments` (each with a `url` under the link; an uploaded file's own id is never "
+                    "shown). 400 for a conversation with no message yet, or a snapshot over 1 MiB of JSON (share "
+                    "up to an earlier message); at most the newest 5,000 messages.")},
     "/api/shares/{id}": {
         "get": op("A share link's snapshot (no account needed)", "conversations", public=True, errors=(404,),
                   ok=obj({"title": S, "created_at": TIME,
                           "messages": {"type": "array", "items": obj({
-                              "role": {"enum": ["user", "assistant"]}, "content": S, "model": NULLABLE_S},
+                              "role": {"enum": ["user", "assistant"]}, "content": S, "model": NULLABLE_S,
+                              "attachments": {"type": "array", "description": "only in a link that includes "
+                                                                              "attachments, on user messages that have some",
+                                              "items": obj({"type": {"enum": ["image", "document", "text"]},
+                                                            "media_type": S, "size": COUNT, "name": S,
+                                                            "url": {**S, "description": "the bytes: `/api/shares/{id}/attachments/{index}` on this origin"}},
+                                                           ["type", "media_type", "size", "url"])}},
                               ["role", "content", "model"])}}, ["title", "messages", "created_at"]),
                   params=(path_param("id", "share link id"),),
                   description="Answered with `x-robots-tag: noindex, nofollow` and `cache-control: no-store`. 404 "
@@ -2611,12 +2621,26 @@ paths.update({
                      params=(path_param("id", "share link id"),),
                      description="The link's owner only; anyone else gets 404, as for a link that does not exist."),
     },
+    "/api/shares/{id}/attachments/{index}": {"get": op(
+        "An attachment of a share link (no account needed)", "conversations", public=True, errors=(404,),
+        params=(path_param("id", "share link id"),
+                {"name": "index", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                 "description": "its place in the link, from 0 (as its `url` says)"}),
+        description="Only for a link made with `include_attachments`; 404 otherwise, past the last one, once the "
+                    "link is dead (as for the snapshot) or the file deleted. Served with its media type, "
+                    "`x-content-type-options: nosniff`, `content-security-policy: default-src 'none'; sandbox`, "
+                    "`x-robots-tag: noindex, nofollow` and `cache-control: no-store`.",
+        extra_responses={"200": {"description": "The attachment's bytes", "content": {"*/*": {"schema": {
+            "type": "string", "contentMediaType": "application/octet-stream"}}}}})},
     "/api/me/shares": {"get": op(
         "The caller's share links, newest first", "me", errors=(400,), params=(LIMIT, CURSOR),
         ok=page(obj({"id": ID, "url": S, "conversation_id": ID, "up_to_message_id": NULLABLE_S,
                      "title": {**S, "description": "the title when the link was made"},
-                     "message_count": COUNT, "created_at": TIME},
-                    ["id", "url", "conversation_id", "up_to_message_id", "title", "message_count", "created_at"])))},
+                     "message_count": COUNT, "created_at": TIME,
+                     "include_attachments": {"type": "boolean", "description": "whether the link shows attachments"}},
+                    ["id", "url", "conversation_id", "up_to_message_id", "title", "message_count", "created_at",
+                     "include_attachments"])))},
     "/api/conversations/{id}/export": {"get": {
         **op("Download the conversation (JSON or Markdown)", "conversations", keys=True, errors=(400, 404),
              params=(CONV, query("format", {"enum": ["json", "markdown"], "default": "json"}, "the file's format")),

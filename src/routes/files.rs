@@ -273,6 +273,11 @@ pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     let row = files::readable(&db, ctx.param(0), &who.user_id, key_org(&who))
         .await?
         .ok_or(ApiError::NotFound)?;
+    serve(&ctx, &row, "private, max-age=3600").await
+}
+
+/// A file's bytes from R2, as a download a browser cannot run, cached as `cache_control` says.
+pub async fn serve(ctx: &Ctx, row: &FileRow, cache_control: &str) -> ApiResult<Response> {
     let object = files::bucket(&ctx.env)?
         .get(&row.r2_key)
         .execute()
@@ -292,7 +297,7 @@ pub async fn get(ctx: Ctx, who: Principal) -> ApiResult<Response> {
     headers.set("content-disposition", &file::content_disposition(&row.name))?;
     headers.set("content-security-policy", SERVED_CSP)?;
     headers.set("x-content-type-options", "nosniff")?;
-    headers.set("cache-control", "private, max-age=3600")?;
+    headers.set("cache-control", cache_control)?;
     Ok(resp)
 }
 

@@ -228,6 +228,11 @@ pub static ROUTES: &[Route] = &[
     user!("GET", "/api/search", search::search),
     user_or_key!("POST", "/api/conversations/{id}/shares", shares::create),
     public!("GET", "/api/shares/{id}", shares::read),
+    public!(
+        "GET",
+        "/api/shares/{id}/attachments/{index}",
+        shares::attachment
+    ),
     user!("DELETE", "/api/shares/{id}", shares::delete),
     user!("GET", "/api/me/shares", shares::mine),
     user_or_key!("GET", "/api/conversations/{id}/export", portability::export),

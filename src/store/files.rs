@@ -134,6 +134,23 @@ pub async fn readable(
     .await
 }
 
+/// The file, if it was sent in `conversation_id` (what that conversation's share links show).
+pub async fn sent_in(
+    db: &D1Database,
+    id: &str,
+    conversation_id: &str,
+) -> ApiResult<Option<FileRow>> {
+    first(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM files f
+             WHERE f.id = ?1 AND f.status = 'ready' AND f.conversation_id = ?2"
+        ),
+        &[s(id), s(conversation_id)],
+    )
+    .await
+}
+
 /// The file, if `user_id` owns it (and an API key's org holds it).
 pub async fn owned(
     db: &D1Database,

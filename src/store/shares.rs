@@ -4,12 +4,16 @@
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-use super::{all, first, n, run, s};
+use super::{all, batch, first, n, run, s, stmt};
 use crate::error::ApiResult;
 use crate::util::{rfc3339, JS_MAX_SAFE};
 
 pub struct NewShare<'a> {
     pub id: &'a str,
+    /// Where the bytes of each attachment the snapshot lists are, in its order (empty: the
+    /// link shows none).
+    pub attachments: &'a [AttachmentRef],
+    pub include_attachments: bool,
     pub user_id: &'a str,
     pub conversation_id: &'a str,
     pub up_to_message_id: Option<&'a str>,
@@ -19,11 +23,21 @@ pub struct NewShare<'a> {
     pub now: i64,
 }
 
+/// Where an attachment of a share is: an image kept with `message_id` at `message_index`, or
+/// the uploaded file `file_id` sent there.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct AttachmentRef {
+    pub message_id: String,
+    pub message_index: usize,
+    pub file_id: Option<String>,
+}
+
+/// The link and its attachments' places, together.
 pub async fn insert(db: &D1Database, share: &NewShare<'_>) -> ApiResult<()> {
-    run(
+    let link = stmt(
         db,
-        "INSERT INTO shares (id, user_id, conversation_id, up_to_message_id, title, message_count, snapshot, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO shares (id, user_id, conversation_id, up_to_message_id, title, message_count, snapshot, created_at, include_attachments)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         &[
             s(share.id),
             s(share.user_id),
@@ -33,10 +47,54 @@ pub async fn insert(db: &D1Database, share: &NewShare<'_>) -> ApiResult<()> {
             n(share.message_count as i64),
             s(share.snapshot),
             n(share.now),
+            n(share.include_attachments as i64),
         ],
+    )?;
+    // One statement for them all, numbered from 0 in the snapshot's order.
+    let places = stmt(
+        db,
+        "INSERT INTO share_attachments (share_id, idx, message_id, message_index, file_id)
+         SELECT ?1, key, value ->> 'message_id', value ->> 'message_index', value ->> 'file_id'
+         FROM json_each(?2)",
+        &[s(share.id), s(&serde_json::to_string(share.attachments)?)],
+    )?;
+    batch(db, vec![link, places]).await?;
+    Ok(())
+}
+
+/// A live link's attachment `idx` (see `snapshot` for live) and its conversation.
+pub async fn attachment(
+    db: &D1Database,
+    id: &str,
+    idx: i64,
+) -> ApiResult<Option<(String, AttachmentRef)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        conversation_id: String,
+        message_id: String,
+        message_index: i64,
+        file_id: Option<String>,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT s.conversation_id, a.message_id, a.message_index, a.file_id
+         FROM share_attachments a JOIN shares s ON s.id = a.share_id
+         JOIN conversations c ON c.id = s.conversation_id
+         WHERE a.share_id = ?1 AND a.idx = ?2
+           AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)",
+        &[s(id), n(idx)],
     )
     .await?;
-    Ok(())
+    Ok(row.map(|r| {
+        (
+            r.conversation_id,
+            AttachmentRef {
+                message_id: r.message_id,
+                message_index: usize::try_from(r.message_index).unwrap_or(usize::MAX),
+                file_id: r.file_id,
+            },
+        )
+    }))
 }
 
 #[derive(Deserialize)]
@@ -66,6 +124,7 @@ pub struct ShareRow {
     pub title: String,
     pub message_count: i64,
     pub created_at: i64,
+    pub include_attachments: i64,
 }
 
 #[derive(Serialize)]
@@ -77,6 +136,8 @@ pub struct ShareView {
     pub title: String,
     pub message_count: i64,
     pub created_at: String,
+    /// Whether the link shows the conversation's attachments.
+    pub include_attachments: bool,
 }
 
 impl ShareRow {
@@ -89,6 +150,7 @@ impl ShareRow {
             title: self.title.clone(),
             message_count: self.message_count,
             created_at: rfc3339(self.created_at),
+            include_attachments: self.include_attachments != 0,
         }
     }
 }
@@ -108,7 +170,7 @@ pub async fn list(
     let (at, id) = after.unwrap_or((JS_MAX_SAFE, String::new()));
     all(
         db,
-        "SELECT id, conversation_id, up_to_message_id, title, message_count, created_at FROM shares
+        "SELECT id, conversation_id, up_to_message_id, title, message_count, created_at, include_attachments FROM shares
          WHERE user_id = ?1 AND (created_at < ?2 OR (created_at = ?2 AND (?3 = '' OR id < ?3)))
          ORDER BY created_at DESC, id DESC LIMIT ?4",
         &[s(user_id), n(at), s(&id), n(limit as i64)],

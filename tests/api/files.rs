@@ -13,14 +13,14 @@ use crate::orgs::{create_org, join, set_features};
 use crate::upkeep::d1;
 
 /// A 1×1 PNG (70 bytes).
-const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+pub const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 
 fn png() -> Vec<u8> {
     b64_decode(PNG).unwrap()
 }
 
 /// A small PDF (the header is what matters to chatgate and to the mock).
-fn pdf(tag: &str) -> Vec<u8> {
+pub fn pdf(tag: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {tag}\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n").into_bytes()
 }
 
@@ -40,7 +40,7 @@ async fn upload_as(
 }
 
 /// Uploads and expects 201: the file's description.
-async fn upload(app: &TestApp, user: &User, name: &str, bytes: Vec<u8>) -> Value {
+pub async fn upload(app: &TestApp, user: &User, name: &str, bytes: Vec<u8>) -> Value {
     let resp = upload_as(
         app,
         &user.token,

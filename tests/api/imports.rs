@@ -44,7 +44,8 @@ async fn history(app: &TestApp, user: &User, id: &str) -> Vec<(String, String)> 
 }
 
 #[tokio::test]
-async fn a_branched_chatgpt_export_imports_its_tree_at_the_branch_last_seen_and_reports_what_it_skipped() {
+async fn a_branched_chatgpt_export_imports_its_tree_at_the_branch_last_seen_and_reports_what_it_skipped(
+) {
     let app = spawn_app().await;
     let user = app.register("importer").await;
     let resp = import(&app, &user, CHATGPT).await;

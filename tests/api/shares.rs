@@ -254,3 +254,103 @@ async fn deleting_the_conversation_or_leaving_its_org_kills_its_links() {
     assert_eq!(resp.status(), 204);
     assert_problem(read(&app, &id).await, 404, "not_found").await;
 }
+
+/// A conversation whose first message carries an inline image and an uploaded PDF.
+async fn with_attachments(app: &TestApp, user: &User) -> (String, Vec<u8>) {
+    let id = conversation(app, user, None, &[]).await;
+    let pdf = crate::files::pdf("shared");
+    let file = crate::files::upload(app, user, "plan.pdf", pdf.clone()).await;
+    let sse = app
+        .chat(
+            &user.token,
+            &id,
+            &json!({"content": "see these", "attachments": [
+                {"type": "image", "media_type": "image/png", "data": crate::files::PNG},
+                file["id"],
+            ]}),
+        )
+        .await;
+    assert_eq!(sse.status, 200, "{:?}", sse.events);
+    (id, pdf)
+}
+
+#[tokio::test]
+async fn a_share_shows_attachments_only_when_its_owner_includes_them() {
+    let app = spawn_app().await;
+    let user = app.register("attach-sharer").await;
+    let (conv, pdf) = with_attachments(&app, &user).await;
+
+    // Without them: the text only, and no way to the bytes.
+    let plain = shared(&app, &user, &conv).await;
+    let snap: Value = read(&app, &plain).await.json().await.unwrap();
+    assert_eq!(snap["messages"][0]["content"], "see these");
+    assert!(snap["messages"][0].get("attachments").is_none(), "{snap}");
+    let resp = app
+        .get(&format!("/api/shares/{plain}/attachments/0"), None)
+        .await;
+    assert_eq!(resp.status(), 404);
+
+    // With them: each listed, readable by a stranger, bytes as sent.
+    let resp = share(&app, &user, &conv, json!({"include_attachments": true})).await;
+    assert_eq!(resp.status(), 201);
+    let with = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let snap: Value = read(&app, &with).await.json().await.unwrap();
+    let listed = snap["messages"][0]["attachments"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{snap}");
+    assert_eq!(listed[0]["type"], "image");
+    assert_eq!(listed[1]["name"], "plan.pdf");
+    assert!(
+        listed.iter().all(|a| a.get("file_id").is_none()),
+        "a file's own id stays private: {snap}"
+    );
+    let mut bodies = Vec::new();
+    for a in listed {
+        let url = a["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("/api/shares/{with}/attachments/")));
+        let resp = app.get(url, None).await;
+        assert_eq!(resp.status(), 200, "{url}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            a["media_type"].as_str().unwrap()
+        );
+        assert_eq!(resp.headers()["x-robots-tag"], "noindex, nofollow");
+        bodies.push(resp.bytes().await.unwrap().to_vec());
+    }
+    assert_eq!(
+        bodies[0],
+        chatgate::crypto::b64_decode(crate::files::PNG).unwrap()
+    );
+    assert_eq!(bodies[1], pdf);
+    let mine: Value = app
+        .get("/api/me/shares", Some(&user.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let flags: Vec<&Value> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["include_attachments"])
+        .collect();
+    assert_eq!(flags, [&json!(true), &json!(false)], "{mine}");
+
+    // An index the share does not have, and a revoked share: 404.
+    for path in [
+        format!("/api/shares/{with}/attachments/2"),
+        format!("/api/shares/{with}/attachments/x"),
+    ] {
+        assert_eq!(app.get(&path, None).await.status(), 404, "{path}");
+    }
+    let resp = app
+        .delete(&format!("/api/shares/{with}"), Some(&user.token))
+        .await;
+    assert_eq!(resp.status(), 204);
+    let resp = app
+        .get(&format!("/api/shares/{with}/attachments/1"), None)
+        .await;
+    assert_eq!(resp.status(), 404);
+}

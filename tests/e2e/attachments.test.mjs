@@ -153,6 +153,38 @@ test('a PDF dropped on the composer is uploaded, shown as a chip, sent as a docu
   assertClean(problems, 'drop a PDF');
 });
 
+test('a share link that includes attachments shows the images and the PDF to a stranger', async () => {
+  const { page, problems } = main;
+  // The conversation of the tests above: pictures and a PDF.
+  await page.getByRole('button', { name: 'Share', exact: true }).click();
+  await page.getByLabel('Include images and files').check();
+  await shot(page, 'attach-share-ask');
+  await page.getByRole('button', { name: 'Create link' }).click();
+  const url = await page.locator('#share-url').inputValue();
+  await page.getByRole('button', { name: 'Done' }).click();
+
+  const stranger = await newPage(env);
+  try {
+    await stranger.page.goto(url);
+    const pdf = stranger.page.locator('.share-messages a.file-chip', { hasText: 'report.pdf' });
+    await pdf.waitFor();
+    const images = stranger.page.locator('.share-messages img.msg-image');
+    await images.first().waitFor();
+    await stranger.page.waitForFunction(() => [...document.querySelectorAll('.share-messages img.msg-image')]
+      .every((el) => el.complete && el.naturalWidth > 0));
+    assert.ok(await images.count() >= 2, 'the picked and the pasted image');
+    const href = await pdf.getAttribute('href');
+    const resp = await stranger.page.request.get(href);
+    assert.equal(resp.status(), 200);
+    assert.match((await resp.body()).toString(), /^%PDF-1\.4/);
+    await shot(stranger.page, 'attach-share-page');
+    assertClean(stranger.problems, 'the share page with attachments');
+  } finally {
+    await stranger.context.close();
+  }
+  assertClean(problems, 'share with attachments');
+});
+
 test('a code block in a reply is highlighted, and its copy button copies the code', async () => {
   const { page, context, problems } = main;
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.base });

@@ -174,7 +174,7 @@ export function chatPage({ main, params, embed = null }) {
   const titleH = h('h1', { tabindex: '-1', class: 'chat-title', id: 'chat-title' }, 'New conversation');
   const renameBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => rename() }, 'Rename');
   const deleteBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small btn-danger-text', onclick: () => remove() }, 'Delete');
-  const shareBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && shareConversation(conv) }, 'Share');
+  const shareBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && shareConversation(conv, { hasAttachments: !!log.querySelector('.msg-images, .msg-files') }) }, 'Share');
   const exportBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => conv && exportConversation(conv) }, 'Export');
   const headActions = h('div', { class: 'chat-actions', hidden: true }, shareBtn, exportBtn, renameBtn, deleteBtn);
   const head = h('header', { class: 'chat-head' }, sidebarToggle, titleH, headActions, embed && embed.headEnd);

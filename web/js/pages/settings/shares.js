@@ -12,7 +12,7 @@ export function shareLinks(root, signal) {
       const rows = await listAll('/api/me/shares', { signal });
       replace(listBox, table([
         { label: 'Conversation', cell: (s) => h('a', { href: `/chat/${enc(s.conversation_id)}` }, s.title) },
-        { label: 'Messages', cell: (s) => String(s.message_count) },
+        { label: 'Messages', cell: (s) => (s.include_attachments ? `${s.message_count}, with attachments` : String(s.message_count)) },
         { label: 'Created', cell: (s) => timeEl(s.created_at) },
         { label: 'Link', cell: (s) => h('a', { href: s.url, target: '_blank', rel: 'noopener noreferrer' }, 'Open') },
         {
