@@ -252,6 +252,120 @@ test('presets: the picker lists them and choosing one sets up the conversation',
   assertClean(main.problems, 'presets');
 });
 
+test('model settings: set on a conversation, kept after a reload, in effect, and a refusal shown at its field', async () => {
+  const { page } = main;
+  const login = await apiCall(env, 'POST', '/api/auth/login', {
+    body: { email: user.email, password: user.password, refresh_token_in: 'body' },
+  });
+  const token = login.json.access_token;
+  const settingsBtn = page.getByRole('button', { name: 'Settings', exact: true });
+  const panel = page.locator('#conv-settings-panel');
+  const summary = page.locator('#conv-settings-summary');
+  const patched = () => page.waitForRequest((r) => r.method() === 'PATCH' && /\/api\/conversations\/[^/]+$/.test(r.url()));
+  const saved = () => page.waitForResponse((r) => r.request().method() === 'PATCH' && /\/api\/conversations\/[^/]+$/.test(r.url()));
+  await page.goto('/chat');
+  await page.locator('#model-select').selectOption('demo/echo');
+  await sendAndWatch(page, 'A conversation to tune.');
+  const id = new URL(page.url()).pathname.split('/').pop();
+
+  // Nothing set: the model's defaults, shown as empty fields.
+  await settingsBtn.click();
+  assert.equal(await settingsBtn.getAttribute('aria-expanded'), 'true');
+  assert.equal(await page.getByLabel('Temperature').inputValue(), '');
+  assert.equal(await page.getByLabel('Max output tokens').inputValue(), '');
+  assert.equal(await page.getByLabel('Reasoning effort').inputValue(), '');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'conv-temperature', 'the panel takes focus');
+  await page.getByLabel('Temperature').fill('0.3');
+  await page.getByLabel('Max output tokens').fill('64');
+  await shot(page, 'chat-settings');
+  const first = patched();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  assert.deepEqual(JSON.parse((await first).postData()), { temperature: 0.3, max_tokens: 64 }, 'only what changed is sent');
+  await panel.waitFor({ state: 'hidden' });
+  await summary.filter({ hasText: 'temp 0.3 · max 64 tokens' }).waitFor();
+  let got = await apiCall(env, 'GET', `/api/conversations/${id}`, { token });
+  assert.equal(got.json.temperature, 0.3);
+  assert.equal(got.json.max_tokens, 64);
+  assert.equal(got.json.reasoning_effort, null);
+
+  // Kept after a reload; Escape closes the panel, focus back on its button.
+  await page.reload();
+  await summary.filter({ hasText: 'temp 0.3 · max 64 tokens' }).waitFor();
+  await shot(page, 'chat-settings-summary');
+  await settingsBtn.click();
+  assert.equal(await page.getByLabel('Temperature').inputValue(), '0.3');
+  assert.equal(await page.getByLabel('Max output tokens').inputValue(), '64');
+  await page.keyboard.press('Escape');
+  await panel.waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'conv-settings');
+
+  // In effect: demo/echo's reply stops at 64 tokens ("You said: " and 62 words).
+  await sendAndWatch(page, Array.from({ length: 100 }, (_, i) => `tok${i}`).join(' '));
+  const reply = await assistantText(page);
+  assert.ok(reply.includes('tok61') && !reply.includes('tok62'), `cut at 64 tokens: ${reply}`);
+
+  // Emptied: cleared (null), the other setting left alone.
+  await settingsBtn.click();
+  await page.getByLabel('Max output tokens').fill('');
+  const clearing = patched();
+  await page.getByLabel('Max output tokens').press('Enter');
+  assert.deepEqual(JSON.parse((await clearing).postData()), { max_tokens: null });
+  await summary.filter({ hasText: /^temp 0\.3$/ }).waitFor();
+  got = await apiCall(env, 'GET', `/api/conversations/${id}`, { token });
+  assert.equal(got.json.max_tokens, null);
+  assert.equal(got.json.temperature, 0.3);
+
+  // Out of the server's range: its reason at the field, nothing changed.
+  await settingsBtn.click();
+  await page.getByLabel('Temperature').fill('2.5');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const tempErr = page.locator('#conv-temperature-err');
+  await tempErr.filter({ hasText: 'temperature must be from 0 to 2' }).waitFor();
+  assert.equal(await page.getByLabel('Temperature').getAttribute('aria-invalid'), 'true');
+  assert.equal((await apiCall(env, 'GET', `/api/conversations/${id}`, { token })).json.temperature, 0.3);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await summary.filter({ hasText: /^temp 0\.3$/ }).waitFor();
+
+  // On an Anthropic model (no key needed to set it up), a temperature above 1 is refused there.
+  const made = await apiCall(env, 'POST', '/api/conversations', { token, body: { title: 'Anthropic settings', model: 'anthropic/claude-haiku-4-5' } });
+  assert.equal(made.status, 201, JSON.stringify(made.json));
+  await page.goto(`/chat/${made.json.id}`);
+  await page.locator('#model-select').filter({ has: page.locator('option[value="anthropic/claude-haiku-4-5"]') }).waitFor();
+  assert.equal(await page.locator('#model-select').inputValue(), 'anthropic/claude-haiku-4-5');
+  await settingsBtn.click();
+  await page.getByLabel('Temperature').fill('1.5');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await tempErr.filter({ hasText: /Anthropic/ }).waitFor();
+  await shot(page, 'chat-settings-error');
+  await page.keyboard.press('Escape');
+  // On demo/echo 1.5 is fine; switching back to Anthropic then is refused at the temperature.
+  let change = saved();
+  await page.locator('#model-select').selectOption('demo/echo');
+  assert.equal((await change).status(), 200);
+  await settingsBtn.click();
+  await page.getByLabel('Temperature').fill('1.5');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await summary.filter({ hasText: /^temp 1\.5$/ }).waitFor();
+  change = saved();
+  await page.locator('#model-select').selectOption('anthropic/claude-haiku-4-5');
+  assert.equal((await change).status(), 400);
+  await tempErr.filter({ hasText: /Anthropic/ }).waitFor();
+  await panel.getByText('change or clear this setting to use anthropic/claude-haiku-4-5').waitFor();
+  assert.equal(await page.locator('#model-select').inputValue(), 'demo/echo', 'the model stays as it was');
+  // Cleared, the switch goes through.
+  await page.getByLabel('Temperature').fill('');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await panel.waitFor({ state: 'hidden' });
+  assert.equal(await summary.isVisible(), false, 'nothing set, no summary');
+  change = saved();
+  await page.locator('#model-select').selectOption('anthropic/claude-haiku-4-5');
+  assert.equal((await change).status(), 200);
+  got = await apiCall(env, 'GET', `/api/conversations/${made.json.id}`, { token });
+  assert.equal(got.json.model, 'anthropic/claude-haiku-4-5');
+  assert.equal(got.json.temperature, null);
+  assertClean(main.problems, 'model settings');
+});
+
 test('conversations: rename and delete', async () => {
   const { page } = main;
   await page.goto('/chat');
@@ -488,6 +602,10 @@ for (const colorScheme of ['light', 'dark']) {
     await check('chat-empty');
     await sendAndWatch(page, 'Accessibility **check** with a [link](https://example.com/) and `code`.');
     await check('chat');
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    await page.getByLabel('Temperature').waitFor();
+    await check('chat-settings');
+    await page.keyboard.press('Escape');
     await page.goto('/settings/security');
     await page.locator('.table').first().waitFor();
     await check('settings-security');

@@ -2,7 +2,7 @@
 import { auth } from './auth.js';
 
 export class ApiError extends Error {
-  constructor({ status = 0, code = 'error', title = '', detail = '', retryAfter = null } = {}) {
+  constructor({ status = 0, code = 'error', title = '', detail = '', retryAfter = null, param = null } = {}) {
     super(detail || title || `Request failed (${status})`);
     this.name = 'ApiError';
     this.status = status;
@@ -10,6 +10,8 @@ export class ApiError extends Error {
     this.title = title;
     this.detail = detail || title || `Request failed (${status})`;
     this.retryAfter = retryAfter;
+    // The request field a validation failure is about (`param` of either error shape).
+    this.param = param;
   }
 }
 
@@ -44,22 +46,25 @@ export async function errorFromResponse(res) {
   let detail = '';
   let code = '';
   let title = '';
+  let param = null;
   if (body && typeof body === 'object') {
     if (body.error && typeof body.error === 'object') {
       // OpenAI-shaped errors (/v1/*)
       detail = body.error.message || '';
       code = body.error.code || body.error.type || '';
+      param = typeof body.error.param === 'string' ? body.error.param : null;
     } else {
       detail = typeof body.detail === 'string' ? body.detail : '';
       code = body.code || '';
       title = body.title || '';
+      param = typeof body.param === 'string' ? body.param : null;
     }
   }
   if (!detail) detail = title || FALLBACK[res.status] || `Request failed (${res.status}).`;
   if (res.status === 429 && retryAfter && !/\d/.test(detail)) {
     detail = `${detail.replace(/\.?$/, '.')} Try again in ${fmtWait(retryAfter)}.`;
   }
-  return new ApiError({ status: res.status, code: code || String(res.status), title, detail, retryAfter });
+  return new ApiError({ status: res.status, code: code || String(res.status), title, detail, retryAfter, param });
 }
 
 function buildUrl(path, query) {

@@ -1,7 +1,8 @@
 // Chat: conversation list (infinite scroll), a conversation's history, the
 // streaming reply (fetch + SSE parser) with its reasoning, stop, resume after a
-// reload, rename, delete, the model and reasoning pickers, and images attached
-// to a message (picked, pasted or dropped).
+// reload, rename, delete, the model and reasoning pickers, the conversation's model
+// settings (./chat/settings.js), and images attached to a message (picked, pasted
+// or dropped).
 import { h, replace, clear, fmtRelative } from '../dom.js';
 import { api, request, itemsOf, enc } from '../api.js';
 import { readSSE } from '../sse.js';
@@ -17,6 +18,7 @@ import { shareConversation } from './chat/share.js';
 import { exportConversation } from './chat/export.js';
 import { branchControls, cutFrom } from './chat/branches.js';
 import { presetPicker, presetSettings } from './chat/presets.js';
+import { convSettings } from './chat/settings.js';
 
 const PAGE = 20;
 const HISTORY_PAGE = 50;
@@ -207,6 +209,7 @@ export function chatPage({ main, params, embed = null }) {
   const modelSelect = h('select', { id: 'model-select', class: 'input input-small' }, h('option', { value: 'demo/echo' }, 'demo/echo'));
   let pendingPreset = null; // a preset chosen before the conversation exists: its settings
   const presets = presetPicker((p) => applyPreset(p));
+  const modelSettings = convSettings({ getConv: () => conv, onSaved: (c) => { conv = c; } });
   let storedEffort = '';
   try { storedEffort = localStorage.getItem(EFFORT_KEY) || ''; } catch { /* storage blocked */ }
   const effortSelect = h('select', {
@@ -230,8 +233,10 @@ export function chatPage({ main, params, embed = null }) {
     pendingList,
     textarea,
     fileInput,
+    modelSettings.panel,
     h('div', { class: 'composer-bar' },
       h('div', { class: 'model-pick' }, h('label', { for: 'model-select' }, 'Model'), modelSelect),
+      modelSettings.button,
       presets.el,
       h('div', { class: 'model-pick' }, h('label', { for: 'effort-select' }, 'Reasoning'), effortSelect),
       attachBtn,
@@ -361,9 +366,11 @@ export function chatPage({ main, params, embed = null }) {
     const model = modelSelect.value;
     try {
       conv = await api.patch(`/api/conversations/${enc(conv.id)}`, { model });
+      modelSettings.set(conv);
       announce(`Model changed to ${model}`);
     } catch (e) {
-      toast(e.detail, 'error');
+      // A setting the new model does not take is shown at that setting.
+      if (!modelSettings.refused(e, model)) toast(e.detail, 'error');
       modelSelect.value = conv.model;
     }
   });
@@ -375,6 +382,7 @@ export function chatPage({ main, params, embed = null }) {
     if (!conv) { pendingPreset = settings; announce(`Preset ${p.name} chosen`); return; }
     try {
       conv = await api.patch(`/api/conversations/${enc(conv.id)}`, settings);
+      modelSettings.set(conv);
       announce(`Preset ${p.name} applied`);
     } catch (e) {
       toast(e.detail, 'error');
@@ -761,6 +769,7 @@ export function chatPage({ main, params, embed = null }) {
         pendingPreset = null;
         if (token !== loadToken) { active = null; setStreaming(false); return; }
         conv = c;
+        modelSettings.set(c);
         setUrl(convHref(c.id));
         upsertConv(c, { toTop: true });
         for (const it of convItems.values()) markCurrent(it);
@@ -940,6 +949,7 @@ export function chatPage({ main, params, embed = null }) {
       titleH.textContent = 'New conversation';
       document.title = 'New conversation · chatgate';
       headActions.hidden = true;
+      modelSettings.set(null);
       for (const it of convItems.values()) markCurrent(it);
       await loadModels();
       // Not when embedded: focus in an iframe would scroll the embedding page to it.
@@ -950,6 +960,7 @@ export function chatPage({ main, params, embed = null }) {
     resetMessages();
     emptyState.hidden = true;
     headActions.hidden = true;
+    modelSettings.set(null);
     titleH.textContent = 'Loading…';
     const loading = h('div', { class: 'center-pad' }, spinner('Loading conversation…'));
     log.append(loading);
@@ -960,6 +971,7 @@ export function chatPage({ main, params, embed = null }) {
       ]);
       if (token !== loadToken) return;
       conv = c;
+      modelSettings.set(c);
       loading.remove();
       showConvHeader();
       for (const it of convItems.values()) markCurrent(it);
