@@ -31,29 +31,29 @@ struct CreateShare {
     include_attachments: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct SharedMessage {
     role: String,
     content: String,
     model: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     attachments: Vec<SharedAttachment>,
 }
 
 /// What a link shows of an attachment: never the file's own id, only its place in the link.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct SharedAttachment {
     #[serde(rename = "type")]
     kind: String,
     media_type: String,
     size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Its bytes, for anyone with the link (a path on this origin).
     url: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Snapshot {
     title: String,
     messages: Vec<SharedMessage>,
@@ -137,6 +137,7 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             "the conversation has no message to share yet",
         ));
     }
+    let count = messages.len();
     let snapshot = serde_json::to_string(&Snapshot {
         title: conv.title.clone(),
         messages,
@@ -148,7 +149,6 @@ pub async fn create(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
             "the conversation up to there is over 1 MiB of text: share it up to an earlier message",
         ));
     }
-    let count = serde_json::from_str::<Snapshot>(&snapshot)?.messages.len();
     shares::insert(
         &ctx.db()?,
         &shares::NewShare {

@@ -17,17 +17,21 @@ async fn import(app: &TestApp, user: &User, body: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The newest page of a conversation's current branch, newest first.
+async fn page(app: &TestApp, user: &User, id: &str) -> Value {
+    app.get(
+        &format!("/api/conversations/{id}/messages?limit=100"),
+        Some(&user.token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// `(role, content)` of a conversation's messages, oldest first.
 async fn history(app: &TestApp, user: &User, id: &str) -> Vec<(String, String)> {
-    let page: Value = app
-        .get(
-            &format!("/api/conversations/{id}/messages?limit=100"),
-            Some(&user.token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = page(app, user, id).await;
     let mut items: Vec<(String, String)> = page["items"]
         .as_array()
         .unwrap()
@@ -85,15 +89,7 @@ async fn a_branched_chatgpt_export_imports_its_tree_at_the_branch_last_seen_and_
         ]
     );
     // The other edit of the second question is there too, one arrow away.
-    let page: Value = app
-        .get(
-            &format!("/api/conversations/{id}/messages?limit=100"),
-            Some(&user.token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = page(&app, &user, id).await;
     let spicy = &page["items"][1];
     assert_eq!(spicy["content"], "Make it a spicy one, please.");
     assert_eq!(spicy["sibling_count"], 2, "{page}");
