@@ -1,14 +1,74 @@
-//! `text/event-stream` responses: fed by a channel of ready-made frames (`sse_response`), or
-//! written frame by frame into the runtime's own stream (`sse_sink`).
-
-use std::cell::Cell;
-use std::rc::Rc;
+//! `text/event-stream` bodies, crossed between the runtime's streams and the wasm once per
+//! network chunk: a provider's body is read by a small JavaScript loop that hands each chunk
+//! to one synchronous Rust call (`pump`), and a response is written frame by frame into the
+//! runtime's own stream (`sse_sink`), or fed by a channel of ready-made frames
+//! (`sse_response`).
+//!
+//! The loop is in JavaScript because awaiting each read from Rust costs, per chunk, a
+//! promise wrapped in a wasm future (two closures made and dropped), a wake of the futures
+//! executor (a microtask) and a poll: about as much CPU as the rest of a frame's work. An
+//! `await` inside JavaScript costs none of that.
 
 use futures::StreamExt;
 use wasm_bindgen::prelude::*;
+use worker::wasm_bindgen_futures;
 use worker::{js_sys, web_sys, Headers, Response, ResponseBody};
 
 use crate::error::{ApiError, ApiResult};
+
+#[wasm_bindgen(inline_js = r#"
+export async function pump(body, feed) {
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return true;
+    if (!feed(value)) {
+      reader.cancel().catch(() => {});
+      return false;
+    }
+  }
+}
+
+export class Sink {
+  constructor(writer) {
+    this.writer = writer;
+    this.gone = false;
+    this.refused = () => { this.gone = true; };
+  }
+  send(bytes) {
+    if (this.gone || this.writer.desiredSize === null) return false;
+    this.writer.write(bytes.slice()).catch(this.refused);
+    return true;
+  }
+  close() {
+    this.writer.close().catch(this.refused);
+  }
+}
+"#)]
+extern "C" {
+    /// Reads `body` to its end, calling `feed` with each chunk; resolves to true at the end,
+    /// false once `feed` answered false (the body is then cancelled), and rejects when the
+    /// body breaks.
+    #[wasm_bindgen(js_name = pump)]
+    fn js_pump(
+        body: &web_sys::ReadableStream,
+        feed: &Closure<dyn FnMut(js_sys::Uint8Array) -> bool>,
+    ) -> js_sys::Promise;
+
+    /// The writing end of a response body: each `send` is one call, copies the bytes out of
+    /// the wasm memory and queues them; a refused write (the client went away) makes every
+    /// later `send` answer false.
+    type Sink;
+
+    #[wasm_bindgen(constructor)]
+    fn new(writer: web_sys::WritableStreamDefaultWriter) -> Sink;
+
+    #[wasm_bindgen(method)]
+    fn send(this: &Sink, bytes: &[u8]) -> bool;
+
+    #[wasm_bindgen(method)]
+    fn close(this: &Sink);
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -21,34 +81,53 @@ extern "C" {
     fn new() -> Result<IdentityTransformStream, JsValue>;
 }
 
+/// How a body read by `pump` ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pumped {
+    /// The body ended.
+    Ended,
+    /// `feed` said stop; the body was cancelled.
+    Stopped,
+    /// The body broke (the connection was lost).
+    Broken,
+}
+
+/// Reads a byte stream to its end, handing each chunk to `feed` (true: go on).
+pub async fn pump(
+    body: &web_sys::ReadableStream,
+    mut feed: impl FnMut(&[u8]) -> bool + 'static,
+) -> Pumped {
+    let mut buf = Vec::new();
+    let closure = Closure::new(move |chunk: js_sys::Uint8Array| {
+        buf.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut buf);
+        feed(&buf)
+    });
+    let ended = wasm_bindgen_futures::JsFuture::from(js_pump(body, &closure)).await;
+    match ended {
+        Ok(v) if v.as_bool() == Some(true) => Pumped::Ended,
+        Ok(_) => Pumped::Stopped,
+        Err(_) => Pumped::Broken,
+    }
+}
+
 /// The writing end of a `text/event-stream` response (`sse_sink`): the task that makes the
 /// reply writes each frame into the runtime's own stream as it is ready. Unlike a response
 /// fed by a Rust stream (`sse_response`), which the runtime pulls from (a promise and a wasm
 /// future per frame), a write is one call. Only for a reply written within the request that
 /// made it: workerd ties a native stream to its request.
-pub struct SseSink {
-    writer: web_sys::WritableStreamDefaultWriter,
-    /// Set when a write is refused: the client went away.
-    gone: Rc<Cell<bool>>,
-    /// Catches a write's refusal and sets `gone`, which the next `send` tells.
-    refused: Closure<dyn FnMut(JsValue)>,
-}
+pub struct SseSink(Sink);
 
 impl SseSink {
     /// Queues a frame; false once the client has gone (a write was refused, or the stream
     /// is errored).
     pub fn send(&self, frame: &str) -> bool {
-        if self.gone.get() || !matches!(self.writer.desired_size(), Ok(Some(_))) {
-            return false;
-        }
-        let bytes = js_sys::Uint8Array::from(frame.as_bytes());
-        let _ = self.writer.write_with_chunk(&bytes).catch(&self.refused);
-        true
+        self.0.send(frame.as_bytes())
     }
 
     /// Ends the response after what was queued.
     pub fn close(self) {
-        let _ = self.writer.close().catch(&self.refused);
+        self.0.close();
     }
 }
 
@@ -61,14 +140,7 @@ pub fn sse_sink() -> ApiResult<(Response, SseSink)> {
         .map_err(|e| ApiError::internal(format!("{e:?}")))?;
     let resp =
         Response::from_body(ResponseBody::Stream(pair.readable()))?.with_headers(sse_headers()?);
-    let gone = Rc::new(Cell::new(false));
-    let flag = gone.clone();
-    let sink = SseSink {
-        writer,
-        gone,
-        refused: Closure::new(move |_: JsValue| flag.set(true)),
-    };
-    Ok((resp, sink))
+    Ok((resp, SseSink(Sink::new(writer))))
 }
 
 fn sse_headers() -> ApiResult<Headers> {

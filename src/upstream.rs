@@ -1,14 +1,17 @@
 //! Calling a provider from the Worker: the HTTP request, its failure mapping, and the
 //! stream of neutral chunks read from its body. Shared by chat replies and /v1.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
-use futures::StreamExt;
-use worker::{AbortSignal, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::web_sys::ReadableStream;
+use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
 use crate::error::{ApiError, ApiResult};
 use crate::providers::signature::Tagger;
-use crate::providers::sse::SseDecoder;
+use crate::providers::sse::{SseDecoder, SseError, SseEvent};
+use crate::sse::{self, Pumped};
 use crate::providers::{
     self, ChatRequest, Chunk, ProviderKind, StreamMapper, UpstreamError, UpstreamErrorKind,
 };
@@ -73,65 +76,52 @@ pub async fn send(
     ))
 }
 
-/// A provider's streaming body as neutral chunks.
-pub struct ChunkStream {
-    body: ByteStream,
+/// A provider's event stream, decoded into neutral chunks.
+struct Decoding {
     decoder: SseDecoder,
     mapper: Box<dyn StreamMapper>,
-    queue: VecDeque<Chunk>,
-    ended: bool,
 }
 
-impl ChunkStream {
-    pub fn new(kind: ProviderKind, resp: &mut Response) -> ApiResult<ChunkStream> {
-        Ok(ChunkStream {
-            body: resp.stream()?,
-            decoder: SseDecoder::new(),
-            mapper: providers::stream_mapper(kind),
-            queue: VecDeque::new(),
-            ended: false,
-        })
+impl Decoding {
+    /// Decodes the next bytes, handing each non-empty chunk to `on_chunk`: false once it
+    /// said stop.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        on_chunk: &mut impl FnMut(Chunk) -> bool,
+    ) -> Result<bool, UpstreamError> {
+        let events = self.decoder.feed(bytes).map_err(unreadable)?;
+        self.deliver(&events, on_chunk)
     }
 
-    /// The next non-empty chunk; `Ok(None)` at a proper end; an error when the stream
-    /// breaks, is unreadable, or ends without its terminal event.
-    pub async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
-        loop {
-            if let Some(c) = self.queue.pop_front() {
-                return Ok(Some(c));
-            }
-            if self.ended {
-                return Ok(None);
-            }
-            let events = match self.body.next().await {
-                Some(Ok(bytes)) => self.decoder.feed(&bytes),
-                Some(Err(_)) => {
-                    return Err(UpstreamError::new(
-                        UpstreamErrorKind::Server,
-                        0,
-                        "the connection to the provider was lost",
-                    ))
+    /// The end of the body: what it held last, then the check that the stream ended
+    /// properly (with its terminal event).
+    fn end(&mut self, on_chunk: &mut impl FnMut(Chunk) -> bool) -> Result<(), UpstreamError> {
+        let events = self.decoder.finish().map_err(unreadable)?;
+        if self.deliver(&events, on_chunk)? {
+            self.mapper.finish()?;
+        }
+        Ok(())
+    }
+
+    fn deliver(
+        &mut self,
+        events: &[SseEvent],
+        on_chunk: &mut impl FnMut(Chunk) -> bool,
+    ) -> Result<bool, UpstreamError> {
+        for ev in events {
+            for chunk in self.mapper.on_event(ev)? {
+                if !chunk.is_empty() && !on_chunk(chunk) {
+                    return Ok(false);
                 }
-                None => {
-                    self.ended = true;
-                    self.decoder.finish()
-                }
-            };
-            let events =
-                events.map_err(|e| UpstreamError::protocol(format!("unreadable stream: {e}")))?;
-            for ev in &events {
-                self.queue.extend(
-                    self.mapper
-                        .on_event(ev)?
-                        .into_iter()
-                        .filter(|c| !c.is_empty()),
-                );
-            }
-            if self.ended && self.queue.is_empty() {
-                self.mapper.finish()?;
             }
         }
+        Ok(true)
     }
+}
+
+fn unreadable(e: SseError) -> UpstreamError {
+    UpstreamError::protocol(format!("unreadable stream: {e}"))
 }
 
 /// A streamed reply's chunks, with their signatures tagged by the provider that made them
@@ -142,13 +132,16 @@ pub struct ReplySource {
 }
 
 /// Where the chunks come from: the built-in demo model, paced like a real one, or a
-/// provider's stream.
+/// provider's event stream.
 enum From {
     Demo {
         chunks: VecDeque<Chunk>,
         delay_ms: u32,
     },
-    Upstream(ChunkStream),
+    Upstream {
+        body: ReadableStream,
+        decoding: Decoding,
+    },
 }
 
 impl ReplySource {
@@ -168,10 +161,20 @@ impl ReplySource {
                 delay_ms: demo_delay_ms,
             },
             (kind, Some(key)) => {
-                let mut resp = send(kind, base_url, key, req, Some(signal))
+                let resp = send(kind, base_url, key, req, Some(signal))
                     .await
                     .map_err(|e| api_error(&e))?;
-                From::Upstream(ChunkStream::new(kind, &mut resp)?)
+                let ResponseBody::Stream(body) = resp.body() else {
+                    let e = UpstreamError::protocol(format!("{kind} answered with no body"));
+                    return Err(api_error(&e));
+                };
+                From::Upstream {
+                    body: body.clone(),
+                    decoding: Decoding {
+                        decoder: SseDecoder::new(),
+                        mapper: providers::stream_mapper(kind),
+                    },
+                }
             }
             (kind, None) => return Err(ApiError::NoProviderKey(kind.as_str())),
         };
@@ -181,26 +184,63 @@ impl ReplySource {
         })
     }
 
-    pub async fn next(&mut self) -> Result<Option<Chunk>, UpstreamError> {
-        let mut next = match &mut self.from {
-            From::Demo { chunks, delay_ms } => {
-                let next = chunks.pop_front();
-                // Every piece the model "writes" (text, reasoning, tool arguments) is paced.
-                let written = next.as_ref().is_some_and(|c| {
-                    c.usage.is_none() && c.finish_reason.is_none() && !c.is_empty()
-                });
-                if written && *delay_ms > 0 {
-                    worker::Delay::from(std::time::Duration::from_millis(u64::from(*delay_ms)))
-                        .await;
-                }
-                next
-            }
-            From::Upstream(stream) => stream.next().await?,
+    /// Hands each chunk to `on_chunk` as it comes, until the reply ends or `on_chunk` says
+    /// stop (false): `Ok` then, an error when the stream breaks, is unreadable, or ends
+    /// without its terminal event. A provider's body is read in JavaScript, one call into
+    /// the wasm per network chunk (`sse::pump`); `on_chunk` runs within that call.
+    pub async fn run(
+        self,
+        on_chunk: impl FnMut(Chunk) -> bool + 'static,
+    ) -> Result<(), UpstreamError> {
+        let ReplySource { from, mut tagger } = self;
+        let mut on_chunk = on_chunk;
+        let mut tagged = move |mut chunk: Chunk| {
+            tagger.chunk(&mut chunk);
+            on_chunk(chunk)
         };
-        if let Some(chunk) = &mut next {
-            self.tagger.chunk(chunk);
+        match from {
+            From::Demo { chunks, delay_ms } => {
+                for chunk in chunks {
+                    // Every piece the model "writes" (text, reasoning, tool arguments) is paced.
+                    let written = chunk.usage.is_none()
+                        && chunk.finish_reason.is_none()
+                        && !chunk.is_empty();
+                    if written && delay_ms > 0 {
+                        let pause = std::time::Duration::from_millis(u64::from(delay_ms));
+                        worker::Delay::from(pause).await;
+                    }
+                    if !tagged(chunk) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            From::Upstream { body, decoding } => {
+                let state = Rc::new(RefCell::new((decoding, tagged, None::<UpstreamError>)));
+                let inner = state.clone();
+                let pumped = sse::pump(&body, move |bytes| {
+                    let (decoding, tagged, failed) = &mut *inner.borrow_mut();
+                    decoding.feed(bytes, tagged).unwrap_or_else(|e| {
+                        *failed = Some(e);
+                        false
+                    })
+                })
+                .await;
+                let (decoding, tagged, failed) = &mut *state.borrow_mut();
+                if let Some(e) = failed.take() {
+                    return Err(e);
+                }
+                match pumped {
+                    Pumped::Ended => decoding.end(tagged),
+                    Pumped::Stopped => Ok(()),
+                    Pumped::Broken => Err(UpstreamError::new(
+                        UpstreamErrorKind::Server,
+                        0,
+                        "the connection to the provider was lost",
+                    )),
+                }
+            }
         }
-        Ok(next)
     }
 }
 

@@ -7,6 +7,7 @@
 //! event (`message.completed` or `error`) is that length + 1. So `Last-Event-ID: n` means
 //! "I have the first n bytes", and a resumed reader is sent exactly the rest.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::{mpsc, oneshot};
@@ -24,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{self, Meter};
 use crate::providers::sse::encode_event;
 use crate::providers::{
-    Block, ChatRequest, Effort, Media, Message, ProviderKind, ReasoningRequest, Role,
+    Block, ChatRequest, Chunk, Effort, Media, Message, ProviderKind, ReasoningRequest, Role,
     UpstreamError, Usage,
 };
 use crate::upstream::{self, sse_response, ReplySource};
@@ -607,91 +608,27 @@ fn broadcast(shared: &Shared, f: &str) {
 
 async fn pump(
     shared: Rc<Shared>,
-    mut source: ReplySource,
+    source: ReplySource,
     assistant_id: String,
     ready: oneshot::Sender<Result<(), UpstreamError>>,
 ) {
-    let mut ready = Some(ready);
-    let mut finish_reason: Option<String> = None;
-    let outcome: Result<(), UpstreamError> = loop {
-        // Aborted, or the conversation deleted (this reply is no longer the one in flight).
-        let in_flight = shared
-            .live
-            .borrow()
-            .as_ref()
-            .is_some_and(|l| l.message_id == assistant_id && !l.aborted);
-        if !in_flight {
-            break Ok(());
-        }
-        match source.next().await {
-            Ok(Some(chunk)) => {
-                if let Some(r) = &chunk.finish_reason {
-                    finish_reason = Some(r.as_str().to_string());
-                }
-                let (frames, flush) = {
-                    let mut live = shared.live.borrow_mut();
-                    let Some(live) = live.as_mut().filter(|l| l.message_id == assistant_id) else {
-                        return;
-                    };
-                    if chunk.usage.is_some() {
-                        live.usage = chunk.usage;
-                    }
-                    // Reasoning first: a chunk's reasoning comes before its text.
-                    let mut frames = Vec::new();
-                    if let Some(d) = &chunk.reasoning {
-                        let at = live.content.len();
-                        thoughts::apply(&mut live.thoughts, d, at);
-                        if !d.text.is_empty() {
-                            let data = json!({ "text": d.text });
-                            frames.push(frame(live.log_len(), "reasoning", &data));
-                        }
-                    }
-                    if !chunk.text.is_empty() {
-                        live.content.push_str(&chunk.text);
-                        let data = json!({ "text": chunk.text });
-                        frames.push(frame(live.log_len(), "delta", &data));
-                    }
-                    if frames.is_empty() {
-                        continue;
-                    }
-                    let now = now_ms();
-                    let flush = now - live.last_flush >= FLUSH_INTERVAL_MS;
-                    if flush {
-                        live.last_flush = now;
-                    }
-                    live.started = true;
-                    let flush =
-                        flush.then(|| (live.content.clone(), thoughts::to_json(&live.thoughts)));
-                    (frames, flush)
-                };
-                if let Some((text, reasoning)) = flush {
-                    let _ = sql_exec(
-                        &shared,
-                        "UPDATE messages SET content = ?, reasoning = ?, updated_at = ? WHERE id = ?",
-                        vec![
-                            text.into(),
-                            reasoning.map_or(SqlStorageValue::Null, SqlStorageValue::from),
-                            now_ms().into(),
-                            assistant_id.as_str().into(),
-                        ],
-                    );
-                }
-                for f in &frames {
-                    broadcast(&shared, f);
-                }
-                // The response goes out with its first delta already queued, so headers and
-                // the first token leave together.
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Ok(()));
-                }
-            }
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        }
+    let streaming = Rc::new(RefCell::new(Streaming {
+        shared: shared.clone(),
+        assistant_id: assistant_id.clone(),
+        ready: Some(ready),
+        finish_reason: None,
+    }));
+    let inner = streaming.clone();
+    let outcome = source
+        .run(move |chunk| inner.borrow_mut().on_chunk(&chunk))
+        .await;
+    let (ready, finish_reason) = {
+        let mut s = streaming.borrow_mut();
+        (s.ready.take(), s.finish_reason.take())
     };
     // Ended before the first token: the sender answers with an HTTP error instead (for a
     // stop, the sender tells why once `ready` is dropped unanswered).
-    if let Some(r) = ready.take() {
+    if let Some(r) = ready {
         match outcome {
             Err(e) => {
                 let _ = r.send(Err(e));
@@ -707,6 +644,87 @@ async fn pump(
         }
     }
     finish(&shared, &assistant_id, outcome, finish_reason).await;
+}
+
+/// A reply being pumped: each chunk is applied to the reply in flight, saved at most once
+/// a second, and sent to every reader.
+struct Streaming {
+    shared: Rc<Shared>,
+    assistant_id: String,
+    /// Told once the first token is out (or why none came).
+    ready: Option<oneshot::Sender<Result<(), UpstreamError>>>,
+    finish_reason: Option<String>,
+}
+
+impl Streaming {
+    /// Applies a chunk; false once the reply is no longer the one in flight (aborted, or its
+    /// conversation deleted).
+    fn on_chunk(&mut self, chunk: &Chunk) -> bool {
+        let shared = &self.shared;
+        let assistant_id = self.assistant_id.as_str();
+        if let Some(r) = &chunk.finish_reason {
+            self.finish_reason = Some(r.as_str().to_string());
+        }
+        let (frames, flush) = {
+            let mut live = shared.live.borrow_mut();
+            let Some(live) = live
+                .as_mut()
+                .filter(|l| l.message_id == assistant_id && !l.aborted)
+            else {
+                return false;
+            };
+            if chunk.usage.is_some() {
+                live.usage = chunk.usage;
+            }
+            // Reasoning first: a chunk's reasoning comes before its text.
+            let mut frames = Vec::new();
+            if let Some(d) = &chunk.reasoning {
+                let at = live.content.len();
+                thoughts::apply(&mut live.thoughts, d, at);
+                if !d.text.is_empty() {
+                    let data = json!({ "text": d.text });
+                    frames.push(frame(live.log_len(), "reasoning", &data));
+                }
+            }
+            if !chunk.text.is_empty() {
+                live.content.push_str(&chunk.text);
+                let data = json!({ "text": chunk.text });
+                frames.push(frame(live.log_len(), "delta", &data));
+            }
+            if frames.is_empty() {
+                return true;
+            }
+            let now = now_ms();
+            let flush = now - live.last_flush >= FLUSH_INTERVAL_MS;
+            if flush {
+                live.last_flush = now;
+            }
+            live.started = true;
+            let flush = flush.then(|| (live.content.clone(), thoughts::to_json(&live.thoughts)));
+            (frames, flush)
+        };
+        if let Some((text, reasoning)) = flush {
+            let _ = sql_exec(
+                shared,
+                "UPDATE messages SET content = ?, reasoning = ?, updated_at = ? WHERE id = ?",
+                vec![
+                    text.into(),
+                    reasoning.map_or(SqlStorageValue::Null, SqlStorageValue::from),
+                    now_ms().into(),
+                    assistant_id.into(),
+                ],
+            );
+        }
+        for f in &frames {
+            broadcast(shared, f);
+        }
+        // The response goes out with its first delta already queued, so headers and the
+        // first token leave together.
+        if let Some(r) = self.ready.take() {
+            let _ = r.send(Ok(()));
+        }
+        true
+    }
 }
 
 /// Stores the reply's final state, tells every reader, records usage and settles the

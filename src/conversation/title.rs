@@ -5,6 +5,9 @@
 //! meanwhile wins), then sent to the reply's readers as `event: title` (`{title}`).
 
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use worker::{AbortController, Env};
 
 use crate::gateway::{self, Admitted};
@@ -80,7 +83,7 @@ pub async fn generate(env: &Env, cmd: &TitleCommand, first_message: &str) -> Opt
         }
     };
     let controller = AbortController::default();
-    let mut source = match cmd.call.open(&request, &controller.signal()).await {
+    let source = match cmd.call.open(&request, &controller.signal()).await {
         Ok(s) => s,
         Err(e) => {
             log("title call failed", &e.to_string());
@@ -88,24 +91,23 @@ pub async fn generate(env: &Env, cmd: &TitleCommand, first_message: &str) -> Opt
             return None;
         }
     };
-    let (mut text, mut usage, mut complete): (String, Option<Usage>, bool) =
-        (String::new(), None, true);
-    loop {
-        match source.next().await {
-            Ok(Some(chunk)) => {
-                text.push_str(&chunk.text);
-                if chunk.usage.is_some() {
-                    usage = chunk.usage;
-                }
+    let got: Rc<RefCell<(String, Option<Usage>)>> = Rc::default();
+    let into = got.clone();
+    let outcome = source
+        .run(move |chunk| {
+            let (text, usage) = &mut *into.borrow_mut();
+            text.push_str(&chunk.text);
+            if chunk.usage.is_some() {
+                *usage = chunk.usage;
             }
-            Ok(None) => break,
-            Err(e) => {
-                log("title stream failed", &e.message);
-                complete = false;
-                break;
-            }
-        }
+            true
+        })
+        .await;
+    if let Err(e) = &outcome {
+        log("title stream failed", &e.message);
     }
+    let complete = outcome.is_ok();
+    let (text, usage) = got.take();
     let used = meter.usage(usage, &text, complete);
     meter.record(env, used).await;
     if complete {

@@ -22,6 +22,9 @@ pub mod media;
 
 pub use admission::{admit_and_prepare, forget_org};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{AbortController, AbortSignal, D1Database, Env, Response};
@@ -422,24 +425,15 @@ async fn stream<R: Render>(
     call: Admitted,
     meter: Meter,
     req: ChatRequest,
-    mut render: R,
+    render: R,
     answer: Answer,
 ) {
     let controller = AbortController::default();
-    let signal = controller.signal();
-    let mut source = match call.open(&req, &signal).await {
+    let source = match call.open(&req, &controller.signal()).await {
         Ok(s) => s,
         Err(e) => {
             meter.release(&env).await;
             let _ = answer.send(Err(e));
-            return;
-        }
-    };
-    let first = match source.next().await {
-        Ok(first) => first,
-        Err(e) => {
-            meter.release(&env).await;
-            let _ = answer.send(Err(upstream::api_error(&e)));
             return;
         }
     };
@@ -451,33 +445,42 @@ async fn stream<R: Render>(
             return;
         }
     };
-    // Answered once the first frames are queued (or at the end, for an empty reply).
-    let mut pending = Some((answer, resp));
-    let mut reply = Completion::default();
-    let mut seen_usage: Option<Usage> = None;
-    let mut client_gone = false;
-    let mut next = first;
-    let outcome: Result<(), UpstreamError> = loop {
-        let Some(chunk) = next else { break Ok(()) };
-        reply.push(&chunk);
-        seen_usage = chunk.usage.or(seen_usage);
-        client_gone = !render.chunk(&chunk).iter().all(|f| sink.send(f));
-        // The response goes out with its first frames already queued, so the headers and
-        // the first token leave together rather than as two small writes. If the handler is
-        // gone, the response went with it: a later send tells.
-        if let Some((answer, resp)) = pending.take() {
-            drop(answer.send(Ok(resp)));
-        }
-        if client_gone {
-            controller.abort();
-            break Ok(());
-        }
-        next = match source.next().await {
-            Ok(c) => c,
-            Err(e) => break Err(e),
-        };
+    let relay = Rc::new(RefCell::new(Relay {
+        render,
+        sink,
+        pending: Some((answer, resp)),
+        reply: Completion::default(),
+        seen_usage: None,
+        client_gone: false,
+    }));
+    let inner = relay.clone();
+    let outcome = source
+        .run(move |chunk| inner.borrow_mut().on_chunk(&chunk))
+        .await;
+    let Ok(relay) = Rc::try_unwrap(relay).map(RefCell::into_inner) else {
+        // `run` has returned, and with it the only other holder.
+        return;
     };
-    drop(source);
+    let Relay {
+        mut render,
+        sink,
+        pending,
+        reply,
+        seen_usage,
+        client_gone,
+    } = relay;
+    if client_gone {
+        controller.abort();
+    }
+    let pending = match (pending, &outcome) {
+        (Some((answer, _)), Err(e)) => {
+            // Failed before the first chunk: a real HTTP error, and nothing is billed.
+            meter.release(&env).await;
+            let _ = answer.send(Err(upstream::api_error(e)));
+            return;
+        }
+        (pending, _) => pending,
+    };
     let complete = outcome.is_ok() && !client_gone;
     let used = meter.usage(seen_usage, &received_text(&reply), complete);
     if !client_gone {
@@ -490,12 +493,40 @@ async fn stream<R: Render>(
         }
     }
     // An empty reply (no chunk at all) is answered here, with its closing frames queued.
-    if let Some((answer, resp)) = pending.take() {
+    if let Some((answer, resp)) = pending {
         let _ = answer.send(Ok(resp));
     }
     // Closing the stream ends the response before the bookkeeping.
     sink.close();
     meter.record(&env, used).await;
+}
+
+/// A streamed reply on its way to the client: what was received so far, and the client's
+/// stream, answered (the 200 committed) with the first chunk.
+struct Relay<R> {
+    render: R,
+    sink: crate::sse::SseSink,
+    pending: Option<(Answer, Response)>,
+    reply: Completion,
+    seen_usage: Option<Usage>,
+    client_gone: bool,
+}
+
+impl<R: Render> Relay<R> {
+    /// Sends a chunk on; false once the client has gone.
+    fn on_chunk(&mut self, chunk: &Chunk) -> bool {
+        self.reply.push(chunk);
+        self.seen_usage = chunk.usage.or(self.seen_usage);
+        let sink = &self.sink;
+        self.client_gone = !self.render.chunk(chunk).iter().all(|f| sink.send(f));
+        // The response goes out with its first frames already queued, so the headers and
+        // the first token leave together rather than as two small writes. If the handler is
+        // gone, the response went with it: a later send tells.
+        if let Some((answer, resp)) = self.pending.take() {
+            drop(answer.send(Ok(resp)));
+        }
+        !self.client_gone
+    }
 }
 
 #[cfg(test)]
