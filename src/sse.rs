@@ -37,11 +37,20 @@ export class Sink {
   }
   send(bytes) {
     if (this.gone || this.writer.desiredSize === null) return false;
-    this.writer.write(bytes.slice()).catch(this.refused);
-    return true;
+    try {
+      this.writer.write(bytes.slice()).catch(this.refused);
+      return true;
+    } catch {
+      this.gone = true;
+      return false;
+    }
   }
   close() {
-    this.writer.close().catch(this.refused);
+    if (this.gone) return;
+    this.gone = true;
+    try {
+      this.writer.close().catch(() => {});
+    } catch {}
   }
 }
 "#)]
@@ -57,7 +66,8 @@ extern "C" {
 
     /// The writing end of a response body: each `send` is one call, copies the bytes out of
     /// the wasm memory and queues them; a refused write (the client went away) makes every
-    /// later `send` answer false.
+    /// later `send` answer false. Neither throws: a write or close the runtime refuses at
+    /// once (from another request's context, say) counts as the client gone.
     type Sink;
 
     #[wasm_bindgen(constructor)]
@@ -115,7 +125,7 @@ pub async fn pump(
 /// reply writes each frame into the runtime's own stream as it is ready. Unlike a response
 /// fed by a Rust stream (`sse_response`), which the runtime pulls from (a promise and a wasm
 /// future per frame), a write is one call. Only for a reply written within the request that
-/// made it: workerd ties a native stream to its request.
+/// made it: workerd ties a native stream to its request. Dropping it ends the response.
 pub struct SseSink(Sink);
 
 impl SseSink {
@@ -125,8 +135,12 @@ impl SseSink {
         self.0.send(frame.as_bytes())
     }
 
-    /// Ends the response after what was queued.
-    pub fn close(self) {
+    /// Ends the response after what was queued (as dropping the sink does).
+    pub fn close(self) {}
+}
+
+impl Drop for SseSink {
+    fn drop(&mut self) {
         self.0.close();
     }
 }

@@ -28,6 +28,7 @@ use crate::providers::{
     Block, ChatRequest, Chunk, Effort, Media, Message, ProviderKind, ReasoningRequest, Role,
     UpstreamError, Usage,
 };
+use crate::sse::SseSink;
 use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms};
 
@@ -436,7 +437,9 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     // Claim the conversation before the first await, so a concurrent send sees it busy.
     let controller = AbortController::default();
     let signal = controller.signal();
-    let (tx, rx) = mpsc::unbounded();
+    // The sender's own stream is written straight into the runtime's (by the pump, within
+    // this request); readers that resume later are fed through channels (`send`).
+    let (response, sink) = crate::sse::sse_sink()?;
     let mut user_view = user_msg.view();
     if new_user {
         let (place, previous) = tree::children(&shared.sql, parent.as_deref())?;
@@ -446,13 +449,13 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         user_view = v;
     }
     let created = json!({ "user_message": user_view, "assistant_message_id": assistant_id });
-    let _ = tx.unbounded_send(frame(0, "message.created", &created));
+    sink.send(&frame(0, "message.created", &created));
     *shared.live.borrow_mut() = Some(Live {
         message_id: assistant_id.clone(),
         seq: assistant_seq,
         content: String::new(),
         thoughts: Vec::new(),
-        subscribers: vec![tx],
+        subscribers: Vec::new(),
         abort: Some(controller),
         aborted: false,
         last_flush: now,
@@ -536,9 +539,9 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
     let (ready_tx, ready_rx) = oneshot::channel();
     shared
         .state
-        .wait_until(pump(shared.clone(), source, assistant_id.clone(), ready_tx));
+        .wait_until(pump(shared.clone(), source, assistant_id.clone(), ready_tx, sink));
     let failed = match ready_rx.await {
-        Ok(Ok(())) => return sse_response(rx),
+        Ok(Ok(())) => return Ok(response),
         Ok(Err(e)) => upstream::api_error(&e),
         // The pump lets go without a word when the reply was stopped.
         Err(_) => ApiError::internal("the reply task ended without a word"),
@@ -597,9 +600,12 @@ fn rollback(shared: &Shared, added: &Added) {
     }
 }
 
-/// Sends a frame to every reader still listening; readers that went away are dropped
-/// (the reply goes on without them).
-fn broadcast(shared: &Shared, f: &str) {
+/// Sends a frame to the sender and every reader still listening; readers that went away
+/// are dropped (the reply goes on without them).
+fn send(shared: &Shared, sender: &mut Option<SseSink>, f: &str) {
+    if sender.as_ref().is_some_and(|s| !s.send(f)) {
+        *sender = None;
+    }
     if let Some(live) = shared.live.borrow_mut().as_mut() {
         live.subscribers
             .retain(|s| s.unbounded_send(f.to_string()).is_ok());
@@ -611,20 +617,22 @@ async fn pump(
     source: ReplySource,
     assistant_id: String,
     ready: oneshot::Sender<Result<(), UpstreamError>>,
+    sink: SseSink,
 ) {
     let streaming = Rc::new(RefCell::new(Streaming {
         shared: shared.clone(),
         assistant_id: assistant_id.clone(),
         ready: Some(ready),
         finish_reason: None,
+        sink: Some(sink),
     }));
     let inner = streaming.clone();
     let outcome = source
         .run(move |chunk| inner.borrow_mut().on_chunk(&chunk))
         .await;
-    let (ready, finish_reason) = {
+    let (ready, finish_reason, sink) = {
         let mut s = streaming.borrow_mut();
-        (s.ready.take(), s.finish_reason.take())
+        (s.ready.take(), s.finish_reason.take(), s.sink.take())
     };
     // Ended before the first token: the sender answers with an HTTP error instead (for a
     // stop, the sender tells why once `ready` is dropped unanswered).
@@ -643,7 +651,7 @@ async fn pump(
             }
         }
     }
-    finish(&shared, &assistant_id, outcome, finish_reason).await;
+    finish(&shared, &assistant_id, outcome, finish_reason, sink).await;
 }
 
 /// A reply being pumped: each chunk is applied to the reply in flight, saved at most once
@@ -654,6 +662,8 @@ struct Streaming {
     /// Told once the first token is out (or why none came).
     ready: Option<oneshot::Sender<Result<(), UpstreamError>>>,
     finish_reason: Option<String>,
+    /// The sender's stream, until the sender goes away.
+    sink: Option<SseSink>,
 }
 
 impl Streaming {
@@ -716,7 +726,7 @@ impl Streaming {
             );
         }
         for f in &frames {
-            broadcast(shared, f);
+            send(shared, &mut self.sink, f);
         }
         // The response goes out with its first delta already queued, so headers and the
         // first token leave together.
@@ -734,6 +744,7 @@ async fn finish(
     assistant_id: &str,
     outcome: Result<(), UpstreamError>,
     finish_reason: Option<String>,
+    mut sender: Option<SseSink>,
 ) {
     let (content, reasoning, log_len, aborted, usage) = match shared.live.borrow().as_ref() {
         Some(l) if l.message_id == assistant_id => {
@@ -781,7 +792,7 @@ async fn finish(
             )
         }
     };
-    broadcast(shared, &final_frame);
+    send(shared, &mut sender, &final_frame);
     let Some(mut live) = shared.live.borrow_mut().take() else {
         return;
     };
@@ -800,6 +811,9 @@ async fn finish(
     if let Some((cmd, first)) = naming {
         if let Some(t) = title::name(&shared.env, &live.conversation_id, &cmd, &first).await {
             let f = frame(end_id + 1, "title", &json!({ "title": t }));
+            if let Some(s) = &sender {
+                s.send(&f);
+            }
             for r in &readers {
                 let _ = r.unbounded_send(f.clone());
             }
