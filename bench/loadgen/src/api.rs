@@ -298,7 +298,7 @@ impl Bench {
                 .bearer_auth(LITELLM_KEY)
                 .json(&compat),
             // The same request as the mock's, to a Worker that passes it on.
-            Target::FloorA | Target::FloorB => self
+            Target::FloorA | Target::FloorB | Target::FloorE => self
                 .http
                 .post(format!("{}/v1/chat/completions", floor(t)))
                 .bearer_auth(MOCK_KEY)

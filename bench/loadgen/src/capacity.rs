@@ -1,5 +1,5 @@
 //! Section 3: concurrent streams held, with workerd memory and CPU: the chat route, /v1 and
-//! the three floor Workers, step by step in the same rounds (each target leaves the ladder at
+//! the floor Workers, step by step in the same rounds (each target leaves the ladder at
 //! its first failed step).
 
 use std::collections::HashMap;

@@ -40,6 +40,7 @@ impl Bench {
                         | Target::FloorA
                         | Target::FloorB
                         | Target::FloorC
+                        | Target::FloorE
                 )
             })
             .collect();

@@ -1,5 +1,6 @@
 //! The floor: minimal JS Workers of each shape (bench/floor: A a pass-through, B a relay that
-//! re-serialises every frame, C a Worker → SQLite Durable Object relay), each served by its
+//! re-serialises every frame, C a Worker → SQLite Durable Object relay, E floor B's work
+//! read by a JS loop into the runtime's own stream), each served by its
 //! own `wrangler dev` (bench/floor/serve.sh: the same wrangler and workerd as chatgate,
 //! DevTools proxy off, fresh state) in front of the same mock. The sections send them the same
 //! requests in the same rounds as chatgate, and every chatgate row shows its difference to the
@@ -23,10 +24,11 @@ pub(crate) struct Floor {
     startup: Duration,
 }
 
-const SHAPES: [(Target, &str); 3] = [
+const SHAPES: [(Target, &str); 4] = [
     (Target::FloorA, "a"),
     (Target::FloorB, "b"),
     (Target::FloorC, "c"),
+    (Target::FloorE, "e"),
 ];
 
 fn shape(t: Target) -> &'static str {
@@ -37,7 +39,7 @@ fn shape(t: Target) -> &'static str {
 }
 
 impl Bench {
-    /// Starts the three floor Workers, one after the other (so none starts on a machine busy
+    /// Starts the floor Workers, one after the other (so none starts on a machine busy
     /// starting another); one that does not start is left out, and said so.
     pub(crate) async fn start_floors(&mut self) {
         for (t, name) in SHAPES {
@@ -70,7 +72,7 @@ impl Bench {
         self.spawn_floor_shape(shape(t), state_dir).await
     }
 
-    /// Starts bench/floor/<name> (a–d); floor D, the upload section's, has no `Target`.
+    /// Starts bench/floor/<name> (a–e); floor D, the upload section's, has no `Target`.
     pub(crate) async fn spawn_floor_shape(
         &self,
         name: &str,

@@ -21,6 +21,10 @@ pub(crate) enum Target {
     FloorA,
     /// bench/floor/b: every SSE frame parsed and re-serialised.
     FloorB,
+    /// bench/floor/e: floor B's work, read by a JavaScript loop and written into the
+    /// runtime's own stream (chatgate's way since `sse::pump`), not piped through a JS
+    /// TransformStream.
+    FloorE,
     /// bench/floor/c: Worker → SQLite Durable Object that relays, saving once a second.
     FloorC,
     /// The mock, sent the tool-call request chatgate sends it (recorded by the mock).
@@ -65,6 +69,7 @@ impl Target {
             Target::LiteLlm => "LiteLLM proxy /v1/chat/completions",
             Target::FloorA => "floor A: JS pass-through",
             Target::FloorB => "floor B: JS, each frame re-serialised",
+            Target::FloorE => "floor E: floor B's work, read in a JS loop into a native stream",
             Target::FloorC => "floor C: JS Worker → SQLite Durable Object",
             Target::DirectTools => "mock direct, tool calls",
             Target::V1Tools => "chatgate /v1/chat/completions, tool calls",
@@ -79,6 +84,7 @@ impl Target {
         match self {
             Target::FloorA => "A",
             Target::FloorB => "B",
+            Target::FloorE => "E",
             Target::FloorC => "C",
             _ => "?",
         }
@@ -107,7 +113,10 @@ impl Target {
     }
 
     pub(crate) fn is_floor(self) -> bool {
-        matches!(self, Target::FloorA | Target::FloorB | Target::FloorC)
+        matches!(
+            self,
+            Target::FloorA | Target::FloorB | Target::FloorC | Target::FloorE
+        )
     }
 
     /// The minimal Worker of the same shape: /v1 routes ↔ B, the chat route ↔ C.
