@@ -1,5 +1,6 @@
 //! The reply: neutral completions and chunks rendered as OpenAI sends them.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
@@ -127,7 +128,7 @@ impl ChunkWriter {
             return Vec::new();
         }
         let mut frames = Vec::new();
-        let mut delta = Map::new();
+        let mut delta = Delta::default();
         if let Some(r) = &c.reasoning {
             let i = r.index as usize;
             if self.reasoning.len() <= i {
@@ -135,22 +136,22 @@ impl ChunkWriter {
             }
             self.reasoning[i].push_str(&r.text);
             if !r.text.is_empty() {
-                delta.insert("reasoning_content".into(), r.text.clone().into());
+                delta.reasoning_content = Some(&r.text);
             }
-            let whole = Reasoning {
-                text: self.reasoning[i].clone(),
-                signature: r.signature.clone(),
-                redacted: r.redacted.clone(),
-            };
-            if whole.signature.is_some() || whole.redacted.is_some() {
-                delta.insert("thinking_blocks".into(), json!([thinking_block(&whole)]));
+            if r.signature.is_some() || r.redacted.is_some() {
+                let whole = Reasoning {
+                    text: self.reasoning[i].clone(),
+                    signature: r.signature.clone(),
+                    redacted: r.redacted.clone(),
+                };
+                delta.thinking_blocks = Some(json!([thinking_block(&whole)]));
             }
         }
         if !c.text.is_empty() {
-            delta.insert("content".into(), c.text.clone().into());
+            delta.content = Some(&c.text);
         }
         if !c.refusal.is_empty() {
-            delta.insert("refusal".into(), c.refusal.clone().into());
+            delta.refusal = Some(&c.refusal);
         }
         if !c.tool_calls.is_empty() {
             let calls: Vec<Value> = c
@@ -177,11 +178,10 @@ impl ChunkWriter {
                     call.into()
                 })
                 .collect();
-            delta.insert("tool_calls".into(), calls.into());
+            delta.tool_calls = Some(calls);
         }
         if !delta.is_empty() || c.logprobs.is_some() {
-            let delta = self.with_role(delta);
-            frames.push(self.frame(delta, None, c.logprobs.clone()));
+            frames.push(self.frame(delta, None, c.logprobs.as_ref()));
         }
         if let Some(reason) = &c.finish_reason {
             frames.extend(self.finish_frame(reason.as_openai()));
@@ -199,25 +199,17 @@ impl ChunkWriter {
         self.done = true;
         let mut frames: Vec<String> = self.finish_frame("stop").into_iter().collect();
         if self.include_usage {
-            let mut body = self.envelope();
-            body.insert("choices".into(), json!([]));
-            body.insert("usage".into(), usage_json(usage));
-            frames.push(data_frame(&Value::Object(body)));
+            frames.push(data_frame(&ChunkBody {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[],
+                usage: Some(Some(usage_json(usage))),
+            }));
         }
         frames.push("data: [DONE]\n\n".to_owned());
         frames
-    }
-
-    /// The first frame of the reply carries the role.
-    fn with_role(&mut self, delta: Map<String, Value>) -> Map<String, Value> {
-        if self.role_sent {
-            return delta;
-        }
-        self.role_sent = true;
-        let mut first = Map::new();
-        first.insert("role".into(), "assistant".into());
-        first.extend(delta);
-        first
     }
 
     fn finish_frame(&mut self, reason: &str) -> Option<String> {
@@ -225,34 +217,83 @@ impl ChunkWriter {
             return None;
         }
         self.finish_sent = true;
-        let delta = self.with_role(Map::new());
-        Some(self.frame(delta, Some(reason), None))
+        Some(self.frame(Delta::default(), Some(reason), None))
     }
 
-    fn envelope(&self) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("id".into(), self.id.clone().into());
-        body.insert("object".into(), "chat.completion.chunk".into());
-        body.insert("created".into(), self.created.into());
-        body.insert("model".into(), self.model.clone().into());
-        body
-    }
-
+    /// One frame; the first of the reply carries the role.
     fn frame(
-        &self,
-        delta: Map<String, Value>,
+        &mut self,
+        mut delta: Delta<'_>,
         finish_reason: Option<&str>,
-        logprobs: Option<Value>,
+        logprobs: Option<&Value>,
     ) -> String {
-        let mut body = self.envelope();
-        let logprobs = logprobs.unwrap_or(Value::Null);
-        let choice = json!({"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason});
-        body.insert("choices".into(), json!([choice]));
-        // OpenAI marks every chunk but the last with a null usage when usage was asked for.
-        if self.include_usage {
-            body.insert("usage".into(), Value::Null);
+        if !self.role_sent {
+            self.role_sent = true;
+            delta.role = Some("assistant");
         }
-        data_frame(&Value::Object(body))
+        data_frame(&ChunkBody {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: &[ChoiceDelta {
+                index: 0,
+                delta,
+                logprobs,
+                finish_reason,
+            }],
+            // OpenAI marks every chunk but the last with a null usage when usage was asked for.
+            usage: self.include_usage.then_some(None),
+        })
+    }
+}
+
+/// A `chat.completion.chunk`, serialised from borrowed parts: no JSON tree is built for a
+/// frame (the tool-call, thinking-block and log-probability parts, rare, still are).
+#[derive(Serialize)]
+struct ChunkBody<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChoiceDelta<'a>],
+    /// Absent, `null` (`Some(None)`), or the usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Value>>,
+}
+
+#[derive(Serialize)]
+struct ChoiceDelta<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<&'a Value>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Default, Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_blocks: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<Value>>,
+}
+
+impl Delta<'_> {
+    fn is_empty(&self) -> bool {
+        self.role.is_none()
+            && self.content.is_none()
+            && self.reasoning_content.is_none()
+            && self.thinking_blocks.is_none()
+            && self.refusal.is_none()
+            && self.tool_calls.is_none()
     }
 }
 
@@ -294,8 +335,12 @@ impl Render for Reply {
 }
 
 /// Compact JSON has no raw newlines, so one `data:` line is a whole frame.
-fn data_frame(body: &Value) -> String {
-    format!("data: {body}\n\n")
+fn data_frame(body: &impl Serialize) -> String {
+    let mut frame = b"data: ".to_vec();
+    // Serialising these bodies cannot fail: their maps have string keys.
+    let _ = serde_json::to_writer(&mut frame, body);
+    frame.extend_from_slice(b"\n\n");
+    String::from_utf8(frame).unwrap_or_default()
 }
 
 /// `{"error":{"message","type","param","code"}}`, OpenAI's error shape.
