@@ -18,9 +18,14 @@ WASM_BINDGEN_USE_JS_SYS=1 cargo build --lib --release --target wasm32-unknown-un
 stage=build/.stage
 rm -rf "$stage"
 mkdir -p "$stage"
+# The wasm's `name` section (every function's Rust name: 0.9 MB, a seventh of the gzip'd
+# Worker) is left out, as worker-build's wasm-opt step leaves it out. KEEP_WASM_NAMES=1 keeps
+# it, for a CPU profile that names functions (bench/README.md, "Profiling").
+names=(--remove-name-section)
+if [ "${KEEP_WASM_NAMES:-0}" = 1 ]; then names=(); fi
 "$cargo_bin/wasm-bindgen" "$target_dir/wasm32-unknown-unknown/release/chatgate.wasm" \
   --out-dir "$stage" --out-name index --target module --no-typescript \
-  --experimental-reset-state-function --force-enable-abort-handler
+  --experimental-reset-state-function --force-enable-abort-handler "${names[@]}"
 node scripts/bundle-worker.mjs "$stage"
 # The finished pair replaces the last build (its bindings are named after this wasm).
 mv -f "$stage/index_bg.wasm" build/index_bg.wasm
