@@ -2,7 +2,6 @@
 //! stream of neutral chunks read from its body. Shared by chat replies and /v1.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use worker::web_sys::ReadableStream;
@@ -135,7 +134,7 @@ pub struct ReplySource {
 /// provider's event stream.
 enum From {
     Demo {
-        chunks: VecDeque<Chunk>,
+        chunks: Vec<Chunk>,
         delay_ms: u32,
     },
     Upstream {
@@ -157,7 +156,7 @@ impl ReplySource {
     ) -> ApiResult<ReplySource> {
         let from = match (kind, key) {
             (ProviderKind::Demo, _) => From::Demo {
-                chunks: providers::demo::chunks(req).into(),
+                chunks: providers::demo::chunks(req),
                 delay_ms: demo_delay_ms,
             },
             (kind, Some(key)) => {
@@ -190,10 +189,9 @@ impl ReplySource {
     /// the wasm per network chunk (`sse::pump`); `on_chunk` runs within that call.
     pub async fn run(
         self,
-        on_chunk: impl FnMut(Chunk) -> bool + 'static,
+        mut on_chunk: impl FnMut(Chunk) -> bool + 'static,
     ) -> Result<(), UpstreamError> {
         let ReplySource { from, mut tagger } = self;
-        let mut on_chunk = on_chunk;
         let mut tagged = move |mut chunk: Chunk| {
             tagger.chunk(&mut chunk);
             on_chunk(chunk)
@@ -245,3 +243,75 @@ impl ReplySource {
 }
 
 pub use crate::sse::sse_response;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn openai() -> Decoding {
+        Decoding {
+            decoder: SseDecoder::new(),
+            mapper: providers::stream_mapper(ProviderKind::OpenAi),
+        }
+    }
+
+    fn delta(text: &str) -> String {
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+        )
+    }
+
+    /// Feeds the body in the network pieces given; the texts received, and how it ended.
+    fn run(pieces: &[&[u8]], stop_after: usize) -> (Vec<String>, Result<(), UpstreamError>) {
+        let mut decoding = openai();
+        let mut texts = Vec::new();
+        let mut on_chunk = |c: Chunk| {
+            texts.push(c.text);
+            texts.len() < stop_after
+        };
+        for piece in pieces {
+            match decoding.feed(piece, &mut on_chunk) {
+                Ok(true) => {}
+                Ok(false) => return (texts, Ok(())),
+                Err(e) => return (texts, Err(e)),
+            }
+        }
+        let end = decoding.end(&mut on_chunk);
+        (texts, end)
+    }
+
+    #[test]
+    fn chunks_come_out_whole_however_the_network_splits_the_body() {
+        let body = format!("{}{}data: [DONE]\n\n", delta("Hel"), delta("lo"));
+        let bytes = body.as_bytes();
+        for at in 0..bytes.len() {
+            let (head, tail) = bytes.split_at(at);
+            let (texts, end) = run(&[head, tail], usize::MAX);
+            assert_eq!(texts, ["Hel", "lo"], "split at {at}");
+            assert!(end.is_ok(), "split at {at}");
+        }
+    }
+
+    #[test]
+    fn a_reader_that_says_stop_gets_nothing_more() {
+        let body = format!("{}{}data: [DONE]\n\n", delta("a"), delta("b"));
+        let (texts, end) = run(&[body.as_bytes()], 1);
+        assert_eq!(texts, ["a"]);
+        assert!(end.is_ok());
+    }
+
+    #[test]
+    fn a_body_that_ends_without_its_terminal_event_is_an_error_after_its_last_chunk() {
+        let (texts, end) = run(&[delta("cut").as_bytes()], usize::MAX);
+        assert_eq!(texts, ["cut"]);
+        assert!(end.is_err());
+    }
+
+    #[test]
+    fn an_unreadable_event_is_a_protocol_error() {
+        let (texts, end) = run(&[b"data: {not json\n\n"], usize::MAX);
+        assert!(texts.is_empty());
+        assert_eq!(end.unwrap_err().kind, UpstreamErrorKind::Protocol);
+    }
+}
