@@ -10,10 +10,10 @@ use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, Response
 use crate::error::{ApiError, ApiResult};
 use crate::providers::signature::Tagger;
 use crate::providers::sse::{SseDecoder, SseError, SseEvent};
-use crate::sse::{self, Pumped};
 use crate::providers::{
     self, ChatRequest, Chunk, ProviderKind, StreamMapper, UpstreamError, UpstreamErrorKind,
 };
+use crate::sse::{self, Pumped};
 
 /// A provider's failure as chatgate answers it: an unknown model is a 404
 /// `model_not_found` (as OpenAI answers it), the rest `upstream_error` with the status
@@ -200,9 +200,8 @@ impl ReplySource {
             From::Demo { chunks, delay_ms } => {
                 for chunk in chunks {
                     // Every piece the model "writes" (text, reasoning, tool arguments) is paced.
-                    let written = chunk.usage.is_none()
-                        && chunk.finish_reason.is_none()
-                        && !chunk.is_empty();
+                    let written =
+                        chunk.usage.is_none() && chunk.finish_reason.is_none() && !chunk.is_empty();
                     if written && delay_ms > 0 {
                         let pause = std::time::Duration::from_millis(u64::from(delay_ms));
                         worker::Delay::from(pause).await;

@@ -537,9 +537,13 @@ pub async fn start(shared: Rc<Shared>, mut cmd: SendCommand) -> ApiResult<Respon
         }
     };
     let (ready_tx, ready_rx) = oneshot::channel();
-    shared
-        .state
-        .wait_until(pump(shared.clone(), source, assistant_id.clone(), ready_tx, sink));
+    shared.state.wait_until(pump(
+        shared.clone(),
+        source,
+        assistant_id.clone(),
+        ready_tx,
+        sink,
+    ));
     let failed = match ready_rx.await {
         Ok(Ok(())) => return Ok(response),
         Ok(Err(e)) => upstream::api_error(&e),
