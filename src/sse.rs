@@ -62,7 +62,7 @@ extern "C" {
     #[wasm_bindgen(js_name = pump)]
     fn js_pump(
         body: &web_sys::ReadableStream,
-        feed: &Closure<dyn FnMut(js_sys::Uint8Array) -> bool>,
+        feed: &ScopedClosure<dyn FnMut(js_sys::Uint8Array) -> bool>,
     ) -> js_sys::Promise;
 
     /// The writing end of a response body: each `send` is one call, copies the bytes out of
@@ -103,18 +103,18 @@ pub enum Pumped {
     Broken,
 }
 
-/// Reads a byte stream to its end, handing each chunk to `feed` (true: go on).
-pub async fn pump(
-    body: &web_sys::ReadableStream,
-    mut feed: impl FnMut(&[u8]) -> bool + 'static,
-) -> Pumped {
+/// Reads a byte stream to its end, handing each chunk to `feed` (true: go on). `feed` is
+/// lent to the JavaScript loop for the length of the read only (a scoped closure, which
+/// the runtime can no longer call once this returns or is dropped), so it may borrow.
+pub async fn pump(body: &web_sys::ReadableStream, mut feed: impl FnMut(&[u8]) -> bool) -> Pumped {
     let mut buf = Vec::new();
-    let closure = Closure::new(move |chunk: js_sys::Uint8Array| {
+    let mut each = |chunk: js_sys::Uint8Array| {
         buf.resize(chunk.length() as usize, 0);
         chunk.copy_to(&mut buf);
         feed(&buf)
-    });
-    let ended = wasm_bindgen_futures::JsFuture::from(js_pump(body, &closure)).await;
+    };
+    let lent = ScopedClosure::borrow_mut(&mut each);
+    let ended = wasm_bindgen_futures::JsFuture::from(js_pump(body, &lent)).await;
     match ended {
         Ok(v) if v.as_bool() == Some(true) => Pumped::Ended,
         Ok(_) => Pumped::Stopped,

@@ -1,9 +1,6 @@
 //! Calling a provider from the Worker: the HTTP request, its failure mapping, and the
 //! stream of neutral chunks read from its body. Shared by chat replies and /v1.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use worker::web_sys::ReadableStream;
 use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
@@ -187,10 +184,7 @@ impl ReplySource {
     /// stop (false): `Ok` then, an error when the stream breaks, is unreadable, or ends
     /// without its terminal event. A provider's body is read in JavaScript, one call into
     /// the wasm per network chunk (`sse::pump`); `on_chunk` runs within that call.
-    pub async fn run(
-        self,
-        mut on_chunk: impl FnMut(Chunk) -> bool + 'static,
-    ) -> Result<(), UpstreamError> {
+    pub async fn run(self, mut on_chunk: impl FnMut(Chunk) -> bool) -> Result<(), UpstreamError> {
         let ReplySource { from, mut tagger } = self;
         let mut tagged = move |mut chunk: Chunk| {
             tagger.chunk(&mut chunk);
@@ -213,22 +207,19 @@ impl ReplySource {
                 Ok(())
             }
             From::Upstream { body, decoding } => {
-                let state = Rc::new(RefCell::new((decoding, tagged, None::<UpstreamError>)));
-                let inner = state.clone();
-                let pumped = sse::pump(&body, move |bytes| {
-                    let (decoding, tagged, failed) = &mut *inner.borrow_mut();
-                    decoding.feed(bytes, tagged).unwrap_or_else(|e| {
-                        *failed = Some(e);
+                let (mut decoding, mut failed) = (decoding, None);
+                let pumped = sse::pump(&body, |bytes| {
+                    decoding.feed(bytes, &mut tagged).unwrap_or_else(|e| {
+                        failed = Some(e);
                         false
                     })
                 })
                 .await;
-                let (decoding, tagged, failed) = &mut *state.borrow_mut();
-                if let Some(e) = failed.take() {
+                if let Some(e) = failed {
                     return Err(e);
                 }
                 match pumped {
-                    Pumped::Ended => decoding.end(tagged),
+                    Pumped::Ended => decoding.end(&mut tagged),
                     Pumped::Stopped => Ok(()),
                     Pumped::Broken => Err(UpstreamError::new(
                         UpstreamErrorKind::Server,

@@ -7,7 +7,6 @@
 //! event (`message.completed` or `error`) is that length + 1. So `Last-Event-ID: n` means
 //! "I have the first n bytes", and a resumed reader is sent exactly the rest.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::{mpsc, oneshot};
@@ -623,21 +622,20 @@ async fn pump(
     ready: oneshot::Sender<Result<(), UpstreamError>>,
     sink: SseSink,
 ) {
-    let streaming = Rc::new(RefCell::new(Streaming {
-        shared: shared.clone(),
-        assistant_id: assistant_id.clone(),
+    let mut streaming = Streaming {
+        shared: &shared,
+        assistant_id: &assistant_id,
         ready: Some(ready),
         finish_reason: None,
         sink: Some(sink),
-    }));
-    let inner = streaming.clone();
-    let outcome = source
-        .run(move |chunk| inner.borrow_mut().on_chunk(&chunk))
-        .await;
-    let (ready, finish_reason, sink) = {
-        let mut s = streaming.borrow_mut();
-        (s.ready.take(), s.finish_reason.take(), s.sink.take())
     };
+    let outcome = source.run(|chunk| streaming.on_chunk(&chunk)).await;
+    let Streaming {
+        ready,
+        finish_reason,
+        sink,
+        ..
+    } = streaming;
     // Ended before the first token: the sender answers with an HTTP error instead (for a
     // stop, the sender tells why once `ready` is dropped unanswered).
     if let Some(r) = ready {
@@ -660,9 +658,9 @@ async fn pump(
 
 /// A reply being pumped: each chunk is applied to the reply in flight, saved at most once
 /// a second, and sent to every reader.
-struct Streaming {
-    shared: Rc<Shared>,
-    assistant_id: String,
+struct Streaming<'a> {
+    shared: &'a Shared,
+    assistant_id: &'a str,
     /// Told once the first token is out (or why none came).
     ready: Option<oneshot::Sender<Result<(), UpstreamError>>>,
     finish_reason: Option<String>,
@@ -670,12 +668,11 @@ struct Streaming {
     sink: Option<SseSink>,
 }
 
-impl Streaming {
+impl Streaming<'_> {
     /// Applies a chunk; false once the reply is no longer the one in flight (aborted, or its
     /// conversation deleted).
     fn on_chunk(&mut self, chunk: &Chunk) -> bool {
-        let shared = &self.shared;
-        let assistant_id = self.assistant_id.as_str();
+        let (shared, assistant_id) = (self.shared, self.assistant_id);
         if let Some(r) = &chunk.finish_reason {
             self.finish_reason = Some(r.as_str().to_string());
         }

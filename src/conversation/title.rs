@@ -5,13 +5,11 @@
 //! meanwhile wins), then sent to the reply's readers as `event: title` (`{title}`).
 
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use worker::{AbortController, Env};
 
 use crate::gateway::{self, Admitted};
-use crate::providers::{Block, ChatRequest, Message, Role, Usage};
+use crate::providers::{Block, ChatRequest, Message, Role};
 
 /// The longest title kept, in characters (a conversation's title may be 200).
 pub const MAX_TITLE_CHARS: usize = 80;
@@ -91,14 +89,12 @@ pub async fn generate(env: &Env, cmd: &TitleCommand, first_message: &str) -> Opt
             return None;
         }
     };
-    let got: Rc<RefCell<(String, Option<Usage>)>> = Rc::default();
-    let into = got.clone();
+    let (mut text, mut usage) = (String::new(), None);
     let outcome = source
-        .run(move |chunk| {
-            let (text, usage) = &mut *into.borrow_mut();
+        .run(|chunk| {
             text.push_str(&chunk.text);
             if chunk.usage.is_some() {
-                *usage = chunk.usage;
+                usage = chunk.usage;
             }
             true
         })
@@ -107,7 +103,6 @@ pub async fn generate(env: &Env, cmd: &TitleCommand, first_message: &str) -> Opt
         log("title stream failed", &e.message);
     }
     let complete = outcome.is_ok();
-    let (text, usage) = got.take();
     let used = meter.usage(usage, &text, complete);
     meter.record(env, used).await;
     if complete {

@@ -22,9 +22,6 @@ pub mod media;
 
 pub use admission::{admit_and_prepare, forget_org};
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{AbortController, AbortSignal, D1Database, Env, Response};
@@ -445,22 +442,15 @@ async fn stream<R: Render>(
             return;
         }
     };
-    let relay = Rc::new(RefCell::new(Relay {
+    let mut relay = Relay {
         render,
         sink,
         pending: Some((answer, resp)),
         reply: Completion::default(),
         seen_usage: None,
         client_gone: false,
-    }));
-    let inner = relay.clone();
-    let outcome = source
-        .run(move |chunk| inner.borrow_mut().on_chunk(&chunk))
-        .await;
-    let Ok(relay) = Rc::try_unwrap(relay).map(RefCell::into_inner) else {
-        // `run` has returned, and with it the only other holder.
-        return;
     };
+    let outcome = source.run(|chunk| relay.on_chunk(&chunk)).await;
     let Relay {
         mut render,
         sink,
