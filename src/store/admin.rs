@@ -252,6 +252,7 @@ pub async fn set_service_keys(db: &D1Database, org_id: &str, on: bool) -> ApiRes
         &[s(org_id), n(i64::from(on))],
     )
     .await?;
+    super::provider_keys::forget_read();
     Ok(())
 }
 

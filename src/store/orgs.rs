@@ -389,6 +389,8 @@ pub async fn update(
         &[s(&scope.org_id), super::opt_s(name), super::opt_s(settings.as_deref())],
     )
     .await?;
+    // `features.byok` decides which provider keys serve the org.
+    super::provider_keys::forget_read();
     Ok(())
 }
 

@@ -2,6 +2,10 @@
 //! The owner and provider are the associated data: a ciphertext copied to another row
 //! does not open.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
@@ -10,7 +14,7 @@ use crate::config::Config;
 use crate::domain::settings::Feature;
 use crate::error::{ApiError, ApiResult};
 use crate::providers::ProviderKind;
-use crate::util::rfc3339;
+use crate::util::{now_ms, rfc3339};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner<'a> {
@@ -73,6 +77,7 @@ pub async fn put(
         &[s(owner.kind()), s(owner.id()), s(provider.as_str()), n(version), s(&sealed), s(&mask(key)), n(now)],
     )
     .await?;
+    forget_read();
     Ok(())
 }
 
@@ -83,6 +88,7 @@ pub async fn delete(db: &D1Database, owner: Owner<'_>, provider: ProviderKind) -
         &[s(owner.kind()), s(owner.id()), s(provider.as_str())],
     )
     .await?;
+    forget_read();
     Ok(changed > 0)
 }
 
@@ -119,7 +125,8 @@ async fn unseal(
 /// provider is known (alongside what decides it), and opened only when picked. When a service
 /// admin has switched the service's keys off for the org (`orgs.service_keys`), the same
 /// query adds one row of the kind `SERVICE_KEYS_OFF`, which holds no key.
-pub struct Candidates(Vec<SealedRow>);
+#[derive(Clone)]
+pub struct Candidates(Rc<[SealedRow]>);
 
 const CANDIDATE_COLUMNS: &str =
     "SELECT owner_kind, provider, key_version, sealed FROM provider_keys";
@@ -134,24 +141,96 @@ fn service_keys_off_sql(org_id: &str) -> String {
     )
 }
 
+/// How long this isolate serves the candidates it read (of a user in an org, or of a user's
+/// conversation) without reading them again: a model call waits on no storage for them
+/// (README, "Storage waits before the first token").
+pub const CANDIDATES_TTL_MS: i64 = 10_000;
+
+/// What the candidates were read for.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum For {
+    Org {
+        user_id: String,
+        org_id: String,
+    },
+    Conversation {
+        user_id: String,
+        conversation_id: String,
+    },
+}
+
+thread_local! {
+    static READ: RefCell<HashMap<For, (Candidates, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// Forgets every candidate this isolate read: a provider key, an org's `features.byok` or its
+/// `service_keys` changed, so this isolate's next calls read them again (other isolates,
+/// within `CANDIDATES_TTL_MS`).
+pub fn forget_read() {
+    READ.with(|r| r.borrow_mut().clear());
+}
+
+/// The candidates as this isolate read them within `CANDIDATES_TTL_MS`, else as read now.
+async fn read_through(db: &D1Database, what: For) -> ApiResult<Candidates> {
+    let now = now_ms();
+    let kept = READ.with(|r| {
+        let mut read = r.borrow_mut();
+        read.retain(|_, (_, at)| now - *at < CANDIDATES_TTL_MS);
+        read.get(&what).map(|(c, _)| c.clone())
+    });
+    if let Some(candidates) = kept {
+        return Ok(candidates);
+    }
+    let rows: Vec<SealedRow> = match &what {
+        For::Org { user_id, org_id } => {
+            all(
+                db,
+                &format!(
+                    "{CANDIDATE_COLUMNS}
+                     WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
+                       AND {}
+                     {}",
+                    orgs::feature_on_sql(Feature::Byok, "?2"),
+                    service_keys_off_sql("?2")
+                ),
+                &[s(user_id), s(org_id)],
+            )
+            .await?
+        }
+        For::Conversation {
+            user_id,
+            conversation_id,
+        } => {
+            const ORG: &str = "(SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1)";
+            all(
+                db,
+                &format!(
+                    "{CANDIDATE_COLUMNS}
+                     WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {ORG}))
+                       AND {}
+                     {}",
+                    orgs::feature_on_sql(Feature::Byok, ORG),
+                    service_keys_off_sql(ORG)
+                ),
+                &[s(user_id), s(conversation_id)],
+            )
+            .await?
+        }
+    };
+    let candidates = Candidates(rows.into());
+    READ.with(|r| r.borrow_mut().insert(what, (candidates.clone(), now_ms())));
+    Ok(candidates)
+}
+
 /// The user's own keys and those of `org_id`, when the org lets bring-your-own keys serve it
 /// (`features.byok`; off, there are none and the service's keys serve). Decided in the
 /// same query, so every caller gets the rule.
 pub async fn candidates(db: &D1Database, user_id: &str, org_id: &str) -> ApiResult<Candidates> {
-    all(
-        db,
-        &format!(
-            "{CANDIDATE_COLUMNS}
-             WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
-               AND {}
-             {}",
-            orgs::feature_on_sql(Feature::Byok, "?2"),
-            service_keys_off_sql("?2")
-        ),
-        &[s(user_id), s(org_id)],
-    )
-    .await
-    .map(Candidates)
+    let what = For::Org {
+        user_id: user_id.to_owned(),
+        org_id: org_id.to_owned(),
+    };
+    read_through(db, what).await
 }
 
 /// The user's own keys and those of the org of one of their conversations, under that org's
@@ -161,21 +240,11 @@ pub async fn candidates_for_conversation(
     user_id: &str,
     conversation_id: &str,
 ) -> ApiResult<Candidates> {
-    const ORG: &str = "(SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1)";
-    all(
-        db,
-        &format!(
-            "{CANDIDATE_COLUMNS}
-             WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {ORG}))
-               AND {}
-             {}",
-            orgs::feature_on_sql(Feature::Byok, ORG),
-            service_keys_off_sql(ORG)
-        ),
-        &[s(user_id), s(conversation_id)],
-    )
-    .await
-    .map(Candidates)
+    let what = For::Conversation {
+        user_id: user_id.to_owned(),
+        conversation_id: conversation_id.to_owned(),
+    };
+    read_through(db, what).await
 }
 
 impl Candidates {
