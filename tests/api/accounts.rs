@@ -7,7 +7,7 @@ use jwt_simple::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, server, spawn_app, JWT_SECRET};
+use crate::helpers::{assert_problem, server, spawn_app, storage, JWT_SECRET};
 use crate::signing_keys::{kid_of, private_key};
 
 /// A token like an access token, with the given claims, signed by the shared test server's
@@ -955,4 +955,42 @@ async fn logout_with_an_expired_access_token_falls_back_to_the_refresh_cookie() 
         .await
         .unwrap();
     assert_problem(alone, 401, "token_expired").await;
+}
+
+/// The Worker's argon2id (the `argon2` crate compiled to WebAssembly, as `scripts/build.sh`
+/// builds it) makes the hash a native build makes: the hash stored at registration verifies
+/// with the native crate, and a wrong password does not. (Stored hashes must stay verifiable
+/// across builds, whatever the target features or optimisations.)
+#[tokio::test]
+async fn a_password_hash_made_in_the_worker_verifies_with_native_argon2() {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+
+    let app = spawn_app().await;
+    let user = app.register_unverified("argon2").await;
+    let program = r#"
+import json, pathlib, sqlite3, sys
+root, user_id = pathlib.Path(sys.argv[1]), sys.argv[2]
+for path in (root / "v3" / "d1").rglob("*.sqlite"):
+    if path.name == "metadata.sqlite":
+        continue
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+    except sqlite3.Error:
+        continue
+    if row:
+        print(json.dumps(row[0]))
+        break
+"#;
+    let phc = storage(program, &user.id);
+    let phc = phc.as_str().expect("the user's stored hash");
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    let parsed = PasswordHash::new(phc).unwrap();
+    let native = argon2::Argon2::default();
+    assert!(native
+        .verify_password(user.password.as_bytes(), &parsed)
+        .is_ok());
+    assert!(native
+        .verify_password(b"not the password", &parsed)
+        .is_err());
 }

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, spawn_app, storage, TestApp, User};
 use crate::orgs::{create_org, join};
 use crate::upkeep::{d1, run_upkeep};
 
@@ -18,23 +18,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Runs a Python program over the server's local storage with `arg`; its JSON output.
-fn storage(program: &str, arg: &str) -> Value {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .arg(&server().state_dir)
-        .arg(arg)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Every cell of every table of every SQLite file of `kind` (`d1` or `do`) holding one of

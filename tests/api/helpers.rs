@@ -613,3 +613,20 @@ pub fn link_token(mail: &Value, page: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+/// Runs a Python program over the server's local storage with `arg`; its JSON output.
+pub fn storage(program: &str, arg: &str) -> Value {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .arg(&server().state_dir)
+        .arg(arg)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
