@@ -22,7 +22,6 @@ use super::{MessageRow, Shared, MESSAGE_COLUMNS};
 use crate::domain::ModelId;
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{self, Meter};
-use crate::providers::sse::encode_event;
 use crate::providers::{
     Block, ChatRequest, Chunk, Effort, Media, Message, ProviderKind, ReasoningRequest, Role,
     UpstreamError, Usage,
@@ -30,6 +29,7 @@ use crate::providers::{
 use crate::sse::SseSink;
 use crate::upstream::{self, sse_response, ReplySource};
 use crate::util::{new_id, now_ms};
+use serde::Serialize;
 
 /// How often the text of a streaming reply is written to SQLite. Readers get the text from
 /// memory while it streams; the writes only bound what an eviction or a crash can lose, and
@@ -85,8 +85,17 @@ async fn record(env: &Env, meter: Meter, conversation_id: &str, usage: Usage) {
     }
 }
 
-fn frame(id: usize, event: &str, data: &serde_json::Value) -> String {
-    encode_event(Some(&id.to_string()), Some(event), &data.to_string())
+/// One event of the reply log. `event` is one of this module's names and `data` compact
+/// JSON, so neither holds a line break: the frame is written out directly.
+fn frame(id: usize, event: &'static str, data: &impl Serialize) -> String {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    format!("id: {id}\nevent: {event}\ndata: {data}\n\n")
+}
+
+/// The data of a `delta` or `reasoning` event.
+#[derive(Serialize)]
+struct Text<'a> {
+    text: &'a str,
 }
 
 impl Live {
@@ -693,14 +702,12 @@ impl Streaming<'_> {
                 let at = live.content.len();
                 thoughts::apply(&mut live.thoughts, d, at);
                 if !d.text.is_empty() {
-                    let data = json!({ "text": d.text });
-                    frames.push(frame(live.log_len(), "reasoning", &data));
+                    frames.push(frame(live.log_len(), "reasoning", &Text { text: &d.text }));
                 }
             }
             if !chunk.text.is_empty() {
                 live.content.push_str(&chunk.text);
-                let data = json!({ "text": chunk.text });
-                frames.push(frame(live.log_len(), "delta", &data));
+                frames.push(frame(live.log_len(), "delta", &Text { text: &chunk.text }));
             }
             if frames.is_empty() {
                 return true;
@@ -885,7 +892,13 @@ pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
         } else {
             "delta"
         };
-        let _ = tx.unbounded_send(frame(id, event, &json!({ "text": segment.text })));
+        let _ = tx.unbounded_send(frame(
+            id,
+            event,
+            &Text {
+                text: segment.text,
+            },
+        ));
     }
     let log_len = content.len() + thoughts::text_len(&thoughts);
     match live {
