@@ -33,6 +33,19 @@ pub struct Ctx {
     pub timing: Rc<Timing>,
 }
 
+/// Starts tasks that outlive the response, as `Ctx::spawn` does.
+#[derive(Clone)]
+pub struct Spawner(Option<Rc<worker::Context>>);
+
+impl Spawner {
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
+        match &self.0 {
+            Some(w) => w.wait_until(task),
+            None => worker::wasm_bindgen_futures::spawn_local(task),
+        }
+    }
+}
+
 /// Phases of one request, each timed from the end of the one before (`Server-Timing`).
 /// The clock is the runtime's, which moves across I/O: a phase times its storage and
 /// network round trips, not its CPU. Also the org the request acted in, once known, for the
@@ -130,10 +143,12 @@ impl Ctx {
     /// Runs `task` to completion even if the client goes away: under the fetch event's
     /// `wait_until` when there is one, else as a local task.
     pub fn spawn(&self, task: impl std::future::Future<Output = ()> + 'static) {
-        match &self.wait {
-            Some(w) => w.wait_until(task),
-            None => worker::wasm_bindgen_futures::spawn_local(task),
-        }
+        self.spawner().spawn(task);
+    }
+
+    /// `spawn` for a task that starts where the context cannot go (in another task).
+    pub fn spawner(&self) -> Spawner {
+        Spawner(self.wait.clone())
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {

@@ -18,6 +18,7 @@ use crate::auth::tokens::{self, AccessToken, TokenError, TokenKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Ctx;
 use crate::store;
+use crate::store::sessions::Liveness;
 
 /// Which credentials a route accepts (each route of the table declares one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,8 +223,9 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
                 hint.org_id.clone(),
                 hint.user_id.clone(),
             );
+            let uses = Uses::of(ctx);
             let pending = Pending::start(async move {
-                let key = store::keys::authenticate(&db, &token, now).await?;
+                let key = uses.key(store::keys::authenticate(&db, &token, now).await?, now);
                 check_scope(&key, scope)?;
                 if (&key.key_id, &key.org_id, &key.user_id)
                     != (&expected.0, &expected.1, &expected.2)
@@ -240,7 +242,7 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
                 pending: Some(pending),
             });
         }
-        let key = store::keys::authenticate(&db, &token, now).await?;
+        let key = Uses::of(ctx).key(store::keys::authenticate(&db, &token, now).await?, now);
         check_scope(&key, scope)?;
         remember_key(hash, &key, now);
         return Ok(Principal {
@@ -255,11 +257,15 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
     // route, before the provider request and before any byte of the response).
     let db = ctx.db()?;
     let (session_id, user_id, now) = (claims.session_id.clone(), claims.user_id.clone(), ctx.now);
+    let uses = Uses::of(ctx);
     let live = async move {
-        match store::sessions::touch_if_live(&db, &session_id, &user_id, now).await {
-            Ok(true) => Ok(None),
-            Ok(false) => Err(ApiError::Unauthorized("the session has ended")),
-            Err(e) => Err(e),
+        match store::sessions::is_live(&db, &session_id, &user_id, now).await? {
+            Liveness::Ended => Err(ApiError::Unauthorized("the session has ended")),
+            Liveness::Live => Ok(None),
+            Liveness::LiveTouchDue => {
+                uses.session(session_id, now);
+                Ok(None)
+            }
         }
     };
     let pending = if defer {
@@ -274,6 +280,55 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
         api_key: None,
         pending,
     })
+}
+
+/// Records the uses of credentials (their `last_used_at`: what the key list shows and a
+/// session's idle timeout counts from) after the response, off the request's path: a write
+/// would otherwise wait for D1's primary before the call goes on.
+struct Uses {
+    env: worker::Env,
+    spawner: crate::http::Spawner,
+}
+
+impl Uses {
+    fn of(ctx: &Ctx) -> Self {
+        Uses {
+            env: ctx.env.clone(),
+            spawner: ctx.spawner(),
+        }
+    }
+
+    /// The key `authenticate` found, its use recorded if that is due.
+    fn key(&self, (key, due): (store::keys::KeyAuth, bool), now: i64) -> store::keys::KeyAuth {
+        if due {
+            let key_id = key.key_id.clone();
+            self.record(move |db| async move { store::keys::touch(&db, &key_id, now).await });
+        }
+        key
+    }
+
+    fn session(&self, session_id: String, now: i64) {
+        self.record(move |db| async move { store::sessions::touch(&db, &session_id, now).await });
+    }
+
+    fn record<F>(&self, write: impl FnOnce(worker::D1Database) -> F + 'static)
+    where
+        F: std::future::Future<Output = ApiResult<()>>,
+    {
+        let env = self.env.clone();
+        self.spawner.spawn(async move {
+            let written = match env.d1("DB") {
+                Ok(db) => write(db).await,
+                Err(e) => Err(ApiError::internal(e)),
+            };
+            if let Err(e) = written {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"error": "recording a credential's use failed", "context": e.to_string()})
+                );
+            }
+        });
+    }
 }
 
 fn check_scope(key: &store::keys::KeyAuth, scope: Option<&'static str>) -> ApiResult<()> {

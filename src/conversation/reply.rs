@@ -892,13 +892,7 @@ pub fn resume(shared: &Shared, req: &Request) -> ApiResult<Response> {
         } else {
             "delta"
         };
-        let _ = tx.unbounded_send(frame(
-            id,
-            event,
-            &Text {
-                text: segment.text,
-            },
-        ));
+        let _ = tx.unbounded_send(frame(id, event, &Text { text: segment.text }));
     }
     let log_len = content.len() + thoughts::text_len(&thoughts);
     match live {

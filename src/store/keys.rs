@@ -101,7 +101,9 @@ struct AuthRow {
 /// The key's identity, if it exists, has not expired, and its creator is still a member of
 /// its org (a key stops working when its creator leaves); 403 `account_disabled` while a
 /// service admin has the creator's account disabled (read in the same query).
-pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<KeyAuth> {
+/// With it, whether its `last_used_at` is due to be written (`touch`): the caller writes it
+/// off the request's path.
+pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<(KeyAuth, bool)> {
     if !is_well_formed(key) {
         return Err(ApiError::Unauthorized("the API key is malformed"));
     }
@@ -124,22 +126,27 @@ pub async fn authenticate(db: &D1Database, key: &str, now: i64) -> ApiResult<Key
     if row.owner_disabled != 0 {
         return Err(ApiError::AccountDisabled);
     }
-    if row.last_used_at.is_none_or(|t| now - t > 10_000) {
-        run(
-            db,
-            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-            &[s(&row.id), n(now)],
-        )
-        .await?;
-    }
+    let touch_due = row.last_used_at.is_none_or(|t| now - t > 10_000);
     let scopes = serde_json::from_str(&row.scopes).unwrap_or_default();
-    Ok(KeyAuth {
+    let key = KeyAuth {
         key_id: row.id,
         org_id: row.org_id,
         user_id: row.user_id,
         scopes,
         settings: OrgSettings::from_stored(&row.org_settings),
-    })
+    };
+    Ok((key, touch_due))
+}
+
+/// Records a use of the key (`last_used_at`, kept to within 10 s).
+pub async fn touch(db: &D1Database, key_id: &str, now: i64) -> ApiResult<()> {
+    run(
+        db,
+        "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+        &[s(key_id), n(now)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// What a key may be used for: `chat` (the OpenAI-compatible `/v1` API) and

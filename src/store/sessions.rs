@@ -62,14 +62,14 @@ struct LiveRow {
 }
 
 /// Whether the session is live for this user (and the account not disabled: its sessions are
-/// revoked when it is, and this also refuses one started while it was being disabled);
-/// refreshes `last_used_at` now and then.
-pub async fn touch_if_live(
+/// revoked when it is, and this also refuses one started while it was being disabled), and
+/// whether its `last_used_at` is due to be written.
+pub async fn is_live(
     db: &D1Database,
     session_id: &str,
     user_id: &str,
     now: i64,
-) -> ApiResult<bool> {
+) -> ApiResult<Liveness> {
     let row: Option<LiveRow> = first(
         db,
         "SELECT last_used_at FROM sessions
@@ -78,16 +78,32 @@ pub async fn touch_if_live(
         &[s(session_id), s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
     )
     .await?;
-    let Some(row) = row else { return Ok(false) };
-    if now - row.last_used_at > TOUCH_INTERVAL_MS {
-        run(
-            db,
-            "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
-            &[s(session_id), n(now)],
-        )
-        .await?;
-    }
-    Ok(true)
+    Ok(match row {
+        None => Liveness::Ended,
+        Some(row) if now - row.last_used_at > TOUCH_INTERVAL_MS => Liveness::LiveTouchDue,
+        Some(_) => Liveness::Live,
+    })
+}
+
+/// What `is_live` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Ended,
+    Live,
+    /// Live, and its `last_used_at` is due to be written (`touch`), off the request's path.
+    LiveTouchDue,
+}
+
+/// Records a use of the session (`last_used_at`, kept to within a minute): what its idle
+/// timeout counts from.
+pub async fn touch(db: &D1Database, session_id: &str, now: i64) -> ApiResult<()> {
+    run(
+        db,
+        "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
+        &[s(session_id), n(now)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// How long after a refresh token is rotated a presentation of it still gets its successor
