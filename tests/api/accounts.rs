@@ -7,7 +7,7 @@ use jwt_simple::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, server, spawn_app, storage, JWT_SECRET};
+use crate::helpers::{assert_problem, d1, server, spawn_app, JWT_SECRET};
 use crate::signing_keys::{kid_of, private_key};
 
 /// A token like an access token, with the given claims, signed by the shared test server's
@@ -967,23 +967,11 @@ async fn a_password_hash_made_in_the_worker_verifies_with_native_argon2() {
 
     let app = spawn_app().await;
     let user = app.register_unverified("argon2").await;
-    let program = r#"
-import json, pathlib, sqlite3, sys
-root, user_id = pathlib.Path(sys.argv[1]), sys.argv[2]
-for path in (root / "v3" / "d1").rglob("*.sqlite"):
-    if path.name == "metadata.sqlite":
-        continue
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        row = db.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
-    except sqlite3.Error:
-        continue
-    if row:
-        print(json.dumps(row[0]))
-        break
-"#;
-    let phc = storage(program, &user.id);
-    let phc = phc.as_str().expect("the user's stored hash");
+    let stored = d1(
+        "",
+        &format!("SELECT password_hash FROM users WHERE id = '{}'", user.id),
+    );
+    let phc = stored.first().expect("the user's stored hash");
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     let parsed = PasswordHash::new(phc).unwrap();
     let native = argon2::Argon2::default();

@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, storage, TestApp, User};
+use crate::helpers::{assert_problem, d1, python, server, spawn_app, TestApp, User};
 use crate::orgs::{create_org, join};
-use crate::upkeep::{d1, run_upkeep};
+use crate::upkeep::run_upkeep;
 
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -50,7 +50,10 @@ for path in sorted((root / "v3" / arg["kind"]).rglob("*.sqlite")):
 print(json.dumps(found))
 "#;
     let arg = json!({"kind": kind, "needles": needles}).to_string();
-    storage(program, &arg).as_array().unwrap().clone()
+    python(program, &[server().state_dir.as_os_str(), arg.as_ref()])
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn json_of(resp: reqwest::Response) -> Value {

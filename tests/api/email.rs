@@ -12,30 +12,6 @@ use crate::helpers::{
     assert_problem, link_token, own_state_dir, server, spawn_app, OwnServer, TestApp, User,
 };
 
-/// Runs SQL on the shared test server's local D1 (to make time pass for a link).
-pub fn d1_execute(state_dir: &std::path::Path, sql: &str) {
-    let script = r#"
-import pathlib, sqlite3, sys
-files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]
-assert len(files) == 1, files
-db = sqlite3.connect(files[0], timeout=10)
-db.execute(sys.argv[2])
-db.commit()
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(state_dir)
-        .arg(sql)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Every link of `user_id` expires now.
 fn expire_links(user_id: &str) {
     assert!(
@@ -44,9 +20,9 @@ fn expire_links(user_id: &str) {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
     );
-    d1_execute(
-        &server().state_dir,
+    crate::helpers::d1(
         &format!("UPDATE email_tokens SET expires_at = 1 WHERE user_id = '{user_id}'"),
+        "",
     );
 }
 

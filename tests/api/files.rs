@@ -8,9 +8,10 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, mock, own_state_dir, spawn_app, OwnServer, TestApp, User};
+use crate::helpers::{
+    assert_problem, d1, mock, own_state_dir, python, server, spawn_app, OwnServer, TestApp, User,
+};
 use crate::orgs::{create_org, join, set_features};
-use crate::upkeep::d1;
 
 /// A 1×1 PNG (70 bytes).
 pub const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -84,18 +85,7 @@ for p in pathlib.Path(sys.argv[1]).glob("v3/r2/**/*.sqlite"):
         pass
 print(json.dumps(keys))
 "#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .arg(&crate::helpers::server().state_dir)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_value(python(program, &[&server().state_dir])).unwrap()
 }
 
 /// The R2 keys of these files, from their rows (before they are deleted).

@@ -614,13 +614,13 @@ pub fn link_token(mail: &Value, page: &str) -> String {
         .collect()
 }
 
-/// Runs a Python program over the server's local storage with `arg`; its JSON output.
-pub fn storage(program: &str, arg: &str) -> Value {
+/// Runs a Python program (`python3 -c program args…`), over a server's local storage: its
+/// JSON output (null when it prints nothing).
+pub fn python<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) -> Value {
     let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(program)
-        .arg(&server().state_dir)
-        .arg(arg)
+        .args(args)
         .output()
         .expect("python3");
     assert!(
@@ -628,5 +628,35 @@ pub fn storage(program: &str, arg: &str) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs SQL on the local D1 file under `state_dir`: `script` (statements), then `query`,
+/// whose columns come back as strings, row by row.
+pub fn d1_at(state_dir: &std::path::Path, script: &str, query: &str) -> Vec<Vec<String>> {
+    let program = r#"
+import json, pathlib, sqlite3, sys
+files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]
+assert len(files) == 1, files
+db = sqlite3.connect(files[0], timeout=10)
+db.executescript(sys.argv[2])
+db.commit()
+print(json.dumps([[str(c) for c in r] for r in db.execute(sys.argv[3])] if sys.argv[3] else []))
+"#;
+    let rows = python(
+        program,
+        &[state_dir.as_os_str(), script.as_ref(), query.as_ref()],
+    );
+    serde_json::from_value(rows).unwrap()
+}
+
+/// `d1_at` on the shared test server, the first column of each row.
+pub fn d1(script: &str, query: &str) -> Vec<String> {
+    d1_at(&server().state_dir, script, query)
+        .into_iter()
+        .map(|row| row.into_iter().next().unwrap_or_default())
+        .collect()
 }

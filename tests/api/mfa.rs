@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, spawn_app, TestApp, User};
 
 async fn json_of(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap()
@@ -364,12 +364,12 @@ async fn the_second_step_needs_a_live_ticket_and_exactly_one_proof() {
         assert_problem(second_step(&app, body).await, 400, "validation_failed").await;
     }
     // A ticket past its five minutes.
-    crate::email::d1_execute(
-        &server().state_dir,
+    crate::helpers::d1(
         &format!(
             "UPDATE mfa_tickets SET expires_at = 0 WHERE user_id = '{}'",
             user.id
         ),
+        "",
     );
     let expired = second_step(
         &app,

@@ -420,7 +420,7 @@ async fn the_code_flow_gives_tokens_that_verify_from_the_jwks_and_userinfo_with_
         .await
         .nonce
         .is_none());
-    crate::signing_keys::d1_at(
+    crate::helpers::d1_at(
         &crate::helpers::server().state_dir,
         &format!(
             "UPDATE refresh_tokens SET used_at = used_at - 60000 WHERE token_hash = '{}'",
@@ -754,7 +754,7 @@ async fn max_age_and_prompt_login_want_a_recent_sign_in_and_auth_time_is_when_it
         claims["sid"].as_str().unwrap().to_string()
     };
     let sid = session_of(&owner.token);
-    let rows = crate::signing_keys::d1_at(
+    let rows = crate::helpers::d1_at(
         &crate::helpers::server().state_dir,
         &format!("UPDATE sessions SET created_at = created_at - 3600000 WHERE id = '{sid}'"),
         &format!("SELECT created_at FROM sessions WHERE id = '{sid}'"),

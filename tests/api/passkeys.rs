@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::helpers::{assert_problem, server, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, spawn_app, TestApp, User};
 use crate::mfa::{enable_2fa, mfa_ticket};
 
 fn b64(bytes: &[u8]) -> String {
@@ -655,12 +655,12 @@ async fn adding_a_passkey_needs_a_sign_in_from_the_last_15_minutes() {
     )
     .await;
     // The session was signed in 16 minutes ago (its tokens are still good).
-    crate::email::d1_execute(
-        &server().state_dir,
+    crate::helpers::d1(
         &format!(
             "UPDATE sessions SET created_at = created_at - 960000 WHERE user_id = '{}'",
             user.id
         ),
+        "",
     );
     assert_eq!(app.get("/api/me", Some(&user.token)).await.status(), 200);
     let resp = app

@@ -6,9 +6,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, User};
+use crate::helpers::{assert_problem, d1, spawn_app, TestApp, User};
 use crate::orgs::{create_org, join};
-use crate::upkeep::{d1, run_upkeep};
+use crate::upkeep::run_upkeep;
 
 const START: char = '\u{2}';
 const END: char = '\u{3}';

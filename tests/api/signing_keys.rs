@@ -8,39 +8,11 @@ use jwt_simple::prelude::*;
 use serde_json::Value;
 
 use crate::helpers::{
-    assert_problem, own_state_dir, spawn_app, OwnServer, TestApp, ENCRYPTION_KEY_B64,
+    assert_problem, d1_at, own_state_dir, spawn_app, OwnServer, TestApp, ENCRYPTION_KEY_B64,
 };
 
 const MINUTE: i64 = 60 * 1000;
 const DAY: i64 = 24 * 60 * MINUTE;
-
-/// Runs SQL on the local D1 file under `state_dir`: `script` (statements), then `query`,
-/// whose columns come back as strings, row by row.
-pub fn d1_at(state_dir: &Path, script: &str, query: &str) -> Vec<Vec<String>> {
-    let program = r#"
-import json, pathlib, sqlite3, sys
-files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]
-assert len(files) == 1, files
-db = sqlite3.connect(files[0], timeout=10)
-db.executescript(sys.argv[2])
-db.commit()
-print(json.dumps([[str(c) for c in r] for r in db.execute(sys.argv[3])] if sys.argv[3] else []))
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .arg(state_dir)
-        .arg(script)
-        .arg(query)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn b64url_decode(s: &str) -> Vec<u8> {
     chatgate::crypto::b64url_decode(s).expect("base64url")

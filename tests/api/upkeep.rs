@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{server, spawn_app, TestApp, User};
+use crate::helpers::{d1, server, spawn_app, TestApp, User};
 
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -15,34 +15,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Runs SQL on the shared test server's local D1 file: `script` (statements), then `query`,
-/// whose first column comes back.
-pub fn d1(script: &str, query: &str) -> Vec<String> {
-    let program = r#"
-import json, pathlib, sqlite3, sys
-files = [p for p in pathlib.Path(sys.argv[1]).glob("v3/d1/*/*.sqlite") if p.name != "metadata.sqlite"]
-assert len(files) == 1, files
-db = sqlite3.connect(files[0], timeout=10)
-db.executescript(sys.argv[2])
-db.commit()
-print(json.dumps([str(r[0]) for r in db.execute(sys.argv[3])] if sys.argv[3] else []))
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(program)
-        .arg(&server().state_dir)
-        .arg(script)
-        .arg(query)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Runs the scheduled handler as the Cron Trigger would.

@@ -365,7 +365,7 @@ async fn a_budget_lifted_elsewhere_lets_the_next_call_through_for_a_session_and_
         assert_eq!(resp.status(), 429, "with the budget");
     }
     // Lifted behind the isolate's back.
-    crate::upkeep::d1(
+    crate::helpers::d1(
         &format!("UPDATE orgs SET settings = json_remove(settings, '$.monthly_token_limit') WHERE id = '{org}'"),
         "",
     );
