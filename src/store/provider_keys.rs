@@ -2,7 +2,7 @@
 //! The owner and provider are the associated data: a ciphertext copied to another row
 //! does not open.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -161,13 +161,16 @@ enum For {
 
 thread_local! {
     static READ: RefCell<HashMap<For, (Candidates, i64)>> = RefCell::new(HashMap::new());
+    /// Counts `forget_read`s: a read that was under way across one is not kept.
+    static FORGOTTEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Forgets every candidate this isolate read: a provider key, an org's `features.byok` or its
 /// `service_keys` changed, so this isolate's next calls read them again (other isolates,
-/// within `CANDIDATES_TTL_MS`).
+/// within `CANDIDATES_TTL_MS`), and a read under way now is used once but not kept.
 pub fn forget_read() {
     READ.with(|r| r.borrow_mut().clear());
+    FORGOTTEN.with(|f| f.set(f.get() + 1));
 }
 
 /// The candidates as this isolate read them within `CANDIDATES_TTL_MS`, else as read now.
@@ -181,6 +184,7 @@ async fn read_through(db: &D1Database, what: For) -> ApiResult<Candidates> {
     if let Some(candidates) = kept {
         return Ok(candidates);
     }
+    let generation = FORGOTTEN.with(Cell::get);
     let rows: Vec<SealedRow> = match &what {
         For::Org { user_id, org_id } => {
             all(
@@ -218,7 +222,9 @@ async fn read_through(db: &D1Database, what: For) -> ApiResult<Candidates> {
         }
     };
     let candidates = Candidates(rows.into());
-    READ.with(|r| r.borrow_mut().insert(what, (candidates.clone(), now_ms())));
+    if FORGOTTEN.with(Cell::get) == generation {
+        READ.with(|r| r.borrow_mut().insert(what, (candidates.clone(), now_ms())));
+    }
     Ok(candidates)
 }
 
