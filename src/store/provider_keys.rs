@@ -185,42 +185,29 @@ async fn read_through(db: &D1Database, what: For) -> ApiResult<Candidates> {
         return Ok(candidates);
     }
     let generation = FORGOTTEN.with(Cell::get);
-    let rows: Vec<SealedRow> = match &what {
-        For::Org { user_id, org_id } => {
-            all(
-                db,
-                &format!(
-                    "{CANDIDATE_COLUMNS}
-                     WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = ?2))
-                       AND {}
-                     {}",
-                    orgs::feature_on_sql(Feature::Byok, "?2"),
-                    service_keys_off_sql("?2")
-                ),
-                &[s(user_id), s(org_id)],
-            )
-            .await?
-        }
+    // The org: named, or the conversation's (none, and so no org keys, if it is not theirs).
+    const CONVERSATION_ORG: &str =
+        "(SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1)";
+    let (user_id, second, org) = match &what {
+        For::Org { user_id, org_id } => (user_id, org_id, "?2"),
         For::Conversation {
             user_id,
             conversation_id,
-        } => {
-            const ORG: &str = "(SELECT org_id FROM conversations WHERE id = ?2 AND user_id = ?1)";
-            all(
-                db,
-                &format!(
-                    "{CANDIDATE_COLUMNS}
-                     WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {ORG}))
-                       AND {}
-                     {}",
-                    orgs::feature_on_sql(Feature::Byok, ORG),
-                    service_keys_off_sql(ORG)
-                ),
-                &[s(user_id), s(conversation_id)],
-            )
-            .await?
-        }
+        } => (user_id, conversation_id, CONVERSATION_ORG),
     };
+    let rows: Vec<SealedRow> = all(
+        db,
+        &format!(
+            "{CANDIDATE_COLUMNS}
+             WHERE ((owner_kind = 'user' AND owner_id = ?1) OR (owner_kind = 'org' AND owner_id = {org}))
+               AND {}
+             {}",
+            orgs::feature_on_sql(Feature::Byok, org),
+            service_keys_off_sql(org)
+        ),
+        &[s(user_id), s(second)],
+    )
+    .await?;
     let candidates = Candidates(rows.into());
     if FORGOTTEN.with(Cell::get) == generation {
         READ.with(|r| r.borrow_mut().insert(what, (candidates.clone(), now_ms())));
