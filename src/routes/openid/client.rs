@@ -42,9 +42,23 @@ impl OAuthError {
     }
 }
 
+/// A client's form request to the token or revocation endpoint: its parameters and the
+/// client it authenticates as, or the OAuth error to answer with.
+pub(super) async fn client_request(
+    ctx: &mut Ctx,
+) -> ApiResult<Result<(Vec<(String, String)>, ClientRow), OAuthError>> {
+    let params = match form(ctx).await? {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(authenticate_client(ctx, &params)
+        .await?
+        .map(|c| (params, c)))
+}
+
 /// A form-encoded body (RFC 6749 3.2): its parameters, each at most once; empty ones are as
 /// absent.
-pub(super) async fn form(ctx: &mut Ctx) -> ApiResult<Result<Vec<(String, String)>, OAuthError>> {
+async fn form(ctx: &mut Ctx) -> ApiResult<Result<Vec<(String, String)>, OAuthError>> {
     let content_type = ctx.header("content-type").unwrap_or_default();
     let essence = content_type
         .split(';')
@@ -86,7 +100,7 @@ pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 
 /// The client of a token or revocation request, authenticated: `client_secret_basic`,
 /// `client_secret_post`, or only its `client_id` for a public client (`none`).
-pub(super) async fn authenticate_client(
+async fn authenticate_client(
     ctx: &Ctx,
     params: &[(String, String)],
 ) -> ApiResult<Result<ClientRow, OAuthError>> {

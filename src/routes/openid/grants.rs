@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::Response;
 
 use super::authorize::{at_most, with_params};
-use super::client::{authenticate_client, form, oauth_error, param, OAuthError};
+use super::client::{client_request, oauth_error, param, OAuthError};
 use super::token::{still_allowed, user_claims};
 use super::{any_origin, issuer, MAX_STATE_LEN};
 use crate::auth::guard::{self, Principal};
@@ -86,12 +86,8 @@ pub async fn userinfo(ctx: Ctx) -> ApiResult<Response> {
 // --- POST /oauth/revoke (RFC 7009) --------------------------------------------------------
 
 pub async fn revoke(mut ctx: Ctx) -> ApiResult<Response> {
-    let params = match form(&mut ctx).await? {
-        Ok(p) => p,
-        Err(e) => return e.respond(),
-    };
-    let client = match authenticate_client(&ctx, &params).await? {
-        Ok(c) => c,
+    let (params, client) = match client_request(&mut ctx).await? {
+        Ok(request) => request,
         Err(e) => return e.respond(),
     };
     let Some(token) = param(&params, "token") else {

@@ -2,7 +2,7 @@
 
 use worker::Response;
 
-use super::client::{authenticate_client, form, oauth_error, param, OAuthError};
+use super::client::{client_request, oauth_error, param, OAuthError};
 use super::{any_origin, issuer};
 use crate::auth::openid::{self, AccessGrant, IdToken, TOKEN_TTL_SECS};
 use crate::auth::signing;
@@ -20,12 +20,8 @@ use crate::util::new_id;
 // --- POST /oauth/token --------------------------------------------------------------------
 
 pub async fn token(mut ctx: Ctx) -> ApiResult<Response> {
-    let params = match form(&mut ctx).await? {
-        Ok(p) => p,
-        Err(e) => return e.respond(),
-    };
-    let client = match authenticate_client(&ctx, &params).await? {
-        Ok(c) => c,
+    let (params, client) = match client_request(&mut ctx).await? {
+        Ok(request) => request,
         Err(e) => return e.respond(),
     };
     let result = match param(&params, "grant_type") {
