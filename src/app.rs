@@ -129,13 +129,13 @@ async fn dispatch(
         Handler::Public(f) => f(ctx).await,
         Handler::Authed(access, f) => {
             // A model call looks its credential up alongside its own reads, and counts an
-            // API key's rate with its budget (`guard::defers_check`).
-            let defer = guard::defers_check(route.method, route.pattern);
-            let who = guard::authenticate(&ctx, *access, defer).await?;
+            // API key's rate with its budget (`guard::check_of`).
+            let check = guard::check_of(route.method, route.pattern);
+            let who = guard::authenticate(&ctx, *access, check).await?;
             ctx.timing.mark("auth");
             if let Some(key) = &who.api_key {
                 ctx.timing.set_org(&key.org_id);
-                if !defer {
+                if check == guard::Check::Before {
                     let rpm =
                         crate::limits::key_rpm(key.settings.rate_limit_rpm, ctx.cfg.api_key_rpm);
                     crate::limits::client::admit_key(&ctx.env, &key.org_id, &key.key_id, rpm)

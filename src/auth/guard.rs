@@ -1,6 +1,6 @@
 //! The request guard: turns a bearer credential into a principal, or a 401.
 //!
-//! On the model-call routes (`defers_check`) the storage half of that check runs alongside
+//! On the model-call routes (`check_of`) the storage half of that check runs alongside
 //! the work it guards rather than before it: an access token whose signature and expiry are
 //! valid is let in at once while its session is looked up (logout and revocation), and an
 //! API key this isolate has seen in the last `KEY_HINT_TTL_MS` is let in on what it was then
@@ -10,7 +10,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
 
 use crate::auth::signing;
@@ -38,17 +40,23 @@ pub struct Principal {
     /// Set when the caller authenticated with an issued API key (on a deferred route, as
     /// this isolate last read it, until `confirmed`).
     pub api_key: Option<store::keys::KeyAuth>,
-    /// The credential's lookup, still running (`defers_check`).
+    /// The credential's lookup, still running or not yet claimed (`check_of`).
     pub pending: Option<Pending>,
 }
 
 /// The outcome of a credential lookup: for an API key, the key as read now.
 type Lookup = ApiResult<Option<store::keys::KeyAuth>>;
 
-/// A credential lookup started at once and awaited where the route needs it (any number of
-/// times: it runs once).
+/// A credential lookup, awaited where the route needs it (any number of times: it runs
+/// once). An API key's starts at once; so does a session's on an `Check::Alongside` route.
+/// On a `Check::InRoute` route the session's waits for the route to claim it
+/// (`Principal::session_check`) and ask it in its own query; unclaimed, it runs by itself
+/// when first awaited.
 #[derive(Clone)]
-pub struct Pending(Shared<futures::channel::oneshot::Receiver<Lookup>>);
+pub struct Pending {
+    outcome: Shared<oneshot::Receiver<Lookup>>,
+    unclaimed: Rc<RefCell<Option<SessionCheck>>>,
+}
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,19 +66,90 @@ impl std::fmt::Debug for Pending {
 
 impl Pending {
     fn start(lookup: impl std::future::Future<Output = Lookup> + 'static) -> Self {
-        let (tx, rx) = futures::channel::oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         worker::wasm_bindgen_futures::spawn_local(async move {
             let _ = tx.send(lookup.await);
         });
-        Pending(rx.shared())
+        Pending {
+            outcome: rx.shared(),
+            unclaimed: Rc::default(),
+        }
+    }
+
+    fn claimable(lookup: SessionLookup) -> Self {
+        let (tx, rx) = oneshot::channel();
+        Pending {
+            outcome: rx.shared(),
+            unclaimed: Rc::new(RefCell::new(Some(SessionCheck(Some((lookup, tx)))))),
+        }
     }
 
     async fn outcome(&self) -> ApiResult<Option<store::keys::KeyAuth>> {
-        match self.0.clone().await {
+        // Not claimed by the route: dropping the check runs it by itself.
+        drop(self.unclaimed.borrow_mut().take());
+        match self.outcome.clone().await {
             Ok(lookup) => lookup,
             Err(_) => Err(ApiError::internal(
                 "the credential check ended without an answer",
             )),
+        }
+    }
+}
+
+/// A session's lookup: live in D1 (logout and revocation take effect at once), its use
+/// recorded when that is due.
+struct SessionLookup {
+    db: worker::D1Database,
+    session_id: String,
+    user_id: String,
+    now: i64,
+    uses: Uses,
+}
+
+impl SessionLookup {
+    fn verdict(&self, liveness: Liveness) -> Lookup {
+        match liveness {
+            Liveness::Ended => Err(ApiError::Unauthorized("the session has ended")),
+            Liveness::Live => Ok(None),
+            Liveness::LiveTouchDue => {
+                self.uses.session(self.session_id.clone(), self.now);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn run(self) -> Lookup {
+        let liveness =
+            store::sessions::is_live(&self.db, &self.session_id, &self.user_id, self.now).await?;
+        self.verdict(liveness)
+    }
+}
+
+/// A session's liveness check claimed by a route, which asks it in its own query
+/// (`store::sessions::live_sql`) and `settle`s it with what that read: one query where there
+/// were two. Dropped unsettled (the route failed first, or its query found no row), it runs
+/// by itself, so the check is never skipped.
+pub struct SessionCheck(Option<(SessionLookup, oneshot::Sender<Lookup>)>);
+
+impl SessionCheck {
+    /// The session's id and the request's time, the parameters of `live_params`.
+    pub fn session(&self) -> Option<(&str, i64)> {
+        self.0.as_ref().map(|(l, _)| (l.session_id.as_str(), l.now))
+    }
+
+    pub fn settle(mut self, liveness: Liveness) {
+        if let Some((lookup, tx)) = self.0.take() {
+            let _ = tx.send(lookup.verdict(liveness));
+        }
+    }
+}
+
+impl Drop for SessionCheck {
+    fn drop(&mut self) {
+        if let Some((lookup, tx)) = self.0.take() {
+            worker::wasm_bindgen_futures::spawn_local(async move {
+                let _ = tx.send(lookup.run().await);
+            });
         }
     }
 }
@@ -85,23 +164,39 @@ impl Principal {
             None => Ok(None),
         }
     }
+
+    /// The session's check, for the route to ask in its own query, on a `Check::InRoute`
+    /// route with an access token; `None` anywhere else (or once claimed).
+    pub fn session_check(&self) -> Option<SessionCheck> {
+        self.pending.as_ref()?.unclaimed.borrow_mut().take()
+    }
 }
 
-/// The routes whose credential lookup runs alongside their own storage reads: the model
-/// calls, which confirm it before the provider request (`gateway::admit_and_prepare`,
-/// `routes::conversations::answer`) and also count an API key's rate themselves, with the rest.
-pub fn defers_check(method: &str, pattern: &str) -> bool {
-    matches!(
-        (method, pattern),
-        ("POST", "/v1/chat/completions")
-            | ("POST", "/v1/messages")
-            | ("POST", "/v1/responses")
-            | ("POST", "/api/conversations/{id}/messages")
-            | (
-                "POST",
-                "/api/conversations/{id}/messages/{message_id}/regenerate"
-            )
-    )
+/// When a route's credential is looked up in storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Before the route runs.
+    Before,
+    /// Alongside the route's own storage reads: the model calls, which confirm it before the
+    /// provider request (`gateway::admit_and_prepare`) and count an API key's rate
+    /// themselves, with the rest.
+    Alongside,
+    /// As `Alongside`, and a session's check is asked inside the route's own first query
+    /// (`routes::conversations::answer`, through `Principal::session_check`).
+    InRoute,
+}
+
+/// How a route's credential is checked (`Check`).
+pub fn check_of(method: &str, pattern: &str) -> Check {
+    match (method, pattern) {
+        ("POST", "/v1/chat/completions" | "/v1/messages" | "/v1/responses") => Check::Alongside,
+        (
+            "POST",
+            "/api/conversations/{id}/messages"
+            | "/api/conversations/{id}/messages/{message_id}/regenerate",
+        ) => Check::InRoute,
+        _ => Check::Before,
+    }
 }
 
 /// How long an API key read by this isolate may let a request start before its new lookup
@@ -199,9 +294,9 @@ fn api_key_header(value: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The caller, or a 401. With `defer` (`defers_check`), the storage half of the check may
-/// still be running in `Principal::pending`.
-pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<Principal> {
+/// The caller, or a 401. Unless `Check::Before`, the storage half of the check may still be
+/// running (or waiting to be claimed) in `Principal::pending`.
+pub async fn authenticate(ctx: &Ctx, access: Access, check: Check) -> ApiResult<Principal> {
     let token = credential(ctx).ok_or(ApiError::Unauthorized(
         "a bearer token (or x-api-key) is required",
     ))?;
@@ -216,7 +311,7 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
         let hash = store::keys::hash(&token);
         let now = ctx.now;
         // A key this isolate read lately: let in on that, looked up again meanwhile.
-        if let Some(hint) = key_hint(&hash, now).filter(|_| defer) {
+        if let Some(hint) = key_hint(&hash, now).filter(|_| check != Check::Before) {
             check_scope(&hint, scope)?;
             let expected = (
                 hint.key_id.clone(),
@@ -255,24 +350,20 @@ pub async fn authenticate(ctx: &Ctx, access: Access, defer: bool) -> ApiResult<P
     let claims = verify_access_token(ctx, &token).await?;
     // Revocation takes effect at once: the session must still be live in D1 (on a deferred
     // route, before the provider request and before any byte of the response).
-    let db = ctx.db()?;
-    let (session_id, user_id, now) = (claims.session_id.clone(), claims.user_id.clone(), ctx.now);
-    let uses = Uses::of(ctx);
-    let live = async move {
-        match store::sessions::is_live(&db, &session_id, &user_id, now).await? {
-            Liveness::Ended => Err(ApiError::Unauthorized("the session has ended")),
-            Liveness::Live => Ok(None),
-            Liveness::LiveTouchDue => {
-                uses.session(session_id, now);
-                Ok(None)
-            }
-        }
+    let lookup = SessionLookup {
+        db: ctx.db()?,
+        session_id: claims.session_id.clone(),
+        user_id: claims.user_id.clone(),
+        now: ctx.now,
+        uses: Uses::of(ctx),
     };
-    let pending = if defer {
-        Some(Pending::start(live))
-    } else {
-        live.await?;
-        None
+    let pending = match check {
+        Check::Before => {
+            lookup.run().await?;
+            None
+        }
+        Check::Alongside => Some(Pending::start(lookup.run())),
+        Check::InRoute => Some(Pending::claimable(lookup)),
     };
     Ok(Principal {
         user_id: claims.user_id,

@@ -45,7 +45,7 @@ async fn operator(ctx: &Ctx) -> ApiResult<Operator> {
     if guard::credential(ctx).is_none() {
         return Err(ApiError::Unauthorized("a bearer token is required"));
     }
-    let who = match guard::authenticate(ctx, Access::User, false).await {
+    let who = match guard::authenticate(ctx, Access::User, guard::Check::Before).await {
         Ok(who) => who,
         Err(ApiError::TokenExpired) => return Err(ApiError::TokenExpired),
         Err(ApiError::Unauthorized(_) | ApiError::InvalidCredentials) => {

@@ -380,7 +380,9 @@ pub async fn logout(mut ctx: Ctx) -> ApiResult<Response> {
     // The bearer access token names the session; when it is missing or no longer valid
     // (expired, say), the refresh token does.
     let bearer = match guard::bearer(&ctx) {
-        Some(_) => Some(guard::authenticate(&ctx, crate::routes::Access::User, false).await),
+        Some(_) => {
+            Some(guard::authenticate(&ctx, crate::routes::Access::User, guard::Check::Before).await)
+        }
         None => None,
     };
     let (session_id, user_id) = match bearer {

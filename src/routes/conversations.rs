@@ -67,22 +67,33 @@ pub(crate) fn default_model(settings: &OrgSettings) -> ApiResult<ModelId> {
 }
 
 /// The caller's conversation and its org's settings (an API key sees only those of its org).
-pub(crate) async fn owned(
-    ctx: &Ctx,
-    who: &Principal,
-) -> ApiResult<(conversations::ConversationRow, OrgSettings)> {
-    let db = ctx.db()?;
-    let (conv, settings) = conversations::get_owned(&db, ctx.param(0), &who.user_id).await?;
-    crate::auth::sso::require(&db, who, &settings).await?;
-    if who
-        .api_key
-        .as_ref()
-        .is_some_and(|k| k.org_id != conv.org_id)
-    {
-        return Err(ApiError::NotFound);
+/// On the chat route (`guard::Check::InRoute`) the session's check is claimed as this is
+/// called, before anything else can start it, and asked in the same query.
+pub(crate) fn owned<'a>(
+    ctx: &'a Ctx,
+    who: &'a Principal,
+) -> impl std::future::Future<Output = ApiResult<(conversations::ConversationRow, OrgSettings)>> + 'a
+{
+    let check = who.session_check();
+    async move {
+        let db = ctx.db()?;
+        let session = check.as_ref().and_then(|c| c.session());
+        let (conv, settings, live) =
+            conversations::get_owned(&db, ctx.param(0), &who.user_id, session).await?;
+        if let (Some(check), Some(live)) = (check, live) {
+            check.settle(live);
+        }
+        crate::auth::sso::require(&db, who, &settings).await?;
+        if who
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.org_id != conv.org_id)
+        {
+            return Err(ApiError::NotFound);
+        }
+        orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
+        Ok((conv, settings))
     }
-    orgs::require_2fa_of(&db, &settings, &who.user_id).await?;
-    Ok((conv, settings))
 }
 
 /// A conversation's model settings, as a create or a PATCH gives them: absent leaves one as
@@ -509,8 +520,9 @@ pub async fn regenerate(mut ctx: Ctx, who: Principal) -> ApiResult<Response> {
 async fn answer(ctx: Ctx, who: Principal, turn: Turn) -> ApiResult<Response> {
     // The conversation, its org's settings and the provider keys that may serve it: read at
     // once, before the model (and so the provider) is known, while the credential is looked
-    // up (`auth::guard::defers_check`) and the rate limit counted (the user's for an access
-    // token, the key's for an API key): one storage wait before the conversation's object.
+    // up (`auth::guard::check_of`: a session's in the same query as the conversation) and
+    // the rate limit counted (the user's for an access token, the key's for an API key):
+    // one storage wait before the conversation's object.
     let db = ctx.db()?;
     let key_rate = async {
         match &who.api_key {

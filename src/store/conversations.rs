@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
+use super::sessions::{self, Liveness};
 use super::{all, first, n, run, s};
 use crate::domain::settings::OrgSettings;
 use crate::error::{ApiError, ApiResult};
@@ -85,31 +86,45 @@ pub async fn insert(db: &D1Database, c: &ConversationRow) -> ApiResult<()> {
 
 /// The caller's conversation with its org's settings, or 404 (another user's looks exactly
 /// like a missing one). The owner must also still belong to the conversation's org. One
-/// query, since every chat request starts here.
+/// query, since every chat request starts here; with `session` (its id, and now) it also
+/// answers whether the caller's session is live (`sessions::live_sql`), when a row is found.
 pub async fn get_owned(
     db: &D1Database,
     id: &str,
     user_id: &str,
-) -> ApiResult<(ConversationRow, OrgSettings)> {
+    session: Option<(&str, i64)>,
+) -> ApiResult<(ConversationRow, OrgSettings, Option<Liveness>)> {
     #[derive(Deserialize)]
     struct WithSettings {
         #[serde(flatten)]
         row: ConversationRow,
         org_settings: String,
+        #[serde(default)]
+        session_last_used: Option<i64>,
     }
-    let found: Option<WithSettings> = first(
-        db,
+    let mut sql = String::from(
         "SELECT c.id, c.user_id, c.org_id, c.title, c.model, c.system_prompt, c.created_at,
                 c.last_activity, c.title_source, c.temperature, c.max_tokens, c.reasoning_effort,
-                o.settings AS org_settings
-         FROM conversations c JOIN orgs o ON o.id = c.org_id
+                o.settings AS org_settings",
+    );
+    let mut args = vec![s(id), s(user_id)];
+    if let Some((session_id, now)) = session {
+        sql.push_str(&format!(", {} AS session_last_used", sessions::live_sql(3)));
+        args.extend(sessions::live_params(session_id, user_id, now));
+    }
+    sql.push_str(
+        " FROM conversations c JOIN orgs o ON o.id = c.org_id
          WHERE c.id = ?1 AND c.user_id = ?2
            AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.user_id)",
-        &[s(id), s(user_id)],
-    )
-    .await?;
+    );
+    let found: Option<WithSettings> = first(db, &sql, &args).await?;
     let found = found.ok_or(ApiError::NotFound)?;
-    Ok((found.row, OrgSettings::from_stored(&found.org_settings)))
+    let live = session.map(|(_, now)| sessions::liveness(found.session_last_used, now));
+    Ok((
+        found.row,
+        OrgSettings::from_stored(&found.org_settings),
+        live,
+    ))
 }
 
 /// A page of the user's conversations, newest activity first; `org_id` narrows it. Only

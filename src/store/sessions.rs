@@ -2,6 +2,7 @@
 //! to its session for quick lookups (eventually consistent, so never the deciding store).
 
 use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, KvStore};
 
 use super::{all, batch, first, n, run, s, stmt};
@@ -56,9 +57,31 @@ pub async fn forget_refresh(kv: &KvStore, refresh_hash: &str) {
     let _ = kv.delete(&format!("rt:{refresh_hash}")).await;
 }
 
-#[derive(Deserialize)]
-struct LiveRow {
-    last_used_at: i64,
+/// A session's `last_used_at` if it is live, else `NULL`: a scalar subquery with its four
+/// parameters from `?{first}` on (`live_params`), so a route's own query can ask it too
+/// (`auth::guard::SessionCheck`) and one query answers both.
+pub fn live_sql(first: u8) -> String {
+    let (session, user, now, idle) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "(SELECT ls.last_used_at FROM sessions ls
+          WHERE ls.id = ?{session} AND ls.user_id = ?{user} AND ls.revoked_at IS NULL
+            AND ls.expires_at > ?{now} AND ls.last_used_at > ?{idle}
+            AND NOT EXISTS (SELECT 1 FROM users lu WHERE lu.id = ?{user} AND lu.disabled_at IS NOT NULL))"
+    )
+}
+
+/// The parameters of `live_sql`, in its order.
+pub fn live_params(session_id: &str, user_id: &str, now: i64) -> [JsValue; 4] {
+    [s(session_id), s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)]
+}
+
+/// What a session's `last_used_at` as `live_sql` read it (`None`: not live) means at `now`.
+pub fn liveness(last_used_at: Option<i64>, now: i64) -> Liveness {
+    match last_used_at {
+        None => Liveness::Ended,
+        Some(at) if now - at > TOUCH_INTERVAL_MS => Liveness::LiveTouchDue,
+        Some(_) => Liveness::Live,
+    }
 }
 
 /// Whether the session is live for this user (and the account not disabled: its sessions are
@@ -70,19 +93,17 @@ pub async fn is_live(
     user_id: &str,
     now: i64,
 ) -> ApiResult<Liveness> {
-    let row: Option<LiveRow> = first(
+    #[derive(Deserialize)]
+    struct Row {
+        last_used_at: Option<i64>,
+    }
+    let row: Option<Row> = first(
         db,
-        "SELECT last_used_at FROM sessions
-         WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3 AND last_used_at > ?4
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = ?2 AND u.disabled_at IS NOT NULL)",
-        &[s(session_id), s(user_id), n(now), n(now - IDLE_TIMEOUT_MS)],
+        &format!("SELECT {} AS last_used_at", live_sql(1)),
+        &live_params(session_id, user_id, now),
     )
     .await?;
-    Ok(match row {
-        None => Liveness::Ended,
-        Some(row) if now - row.last_used_at > TOUCH_INTERVAL_MS => Liveness::LiveTouchDue,
-        Some(_) => Liveness::Live,
-    })
+    Ok(liveness(row.and_then(|r| r.last_used_at), now))
 }
 
 /// What `is_live` found.

@@ -242,11 +242,31 @@ async fn a_session_logged_out_is_refused_on_the_chat_route_and_v1_before_any_byt
         .send_message(&user.token, &conv, &json!({"content": "again"}))
         .await;
     assert_problem(resp, 401, "unauthorized").await;
+    let reply = sse
+        .events
+        .iter()
+        .find(|e| e.1 == "message.created")
+        .map(|e| e.2["assistant_message_id"].as_str().unwrap().to_string())
+        .unwrap();
+    let resp = app
+        .post(
+            &format!("/api/conversations/{conv}/messages/{reply}/regenerate"),
+            Some(&user.token),
+            &json!({}),
+        )
+        .await;
+    assert_problem(resp, 401, "unauthorized").await;
     let resp = v1_call(&app, &user.token, 20).await;
     assert_eq!(resp.status(), 401);
     // Not even a refusal of the request itself goes out before the session's answer.
     let resp = app
         .send_message(&user.token, &conv, &json!({"content": "  "}))
+        .await;
+    assert_problem(resp, 401, "unauthorized").await;
+    // Nor a 404: the session is asked in the conversation's query, and again by itself when
+    // that finds no conversation.
+    let resp = app
+        .send_message(&user.token, "cnv_missing", &json!({"content": "hi"}))
         .await;
     assert_problem(resp, 401, "unauthorized").await;
     // Nothing was stored for the refused send.

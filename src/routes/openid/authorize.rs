@@ -227,7 +227,8 @@ pub async fn authorize(mut ctx: Ctx) -> ApiResult<Response> {
 
     // Who: the page's access token. Without one, `prompt=none` goes back at once.
     let who = match guard::bearer(&ctx) {
-        Some(_) => match guard::authenticate(&ctx, guard::Access::User, false).await {
+        Some(_) => match guard::authenticate(&ctx, guard::Access::User, guard::Check::Before).await
+        {
             Ok(p) => Some(p),
             Err(_) if prompt.none => None,
             Err(e) => return Err(e),
