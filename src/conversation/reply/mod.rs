@@ -10,8 +10,9 @@
 use std::rc::Rc;
 
 use futures::channel::{mpsc, oneshot};
+use serde::Serialize;
 use serde_json::json;
-use worker::{AbortController, Env, Response, SqlStorageValue};
+use worker::{AbortController, Response, SqlStorageValue};
 
 use super::attachments::{self, AttachmentView};
 use super::protocol::*;
@@ -24,7 +25,6 @@ use crate::gateway::{self, Meter};
 use crate::providers::{Block, ChatRequest, Effort, Media, Message, ReasoningRequest, Role, Usage};
 use crate::upstream;
 use crate::util::{new_id, now_ms};
-use serde::Serialize;
 
 mod prompt;
 mod stream;
@@ -64,22 +64,6 @@ pub struct Live {
     conversation_id: String,
     /// Naming the conversation after this reply, with the message it answers.
     title: Option<(TitleCommand, String)>,
-}
-
-/// Bills a reply: the pipeline's meter (usage row, then the reservation settled), and the
-/// conversation's last activity.
-async fn record(env: &Env, meter: Meter, conversation_id: &str, usage: Usage) {
-    meter.record(env, usage).await;
-    let touched = match env.d1("DB") {
-        Ok(db) => crate::store::conversations::touch(&db, conversation_id, now_ms()).await,
-        Err(e) => Err(ApiError::internal(format!("D1 binding: {e}"))),
-    };
-    if let Err(e) = touched {
-        worker::console_error!(
-            "{}",
-            json!({"error": "touch failed", "context": e.to_string()})
-        );
-    }
 }
 
 /// One event of the reply log. `event` is one of this module's names and `data` compact

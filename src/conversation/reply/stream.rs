@@ -5,16 +5,17 @@ use std::rc::Rc;
 
 use futures::channel::{mpsc, oneshot};
 use serde_json::json;
-use worker::{Request, Response, SqlStorageValue};
+use worker::{Env, Request, Response, SqlStorageValue};
 
-use super::{frame, message, record, sql_exec, stopped, Live, Text};
+use super::{frame, message, sql_exec, stopped, Live, Text};
 use crate::conversation::protocol::{ABORTED, COMPLETE, FAILED};
 use crate::conversation::thoughts;
 use crate::conversation::title;
 use crate::conversation::tree;
 use crate::conversation::Shared;
 use crate::error::{ApiError, ApiResult};
-use crate::providers::{Chunk, UpstreamError};
+use crate::gateway::Meter;
+use crate::providers::{Chunk, UpstreamError, Usage};
 use crate::sse::SseSink;
 use crate::upstream::{sse_response, ReplySource};
 use crate::util::now_ms;
@@ -23,6 +24,22 @@ use crate::util::now_ms;
 /// memory while it streams; the writes only bound what an eviction or a crash can lose, and
 /// each one costs a transaction, so a fast stream is written in batches of many deltas.
 const FLUSH_INTERVAL_MS: i64 = 1000;
+
+/// Bills a reply: the pipeline's meter (usage row, then the reservation settled), and the
+/// conversation's last activity.
+async fn record(env: &Env, meter: Meter, conversation_id: &str, usage: Usage) {
+    meter.record(env, usage).await;
+    let touched = match env.d1("DB") {
+        Ok(db) => crate::store::conversations::touch(&db, conversation_id, now_ms()).await,
+        Err(e) => Err(ApiError::internal(format!("D1 binding: {e}"))),
+    };
+    if let Err(e) = touched {
+        worker::console_error!(
+            "{}",
+            json!({"error": "touch failed", "context": e.to_string()})
+        );
+    }
+}
 
 /// Sends a frame to the sender and every reader still listening; readers that went away
 /// are dropped (the reply goes on without them).
