@@ -799,7 +799,12 @@ async fn parallel_wrong_current_passwords_are_throttled_like_logins() {
         let body = json!({"current_password": format!("wrong {i}"), "new_password": "a brand new passphrase"});
         let app = &app;
         let token = user.token.clone();
-        async move { app.post("/api/me/password", Some(&token), &body).await.status().as_u16() }
+        async move {
+            app.post_delivered("/api/me/password", Some(&token), &body)
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = futures::future::join_all(attempts).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
