@@ -1353,82 +1353,82 @@ mod tests {
             (
                 ProviderKind::OpenAi,
                 "openai_stream",
-                include_str!("../../../tests/fixtures/sse/openai_stream.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_stream.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_tool_calls",
-                include_str!("../../../tests/fixtures/sse/openai_tool_calls.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_tool_calls.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_parallel_tool_calls",
-                include_str!("../../../tests/fixtures/sse/openai_parallel_tool_calls.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_parallel_tool_calls.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_refusal",
-                include_str!("../../../tests/fixtures/sse/openai_refusal.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_refusal.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_logprobs",
-                include_str!("../../../tests/fixtures/sse/openai_logprobs.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_logprobs.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_refusal_logprobs",
-                include_str!("../../../tests/fixtures/sse/openai_refusal_logprobs.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_refusal_logprobs.sse"),
             ),
             (
                 ProviderKind::OpenAi,
                 "openai_usage_details",
-                include_str!("../../../tests/fixtures/sse/openai_usage_details.sse"),
+                include_str!("../../../../tests/fixtures/sse/openai_usage_details.sse"),
             ),
             (
                 ProviderKind::Anthropic,
                 "anthropic_stream",
-                include_str!("../../../tests/fixtures/sse/anthropic_stream.sse"),
+                include_str!("../../../../tests/fixtures/sse/anthropic_stream.sse"),
             ),
             (
                 ProviderKind::Anthropic,
                 "anthropic_error",
-                include_str!("../../../tests/fixtures/sse/anthropic_error.sse"),
+                include_str!("../../../../tests/fixtures/sse/anthropic_error.sse"),
             ),
             (
                 ProviderKind::Anthropic,
                 "anthropic_tool_use",
-                include_str!("../../../tests/fixtures/sse/anthropic_tool_use.sse"),
+                include_str!("../../../../tests/fixtures/sse/anthropic_tool_use.sse"),
             ),
             (
                 ProviderKind::Anthropic,
                 "anthropic_thinking",
-                include_str!("../../../tests/fixtures/sse/anthropic_thinking.sse"),
+                include_str!("../../../../tests/fixtures/sse/anthropic_thinking.sse"),
             ),
             (
                 ProviderKind::Anthropic,
                 "anthropic_refusal",
-                include_str!("../../../tests/fixtures/sse/anthropic_refusal.sse"),
+                include_str!("../../../../tests/fixtures/sse/anthropic_refusal.sse"),
             ),
             (
                 ProviderKind::Gemini,
                 "gemini_stream",
-                include_str!("../../../tests/fixtures/sse/gemini_stream.sse"),
+                include_str!("../../../../tests/fixtures/sse/gemini_stream.sse"),
             ),
             (
                 ProviderKind::Gemini,
                 "gemini_function_calls",
-                include_str!("../../../tests/fixtures/sse/gemini_function_calls.sse"),
+                include_str!("../../../../tests/fixtures/sse/gemini_function_calls.sse"),
             ),
             (
                 ProviderKind::Gemini,
                 "gemini_thinking",
-                include_str!("../../../tests/fixtures/sse/gemini_thinking.sse"),
+                include_str!("../../../../tests/fixtures/sse/gemini_thinking.sse"),
             ),
             (
                 ProviderKind::Gemini,
                 "gemini_json",
-                include_str!("../../../tests/fixtures/sse/gemini_json.sse"),
+                include_str!("../../../../tests/fixtures/sse/gemini_json.sse"),
             ),
         ];
         for (kind, name, fixture) in fixtures {

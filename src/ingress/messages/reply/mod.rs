@@ -655,7 +655,7 @@ mod tests {
     fn anthropics_documented_thinking_stream_comes_back_block_for_block() {
         let chunks = fixture_chunks(
             ProviderKind::Anthropic,
-            include_str!("../../../tests/fixtures/sse/anthropic_thinking.sse"),
+            include_str!("../../../../tests/fixtures/sse/anthropic_thinking.sse"),
         );
         let events = assert_stream_matches_body(&chunks);
         assert_eq!(
@@ -687,7 +687,7 @@ mod tests {
 
     #[test]
     fn anthropics_tool_use_stream_comes_back_with_its_input_json_deltas() {
-        let fixture = include_str!("../../../tests/fixtures/sse/anthropic_tool_use.sse");
+        let fixture = include_str!("../../../../tests/fixtures/sse/anthropic_tool_use.sse");
         let chunks = fixture_chunks(ProviderKind::Anthropic, fixture);
         let events = assert_stream_matches_body(&chunks);
         let upstream: Vec<String> = fixture
@@ -718,7 +718,7 @@ mod tests {
     fn openai_parallel_tool_calls_become_one_block_each_in_order() {
         let chunks = fixture_chunks(
             ProviderKind::OpenAi,
-            include_str!("../../../tests/fixtures/sse/openai_parallel_tool_calls.sse"),
+            include_str!("../../../../tests/fixtures/sse/openai_parallel_tool_calls.sse"),
         );
         let events = assert_stream_matches_body(&chunks);
         let message = accumulate(&events);
@@ -904,7 +904,7 @@ mod tests {
     fn a_refusal_is_a_refusal_stop_with_its_explanation() {
         let chunks = fixture_chunks(
             ProviderKind::OpenAi,
-            include_str!("../../../tests/fixtures/sse/openai_refusal.sse"),
+            include_str!("../../../../tests/fixtures/sse/openai_refusal.sse"),
         );
         let events = assert_stream_matches_body(&chunks);
         let message = accumulate(&events);
